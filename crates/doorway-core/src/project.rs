@@ -1,0 +1,173 @@
+//! Projects (tenants): every user, key and setting belongs to one.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+
+/// Path segments that belong to Doorway's own top-level routes and so cannot name a project.
+pub const RESERVED_SLUGS: &[&str] = &[
+    "api",
+    "auth",
+    "admin",
+    "ui",
+    "docs",
+    ".well-known",
+    "healthz",
+    "readyz",
+    "metrics",
+    "openapi.json",
+];
+
+pub const DEFAULT_PROJECT: &str = "default";
+
+/// A project's URL name: 1–63 of `a-z`, `0-9` and `-`, starting with a letter, not reserved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ProjectSlug(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlugError {
+    #[error("must be 1 to 63 characters long")]
+    Length,
+    #[error("must start with a lowercase letter and contain only a-z, 0-9 and '-'")]
+    Characters,
+    #[error("'{0}' is reserved for Doorway's own routes")]
+    Reserved(String),
+}
+
+impl ProjectSlug {
+    pub fn parse(raw: &str) -> Result<Self, SlugError> {
+        if raw.is_empty() || raw.len() > 63 {
+            return Err(SlugError::Length);
+        }
+        if RESERVED_SLUGS.contains(&raw) {
+            return Err(SlugError::Reserved(raw.to_owned()));
+        }
+        let mut chars = raw.chars();
+        let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        let rest_ok = raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !starts_with_letter || !rest_ok || raw.ends_with('-') {
+            return Err(SlugError::Characters);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn default_project() -> Self {
+        Self(DEFAULT_PROJECT.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.0 == DEFAULT_PROJECT
+    }
+}
+
+impl fmt::Display for ProjectSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProjectSlug {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Per-project behaviour. Every field has the seeds' documented behaviour as its default,
+/// so an empty table is a valid project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectSettings {
+    /// Lifetime of access tokens (JWT), in seconds.
+    pub access_token_ttl_secs: u32,
+    /// Lifetime of refresh tokens, in seconds.
+    pub refresh_token_ttl_secs: u32,
+}
+
+impl Default for ProjectSettings {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+impl ProjectSettings {
+    /// Problems as `(field, message)` pairs; empty when the settings are usable.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if !(60..=86_400).contains(&self.access_token_ttl_secs) {
+            out.push((
+                "access_token_ttl_secs",
+                "must be between 60 and 86400 seconds".to_owned(),
+            ));
+        }
+        if self.refresh_token_ttl_secs < self.access_token_ttl_secs {
+            out.push((
+                "refresh_token_ttl_secs",
+                "must be at least access_token_ttl_secs".to_owned(),
+            ));
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    pub id: String,
+    pub slug: ProjectSlug,
+    pub name: String,
+    pub settings: ProjectSettings,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_slugs() {
+        for ok in ["acme", "a", "acme-2", "default", "x1"] {
+            assert_eq!(ProjectSlug::parse(ok).unwrap().as_str(), ok);
+        }
+    }
+
+    #[test]
+    fn refuses_reserved_and_malformed_slugs() {
+        for reserved in RESERVED_SLUGS {
+            assert!(
+                matches!(ProjectSlug::parse(reserved), Err(SlugError::Reserved(_))),
+                "{reserved}"
+            );
+        }
+        for bad in [
+            "Acme", "1acme", "-acme", "acme-", "ac me", "acme_inc", "ümlaut",
+        ] {
+            assert_eq!(ProjectSlug::parse(bad), Err(SlugError::Characters), "{bad}");
+        }
+        assert_eq!(ProjectSlug::parse(""), Err(SlugError::Length));
+        assert_eq!(ProjectSlug::parse(&"a".repeat(64)), Err(SlugError::Length));
+    }
+
+    #[test]
+    fn default_settings_are_valid() {
+        assert!(ProjectSettings::default().problems().is_empty());
+    }
+
+    #[test]
+    fn settings_reject_unknown_keys() {
+        let err = serde_json::from_str::<ProjectSettings>(r#"{"acces_token_ttl_secs": 5}"#);
+        assert!(err.is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! Doorway's HTTP server: settings, start-up, routes and middleware.
+
+mod admin_auth;
+mod errors;
+mod openapi;
+mod project_directory;
+mod project_scope;
+mod routes;
+pub mod settings;
+mod startup;
+mod state;
+pub mod telemetry;
+
+pub use settings::{ConfigError, LogFormat, Overrides, Settings};
+pub use startup::{Application, StartupError, shutdown_signal};
+pub use state::AppState;

@@ -1,0 +1,79 @@
+//! Projects and their keys, cached briefly so a request costs no extra query, yet settings
+//! changed through another instance are seen within `TTL`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use doorway_core::keys::ProjectKey;
+use doorway_core::{Project, ProjectSlug, Store, StoreError, Timestamp};
+
+const TTL: Duration = Duration::from_secs(10);
+
+/// A project as a request sees it.
+#[derive(Debug)]
+pub struct ProjectContext {
+    pub project: Project,
+    /// Published keys, newest first.
+    pub keys: Vec<ProjectKey>,
+    /// Token issuer and base URL of this project's routes.
+    pub issuer: String,
+}
+
+impl ProjectContext {
+    /// The key new tokens are signed with.
+    pub fn signing_key(&self, now: Timestamp) -> Option<&ProjectKey> {
+        self.keys.iter().find(|k| k.signs_at(now))
+    }
+}
+
+pub struct ProjectDirectory {
+    store: Arc<dyn Store>,
+    public_url: String,
+    cache: RwLock<HashMap<ProjectSlug, (Instant, Arc<ProjectContext>)>>,
+}
+
+impl ProjectDirectory {
+    pub fn new(store: Arc<dyn Store>, public_url: String) -> Self {
+        Self {
+            store,
+            public_url,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn issuer_for(&self, slug: &ProjectSlug) -> String {
+        if slug.is_default() {
+            self.public_url.clone()
+        } else {
+            format!("{}/{slug}", self.public_url)
+        }
+    }
+
+    pub async fn get(&self, slug: &ProjectSlug) -> Result<Option<Arc<ProjectContext>>, StoreError> {
+        if let Some((at, ctx)) = self.cache.read().expect("cache lock").get(slug)
+            && at.elapsed() < TTL
+        {
+            return Ok(Some(ctx.clone()));
+        }
+        let Some(project) = self.store.project_by_slug(slug).await? else {
+            return Ok(None);
+        };
+        let keys = self.store.project_keys(&project.id).await?;
+        let ctx = Arc::new(ProjectContext {
+            issuer: self.issuer_for(slug),
+            project,
+            keys,
+        });
+        self.cache
+            .write()
+            .expect("cache lock")
+            .insert(slug.clone(), (Instant::now(), ctx.clone()));
+        Ok(Some(ctx))
+    }
+
+    /// Drops a cached entry after this instance changed the project.
+    pub fn forget(&self, slug: &ProjectSlug) {
+        self.cache.write().expect("cache lock").remove(slug);
+    }
+}

@@ -1,0 +1,70 @@
+//! Resolves the project of a request once: `/{slug}/rest` is served as `/rest` for project
+//! `slug`; a path whose first segment is one of Doorway's own routes belongs to `default`.
+//! No handler parses the prefix.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::Uri;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use doorway_core::ProjectSlug;
+use doorway_core::project::RESERVED_SLUGS;
+
+use crate::errors::ApiError;
+use crate::project_directory::ProjectContext;
+use crate::state::AppState;
+
+pub async fn resolve_project(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    let trimmed = path.trim_start_matches('/');
+    let (first, rest) = trimmed
+        .split_once('/')
+        .map_or((trimmed, ""), |(f, r)| (f, r));
+    if first.is_empty() || RESERVED_SLUGS.contains(&first) {
+        return next.run(req).await;
+    }
+    let Ok(slug) = ProjectSlug::parse(first) else {
+        return ApiError::project_not_found(first).into_response();
+    };
+    let ctx = match state.projects.get(&slug).await {
+        Ok(Some(ctx)) => ctx,
+        Ok(None) => return ApiError::project_not_found(first).into_response(),
+        Err(e) => return ApiError::internal(&e).into_response(),
+    };
+    let new_path = format!("/{rest}");
+    let new_uri = match req.uri().query() {
+        Some(q) => format!("{new_path}?{q}"),
+        None => new_path,
+    };
+    match new_uri.parse::<Uri>() {
+        Ok(uri) => *req.uri_mut() = uri,
+        Err(_) => return ApiError::not_found("No such route").into_response(),
+    }
+    req.extensions_mut().insert(ctx);
+    next.run(req).await
+}
+
+/// The request's project: the one its prefix named, else `default`.
+pub struct CurrentProject(pub Arc<ProjectContext>);
+
+impl FromRequestParts<AppState> for CurrentProject {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(ctx) = parts.extensions.get::<Arc<ProjectContext>>() {
+            return Ok(Self(ctx.clone()));
+        }
+        let slug = ProjectSlug::default_project();
+        match state.projects.get(&slug).await {
+            Ok(Some(ctx)) => Ok(Self(ctx)),
+            Ok(None) => Err(ApiError::project_not_found(slug.as_str())),
+            Err(e) => Err(ApiError::internal(&e)),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! `/admin/projects`: create, list and read projects.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use doorway_core::projects::{NewProject, ProjectError, create_project};
+use doorway_core::{Project, ProjectSettings, ProjectSlug};
+use serde::{Deserialize, Serialize};
+
+use crate::admin_auth::Admin;
+use crate::errors::{ApiError, ErrorBody, FieldError, NativeJson};
+use crate::state::AppState;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    /// URL name: a-z, 0-9 and '-', starting with a letter; not a reserved route name.
+    slug: String,
+    /// Display name; defaults to the slug.
+    name: Option<String>,
+    /// Per-project settings; omitted keys take their defaults.
+    #[schema(value_type = Option<Object>)]
+    settings: Option<ProjectSettings>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectView {
+    id: String,
+    slug: String,
+    name: String,
+    #[schema(value_type = Object)]
+    settings: ProjectSettings,
+    issuer: String,
+    jwks_uri: String,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProjectEnvelope {
+    success: bool,
+    data: ProjectView,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProjectListEnvelope {
+    success: bool,
+    data: Vec<ProjectView>,
+}
+
+fn view(state: &AppState, p: Project) -> ProjectView {
+    let issuer = state.projects.issuer_for(&p.slug);
+    ProjectView {
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        issuer,
+        id: p.id,
+        slug: p.slug.to_string(),
+        name: p.name,
+        settings: p.settings,
+        created_at: p.created_at.to_rfc3339(),
+        updated_at: p.updated_at.to_rfc3339(),
+    }
+}
+
+/// Create a project and its signing key.
+#[utoipa::path(post, path = "/admin/projects", tag = "admin", security(("admin_token" = [])),
+    request_body = CreateProject,
+    responses(
+        (status = 201, body = ProjectEnvelope),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "Admin API disabled"),
+        (status = 409, body = ErrorBody, description = "PROJECT_EXISTS"),
+        (status = 422, body = ErrorBody, description = "VALIDATION_ERROR"),
+    ))]
+pub async fn create(
+    _: Admin,
+    State(state): State<AppState>,
+    NativeJson(body): NativeJson<CreateProject>,
+) -> Result<(StatusCode, Json<ProjectEnvelope>), ApiError> {
+    let mut details = Vec::new();
+    let slug = ProjectSlug::parse(body.slug.trim())
+        .map_err(|e| details.push(FieldError::new("slug", format!("Slug {e}"))))
+        .ok();
+    let name = body.name.unwrap_or_else(|| body.slug.trim().to_owned());
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        details.push(FieldError::new("name", "Name must be 1-100 characters"));
+    }
+    let settings = body.settings.unwrap_or_default();
+    for (key, message) in settings.problems() {
+        details.push(FieldError::new(format!("settings.{key}"), message));
+    }
+    let (Some(slug), true) = (slug, details.is_empty()) else {
+        return Err(ApiError::validation(details));
+    };
+    let new = NewProject {
+        slug,
+        name: name.trim().to_owned(),
+        settings,
+    };
+    match create_project(state.store.as_ref(), state.clock.as_ref(), new).await {
+        Ok(p) => {
+            tracing::info!(project = %p.slug, "project created through the admin API");
+            Ok((
+                StatusCode::CREATED,
+                Json(ProjectEnvelope {
+                    success: true,
+                    data: view(&state, p),
+                }),
+            ))
+        }
+        Err(ProjectError::Exists(slug)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "PROJECT_EXISTS",
+            format!("A project named '{slug}' already exists"),
+        )),
+        Err(e @ ProjectError::InvalidSettings(_)) => {
+            Err(ApiError::validation(vec![FieldError::new(
+                "settings",
+                e.to_string(),
+            )]))
+        }
+        Err(ProjectError::Unexpected(e)) => Err(ApiError::internal(&e)),
+    }
+}
+
+/// List every project.
+#[utoipa::path(get, path = "/admin/projects", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, body = ProjectListEnvelope), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<Json<ProjectListEnvelope>, ApiError> {
+    let projects = state
+        .store
+        .list_projects()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(ProjectListEnvelope {
+        success: true,
+        data: projects.into_iter().map(|p| view(&state, p)).collect(),
+    }))
+}
+
+/// Read one project.
+#[utoipa::path(get, path = "/admin/projects/{slug}", tag = "admin", security(("admin_token" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = ProjectEnvelope), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "PROJECT_NOT_FOUND")))]
+pub async fn get(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Json<ProjectEnvelope>, ApiError> {
+    let parsed = ProjectSlug::parse(&slug).map_err(|_| ApiError::project_not_found(&slug))?;
+    match state.store.project_by_slug(&parsed).await {
+        Ok(Some(p)) => Ok(Json(ProjectEnvelope {
+            success: true,
+            data: view(&state, p),
+        })),
+        Ok(None) => Err(ApiError::project_not_found(&slug)),
+        Err(e) => Err(ApiError::internal(&e)),
+    }
+}

@@ -1,0 +1,3 @@
+pub mod admin_projects;
+pub mod discovery;
+pub mod operations;

@@ -1,0 +1,326 @@
+//! Configuration: defaults → `doorway.toml` (or `--config FILE`) → `DOORWAY_*` environment
+//! (`__` for nesting) → command-line flags. Validated once, with one line per problem.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use doorway_core::{ProjectSettings, ProjectSlug};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_CONFIG_FILE: &str = "doorway.toml";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://path` or `postgres://user@host/db`.
+    pub database_url: String,
+    /// The URL clients reach Doorway at; issuer and links are built from it.
+    /// Defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Bearer token for `/admin/*`; the admin API is off without one.
+    pub admin_token: Option<String>,
+    /// File holding the admin token (for secret mounts); wins over `admin_token`.
+    pub admin_token_file: Option<PathBuf>,
+    pub log_format: LogFormat,
+    /// Projects declared here are created or updated at start.
+    pub projects: BTreeMap<String, ProjectConfig>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("public_url", &self.public_url)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("log_format", &self.log_format)
+            .field("projects", &self.projects.keys())
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProjectConfig {
+    /// Display name; defaults to the slug.
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub settings: ProjectSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://doorway.db".to_owned(),
+            public_url: None,
+            admin_token: None,
+            admin_token_file: None,
+            log_format: LogFormat::Text,
+            projects: BTreeMap::new(),
+        }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
+impl ConfigError {
+    pub fn problems(&self) -> &[String] {
+        match self {
+            Self::Invalid(p) => p,
+        }
+    }
+}
+
+pub fn figment(config_file: Option<&Path>, overrides: &Overrides) -> Result<Figment, ConfigError> {
+    let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+    match config_file {
+        Some(path) if !path.exists() => {
+            return Err(ConfigError::Invalid(vec![format!(
+                "--config: file {} does not exist; give an existing file or leave the flag out",
+                path.display()
+            )]));
+        }
+        Some(path) => fig = fig.merge(Toml::file_exact(path)),
+        None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+            fig = fig.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+        }
+        None => {}
+    }
+    Ok(fig
+        .merge(Env::prefixed("DOORWAY_").split("__"))
+        .merge(Serialized::defaults(overrides)))
+}
+
+impl Settings {
+    /// Loads and validates; every problem is reported, one line each.
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let fig = figment(config_file, overrides)?;
+        let mut settings: Settings = fig.extract().map_err(|e| {
+            ConfigError::Invalid(e.into_iter().map(|e| describe_figment_error(&e)).collect())
+        })?;
+        let mut problems = Vec::new();
+        if let Some(path) = &settings.admin_token_file {
+            match std::fs::read_to_string(path) {
+                Ok(token) => settings.admin_token = Some(token.trim().to_owned()),
+                Err(e) => problems.push(format!(
+                    "admin_token_file: cannot read {}: {e}; point it at a readable file",
+                    path.display()
+                )),
+            }
+        }
+        problems.extend(settings.problems());
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Err(e) = doorway_store::backend_of(&self.database_url) {
+            out.push(format!("database_url: {e}"));
+        }
+        if let Some(url) = &self.public_url {
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => {}
+                _ => out.push(format!(
+                    "public_url: '{url}' is not an absolute http(s) URL without a query; use e.g. https://auth.example.com"
+                )),
+            }
+        }
+        if let Some(token) = &self.admin_token
+            && token.len() < 16
+        {
+            out.push("admin_token: too short; use at least 16 random characters (e.g. `openssl rand -hex 32`)".to_owned());
+        }
+        for (slug, project) in &self.projects {
+            if let Err(e) = ProjectSlug::parse(slug) {
+                out.push(format!(
+                    "projects.{slug}: the project slug {e}; rename the table"
+                ));
+            }
+            for (key, message) in project.settings.problems() {
+                out.push(format!("projects.{slug}.{key}: {message}"));
+            }
+        }
+        out
+    }
+
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None if self.listen.ip().is_unspecified() => {
+                format!("http://127.0.0.1:{}", self.listen.port())
+            }
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Config-declared projects, parsed; call after `load` succeeded.
+    pub fn declared_projects(&self) -> Vec<(ProjectSlug, String, ProjectSettings)> {
+        self.projects
+            .iter()
+            .filter_map(|(slug, p)| {
+                let slug = ProjectSlug::parse(slug).ok()?;
+                let name = p.name.clone().unwrap_or_else(|| slug.to_string());
+                Some((slug, name, p.settings.clone()))
+            })
+            .collect()
+    }
+}
+
+fn describe_figment_error(e: &figment::Error) -> String {
+    let key = if e.path.is_empty() {
+        "config".to_owned()
+    } else {
+        e.path.join(".")
+    };
+    let source = e
+        .metadata
+        .as_ref()
+        .map(|m| {
+            format!(
+                " (from {})",
+                m.source
+                    .as_ref()
+                    .map_or(m.name.to_string(), |s| s.to_string())
+            )
+        })
+        .unwrap_or_default();
+    let hint = match &e.kind {
+        figment::error::Kind::UnknownField(_, expected) => {
+            format!("; known keys here: {}", expected.join(", "))
+        }
+        _ => String::new(),
+    };
+    format!("{key}: {}{source}{hint}", e.kind)
+}
+
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_need_no_file() {
+        Jail::expect_with(|_| {
+            let s = Settings::load(None, &Overrides::default()).unwrap();
+            assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+            assert_eq!(s.database_url, "sqlite://doorway.db");
+            assert_eq!(s.public_url(), "http://127.0.0.1:8080");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn layers_file_then_env_then_flags() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "doorway.toml",
+                "listen = \"127.0.0.1:9000\"\n[projects.acme]\nname = \"From file\"\n",
+            )?;
+            jail.set_env("DOORWAY_PROJECTS__ACME__NAME", "Acme");
+            jail.set_env("DOORWAY_PROJECTS__BETA__ACCESS_TOKEN_TTL_SECS", "600");
+            jail.set_env("DOORWAY_DATABASE_URL", "postgres://u@localhost/d");
+            let flags = Overrides {
+                listen: Some("127.0.0.1:9100".into()),
+                ..Default::default()
+            };
+            let s = Settings::load(None, &flags).unwrap();
+            assert_eq!(s.listen.port(), 9100);
+            assert_eq!(s.database_url, "postgres://u@localhost/d");
+            let projects = s.declared_projects();
+            assert_eq!(projects[0].0.as_str(), "acme");
+            assert_eq!(projects[0].1, "Acme");
+            assert_eq!(projects[1].2.access_token_ttl_secs, 600);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_key() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "doorway.toml",
+                "database_url = \"mysql://x\"\nadmin_token = \"short\"\n[projects.api]\n[projects.ok]\naccess_token_ttl_secs = 5\n",
+            )?;
+            let err = Settings::load(None, &Overrides::default()).unwrap_err();
+            let text = err.problems().join("\n");
+            assert!(text.contains("database_url:"), "{text}");
+            assert!(text.contains("admin_token:"), "{text}");
+            assert!(text.contains("projects.api:"), "{text}");
+            assert!(
+                text.contains("projects.ok.access_token_ttl_secs:"),
+                "{text}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_top_level_key_is_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("doorway.toml", "lissen = \"127.0.0.1:1\"\n")?;
+            let err = Settings::load(None, &Overrides::default()).unwrap_err();
+            assert!(err.problems()[0].contains("lissen"), "{:?}", err.problems());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s = Settings {
+            admin_token: Some("super-secret-admin-token".into()),
+            database_url: "postgres://u:hunter2@h/d".into(),
+            ..Settings::default()
+        };
+        let text = format!("{s:?}");
+        assert!(
+            !text.contains("super-secret") && !text.contains("hunter2"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! Building and running the server: `main` and every test start it the same way.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use doorway_core::projects::{NewProject, ProjectError, ensure_project};
+use doorway_core::{Clock, ProjectSettings, ProjectSlug, SystemClock};
+use tokio::net::TcpListener;
+use tower::{Layer, ServiceBuilder};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::errors::{MAX_BODY_BYTES, method_not_allowed, panic_response, route_not_found};
+use crate::openapi::ApiDoc;
+use crate::project_directory::ProjectDirectory;
+use crate::project_scope::resolve_project;
+use crate::routes::{admin_projects, discovery, operations};
+use crate::settings::{Settings, redact_url};
+use crate::state::{AppState, Inner};
+use crate::telemetry::{metrics_handle, record_http_metrics};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] doorway_store::ConnectError),
+    #[error("cannot set up project '{slug}': {source}")]
+    Project { slug: String, source: ProjectError },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Connects, migrates, provisions projects and binds; serving starts with `run_until`.
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        let store = doorway_store::connect_and_migrate(&settings.database_url).await?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+
+        let mut declared = settings.declared_projects();
+        if !declared.iter().any(|(slug, ..)| slug.is_default()) {
+            declared.insert(
+                0,
+                (
+                    ProjectSlug::default_project(),
+                    "Default".to_owned(),
+                    ProjectSettings::default(),
+                ),
+            );
+        }
+        for (slug, name, project_settings) in declared {
+            let new = NewProject {
+                slug: slug.clone(),
+                name,
+                settings: project_settings,
+            };
+            ensure_project(store.as_ref(), clock.as_ref(), new)
+                .await
+                .map_err(|source| StartupError::Project {
+                    slug: slug.to_string(),
+                    source,
+                })?;
+        }
+
+        let mut settings = settings;
+        if settings.public_url.is_none() && settings.listen.port() == 0 {
+            settings.public_url = Some(format!("http://{local_addr}"));
+        }
+        let public_url = settings.public_url();
+        let state = AppState::new(Inner {
+            projects: ProjectDirectory::new(store.clone(), public_url.clone()),
+            store,
+            clock,
+            public_url,
+            settings,
+            metrics: metrics_handle(),
+        });
+        Ok(Self {
+            listener,
+            local_addr,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let s = &self.state;
+        tracing::info!(
+            "Doorway listening on {} (bound {}), database {}; mail: no SMTP configured",
+            s.public_url,
+            self.local_addr,
+            redact_url(&s.settings.database_url),
+        );
+        if s.settings.admin_token.is_none() {
+            tracing::info!(
+                "admin API disabled: set admin_token (DOORWAY_ADMIN_TOKEN) to enable /admin"
+            );
+        }
+        let app = router(self.state.clone());
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let (routes, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(operations::healthz))
+        .routes(routes!(operations::readyz))
+        .routes(routes!(operations::metrics))
+        .routes(routes!(discovery::jwks))
+        .routes(routes!(discovery::openid_configuration))
+        .routes(routes!(admin_projects::create, admin_projects::list))
+        .routes(routes!(admin_projects::get))
+        .split_for_parts();
+    let routes = routes
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state.clone());
+    // The project prefix must be stripped before routing, so the resolver wraps the router
+    // instead of being one of its layers.
+    let scoped = from_fn_with_state(state, resolve_project).layer(routes);
+    Router::new().fallback_service(scoped).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+                let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id)
+            }))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(from_fn(record_http_metrics)),
+    )
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
