@@ -7,6 +7,6 @@ pub mod project;
 pub mod projects;
 pub mod store;
 
-pub use clock::{Clock, SystemClock, Timestamp};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use project::{Project, ProjectSettings, ProjectSlug, SlugError};
 pub use store::{Store, StoreError, StoreTx};

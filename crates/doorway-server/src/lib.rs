@@ -13,4 +13,4 @@ pub mod telemetry;
 
 pub use settings::{ConfigError, LogFormat, Overrides, Settings};
 pub use startup::{Application, StartupError, shutdown_signal};
-pub use state::AppState;
+pub use state::{AppState, Inner as AppStateInner};

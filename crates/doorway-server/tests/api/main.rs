@@ -1,1 +1,9 @@
+//! Integration tests: the real server over loopback, on SQLite and on PostgreSQL.
 
+mod harness;
+
+mod admin_projects;
+mod discovery;
+mod errors;
+mod operations;
+mod project_scope;

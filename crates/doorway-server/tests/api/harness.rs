@@ -1,0 +1,230 @@
+//! `TestApp`: starts the real server on a free loopback port against a fresh database.
+
+use std::sync::Arc;
+
+use doorway_core::{Clock, ManualClock, SystemClock, Timestamp};
+use doorway_server::settings::ProjectConfig;
+use doorway_server::{Application, Settings};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Expands each listed `async fn name(backend: Backend)` into `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name($crate::harness::Backend::Sqlite).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name($crate::harness::Backend::Postgres).await }
+        })*
+    };
+}
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+pub struct TestAppBuilder {
+    backend: Backend,
+    database_url: Option<String>,
+    admin_token: Option<String>,
+    projects: Vec<(String, ProjectConfig)>,
+    clock: Option<ManualClock>,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    pub state: doorway_server::AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: Option<Arc<tempfile::TempDir>>,
+}
+
+impl TestApp {
+    pub fn builder(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder {
+            backend,
+            database_url: None,
+            admin_token: None,
+            projects: Vec::new(),
+            clock: None,
+        }
+    }
+
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::builder(backend).spawn().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    pub async fn admin_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// Stops serving (in-flight requests finish) and waits for the server task.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task panicked")
+                .expect("server failed");
+        }
+    }
+}
+
+impl TestAppBuilder {
+    pub fn with_admin_token(mut self) -> Self {
+        self.admin_token = Some(ADMIN_TOKEN.to_owned());
+        self
+    }
+
+    pub fn with_project(mut self, slug: &str, name: &str) -> Self {
+        self.projects.push((
+            slug.to_owned(),
+            ProjectConfig {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            },
+        ));
+        self
+    }
+
+    /// Reuses another app's database (to test restarts and several instances).
+    pub fn on_database_of(mut self, other: &TestApp) -> Self {
+        self.database_url = Some(other.database_url.clone());
+        self
+    }
+
+    pub fn with_manual_clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let (database_url, dir) = match (self.database_url, self.backend) {
+            (Some(url), _) => (url, None),
+            (None, Backend::Sqlite) => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("doorway.db").display());
+                (url, Some(Arc::new(dir)))
+            }
+            (None, Backend::Postgres) => (fresh_postgres_database().await, None),
+        };
+        let settings = Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: database_url.clone(),
+            admin_token: self.admin_token,
+            projects: self.projects.into_iter().collect(),
+            ..Settings::default()
+        };
+        let clock: Arc<dyn Clock> = match self.clock {
+            Some(c) => Arc::new(c),
+            None => Arc::new(SystemClock),
+        };
+        let app = Application::build_with_clock(settings, clock)
+            .await
+            .expect("server failed to start");
+        let address = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        TestApp {
+            address,
+            database_url,
+            client,
+            state,
+            shutdown: Some(tx),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A new, empty database on the suite's PostgreSQL (started by scripts/test.sh).
+async fn fresh_postgres_database() -> String {
+    let base = std::env::var("TEST_POSTGRES_URL").expect(
+        "TEST_POSTGRES_URL is not set: run the suite with scripts/test.sh, which starts PostgreSQL",
+    );
+    let name = format!("doorway_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+        .await
+        .expect("connect to test PostgreSQL");
+    sqlx::Executor::execute(
+        &mut conn,
+        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+    )
+    .await
+    .expect("create test database");
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// Reads a body as JSON, failing the test with the raw text when it is not.
+pub async fn json(response: reqwest::Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+#[allow(dead_code)]
+pub fn manual_clock() -> ManualClock {
+    ManualClock::starting_at(Timestamp::from_millis(1_767_225_600_000))
+}

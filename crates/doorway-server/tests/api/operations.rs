@@ -1,0 +1,96 @@
+use crate::harness::{Backend, TestApp, json};
+use crate::on_both_backends;
+
+on_both_backends!(
+    health_and_readiness,
+    every_response_has_a_request_id,
+    metrics_count_requests
+);
+
+async fn health_and_readiness(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(json(health).await["status"], "ok");
+
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    let body = json(ready).await;
+    assert_eq!(body["status"], "ok");
+    let expected = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(body["database"], expected);
+}
+
+async fn every_response_has_a_request_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for path in ["/healthz", "/no/such/route", "/api/missing"] {
+        let response = app.get(path).await;
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .unwrap_or_else(|| panic!("no x-request-id on {path}"));
+        assert!(!id.is_empty());
+    }
+    // A caller's id is kept, so logs can be joined across services.
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+}
+
+async fn metrics_count_requests(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.get("/healthz").await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.contains("doorway_http_requests_total"), "{text}");
+    assert!(
+        text.contains("doorway_http_request_duration_seconds"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_and_offline_docs_page() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let doc = json(app.get("/openapi.json").await).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+        "/admin/projects",
+        "/admin/projects/{slug}",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    let page = app.get("/docs/").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    // The page's assets are served by Doorway itself, not fetched from a CDN.
+    assert!(!html.contains("cdn.") && !html.contains("unpkg"), "{html}");
+    let init = app.get("/docs/swagger-initializer.js").await;
+    assert_eq!(init.status(), 200);
+    assert!(init.text().await.unwrap().contains("/openapi.json"));
+    assert_eq!(app.get("/docs/swagger-ui-bundle.js").await.status(), 200);
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The one test command: starts a throwaway PostgreSQL 15 (and, as later issues add them, the
+# other peers), runs every test on SQLite and PostgreSQL, and stops what it started.
+#   scripts/test.sh            # whole suite
+#   scripts/test.sh -E 'test(jwks)'   # extra arguments go to cargo nextest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+run_dir=$(mktemp -d /tmp/doorway-test.XXXXXX)
+chmod 755 "$run_dir"
+cleanup() {
+  if [ -f "$run_dir/pg/postmaster.pid" ]; then
+    as_pg pg_ctl -D "$run_dir/pg" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$run_dir"
+}
+trap cleanup EXIT
+
+# initdb refuses to run as root: use the postgres user when we are root.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+export PATH="${pg_bin:+$pg_bin:}$PATH"
+command -v initdb >/dev/null || { echo "PostgreSQL server binaries (initdb) not found; install postgresql-15" >&2; exit 1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+pg_port=$(free_port)
+mkdir -p "$run_dir/pg" "$run_dir/sock"
+[ "$(id -u)" = 0 ] && chown postgres "$run_dir/pg" "$run_dir/sock"
+as_pg initdb -D "$run_dir/pg" -U postgres -A trust --no-sync >"$run_dir/initdb.log" 2>&1 \
+  || { cat "$run_dir/initdb.log" >&2; exit 1; }
+as_pg pg_ctl -D "$run_dir/pg" -l "$run_dir/sock/pg.log" -w \
+  -o "-p $pg_port -k $run_dir/sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+  start >/dev/null
+echo "test.sh: PostgreSQL on 127.0.0.1:$pg_port"
+
+export TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+export RUST_LOG="${RUST_LOG:-warn}"
+
+cargo nextest run --workspace --no-fail-fast "$@"
