@@ -78,3 +78,6 @@ pub async fn connect_and_migrate(database_url: &str) -> Result<Arc<dyn Store>, C
         }
     }
 }
+
+#[cfg(feature = "test-support")]
+pub mod test_support;

@@ -7,11 +7,8 @@ use doorway_server::settings::ProjectConfig;
 use doorway_server::{Application, Settings};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use doorway_store::test_support::Backend;
+use doorway_store::test_support::{FreshDatabase, fresh_database};
 
 /// Expands each listed `async fn name(backend: Backend)` into `name::sqlite` and `name::postgres`.
 #[macro_export]
@@ -34,6 +31,7 @@ pub struct TestAppBuilder {
     admin_token: Option<String>,
     projects: Vec<(String, ProjectConfig)>,
     clock: Option<ManualClock>,
+    shared_db: Option<Arc<FreshDatabase>>,
 }
 
 pub struct TestApp {
@@ -43,7 +41,7 @@ pub struct TestApp {
     pub state: doorway_server::AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: Option<Arc<tempfile::TempDir>>,
+    _db: Option<Arc<FreshDatabase>>,
 }
 
 impl TestApp {
@@ -54,6 +52,7 @@ impl TestApp {
             admin_token: None,
             projects: Vec::new(),
             clock: None,
+            shared_db: None,
         }
     }
 
@@ -135,6 +134,7 @@ impl TestAppBuilder {
     /// Reuses another app's database (to test restarts and several instances).
     pub fn on_database_of(mut self, other: &TestApp) -> Self {
         self.database_url = Some(other.database_url.clone());
+        self.shared_db = other._db.clone();
         self
     }
 
@@ -144,14 +144,12 @@ impl TestAppBuilder {
     }
 
     pub async fn spawn(self) -> TestApp {
-        let (database_url, dir) = match (self.database_url, self.backend) {
-            (Some(url), _) => (url, None),
-            (None, Backend::Sqlite) => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}", dir.path().join("doorway.db").display());
-                (url, Some(Arc::new(dir)))
+        let (database_url, db) = match self.database_url {
+            Some(url) => (url, self.shared_db),
+            None => {
+                let db = fresh_database(self.backend).await;
+                (db.url.clone(), Some(Arc::new(db)))
             }
-            (None, Backend::Postgres) => (fresh_postgres_database().await, None),
         };
         let settings = Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -185,7 +183,7 @@ impl TestAppBuilder {
             state,
             shutdown: Some(tx),
             server: Some(server),
-            _dir: dir,
+            _db: db,
         }
     }
 }
@@ -196,26 +194,6 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
-}
-
-/// A new, empty database on the suite's PostgreSQL (started by scripts/test.sh).
-async fn fresh_postgres_database() -> String {
-    let base = std::env::var("TEST_POSTGRES_URL").expect(
-        "TEST_POSTGRES_URL is not set: run the suite with scripts/test.sh, which starts PostgreSQL",
-    );
-    let name = format!("doorway_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
-        .await
-        .expect("connect to test PostgreSQL");
-    sqlx::Executor::execute(
-        &mut conn,
-        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-    )
-    .await
-    .expect("create test database");
-    let mut url = url::Url::parse(&base).unwrap();
-    url.set_path(&name);
-    url.to_string()
 }
 
 /// Reads a body as JSON, failing the test with the raw text when it is not.
