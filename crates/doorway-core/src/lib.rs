@@ -8,5 +8,14 @@ pub mod projects;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use project::{Project, ProjectSettings, ProjectSlug, SlugError};
+pub use project::{Project, ProjectContext, ProjectSettings, ProjectSlug, SlugError};
 pub use store::{Store, StoreError, StoreTx};
+pub mod email;
+pub mod events;
+pub mod flows;
+pub mod organization;
+pub mod password;
+pub mod password_hashing;
+pub mod services;
+pub mod session;
+pub mod user;

@@ -89,8 +89,10 @@ impl<'de> Deserialize<'de> for ProjectSlug {
 pub struct ProjectSettings {
     /// Lifetime of access tokens (JWT), in seconds.
     pub access_token_ttl_secs: u32,
-    /// Lifetime of refresh tokens, in seconds.
+    /// Lifetime of refresh tokens (and so of sessions), in seconds.
     pub refresh_token_ttl_secs: u32,
+    /// What new passwords must contain.
+    pub password_policy: crate::password::PasswordPolicy,
 }
 
 impl Default for ProjectSettings {
@@ -98,6 +100,7 @@ impl Default for ProjectSettings {
         Self {
             access_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 30 * 24 * 3600,
+            password_policy: Default::default(),
         }
     }
 }
@@ -118,6 +121,7 @@ impl ProjectSettings {
                 "must be at least access_token_ttl_secs".to_owned(),
             ));
         }
+        out.extend(self.password_policy.problems());
         out
     }
 }
@@ -169,5 +173,22 @@ mod tests {
     fn settings_reject_unknown_keys() {
         let err = serde_json::from_str::<ProjectSettings>(r#"{"acces_token_ttl_secs": 5}"#);
         assert!(err.is_err());
+    }
+}
+
+/// A project as a request sees it: the project, its published keys and its issuer URL.
+#[derive(Debug)]
+pub struct ProjectContext {
+    pub project: Project,
+    /// Published keys, newest first.
+    pub keys: Vec<crate::keys::ProjectKey>,
+    /// Token issuer and base URL of this project's routes.
+    pub issuer: String,
+}
+
+impl ProjectContext {
+    /// The key new tokens are signed with.
+    pub fn signing_key(&self, now: Timestamp) -> Option<&crate::keys::ProjectKey> {
+        self.keys.iter().find(|k| k.signs_at(now))
     }
 }

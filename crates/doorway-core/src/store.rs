@@ -4,8 +4,14 @@
 
 use async_trait::async_trait;
 
+use crate::clock::Timestamp;
+use crate::email::EmailAddress;
+use crate::events::{AuditEntry, OutboxMessage};
 use crate::keys::ProjectKey;
+use crate::organization::Organization;
 use crate::project::{Project, ProjectSlug};
+use crate::session::{RefreshToken, Session};
+use crate::user::User;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -35,6 +41,20 @@ pub trait Store: Send + Sync + 'static {
     async fn list_projects(&self) -> StoreResult<Vec<Project>>;
     /// Every key of the project that is still published, newest first.
     async fn project_keys(&self, project_id: &str) -> StoreResult<Vec<ProjectKey>>;
+
+    async fn user_by_id(&self, project_id: &str, user_id: &str) -> StoreResult<Option<User>>;
+    /// The user and their password hash (if they have a password).
+    async fn user_with_password(
+        &self,
+        project_id: &str,
+        email: &EmailAddress,
+    ) -> StoreResult<Option<(User, Option<String>)>>;
+    async fn session(&self, session_id: &str) -> StoreResult<Option<Session>>;
+    /// Organizations the user belongs to, with the user's role, oldest first.
+    async fn memberships(&self, user_id: &str) -> StoreResult<Vec<(Organization, String)>>;
+    /// Outbox messages of a project, oldest first (for inspection; workers claim separately).
+    async fn outbox(&self, project_id: &str) -> StoreResult<Vec<OutboxMessage>>;
+    async fn audit(&self, project_id: &str) -> StoreResult<Vec<AuditEntry>>;
 }
 
 #[async_trait]
@@ -45,4 +65,42 @@ pub trait StoreTx: Send {
     async fn insert_project(&mut self, project: &Project) -> StoreResult<()>;
     async fn update_project(&mut self, project: &Project) -> StoreResult<()>;
     async fn insert_project_key(&mut self, project_id: &str, key: &ProjectKey) -> StoreResult<()>;
+
+    /// Stores a new user and returns its integer `seq`. A taken email or username is a
+    /// `Conflict` on `users_project_id_email_key` / `users_project_id_username_key`.
+    async fn insert_user(&mut self, user: &User) -> StoreResult<i64>;
+    async fn insert_password(
+        &mut self,
+        user_id: &str,
+        phc: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Inserts unless the slug is taken in the project; says whether it inserted.
+    async fn insert_organization_if_slug_free(&mut self, org: &Organization) -> StoreResult<bool>;
+    async fn insert_membership(
+        &mut self,
+        organization_id: &str,
+        user_id: &str,
+        role: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    async fn insert_session(&mut self, session: &Session) -> StoreResult<()>;
+    async fn session(&mut self, session_id: &str) -> StoreResult<Option<Session>>;
+    /// Revokes the session and every refresh token of its family.
+    async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()>;
+    async fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()>;
+    async fn refresh_token_by_hash(
+        &mut self,
+        token_hash: &str,
+    ) -> StoreResult<Option<RefreshToken>>;
+    /// Marks an unused token used; false when it was already used (a replay).
+    async fn mark_refresh_token_used(
+        &mut self,
+        token_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+
+    async fn insert_outbox(&mut self, message: &OutboxMessage) -> StoreResult<()>;
+    async fn insert_audit(&mut self, entry: &AuditEntry) -> StoreResult<()>;
 }

@@ -1,6 +1,9 @@
 //! Doorway's HTTP server: settings, start-up, routes and middleware.
 
 mod admin_auth;
+mod client_info;
+mod contracts;
+mod cookies;
 mod errors;
 mod openapi;
 mod project_directory;

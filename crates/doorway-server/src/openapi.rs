@@ -8,6 +8,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Doorway", description = "Self-hosted sign-up and session server. Every route is also served under `/{project}/…` for a project other than `default`."),
     modifiers(&AdminToken),
     tags(
+        (name = "auth", description = "Sign-up, sign-in and sessions (native API)"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "discovery", description = "Signing keys and issuer metadata"),
         (name = "admin", description = "Administration (Bearer admin_token)"),
@@ -23,6 +24,15 @@ impl Modify for AdminToken {
         components.add_security_scheme(
             "admin_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }

@@ -5,27 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use doorway_core::keys::ProjectKey;
-use doorway_core::{Project, ProjectSlug, Store, StoreError, Timestamp};
+use doorway_core::{ProjectContext, ProjectSlug, Store, StoreError};
 
 const TTL: Duration = Duration::from_secs(10);
-
-/// A project as a request sees it.
-#[derive(Debug)]
-pub struct ProjectContext {
-    pub project: Project,
-    /// Published keys, newest first.
-    pub keys: Vec<ProjectKey>,
-    /// Token issuer and base URL of this project's routes.
-    pub issuer: String,
-}
-
-impl ProjectContext {
-    /// The key new tokens are signed with.
-    pub fn signing_key(&self, now: Timestamp) -> Option<&ProjectKey> {
-        self.keys.iter().find(|k| k.signs_at(now))
-    }
-}
 
 pub struct ProjectDirectory {
     store: Arc<dyn Store>,

@@ -9,11 +9,10 @@ use axum::http::Uri;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use doorway_core::ProjectSlug;
 use doorway_core::project::RESERVED_SLUGS;
+use doorway_core::{ProjectContext, ProjectSlug};
 
 use crate::errors::ApiError;
-use crate::project_directory::ProjectContext;
 use crate::state::AppState;
 
 pub async fn resolve_project(
@@ -47,8 +46,13 @@ pub async fn resolve_project(
         Err(_) => return ApiError::not_found("No such route").into_response(),
     }
     req.extensions_mut().insert(ctx);
+    req.extensions_mut().insert(RoutePrefix(format!("/{slug}")));
     next.run(req).await
 }
+
+/// The path prefix the client used (`/acme`), or empty; cookie paths need it.
+#[derive(Clone, Debug, Default)]
+pub struct RoutePrefix(pub String);
 
 /// The request's project: the one its prefix named, else `default`.
 pub struct CurrentProject(pub Arc<ProjectContext>);

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use doorway_core::password_hashing::HashingSettings;
 use doorway_core::{ProjectSettings, ProjectSlug};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -35,6 +36,8 @@ pub struct Settings {
     /// File holding the admin token (for secret mounts); wins over `admin_token`.
     pub admin_token_file: Option<PathBuf>,
     pub log_format: LogFormat,
+    /// argon2id cost and the size of the hashing pool (shared by every project).
+    pub password_hashing: HashingSettings,
     /// Projects declared here are created or updated at start.
     pub projects: BTreeMap<String, ProjectConfig>,
 }
@@ -73,6 +76,7 @@ impl Default for Settings {
             admin_token: None,
             admin_token_file: None,
             log_format: LogFormat::Text,
+            password_hashing: HashingSettings::default(),
             projects: BTreeMap::new(),
         }
     }
@@ -165,6 +169,9 @@ impl Settings {
             && token.len() < 16
         {
             out.push("admin_token: too short; use at least 16 random characters (e.g. `openssl rand -hex 32`)".to_owned());
+        }
+        for (key, message) in self.password_hashing.problems() {
+            out.push(format!("password_hashing.{key}: {message}"));
         }
         for (slug, project) in &self.projects {
             if let Err(e) = ProjectSlug::parse(slug) {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
+use doorway_core::password_hashing::PasswordHasher;
 use doorway_core::projects::{NewProject, ProjectError, ensure_project};
+use doorway_core::services::Services;
 use doorway_core::{Clock, ProjectSettings, ProjectSlug, SystemClock};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceBuilder};
@@ -19,6 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::contracts::native;
 use crate::errors::{MAX_BODY_BYTES, method_not_allowed, panic_response, route_not_found};
 use crate::openapi::ApiDoc;
 use crate::project_directory::ProjectDirectory;
@@ -34,6 +37,8 @@ pub enum StartupError {
     Database(#[from] doorway_store::ConnectError),
     #[error("cannot set up project '{slug}': {source}")]
     Project { slug: String, source: ProjectError },
+    #[error("cannot start password hashing: {0}")]
+    Hashing(#[from] doorway_core::password_hashing::HashError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -100,10 +105,14 @@ impl Application {
             settings.public_url = Some(format!("http://{local_addr}"));
         }
         let public_url = settings.public_url();
+        let hasher = PasswordHasher::start(&settings.password_hashing)?;
         let state = AppState::new(Inner {
             projects: ProjectDirectory::new(store.clone(), public_url.clone()),
-            store,
-            clock,
+            services: Services {
+                store,
+                clock,
+                hasher,
+            },
             public_url,
             settings,
             metrics: metrics_handle(),
@@ -159,6 +168,11 @@ fn router(state: AppState) -> Router {
         .routes(routes!(discovery::openid_configuration))
         .routes(routes!(admin_projects::create, admin_projects::list))
         .routes(routes!(admin_projects::get))
+        .routes(routes!(native::sign_up))
+        .routes(routes!(native::sign_in))
+        .routes(routes!(native::refresh))
+        .routes(routes!(native::sign_out))
+        .routes(routes!(native::me))
         .split_for_parts();
     let routes = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use doorway_core::{Clock, Store};
+use doorway_core::services::Services;
 
 use crate::project_directory::ProjectDirectory;
 use crate::settings::Settings;
@@ -11,8 +11,7 @@ use crate::settings::Settings;
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
+    pub services: Services,
     pub settings: Settings,
     pub public_url: String,
     pub projects: ProjectDirectory,

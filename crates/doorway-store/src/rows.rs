@@ -1,6 +1,11 @@
 //! Row shapes shared by both engines and their conversion into domain types.
 
+use doorway_core::email::EmailAddress;
+use doorway_core::events::{AuditEntry, ClientInfo, OutboxMessage};
 use doorway_core::keys::ProjectKey;
+use doorway_core::organization::Organization;
+use doorway_core::session::{RefreshToken, Session};
+use doorway_core::user::{GeoPoint, User};
 use doorway_core::{Project, ProjectSlug, StoreError, Timestamp};
 
 use crate::errors::corrupt;
@@ -53,4 +58,214 @@ impl TryFrom<KeyRow> for ProjectKey {
 
 pub(crate) fn settings_json(p: &Project) -> String {
     serde_json::to_string(&p.settings).expect("settings always serialise")
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    seq: i64,
+    id: String,
+    project_id: String,
+    email: String,
+    email_verified: bool,
+    name: Option<String>,
+    username: Option<String>,
+    avatar_url: Option<String>,
+    bio: Option<String>,
+    longitude: Option<f64>,
+    latitude: Option<f64>,
+    birthdate: Option<String>,
+    metadata: String,
+    secure_metadata: String,
+    reputation: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        let json = |what: &str, text: &str| {
+            serde_json::from_str(text).map_err(|e| corrupt(format!("{what} of user {}: {e}", r.id)))
+        };
+        Ok(User {
+            metadata: json("metadata", &r.metadata)?,
+            secure_metadata: json("secure_metadata", &r.secure_metadata)?,
+            location: match (r.longitude, r.latitude) {
+                (Some(longitude), Some(latitude)) => Some(GeoPoint {
+                    longitude,
+                    latitude,
+                }),
+                _ => None,
+            },
+            seq: r.seq,
+            id: r.id,
+            project_id: r.project_id,
+            email: EmailAddress::from_trusted(r.email),
+            email_verified: r.email_verified,
+            name: r.name,
+            username: r.username,
+            avatar_url: r.avatar_url,
+            bio: r.bio,
+            birthdate: r.birthdate,
+            reputation: r.reputation,
+            created_at: Timestamp::from_millis(r.created_at),
+            updated_at: Timestamp::from_millis(r.updated_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserWithPasswordRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    phc: Option<String>,
+}
+
+impl TryFrom<UserWithPasswordRow> for (User, Option<String>) {
+    type Error = StoreError;
+    fn try_from(r: UserWithPasswordRow) -> Result<Self, StoreError> {
+        Ok((User::try_from(r.user)?, r.phc))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id: String,
+    project_id: String,
+    user_id: String,
+    amr: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl From<SessionRow> for Session {
+    fn from(r: SessionRow) -> Self {
+        Session {
+            id: r.id,
+            project_id: r.project_id,
+            user_id: r.user_id,
+            amr: r.amr.split_whitespace().map(str::to_owned).collect(),
+            created_at: Timestamp::from_millis(r.created_at),
+            expires_at: Timestamp::from_millis(r.expires_at),
+            revoked_at: r.revoked_at.map(Timestamp::from_millis),
+            client: ClientInfo {
+                ip: r.ip,
+                user_agent: r.user_agent,
+            },
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshTokenRow {
+    id: String,
+    session_id: String,
+    token_hash: String,
+    parent_id: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl From<RefreshTokenRow> for RefreshToken {
+    fn from(r: RefreshTokenRow) -> Self {
+        RefreshToken {
+            id: r.id,
+            session_id: r.session_id,
+            token_hash: r.token_hash,
+            parent_id: r.parent_id,
+            created_at: Timestamp::from_millis(r.created_at),
+            expires_at: Timestamp::from_millis(r.expires_at),
+            used_at: r.used_at.map(Timestamp::from_millis),
+            revoked_at: r.revoked_at.map(Timestamp::from_millis),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MembershipRow {
+    id: String,
+    project_id: String,
+    name: String,
+    slug: String,
+    created_at: i64,
+    role: String,
+}
+
+impl From<MembershipRow> for (Organization, String) {
+    fn from(r: MembershipRow) -> Self {
+        let org = Organization {
+            id: r.id,
+            project_id: r.project_id,
+            name: r.name,
+            slug: r.slug,
+            created_at: Timestamp::from_millis(r.created_at),
+        };
+        (org, r.role)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutboxRow {
+    id: String,
+    project_id: String,
+    topic: String,
+    payload: String,
+    created_at: i64,
+}
+
+impl TryFrom<OutboxRow> for OutboxMessage {
+    type Error = StoreError;
+    fn try_from(r: OutboxRow) -> Result<Self, StoreError> {
+        Ok(OutboxMessage {
+            payload: serde_json::from_str(&r.payload)
+                .map_err(|e| corrupt(format!("outbox {}: {e}", r.id)))?,
+            id: r.id,
+            project_id: r.project_id,
+            topic: r.topic,
+            created_at: Timestamp::from_millis(r.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    id: String,
+    project_id: String,
+    at: i64,
+    action: String,
+    outcome: String,
+    method: Option<String>,
+    user_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: Option<String>,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditEntry {
+            id: r.id,
+            project_id: r.project_id,
+            at: Timestamp::from_millis(r.at),
+            action: r.action,
+            outcome: r.outcome,
+            method: r.method,
+            user_id: r.user_id,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            detail: r
+                .detail
+                .and_then(|d| serde_json::from_str(&d).ok())
+                .unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+pub(crate) fn json_text(value: &serde_json::Value) -> String {
+    value.to_string()
 }

@@ -4,12 +4,21 @@
 //! TEXT json); the macro only swaps the driver types.
 
 use async_trait::async_trait;
+use doorway_core::email::EmailAddress;
+use doorway_core::events::{AuditEntry, OutboxMessage};
 use doorway_core::keys::ProjectKey;
+use doorway_core::organization::Organization;
+use doorway_core::session::{RefreshToken, Session};
 use doorway_core::store::{Store, StoreResult, StoreTx};
-use doorway_core::{Project, ProjectSlug};
+use doorway_core::user::User;
+use doorway_core::{Project, ProjectSlug, Timestamp};
+use sqlx::Row;
 
 use crate::errors::store_error;
-use crate::rows::{KeyRow, ProjectRow, settings_json};
+use crate::rows::{
+    AuditRow, KeyRow, MembershipRow, OutboxRow, ProjectRow, RefreshTokenRow, SessionRow, UserRow,
+    UserWithPasswordRow, json_text, settings_json,
+};
 
 macro_rules! sql_store {
     ($store:ident, $tx:ident, $queries:ident, $db:ty, $backend:literal, $begin:literal) => {
@@ -49,6 +58,18 @@ macro_rules! sql_store {
                     .map_err(store_error)?
                     .map(Project::try_from)
                     .transpose()
+            }
+
+            pub(super) async fn session<'e, E>(e: E, id: &str) -> StoreResult<Option<Session>>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                Ok(sqlx::query_as::<_, SessionRow>("SELECT * FROM sessions WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(e)
+                    .await
+                    .map_err(store_error)?
+                    .map(Session::from))
             }
         }
 
@@ -97,6 +118,76 @@ macro_rules! sql_store {
                 .into_iter()
                 .map(ProjectKey::try_from)
                 .collect()
+            }
+
+            async fn user_by_id(&self, project_id: &str, user_id: &str) -> StoreResult<Option<User>> {
+                sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE project_id = $1 AND id = $2")
+                    .bind(project_id)
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(store_error)?
+                    .map(User::try_from)
+                    .transpose()
+            }
+
+            async fn user_with_password(
+                &self,
+                project_id: &str,
+                email: &EmailAddress,
+            ) -> StoreResult<Option<(User, Option<String>)>> {
+                sqlx::query_as::<_, UserWithPasswordRow>(
+                    "SELECT u.*, p.phc FROM users u LEFT JOIN password_credentials p ON p.user_id = u.id
+                     WHERE u.project_id = $1 AND u.email = $2",
+                )
+                .bind(project_id)
+                .bind(email.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?
+                .map(<(User, Option<String>)>::try_from)
+                .transpose()
+            }
+
+            async fn session(&self, session_id: &str) -> StoreResult<Option<Session>> {
+                $queries::session(&self.pool, session_id).await
+            }
+
+            async fn memberships(&self, user_id: &str) -> StoreResult<Vec<(Organization, String)>> {
+                Ok(sqlx::query_as::<_, MembershipRow>(
+                    "SELECT o.id, o.project_id, o.name, o.slug, o.created_at, m.role
+                     FROM memberships m JOIN organizations o ON o.id = m.organization_id
+                     WHERE m.user_id = $1 ORDER BY m.created_at, o.id",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+            }
+
+            async fn outbox(&self, project_id: &str) -> StoreResult<Vec<OutboxMessage>> {
+                sqlx::query_as::<_, OutboxRow>("SELECT * FROM outbox WHERE project_id = $1 ORDER BY created_at, id")
+                    .bind(project_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_error)?
+                    .into_iter()
+                    .map(OutboxMessage::try_from)
+                    .collect()
+            }
+
+            async fn audit(&self, project_id: &str) -> StoreResult<Vec<AuditEntry>> {
+                Ok(sqlx::query_as::<_, AuditRow>("SELECT * FROM audit_log WHERE project_id = $1 ORDER BY at, id")
+                    .bind(project_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_error)?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect())
             }
         }
 
@@ -158,6 +249,196 @@ macro_rules! sql_store {
                 .bind(&key.secret_bytes()[..])
                 .bind(key.created_at.millis())
                 .bind(key.retires_at.map(|t| t.millis()))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn insert_user(&mut self, u: &User) -> StoreResult<i64> {
+                let row = sqlx::query(
+                    "INSERT INTO users (id, project_id, email, email_verified, name, username, avatar_url, bio,
+                        longitude, latitude, birthdate, metadata, secure_metadata, reputation, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                     RETURNING seq",
+                )
+                .bind(&u.id)
+                .bind(&u.project_id)
+                .bind(u.email.as_str())
+                .bind(u.email_verified)
+                .bind(&u.name)
+                .bind(&u.username)
+                .bind(&u.avatar_url)
+                .bind(&u.bio)
+                .bind(u.location.map(|l| l.longitude))
+                .bind(u.location.map(|l| l.latitude))
+                .bind(&u.birthdate)
+                .bind(json_text(&u.metadata))
+                .bind(json_text(&u.secure_metadata))
+                .bind(u.reputation)
+                .bind(u.created_at.millis())
+                .bind(u.updated_at.millis())
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                row.try_get::<i64, _>("seq").map_err(store_error)
+            }
+
+            async fn insert_password(&mut self, user_id: &str, phc: &str, now: Timestamp) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO password_credentials (user_id, phc, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+                )
+                .bind(user_id)
+                .bind(phc)
+                .bind(now.millis())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn insert_organization_if_slug_free(&mut self, o: &Organization) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO organizations (id, project_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (project_id, slug) DO NOTHING",
+                )
+                .bind(&o.id)
+                .bind(&o.project_id)
+                .bind(&o.name)
+                .bind(&o.slug)
+                .bind(o.created_at.millis())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_membership(
+                &mut self,
+                organization_id: &str,
+                user_id: &str,
+                role: &str,
+                now: Timestamp,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(organization_id)
+                .bind(user_id)
+                .bind(role)
+                .bind(now.millis())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn insert_session(&mut self, s: &Session) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (id, project_id, user_id, amr, ip, user_agent, created_at, expires_at, revoked_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&s.id)
+                .bind(&s.project_id)
+                .bind(&s.user_id)
+                .bind(s.amr.join(" "))
+                .bind(&s.client.ip)
+                .bind(&s.client.user_agent)
+                .bind(s.created_at.millis())
+                .bind(s.expires_at.millis())
+                .bind(s.revoked_at.map(|t| t.millis()))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn session(&mut self, session_id: &str) -> StoreResult<Option<Session>> {
+                $queries::session(&mut *self.tx, session_id).await
+            }
+
+            async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()> {
+                sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
+                    .bind(session_id)
+                    .bind(now.millis())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?;
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE session_id = $1")
+                    .bind(session_id)
+                    .bind(now.millis())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn insert_refresh_token(&mut self, t: &RefreshToken) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, used_at, revoked_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&t.id)
+                .bind(&t.session_id)
+                .bind(&t.token_hash)
+                .bind(&t.parent_id)
+                .bind(t.created_at.millis())
+                .bind(t.expires_at.millis())
+                .bind(t.used_at.map(|x| x.millis()))
+                .bind(t.revoked_at.map(|x| x.millis()))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
+                Ok(sqlx::query_as::<_, RefreshTokenRow>("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?
+                    .map(RefreshToken::from))
+            }
+
+            async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+                    .bind(token_id)
+                    .bind(now.millis())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_outbox(&mut self, m: &OutboxMessage) -> StoreResult<()> {
+                sqlx::query("INSERT INTO outbox (id, project_id, topic, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&m.id)
+                    .bind(&m.project_id)
+                    .bind(&m.topic)
+                    .bind(json_text(&m.payload))
+                    .bind(m.created_at.millis())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn insert_audit(&mut self, a: &AuditEntry) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO audit_log (id, project_id, at, action, outcome, method, user_id, ip, user_agent, detail)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&a.id)
+                .bind(&a.project_id)
+                .bind(a.at.millis())
+                .bind(&a.action)
+                .bind(&a.outcome)
+                .bind(&a.method)
+                .bind(&a.user_id)
+                .bind(&a.ip)
+                .bind(&a.user_agent)
+                .bind((!a.detail.is_null()).then(|| json_text(&a.detail)))
                 .execute(&mut *self.tx)
                 .await
                 .map_err(store_error)?;

@@ -97,7 +97,13 @@ pub async fn create(
         name: name.trim().to_owned(),
         settings,
     };
-    match create_project(state.store.as_ref(), state.clock.as_ref(), new).await {
+    match create_project(
+        state.services.store.as_ref(),
+        state.services.clock.as_ref(),
+        new,
+    )
+    .await
+    {
         Ok(p) => {
             tracing::info!(project = %p.slug, "project created through the admin API");
             Ok((
@@ -131,6 +137,7 @@ pub async fn list(
     State(state): State<AppState>,
 ) -> Result<Json<ProjectListEnvelope>, ApiError> {
     let projects = state
+        .services
         .store
         .list_projects()
         .await
@@ -152,7 +159,7 @@ pub async fn get(
     Path(slug): Path<String>,
 ) -> Result<Json<ProjectEnvelope>, ApiError> {
     let parsed = ProjectSlug::parse(&slug).map_err(|_| ApiError::project_not_found(&slug))?;
-    match state.store.project_by_slug(&parsed).await {
+    match state.services.store.project_by_slug(&parsed).await {
         Ok(Some(p)) => Ok(Json(ProjectEnvelope {
             success: true,
             data: view(&state, p),

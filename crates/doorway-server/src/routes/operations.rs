@@ -33,10 +33,10 @@ pub async fn healthz() -> Json<Health> {
     (status = 503, body = ErrorBody, description = "Database unreachable"),
 ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    match state.store.ping().await {
+    match state.services.store.ping().await {
         Ok(()) => Ok(Json(Health {
             status: "ok",
-            database: Some(state.store.backend()),
+            database: Some(state.services.store.backend()),
         })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -48,6 +48,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 /// Prometheus metrics in text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    metrics::gauge!("doorway_password_hash_queue_depth")
+        .set(state.services.hasher.queue_depth() as f64);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

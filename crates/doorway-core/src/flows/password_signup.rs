@@ -1,0 +1,171 @@
+//! Email + password sign-up: one transaction creates the user, credential, optional
+//! organization with owner membership, session, refresh token, outbox events and audit row.
+
+use serde_json::json;
+
+use crate::email::EmailAddress;
+use crate::events::ClientInfo;
+use crate::flows::{Audit, outbox, session_event, user_event};
+use crate::ids::new_id;
+use crate::organization::{OWNER, Organization, slug_candidate, slugify};
+use crate::password::Password;
+use crate::password_hashing::HashError;
+use crate::project::ProjectContext;
+use crate::services::Services;
+use crate::session::{AccessToken, RefreshSecret, Session, new_session, sign_access_token};
+use crate::store::{StoreError, StoreTx};
+use crate::user::User;
+
+pub struct PasswordSignup {
+    pub email: EmailAddress,
+    pub password: Password,
+    pub name: Option<String>,
+    pub organization_name: Option<String>,
+    pub client: ClientInfo,
+}
+
+pub struct SignupOutcome {
+    pub user: User,
+    pub organization: Option<Organization>,
+    pub session: Session,
+    pub access: AccessToken,
+    pub refresh_secret: RefreshSecret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("the password breaks the project's policy")]
+    WeakPassword(Vec<String>),
+    #[error("too many sign-ups are being processed; retry shortly")]
+    Busy { retry_after_secs: u64 },
+    #[error("sign-up failed: {0}")]
+    Unexpected(String),
+}
+
+impl From<StoreError> for SignupError {
+    fn from(e: StoreError) -> Self {
+        Self::Unexpected(e.to_string())
+    }
+}
+
+const METHOD: &str = "password";
+
+pub async fn sign_up(
+    svc: &Services,
+    ctx: &ProjectContext,
+    cmd: PasswordSignup,
+) -> Result<SignupOutcome, SignupError> {
+    let violations = ctx
+        .project
+        .settings
+        .password_policy
+        .violations(&cmd.password);
+    if !violations.is_empty() {
+        return Err(SignupError::WeakPassword(violations));
+    }
+    let phc = svc.hasher.hash(cmd.password).await.map_err(|e| match e {
+        HashError::Busy => SignupError::Busy {
+            retry_after_secs: 1,
+        },
+        other => SignupError::Unexpected(other.to_string()),
+    })?;
+
+    let now = svc.clock.now();
+    let audit = Audit {
+        ctx,
+        action: "signup",
+        method: Some(METHOD),
+        client: &cmd.client,
+    };
+    let mut user = User::draft(new_id("usr"), ctx.project.id.clone(), cmd.email, now);
+    user.name = cmd.name;
+
+    let mut tx = svc.store.begin().await?;
+    match tx.insert_user(&user).await {
+        Ok(seq) => user.seq = seq,
+        Err(StoreError::Conflict { .. }) => {
+            drop(tx);
+            audit
+                .record_refusal(svc.store.as_ref(), "email_taken", None, now)
+                .await;
+            return Err(SignupError::EmailTaken);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tx.insert_password(&user.id, &phc, now).await?;
+    tx.insert_outbox(&outbox(
+        ctx,
+        "user.created",
+        json!({ "user": user_event(&user) }),
+        now,
+    ))
+    .await?;
+
+    let organization = match cmd.organization_name {
+        Some(name) => Some(create_owned_organization(tx.as_mut(), ctx, &user, name, now).await?),
+        None => None,
+    };
+
+    let new = new_session(ctx, &user.id, &["pwd"], &cmd.client, now);
+    tx.insert_session(&new.session).await?;
+    tx.insert_refresh_token(&new.refresh).await?;
+    tx.insert_outbox(&outbox(
+        ctx,
+        "session.created",
+        json!({ "session": session_event(&new.session) }),
+        now,
+    ))
+    .await?;
+    audit
+        .record_in(tx.as_mut(), "ok", Some(&user.id), now)
+        .await?;
+    tx.commit().await?;
+
+    let access = sign_access_token(ctx, &new.session, false, now)
+        .map_err(|e| SignupError::Unexpected(e.to_string()))?;
+    Ok(SignupOutcome {
+        user,
+        organization,
+        session: new.session,
+        access,
+        refresh_secret: new.refresh_secret,
+    })
+}
+
+/// Creates an organization owned by `user`, with the first free slug derived from its name.
+pub(crate) async fn create_owned_organization(
+    tx: &mut dyn StoreTx,
+    ctx: &ProjectContext,
+    user: &User,
+    name: String,
+    now: crate::Timestamp,
+) -> Result<Organization, SignupError> {
+    let base = slugify(&name);
+    let mut org = Organization {
+        id: new_id("org"),
+        project_id: ctx.project.id.clone(),
+        name,
+        slug: base.clone(),
+        created_at: now,
+    };
+    let mut attempt = 1;
+    while !tx.insert_organization_if_slug_free(&org).await? {
+        attempt += 1;
+        org.slug = if attempt <= 20 {
+            slug_candidate(&base, attempt)
+        } else {
+            // Crowded base names: stop probing one by one.
+            format!("{base}-{}", &new_id("x")[30..])
+        };
+    }
+    tx.insert_membership(&org.id, &user.id, OWNER, now).await?;
+    let data = json!({
+        "organization": { "id": org.id, "name": org.name, "slug": org.slug, "createdAt": now.to_rfc3339() },
+        "ownerId": user.id,
+    });
+    tx.insert_outbox(&outbox(ctx, "organization.created", data, now))
+        .await?;
+    Ok(org)
+}

@@ -1,0 +1,132 @@
+//! Email + password sign-in. An unknown address costs the same hash as a wrong password, and
+//! both get the same error.
+
+use serde_json::json;
+
+use crate::email::EmailAddress;
+use crate::events::ClientInfo;
+use crate::flows::{Audit, outbox, session_event};
+use crate::password::Password;
+use crate::password_hashing::HashError;
+use crate::project::ProjectContext;
+use crate::services::Services;
+use crate::session::{AccessToken, RefreshSecret, Session, new_session, sign_access_token};
+use crate::store::StoreError;
+use crate::user::User;
+
+pub struct SignInOutcome {
+    pub user: User,
+    pub session: Session,
+    pub access: AccessToken,
+    pub refresh_secret: RefreshSecret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("too many sign-ins are being processed; retry shortly")]
+    Busy { retry_after_secs: u64 },
+    #[error("sign-in failed: {0}")]
+    Unexpected(String),
+}
+
+impl From<StoreError> for SignInError {
+    fn from(e: StoreError) -> Self {
+        Self::Unexpected(e.to_string())
+    }
+}
+
+fn hash_error(e: HashError) -> SignInError {
+    match e {
+        HashError::Busy => SignInError::Busy {
+            retry_after_secs: 1,
+        },
+        other => SignInError::Unexpected(other.to_string()),
+    }
+}
+
+pub async fn sign_in(
+    svc: &Services,
+    ctx: &ProjectContext,
+    email: &str,
+    password: Password,
+    client: ClientInfo,
+) -> Result<SignInOutcome, SignInError> {
+    let found = match EmailAddress::parse(email) {
+        Ok(email) => {
+            svc.store
+                .user_with_password(&ctx.project.id, &email)
+                .await?
+        }
+        Err(_) => None,
+    };
+    let audit = Audit {
+        ctx,
+        action: "signin",
+        method: Some("password"),
+        client: &client,
+    };
+    let user = match found {
+        Some((user, Some(phc)))
+            if svc
+                .hasher
+                .verify(password.clone(), &phc)
+                .await
+                .map_err(hash_error)? =>
+        {
+            user
+        }
+        Some((user, Some(_))) => {
+            audit
+                .record_refusal(
+                    svc.store.as_ref(),
+                    "invalid_credentials",
+                    Some(&user.id),
+                    svc.clock.now(),
+                )
+                .await;
+            return Err(SignInError::InvalidCredentials);
+        }
+        _ => {
+            svc.hasher
+                .verify_dummy(password)
+                .await
+                .map_err(hash_error)?;
+            audit
+                .record_refusal(
+                    svc.store.as_ref(),
+                    "invalid_credentials",
+                    None,
+                    svc.clock.now(),
+                )
+                .await;
+            return Err(SignInError::InvalidCredentials);
+        }
+    };
+
+    let now = svc.clock.now();
+    let new = new_session(ctx, &user.id, &["pwd"], &client, now);
+    let mut tx = svc.store.begin().await?;
+    tx.insert_session(&new.session).await?;
+    tx.insert_refresh_token(&new.refresh).await?;
+    tx.insert_outbox(&outbox(
+        ctx,
+        "session.created",
+        json!({ "session": session_event(&new.session) }),
+        now,
+    ))
+    .await?;
+    audit
+        .record_in(tx.as_mut(), "ok", Some(&user.id), now)
+        .await?;
+    tx.commit().await?;
+    let access = sign_access_token(ctx, &new.session, false, now)
+        .map_err(|e| SignInError::Unexpected(e.to_string()))?;
+    Ok(SignInOutcome {
+        user,
+        session: new.session,
+        access,
+        refresh_secret: new.refresh_secret,
+    })
+}

@@ -1,0 +1,14 @@
+//! What flows need from the outside world, injected once.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::password_hashing::PasswordHasher;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasher,
+}

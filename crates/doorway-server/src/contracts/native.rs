@@ -1,0 +1,671 @@
+//! Doorway's own API, seed 002's shape: `{success, data, message}` and
+//! `{success:false, error:{code, message, details?}}`.
+//!
+//! Sign-up, sign-in, refresh, sign-out and who-am-I. The refresh token travels in the
+//! `doorway_refresh` cookie (path `…/api/auth`), the access token in `data.session.token` and
+//! in the `doorway_access` cookie.
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use doorway_core::ProjectContext;
+use doorway_core::email::EmailAddress;
+use doorway_core::flows::password_signup::{self, PasswordSignup, SignupError};
+use doorway_core::flows::session::{self as session_flow, SessionError, SessionProof};
+use doorway_core::flows::sign_in::{self, SignInError};
+use doorway_core::organization::Organization;
+use doorway_core::password::Password;
+use doorway_core::session::{AccessToken, RefreshSecret};
+use doorway_core::user::User;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::client_info::Client;
+use crate::cookies::CookiePolicy;
+use crate::errors::{ApiError, ErrorBody, FieldError, NativeJson};
+use crate::project_scope::{CurrentProject, RoutePrefix};
+use crate::state::AppState;
+
+pub const ACCESS_COOKIE: &str = "doorway_access";
+pub const REFRESH_COOKIE: &str = "doorway_refresh";
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    /// `usr_…`
+    id: String,
+    email: String,
+    name: Option<String>,
+    email_verified: bool,
+    /// RFC 3339, UTC.
+    created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.clone(),
+            email: u.email.to_string(),
+            name: u.name.clone(),
+            email_verified: u.email_verified,
+            created_at: u.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    /// Access token: a JWT signed with the project's Ed25519 key (`EdDSA`).
+    token: String,
+    expires_at: String,
+}
+
+impl From<&AccessToken> for SessionView {
+    fn from(a: &AccessToken) -> Self {
+        Self {
+            token: a.token.clone(),
+            expires_at: a.expires_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrganizationView {
+    id: String,
+    name: String,
+    slug: String,
+}
+
+impl From<&Organization> for OrganizationView {
+    fn from(o: &Organization) -> Self {
+        Self {
+            id: o.id.clone(),
+            name: o.name.clone(),
+            slug: o.slug.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignUpData {
+    user: UserView,
+    session: SessionView,
+    /// Present when `organizationName` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization: Option<OrganizationView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignUpResponse {
+    success: bool,
+    data: SignUpData,
+    message: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignInData {
+    user: UserView,
+    session: SessionView,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignInResponse {
+    success: bool,
+    data: SignInData,
+    message: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RefreshData {
+    session: SessionView,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RefreshResponse {
+    success: bool,
+    data: RefreshData,
+    message: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MembershipView {
+    id: String,
+    name: String,
+    slug: String,
+    role: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeData {
+    user: UserView,
+    organizations: Vec<MembershipView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeResponse {
+    success: bool,
+    data: MeData,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MessageResponse {
+    success: bool,
+    message: &'static str,
+}
+
+/// Email/password sign-up request (seed 002). OAuth sign-up uses `{provider, callbackUrl}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = SignUpRequest, rename_all = "camelCase")]
+pub struct SignUpRequestDoc {
+    /// Valid address, unique in the project (case-insensitive).
+    email: String,
+    /// At least 8 characters with an uppercase letter, a number and a special character
+    /// (the project's `password_policy`).
+    password: String,
+    /// 2–100 characters.
+    name: String,
+    /// Optional, 2–100 characters: creates an organization owned by the new user.
+    organization_name: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = SignInRequest)]
+pub struct SignInRequestDoc {
+    email: String,
+    password: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = RefreshRequest)]
+pub struct RefreshRequestDoc {
+    /// Used when no `doorway_refresh` cookie is sent.
+    #[schema(rename = "refreshToken")]
+    refresh_token: String,
+}
+
+/// Reads the fields of a JSON object, collecting every problem instead of stopping at the first.
+struct Fields<'a> {
+    body: &'a serde_json::Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(body: &'a Value) -> Result<Self, ApiError> {
+        match body {
+            Value::Object(body) => Ok(Self {
+                body,
+                errors: Vec::new(),
+            }),
+            _ => Err(ApiError::validation(vec![FieldError::new(
+                "body",
+                "The body must be a JSON object",
+            )])),
+        }
+    }
+
+    /// A required string; `label` names it in messages ("Email is required").
+    fn required(&mut self, field: &str, label: &str) -> Option<&'a str> {
+        match self.body.get(field) {
+            None | Some(Value::Null) => {
+                self.errors
+                    .push(FieldError::new(field, format!("{label} is required")));
+                None
+            }
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(field, format!("{label} must be a string")));
+                None
+            }
+        }
+    }
+
+    fn optional(&mut self, field: &str, label: &str) -> Option<&'a str> {
+        match self.body.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(_) => {
+                self.errors
+                    .push(FieldError::new(field, format!("{label} must be a string")));
+                None
+            }
+        }
+    }
+
+    fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
+        match value {
+            Some(v) if self.errors.is_empty() => Ok(v),
+            _ => Err(ApiError::validation(self.errors)),
+        }
+    }
+}
+
+/// A display name or organization name: trimmed, 2–100 characters.
+fn bounded_text(fields: &mut Fields<'_>, field: &str, label: &str, raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    let length = trimmed.chars().count();
+    if !(2..=100).contains(&length) || trimmed.chars().any(char::is_control) {
+        fields.error(
+            field,
+            format!("{label} must be between 2 and 100 characters"),
+        );
+        return None;
+    }
+    Some(trimmed.to_owned())
+}
+
+fn parse_password_signup(
+    body: &Value,
+    ctx: &ProjectContext,
+    client: doorway_core::events::ClientInfo,
+) -> Result<PasswordSignup, ApiError> {
+    let mut f = Fields::of(body)?;
+    let email = f
+        .required("email", "Email")
+        .and_then(|raw| match EmailAddress::parse(raw) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                f.error("email", e.to_string());
+                None
+            }
+        });
+    let password = f.required("password", "Password").and_then(|raw| {
+        let password = Password::new(raw.to_owned());
+        let violations = ctx.project.settings.password_policy.violations(&password);
+        for v in &violations {
+            f.error("password", v.clone());
+        }
+        violations.is_empty().then_some(password)
+    });
+    let name = f
+        .required("name", "Name")
+        .and_then(|raw| bounded_text(&mut f, "name", "Name", raw));
+    let organization_name = match f.optional("organizationName", "Organization name") {
+        Some(raw) => bounded_text(&mut f, "organizationName", "Organization name", raw).map(Some),
+        None => Some(None),
+    };
+    let command = match (email, password, name, organization_name) {
+        (Some(email), Some(password), Some(name), Some(organization_name)) => {
+            Some(PasswordSignup {
+                email,
+                password,
+                name: Some(name),
+                organization_name,
+                client,
+            })
+        }
+        _ => None,
+    };
+    f.finish(command)
+}
+
+/// Cookie paths follow the prefix the client used, so projects never see each other's cookies.
+struct SessionCookies {
+    policy: CookiePolicy,
+    prefix: String,
+    access_ttl: i64,
+    refresh_ttl: i64,
+}
+
+impl SessionCookies {
+    fn new(state: &AppState, ctx: &ProjectContext, prefix: Option<Extension<RoutePrefix>>) -> Self {
+        Self {
+            policy: CookiePolicy::for_public_url(&state.public_url),
+            prefix: prefix.map(|Extension(p)| p.0).unwrap_or_default(),
+            access_ttl: i64::from(ctx.project.settings.access_token_ttl_secs),
+            refresh_ttl: i64::from(ctx.project.settings.refresh_token_ttl_secs),
+        }
+    }
+
+    fn access_path(&self) -> String {
+        if self.prefix.is_empty() {
+            "/".to_owned()
+        } else {
+            self.prefix.clone()
+        }
+    }
+
+    fn refresh_path(&self) -> String {
+        format!("{}/api/auth", self.prefix)
+    }
+
+    fn issue(&self, jar: CookieJar, access: &AccessToken, refresh: &RefreshSecret) -> CookieJar {
+        jar.add(self.policy.set(
+            ACCESS_COOKIE,
+            access.token.clone(),
+            self.access_path(),
+            self.access_ttl,
+        ))
+        .add(self.policy.set(
+            REFRESH_COOKIE,
+            refresh.expose().to_owned(),
+            self.refresh_path(),
+            self.refresh_ttl,
+        ))
+    }
+
+    fn clear(&self, jar: CookieJar) -> CookieJar {
+        jar.add(self.policy.clear(ACCESS_COOKIE, self.access_path()))
+            .add(self.policy.clear(REFRESH_COOKIE, self.refresh_path()))
+    }
+}
+
+fn signup_error(e: SignupError) -> ApiError {
+    match e {
+        SignupError::EmailTaken => ApiError::new(
+            StatusCode::CONFLICT,
+            "EMAIL_EXISTS",
+            "An account with this email already exists",
+        ),
+        SignupError::WeakPassword(reasons) => ApiError::validation(
+            reasons
+                .into_iter()
+                .map(|r| FieldError::new("password", r))
+                .collect(),
+        ),
+        SignupError::Busy { retry_after_secs } => ApiError::unavailable(
+            "Too many sign-ups in progress; retry shortly",
+            retry_after_secs,
+        ),
+        SignupError::Unexpected(cause) => ApiError::internal(&cause),
+    }
+}
+
+fn session_error(e: SessionError) -> ApiError {
+    match e {
+        SessionError::InvalidRefreshToken => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_REFRESH_TOKEN",
+            "The refresh token is missing, expired or revoked; sign in again",
+        ),
+        SessionError::RefreshTokenReused => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "REFRESH_TOKEN_REUSED",
+            "This refresh token was already used; the session has been revoked, sign in again",
+        ),
+        SessionError::Unauthenticated => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "Sign in first: no valid session was presented",
+        ),
+        SessionError::Unexpected(cause) => ApiError::internal(&cause),
+    }
+}
+
+fn record_signup(outcome: &'static str) {
+    metrics::counter!("doorway_signups_total", "method" => "password", "outcome" => outcome)
+        .increment(1);
+}
+
+/// Create an account with email and password (seed 002).
+#[utoipa::path(post, path = "/api/auth/sign-up", tag = "auth",
+    request_body = SignUpRequestDoc,
+    responses(
+        (status = 201, body = SignUpResponse, description = "Account created; refresh token set in the `doorway_refresh` cookie"),
+        (status = 400, body = ErrorBody, description = "INVALID_JSON"),
+        (status = 409, body = ErrorBody, description = "EMAIL_EXISTS"),
+        (status = 413, body = ErrorBody, description = "PAYLOAD_TOO_LARGE"),
+        (status = 415, body = ErrorBody, description = "UNSUPPORTED_MEDIA_TYPE"),
+        (status = 422, body = ErrorBody, description = "VALIDATION_ERROR, with every failing field in `details`"),
+        (status = 503, body = ErrorBody, description = "Hashing queue full; see Retry-After"),
+    ))]
+pub async fn sign_up(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    prefix: Option<Extension<RoutePrefix>>,
+    Client(client): Client,
+    jar: CookieJar,
+    NativeJson(body): NativeJson<Value>,
+) -> Result<Response, ApiError> {
+    if body.get("provider").is_some() && body.get("password").is_none() {
+        // OAuth sign-up: no provider is configured yet (see the OAuth issue).
+        let provider = body["provider"].as_str().unwrap_or("").to_owned();
+        return Err(ApiError::validation(vec![FieldError::new(
+            "provider",
+            format!("Unknown or unconfigured provider '{provider}'"),
+        )]));
+    }
+    let command =
+        parse_password_signup(&body, &ctx, client).inspect_err(|_| record_signup("invalid"))?;
+    let outcome = password_signup::sign_up(&state.services, &ctx, command)
+        .await
+        .map_err(|e| {
+            record_signup(match &e {
+                SignupError::EmailTaken => "email_taken",
+                SignupError::WeakPassword(_) => "invalid",
+                SignupError::Busy { .. } => "busy",
+                SignupError::Unexpected(_) => "error",
+            });
+            signup_error(e)
+        })?;
+    record_signup("created");
+    tracing::info!(project = %ctx.project.slug, user = %outcome.user.id, "password sign-up");
+    let jar = SessionCookies::new(&state, &ctx, prefix).issue(
+        jar,
+        &outcome.access,
+        &outcome.refresh_secret,
+    );
+    let body = SignUpResponse {
+        success: true,
+        data: SignUpData {
+            user: (&outcome.user).into(),
+            session: (&outcome.access).into(),
+            organization: outcome.organization.as_ref().map(Into::into),
+        },
+        message: "Account created successfully",
+    };
+    Ok((StatusCode::CREATED, jar, Json(body)).into_response())
+}
+
+/// Sign in with email and password.
+#[utoipa::path(post, path = "/api/auth/sign-in", tag = "auth",
+    request_body = SignInRequestDoc,
+    responses(
+        (status = 200, body = SignInResponse, description = "Signed in; refresh token set in the `doorway_refresh` cookie"),
+        (status = 401, body = ErrorBody, description = "INVALID_CREDENTIALS (same answer for an unknown address)"),
+        (status = 422, body = ErrorBody, description = "VALIDATION_ERROR"),
+        (status = 503, body = ErrorBody, description = "Hashing queue full; see Retry-After"),
+    ))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    prefix: Option<Extension<RoutePrefix>>,
+    Client(client): Client,
+    jar: CookieJar,
+    NativeJson(body): NativeJson<Value>,
+) -> Result<Response, ApiError> {
+    let mut f = Fields::of(&body)?;
+    let email = f.required("email", "Email");
+    let password = f.required("password", "Password");
+    let (email, password) = f.finish(email.zip(password))?;
+    let outcome = sign_in::sign_in(
+        &state.services,
+        &ctx,
+        email,
+        Password::new(password.to_owned()),
+        client,
+    )
+    .await
+    .map_err(|e| match e {
+        SignInError::InvalidCredentials => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+            "Invalid email or password",
+        ),
+        SignInError::Busy { retry_after_secs } => ApiError::unavailable(
+            "Too many sign-ins in progress; retry shortly",
+            retry_after_secs,
+        ),
+        SignInError::Unexpected(cause) => ApiError::internal(&cause),
+    })?;
+    let jar = SessionCookies::new(&state, &ctx, prefix).issue(
+        jar,
+        &outcome.access,
+        &outcome.refresh_secret,
+    );
+    let body = SignInResponse {
+        success: true,
+        data: SignInData {
+            user: (&outcome.user).into(),
+            session: (&outcome.access).into(),
+        },
+        message: "Signed in successfully",
+    };
+    Ok((jar, Json(body)).into_response())
+}
+
+/// The refresh token from the cookie, or from a JSON body `{"refreshToken": …}` for clients
+/// without a cookie jar.
+fn presented_refresh_token(jar: &CookieJar, body: &[u8]) -> Option<RefreshSecret> {
+    if let Some(c) = jar.get(REFRESH_COOKIE).filter(|c| !c.value().is_empty()) {
+        return Some(RefreshSecret::from_client(c.value()));
+    }
+    let body: Value = serde_json::from_slice(body).ok()?;
+    body.get("refreshToken")?
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(RefreshSecret::from_client)
+}
+
+/// Exchange the refresh token for a new access token; the refresh token rotates.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth",
+    request_body(content = Option<RefreshRequestDoc>, description = "Optional: the refresh token for clients that do not keep cookies"),
+    responses(
+        (status = 200, body = RefreshResponse, description = "New access token; a new refresh token replaces the old one"),
+        (status = 401, body = ErrorBody, description = "INVALID_REFRESH_TOKEN, or REFRESH_TOKEN_REUSED (the session is then revoked)"),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    prefix: Option<Extension<RoutePrefix>>,
+    Client(client): Client,
+    jar: CookieJar,
+    body: axum::body::Bytes,
+) -> Result<Response, Response> {
+    let cookies = SessionCookies::new(&state, &ctx, prefix);
+    let Some(presented) = presented_refresh_token(&jar, &body) else {
+        return Err(session_error(SessionError::InvalidRefreshToken).into_response());
+    };
+    match session_flow::refresh(&state.services, &ctx, &presented, &client).await {
+        Ok(r) => {
+            let jar = cookies.issue(jar, &r.access, &r.refresh_secret);
+            let body = RefreshResponse {
+                success: true,
+                data: RefreshData {
+                    session: (&r.access).into(),
+                },
+                message: "Session refreshed",
+            };
+            Ok((jar, Json(body)).into_response())
+        }
+        Err(e @ (SessionError::RefreshTokenReused | SessionError::InvalidRefreshToken)) => {
+            Err((cookies.clear(jar), session_error(e)).into_response())
+        }
+        Err(e) => Err(session_error(e).into_response()),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// The access token from `Authorization: Bearer …`, else from the access cookie.
+fn presented_access_token<'a>(headers: &'a HeaderMap, jar: &'a CookieJar) -> Option<&'a str> {
+    bearer(headers).or_else(|| {
+        jar.get(ACCESS_COOKIE)
+            .map(|c| c.value())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// End the current session (by Bearer token, access cookie or refresh cookie).
+#[utoipa::path(post, path = "/api/auth/sign-out", tag = "auth",
+    responses(
+        (status = 200, body = MessageResponse, description = "Session revoked; cookies cleared"),
+        (status = 401, body = ErrorBody, description = "UNAUTHORIZED: no valid session presented"),
+    ))]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    prefix: Option<Extension<RoutePrefix>>,
+    Client(client): Client,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    let refresh = jar
+        .get(REFRESH_COOKIE)
+        .map(|c| RefreshSecret::from_client(c.value()));
+    let proof = match (presented_access_token(&headers, &jar), &refresh) {
+        (Some(token), _) => SessionProof::AccessToken(token),
+        (None, Some(secret)) => SessionProof::RefreshToken(secret),
+        (None, None) => return Err(session_error(SessionError::Unauthenticated)),
+    };
+    session_flow::sign_out(&state.services, &ctx, proof, &client)
+        .await
+        .map_err(session_error)?;
+    let jar = SessionCookies::new(&state, &ctx, prefix).clear(jar);
+    Ok((
+        jar,
+        Json(MessageResponse {
+            success: true,
+            message: "Signed out",
+        }),
+    )
+        .into_response())
+}
+
+/// The signed-in user and their organizations.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = MeResponse),
+        (status = 401, body = ErrorBody, description = "UNAUTHORIZED: missing, invalid or expired token, or the session was revoked"),
+    ))]
+pub async fn me(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Json<MeResponse>, ApiError> {
+    let token = presented_access_token(&headers, &jar)
+        .ok_or_else(|| session_error(SessionError::Unauthenticated))?;
+    let (_, user) = session_flow::authenticate(&state.services, &ctx, token)
+        .await
+        .map_err(session_error)?;
+    let organizations = state
+        .services
+        .store
+        .memberships(&user.id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .into_iter()
+        .map(|(o, role)| MembershipView {
+            id: o.id,
+            name: o.name,
+            slug: o.slug,
+            role,
+        })
+        .collect();
+    Ok(Json(MeResponse {
+        success: true,
+        data: MeData {
+            user: (&user).into(),
+            organizations,
+        },
+    }))
+}
