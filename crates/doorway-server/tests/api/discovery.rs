@@ -33,12 +33,19 @@ async fn jwks_verifies_a_token_signed_with_the_project_key(backend: Backend) {
     // Sign with the key the server stored for the default project.
     let project = app
         .state
+        .services
         .store
         .project_by_slug(&doorway_core::ProjectSlug::default_project())
         .await
         .unwrap()
         .unwrap();
-    let keys = app.state.store.project_keys(&project.id).await.unwrap();
+    let keys = app
+        .state
+        .services
+        .store
+        .project_keys(&project.id)
+        .await
+        .unwrap();
     let claims = Claims {
         iss: app.address.clone(),
         sub: "usr_test".into(),

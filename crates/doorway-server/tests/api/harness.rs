@@ -23,6 +23,31 @@ macro_rules! on_both_backends {
     };
 }
 
+pub const STRONG_PASSWORD: &str = "securePassword123!";
+
+/// The `Set-Cookie` header for `name`, if the response set it.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// The value part of a `Set-Cookie` header.
+pub fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned()
+}
+
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub struct TestAppBuilder {
@@ -31,6 +56,7 @@ pub struct TestAppBuilder {
     admin_token: Option<String>,
     projects: Vec<(String, ProjectConfig)>,
     clock: Option<ManualClock>,
+    hashing: Option<doorway_core::password_hashing::HashingSettings>,
     shared_db: Option<Arc<FreshDatabase>>,
 }
 
@@ -40,7 +66,6 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: doorway_server::AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _db: Option<Arc<FreshDatabase>>,
 }
 
@@ -52,6 +77,7 @@ impl TestApp {
             admin_token: None,
             projects: Vec::new(),
             clock: None,
+            hashing: None,
             shared_db: None,
         }
     }
@@ -100,17 +126,40 @@ impl TestApp {
             .expect("request failed")
     }
 
-    /// Stops serving (in-flight requests finish) and waits for the server task.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+    /// A client with no cookie jar, for requests that must carry only what the test gives.
+    pub fn bare_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    pub async fn sign_up(
+        &self,
+        prefix: &str,
+        email: &str,
+        name: &str,
+        organization: Option<&str>,
+    ) -> reqwest::Response {
+        let mut body =
+            serde_json::json!({"email": email, "password": STRONG_PASSWORD, "name": name});
+        if let Some(org) = organization {
+            body["organizationName"] = org.into();
         }
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task panicked")
-                .expect("server failed");
-        }
+        self.post_json(&format!("{prefix}/api/auth/sign-up"), &body)
+            .await
+    }
+
+    pub async fn project_id(&self, slug: &str) -> String {
+        let slug = doorway_core::ProjectSlug::parse(slug).unwrap();
+        self.state
+            .services
+            .store
+            .project_by_slug(&slug)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
     }
 }
 
@@ -138,6 +187,14 @@ impl TestAppBuilder {
         self
     }
 
+    pub fn with_hashing(
+        mut self,
+        hashing: doorway_core::password_hashing::HashingSettings,
+    ) -> Self {
+        self.hashing = Some(hashing);
+        self
+    }
+
     pub fn with_manual_clock(mut self, clock: ManualClock) -> Self {
         self.clock = Some(clock);
         self
@@ -156,6 +213,7 @@ impl TestAppBuilder {
             database_url: database_url.clone(),
             admin_token: self.admin_token,
             projects: self.projects.into_iter().collect(),
+            password_hashing: self.hashing.unwrap_or_default(),
             ..Settings::default()
         };
         let clock: Arc<dyn Clock> = match self.clock {
@@ -168,7 +226,7 @@ impl TestAppBuilder {
         let address = format!("http://{}", app.local_addr());
         let state = app.state().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async {
+        tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder()
@@ -182,7 +240,6 @@ impl TestAppBuilder {
             client,
             state,
             shutdown: Some(tx),
-            server: Some(server),
             _db: db,
         }
     }

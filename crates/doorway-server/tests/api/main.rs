@@ -5,5 +5,7 @@ mod harness;
 mod admin_projects;
 mod discovery;
 mod errors;
+mod native_sessions;
+mod native_signup;
 mod operations;
 mod project_scope;

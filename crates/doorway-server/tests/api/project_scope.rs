@@ -50,13 +50,20 @@ async fn config_declared_projects_are_created_then_updated(backend: Backend) {
     let slug = ProjectSlug::parse("acme").unwrap();
     let created = first
         .state
+        .services
         .store
         .project_by_slug(&slug)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(created.name, "Acme");
-    let keys = first.state.store.project_keys(&created.id).await.unwrap();
+    let keys = first
+        .state
+        .services
+        .store
+        .project_keys(&created.id)
+        .await
+        .unwrap();
     assert_eq!(keys.len(), 1);
 
     // Restart with a new name: same project, same key, new name.
@@ -67,6 +74,7 @@ async fn config_declared_projects_are_created_then_updated(backend: Backend) {
         .await;
     let updated = second
         .state
+        .services
         .store
         .project_by_slug(&slug)
         .await
@@ -77,6 +85,7 @@ async fn config_declared_projects_are_created_then_updated(backend: Backend) {
     assert_eq!(
         second
             .state
+            .services
             .store
             .project_keys(&created.id)
             .await
@@ -85,7 +94,14 @@ async fn config_declared_projects_are_created_then_updated(backend: Backend) {
         1
     );
     assert_eq!(
-        second.state.store.list_projects().await.unwrap().len(),
+        second
+            .state
+            .services
+            .store
+            .list_projects()
+            .await
+            .unwrap()
+            .len(),
         2,
         "default + acme"
     );
