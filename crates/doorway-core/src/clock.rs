@@ -23,8 +23,7 @@ impl Timestamp {
         Self(self.0.saturating_add(secs.saturating_mul(1000)))
     }
     pub fn to_offset_date_time(self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
     /// RFC 3339 in UTC with second precision, as the seeds show (`2024-01-15T10:30:00Z`).
     pub fn to_rfc3339(self) -> String {
@@ -80,10 +79,7 @@ mod tests {
 
     #[test]
     fn renders_rfc3339_in_utc() {
-        assert_eq!(
-            Timestamp::from_millis(1_705_314_600_000).to_rfc3339(),
-            "2024-01-15T10:30:00Z"
-        );
+        assert_eq!(Timestamp::from_millis(1_705_314_600_000).to_rfc3339(), "2024-01-15T10:30:00Z");
     }
 
     #[test]

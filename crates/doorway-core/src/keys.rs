@@ -24,9 +24,7 @@ pub struct ProjectKey {
 
 impl fmt::Debug for ProjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProjectKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("ProjectKey").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -40,13 +38,7 @@ impl ProjectKey {
     pub fn generate(now: Timestamp) -> Self {
         let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
         let public = signing.verifying_key().to_bytes();
-        Self {
-            kid: key_id(&public),
-            secret: signing.to_bytes(),
-            public,
-            created_at: now,
-            retires_at: None,
-        }
+        Self { kid: key_id(&public), secret: signing.to_bytes(), public, created_at: now, retires_at: None }
     }
 
     /// Rebuilds a key from the store, checking that the halves belong together.
@@ -56,19 +48,9 @@ impl ProjectKey {
         created_at: Timestamp,
         retires_at: Option<Timestamp>,
     ) -> Result<Self, MalformedKey> {
-        let secret: [u8; 32] = secret
-            .try_into()
-            .map_err(|_| MalformedKey { kid: kid.clone() })?;
-        let public = ed25519_dalek::SigningKey::from_bytes(&secret)
-            .verifying_key()
-            .to_bytes();
-        Ok(Self {
-            kid,
-            secret,
-            public,
-            created_at,
-            retires_at,
-        })
+        let secret: [u8; 32] = secret.try_into().map_err(|_| MalformedKey { kid: kid.clone() })?;
+        let public = ed25519_dalek::SigningKey::from_bytes(&secret).verifying_key().to_bytes();
+        Ok(Self { kid, secret, public, created_at, retires_at })
     }
 
     pub fn secret_bytes(&self) -> &[u8; 32] {
@@ -101,9 +83,7 @@ impl ProjectKey {
     /// Signs any claims as a compact JWT with this key's `kid`.
     pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, jsonwebtoken::errors::Error> {
         let signing = ed25519_dalek::SigningKey::from_bytes(&self.secret);
-        let der = signing
-            .to_pkcs8_der()
-            .expect("an Ed25519 key always encodes as PKCS#8");
+        let der = signing.to_pkcs8_der().expect("an Ed25519 key always encodes as PKCS#8");
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(der.as_bytes()))
@@ -143,27 +123,19 @@ mod tests {
     #[test]
     fn signs_tokens_its_public_half_verifies() {
         let key = ProjectKey::generate(Timestamp::from_millis(0));
-        let token = key
-            .sign(&Claims {
-                sub: "usr_1".into(),
-                exp: 4_000_000_000,
-            })
-            .unwrap();
+        let token = key.sign(&Claims { sub: "usr_1".into(), exp: 4_000_000_000 }).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.kid.as_deref(), Some(key.kid.as_str()));
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.required_spec_claims.clear();
-        let data =
-            jsonwebtoken::decode::<Claims>(&token, &key.decoding_key(), &validation).unwrap();
+        let data = jsonwebtoken::decode::<Claims>(&token, &key.decoding_key(), &validation).unwrap();
         assert_eq!(data.claims.sub, "usr_1");
     }
 
     #[test]
     fn stored_keys_round_trip_and_debug_hides_the_secret() {
         let key = ProjectKey::generate(Timestamp::from_millis(5));
-        let back =
-            ProjectKey::from_stored(key.kid.clone(), key.secret_bytes(), key.created_at, None)
-                .unwrap();
+        let back = ProjectKey::from_stored(key.kid.clone(), key.secret_bytes(), key.created_at, None).unwrap();
         assert_eq!(back.public_bytes(), key.public_bytes());
         assert!(!format!("{key:?}").contains(&format!("{:?}", key.secret_bytes())));
         assert!(ProjectKey::from_stored("k".into(), &[1, 2, 3], key.created_at, None).is_err());

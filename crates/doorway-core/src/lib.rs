@@ -13,6 +13,7 @@ pub use store::{Store, StoreError, StoreTx};
 pub mod email;
 pub mod events;
 pub mod flows;
+pub mod hooks;
 pub mod organization;
 pub mod password;
 pub mod password_hashing;

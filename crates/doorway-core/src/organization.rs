@@ -26,20 +26,12 @@ pub fn slugify(name: &str) -> String {
     }
     let mut slug: String = slug.trim_end_matches('-').chars().take(48).collect();
     slug = slug.trim_end_matches('-').to_owned();
-    if slug.is_empty() {
-        "org".to_owned()
-    } else {
-        slug
-    }
+    if slug.is_empty() { "org".to_owned() } else { slug }
 }
 
 /// The n-th candidate for a slug: `acme`, `acme-2`, `acme-3`, …
 pub fn slug_candidate(base: &str, attempt: u32) -> String {
-    if attempt <= 1 {
-        base.to_owned()
-    } else {
-        format!("{base}-{attempt}")
-    }
+    if attempt <= 1 { base.to_owned() } else { format!("{base}-{attempt}") }
 }
 
 #[cfg(test)]

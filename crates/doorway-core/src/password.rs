@@ -58,16 +58,10 @@ impl PasswordPolicy {
         let length = p.chars().count();
         let mut out = Vec::new();
         if length < self.min_length {
-            out.push(format!(
-                "Password must be at least {} characters",
-                self.min_length
-            ));
+            out.push(format!("Password must be at least {} characters", self.min_length));
         }
         if length > self.max_length {
-            out.push(format!(
-                "Password must be at most {} characters",
-                self.max_length
-            ));
+            out.push(format!("Password must be at most {} characters", self.max_length));
         }
         if self.require_uppercase && !p.chars().any(char::is_uppercase) {
             out.push("Password must contain at least one uppercase letter".to_owned());
@@ -78,11 +72,7 @@ impl PasswordPolicy {
         if self.require_digit && !p.chars().any(|c| c.is_ascii_digit()) {
             out.push("Password must contain at least one number".to_owned());
         }
-        if self.require_special
-            && !p
-                .chars()
-                .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
-        {
+        if self.require_special && !p.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
             out.push("Password must contain at least one special character".to_owned());
         }
         out
@@ -91,16 +81,10 @@ impl PasswordPolicy {
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if self.min_length == 0 || self.min_length > self.max_length {
-            out.push((
-                "password_policy.min_length",
-                "must be between 1 and max_length".to_owned(),
-            ));
+            out.push(("password_policy.min_length", "must be between 1 and max_length".to_owned()));
         }
         if self.max_length > 1024 {
-            out.push((
-                "password_policy.max_length",
-                "must be at most 1024".to_owned(),
-            ));
+            out.push(("password_policy.max_length", "must be at most 1024".to_owned()));
         }
         out
     }
@@ -130,17 +114,11 @@ mod tests {
                 "Password must contain at least one special character",
             ]
         );
-        assert_eq!(
-            check("securepassword123!"),
-            vec!["Password must contain at least one uppercase letter"]
-        );
+        assert_eq!(check("securepassword123!"), vec!["Password must contain at least one uppercase letter"]);
     }
 
     #[test]
     fn never_prints_the_secret() {
-        assert_eq!(
-            format!("{:?}", Password::new("hunter2".into())),
-            "Password(***)"
-        );
+        assert_eq!(format!("{:?}", Password::new("hunter2".into())), "Password(***)");
     }
 }

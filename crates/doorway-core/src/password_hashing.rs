@@ -33,13 +33,7 @@ pub struct HashingSettings {
 
 impl Default for HashingSettings {
     fn default() -> Self {
-        Self {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-            threads: 0,
-            queue: 64,
-        }
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1, threads: 0, queue: 64 }
     }
 }
 
@@ -48,10 +42,7 @@ impl HashingSettings {
         match self.params() {
             Ok(_) if self.queue == 0 => vec![("queue", "must be at least 1".to_owned())],
             Ok(_) => Vec::new(),
-            Err(e) => vec![(
-                "memory_kib",
-                format!("argon2 refuses these parameters: {e}"),
-            )],
+            Err(e) => vec![("memory_kib", format!("argon2 refuses these parameters: {e}"))],
         }
     }
 
@@ -71,15 +62,8 @@ pub enum HashError {
 }
 
 enum Job {
-    Hash {
-        password: Password,
-        reply: oneshot::Sender<Result<String, HashError>>,
-    },
-    Verify {
-        password: Password,
-        phc: String,
-        reply: oneshot::Sender<Result<bool, HashError>>,
-    },
+    Hash { password: Password, reply: oneshot::Sender<Result<String, HashError>> },
+    Verify { password: Password, phc: String, reply: oneshot::Sender<Result<bool, HashError>> },
 }
 
 #[derive(Clone)]
@@ -94,9 +78,7 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn start(settings: &HashingSettings) -> Result<Self, HashError> {
-        let params = settings
-            .params()
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let params = settings.params().map_err(|e| HashError::Failed(e.to_string()))?;
         let threads = match settings.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -115,17 +97,8 @@ impl PasswordHasher {
         }
         let mut dummy_password = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut dummy_password);
-        let dummy = hash_with(
-            &params,
-            &mut vec![Block::default(); params.block_count()],
-            &dummy_password,
-        )?;
-        Ok(Self {
-            queue,
-            waiting,
-            dummy: Arc::new(dummy),
-            threads,
-        })
+        let dummy = hash_with(&params, &mut vec![Block::default(); params.block_count()], &dummy_password)?;
+        Ok(Self { queue, waiting, dummy: Arc::new(dummy), threads })
     }
 
     pub fn threads(&self) -> usize {
@@ -141,21 +114,13 @@ impl PasswordHasher {
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Hash { password, reply })?;
-        answer
-            .await
-            .map_err(|_| HashError::Failed("hashing worker stopped".into()))?
+        answer.await.map_err(|_| HashError::Failed("hashing worker stopped".into()))?
     }
 
     pub async fn verify(&self, password: Password, phc: &str) -> Result<bool, HashError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Verify {
-            password,
-            phc: phc.to_owned(),
-            reply,
-        })?;
-        answer
-            .await
-            .map_err(|_| HashError::Failed("hashing worker stopped".into()))?
+        self.submit(Job::Verify { password, phc: phc.to_owned(), reply })?;
+        answer.await.map_err(|_| HashError::Failed("hashing worker stopped".into()))?
     }
 
     /// Spends the same time as `verify` and always fails: for unknown users.
@@ -184,17 +149,9 @@ fn worker(jobs: &Mutex<Receiver<(Job, tracing::Span)>>, waiting: &AtomicUsize, p
         let _entered = span.enter();
         match job {
             Job::Hash { password, reply } => {
-                let _ = reply.send(hash_with(
-                    &params,
-                    &mut memory,
-                    password.expose().as_bytes(),
-                ));
+                let _ = reply.send(hash_with(&params, &mut memory, password.expose().as_bytes()));
             }
-            Job::Verify {
-                password,
-                phc,
-                reply,
-            } => {
+            Job::Verify { password, phc, reply } => {
                 let _ = reply.send(verify_with(&params, &mut memory, &password, &phc));
             }
         }
@@ -216,29 +173,18 @@ fn hash_with(params: &Params, memory: &mut [Block], password: &[u8]) -> Result<S
     let phc = PasswordHash {
         algorithm: argon2::ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
-        params: params
-            .try_into()
-            .map_err(|e: argon2::password_hash::Error| HashError::Failed(e.to_string()))?,
+        params: params.try_into().map_err(|e: argon2::password_hash::Error| HashError::Failed(e.to_string()))?,
         salt: Some(Salt::new(&salt).map_err(|e| HashError::Failed(e.to_string()))?),
         hash: Some(Output::new(&out).map_err(|e| HashError::Failed(e.to_string()))?),
     };
     Ok(phc.to_string())
 }
 
-fn verify_with(
-    current: &Params,
-    memory: &mut Vec<Block>,
-    password: &Password,
-    phc: &str,
-) -> Result<bool, HashError> {
+fn verify_with(current: &Params, memory: &mut Vec<Block>, password: &Password, phc: &str) -> Result<bool, HashError> {
     let parsed = PasswordHash::new(phc).map_err(|_| HashError::Malformed)?;
     let params = Params::try_from(&parsed).map_err(|_| HashError::Malformed)?;
-    let algorithm =
-        Algorithm::try_from(parsed.algorithm.as_str()).map_err(|_| HashError::Malformed)?;
-    let version = parsed
-        .version
-        .map_or(Ok(Version::V0x13), Version::try_from)
-        .map_err(|_| HashError::Malformed)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).map_err(|_| HashError::Malformed)?;
+    let version = parsed.version.map_or(Ok(Version::V0x13), Version::try_from).map_err(|_| HashError::Malformed)?;
     let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
         return Err(HashError::Malformed);
     };
@@ -264,54 +210,23 @@ mod tests {
     use super::*;
 
     fn cheap() -> HashingSettings {
-        HashingSettings {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-            threads: 1,
-            queue: 2,
-        }
+        HashingSettings { memory_kib: 1024, iterations: 1, parallelism: 1, threads: 1, queue: 2 }
     }
 
     #[tokio::test]
     async fn hashes_verify_and_wrong_passwords_fail() {
         let hasher = PasswordHasher::start(&cheap()).unwrap();
-        let phc = hasher
-            .hash(Password::new("Secret#123".into()))
-            .await
-            .unwrap();
+        let phc = hasher.hash(Password::new("Secret#123".into())).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{phc}");
-        assert!(
-            hasher
-                .verify(Password::new("Secret#123".into()), &phc)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !hasher
-                .verify(Password::new("secret#123".into()), &phc)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !hasher
-                .verify_dummy(Password::new("Secret#123".into()))
-                .await
-                .unwrap()
-        );
-        assert!(matches!(
-            hasher.verify(Password::new("x".into()), "nonsense").await,
-            Err(HashError::Malformed)
-        ));
+        assert!(hasher.verify(Password::new("Secret#123".into()), &phc).await.unwrap());
+        assert!(!hasher.verify(Password::new("secret#123".into()), &phc).await.unwrap());
+        assert!(!hasher.verify_dummy(Password::new("Secret#123".into())).await.unwrap());
+        assert!(matches!(hasher.verify(Password::new("x".into()), "nonsense").await, Err(HashError::Malformed)));
     }
 
     #[tokio::test]
     async fn verifies_hashes_made_with_other_parameters() {
-        let old = PasswordHasher::start(&HashingSettings {
-            memory_kib: 2048,
-            ..cheap()
-        })
-        .unwrap();
+        let old = PasswordHasher::start(&HashingSettings { memory_kib: 2048, ..cheap() }).unwrap();
         let phc = old.hash(Password::new("pw".into())).await.unwrap();
         let new = PasswordHasher::start(&cheap()).unwrap();
         assert!(new.verify(Password::new("pw".into()), &phc).await.unwrap());
@@ -319,17 +234,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_refuses_instead_of_waiting() {
-        let slow = HashingSettings {
-            memory_kib: 8192,
-            iterations: 3,
-            threads: 1,
-            queue: 1,
-            ..cheap()
-        };
+        let slow = HashingSettings { memory_kib: 8192, iterations: 3, threads: 1, queue: 1, ..cheap() };
         let hasher = PasswordHasher::start(&slow).unwrap();
-        let jobs: Vec<_> = (0..8)
-            .map(|_| hasher.hash(Password::new("pw".into())))
-            .collect();
+        let jobs: Vec<_> = (0..8).map(|_| hasher.hash(Password::new("pw".into()))).collect();
         let results = futures_join_all(jobs).await;
         assert!(results.iter().any(|r| matches!(r, Err(HashError::Busy))));
         assert!(results.iter().any(Result::is_ok));

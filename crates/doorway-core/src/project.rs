@@ -7,18 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 
 /// Path segments that belong to Doorway's own top-level routes and so cannot name a project.
-pub const RESERVED_SLUGS: &[&str] = &[
-    "api",
-    "auth",
-    "admin",
-    "ui",
-    "docs",
-    ".well-known",
-    "healthz",
-    "readyz",
-    "metrics",
-    "openapi.json",
-];
+pub const RESERVED_SLUGS: &[&str] =
+    &["api", "auth", "admin", "ui", "docs", ".well-known", "healthz", "readyz", "metrics", "openapi.json"];
 
 pub const DEFAULT_PROJECT: &str = "default";
 
@@ -47,9 +37,7 @@ impl ProjectSlug {
         }
         let mut chars = raw.chars();
         let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-        let rest_ok = raw
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let rest_ok = raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !starts_with_letter || !rest_ok || raw.ends_with('-') {
             return Err(SlugError::Characters);
         }
@@ -93,6 +81,29 @@ pub struct ProjectSettings {
     pub refresh_token_ttl_secs: u32,
     /// What new passwords must contain.
     pub password_policy: crate::password::PasswordPolicy,
+    /// Calls made before a user is created (any contract).
+    pub hooks: crate::hooks::HooksSettings,
+    /// The Replyke contract (seed 001), which documents no password rules of its own.
+    pub replyke: ReplykeSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplykeSettings {
+    pub password_policy: crate::password::PasswordPolicy,
+}
+
+impl Default for ReplykeSettings {
+    fn default() -> Self {
+        Self {
+            password_policy: crate::password::PasswordPolicy {
+                require_uppercase: false,
+                require_digit: false,
+                require_special: false,
+                ..Default::default()
+            },
+        }
+    }
 }
 
 impl Default for ProjectSettings {
@@ -101,27 +112,30 @@ impl Default for ProjectSettings {
             access_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             password_policy: Default::default(),
+            hooks: Default::default(),
+            replyke: Default::default(),
         }
     }
 }
 
 impl ProjectSettings {
+    /// The settings as an admin may see them: secrets masked.
+    pub fn redacted(&self) -> Self {
+        Self { hooks: self.hooks.redacted(), ..self.clone() }
+    }
+
     /// Problems as `(field, message)` pairs; empty when the settings are usable.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if !(60..=86_400).contains(&self.access_token_ttl_secs) {
-            out.push((
-                "access_token_ttl_secs",
-                "must be between 60 and 86400 seconds".to_owned(),
-            ));
+            out.push(("access_token_ttl_secs", "must be between 60 and 86400 seconds".to_owned()));
         }
         if self.refresh_token_ttl_secs < self.access_token_ttl_secs {
-            out.push((
-                "refresh_token_ttl_secs",
-                "must be at least access_token_ttl_secs".to_owned(),
-            ));
+            out.push(("refresh_token_ttl_secs", "must be at least access_token_ttl_secs".to_owned()));
         }
         out.extend(self.password_policy.problems());
+        out.extend(self.hooks.problems());
+        out.extend(self.replyke.password_policy.problems().into_iter().map(|(_, m)| ("replyke.password_policy", m)));
         out
     }
 }
@@ -150,14 +164,9 @@ mod tests {
     #[test]
     fn refuses_reserved_and_malformed_slugs() {
         for reserved in RESERVED_SLUGS {
-            assert!(
-                matches!(ProjectSlug::parse(reserved), Err(SlugError::Reserved(_))),
-                "{reserved}"
-            );
+            assert!(matches!(ProjectSlug::parse(reserved), Err(SlugError::Reserved(_))), "{reserved}");
         }
-        for bad in [
-            "Acme", "1acme", "-acme", "acme-", "ac me", "acme_inc", "ümlaut",
-        ] {
+        for bad in ["Acme", "1acme", "-acme", "acme-", "ac me", "acme_inc", "ümlaut"] {
             assert_eq!(ProjectSlug::parse(bad), Err(SlugError::Characters), "{bad}");
         }
         assert_eq!(ProjectSlug::parse(""), Err(SlugError::Length));

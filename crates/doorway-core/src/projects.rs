@@ -23,11 +23,7 @@ pub struct NewProject {
 }
 
 /// Creates a project and its first signing key; refuses a slug that exists.
-pub async fn create_project(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    new: NewProject,
-) -> Result<Project, ProjectError> {
+pub async fn create_project(store: &dyn Store, clock: &dyn Clock, new: NewProject) -> Result<Project, ProjectError> {
     let problems = new.settings.problems();
     if !problems.is_empty() {
         return Err(ProjectError::InvalidSettings(problems));
@@ -46,8 +42,7 @@ pub async fn create_project(
         Err(StoreError::Conflict { .. }) => return Err(ProjectError::Exists(project.slug)),
         other => other?,
     }
-    tx.insert_project_key(&project.id, &ProjectKey::generate(now))
-        .await?;
+    tx.insert_project_key(&project.id, &ProjectKey::generate(now)).await?;
     tx.commit().await?;
     Ok(project)
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
+use crate::hooks::HookCaller;
 use crate::password_hashing::PasswordHasher;
 use crate::store::Store;
 
@@ -11,4 +12,5 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub hasher: PasswordHasher,
+    pub hooks: Arc<dyn HookCaller>,
 }

@@ -108,11 +108,7 @@ pub fn new_session(
         client: client.clone(),
     };
     let (refresh, refresh_secret) = child_refresh_token(&session, None, now);
-    NewSession {
-        session,
-        refresh,
-        refresh_secret,
-    }
+    NewSession { session, refresh, refresh_secret }
 }
 
 /// The next refresh token of a session's family.
@@ -170,9 +166,7 @@ pub fn sign_access_token(
     now: Timestamp,
 ) -> Result<AccessToken, TokenError> {
     let key = ctx.signing_key(now).ok_or(TokenError::NoSigningKey)?;
-    let expires_at = now
-        .plus_seconds(i64::from(ctx.project.settings.access_token_ttl_secs))
-        .min(session.expires_at);
+    let expires_at = now.plus_seconds(i64::from(ctx.project.settings.access_token_ttl_secs)).min(session.expires_at);
     let claims = AccessClaims {
         iss: ctx.issuer.clone(),
         sub: session.user_id.clone(),
@@ -183,19 +177,12 @@ pub fn sign_access_token(
         amr: session.amr.clone(),
         mfa_bypassed,
     };
-    Ok(AccessToken {
-        token: key.sign(&claims)?,
-        expires_at,
-    })
+    Ok(AccessToken { token: key.sign(&claims)?, expires_at })
 }
 
 /// Checks signature, issuer, audience and expiry (against the injected clock).
 /// Whether the session is still active is the caller's second check.
-pub fn verify_access_token(
-    ctx: &ProjectContext,
-    token: &str,
-    now: Timestamp,
-) -> Option<AccessClaims> {
+pub fn verify_access_token(ctx: &ProjectContext, token: &str, now: Timestamp) -> Option<AccessClaims> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if header.alg != Algorithm::EdDSA {
         return None;
@@ -207,9 +194,7 @@ pub fn verify_access_token(
     validation.set_audience(&[ctx.project.slug.as_str()]);
     validation.validate_exp = false;
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding_key(), &validation)
-        .ok()?
-        .claims;
+    let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding_key(), &validation).ok()?.claims;
     (now.seconds() < claims.exp).then_some(claims)
 }
 

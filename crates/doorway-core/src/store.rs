@@ -69,12 +69,7 @@ pub trait StoreTx: Send {
     /// Stores a new user and returns its integer `seq`. A taken email or username is a
     /// `Conflict` on `users_project_id_email_key` / `users_project_id_username_key`.
     async fn insert_user(&mut self, user: &User) -> StoreResult<i64>;
-    async fn insert_password(
-        &mut self,
-        user_id: &str,
-        phc: &str,
-        now: Timestamp,
-    ) -> StoreResult<()>;
+    async fn insert_password(&mut self, user_id: &str, phc: &str, now: Timestamp) -> StoreResult<()>;
     /// Inserts unless the slug is taken in the project; says whether it inserted.
     async fn insert_organization_if_slug_free(&mut self, org: &Organization) -> StoreResult<bool>;
     async fn insert_membership(
@@ -90,16 +85,9 @@ pub trait StoreTx: Send {
     /// Revokes the session and every refresh token of its family.
     async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()>;
     async fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()>;
-    async fn refresh_token_by_hash(
-        &mut self,
-        token_hash: &str,
-    ) -> StoreResult<Option<RefreshToken>>;
+    async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
     /// Marks an unused token used; false when it was already used (a replay).
-    async fn mark_refresh_token_used(
-        &mut self,
-        token_id: &str,
-        now: Timestamp,
-    ) -> StoreResult<bool>;
+    async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<bool>;
 
     async fn insert_outbox(&mut self, message: &OutboxMessage) -> StoreResult<()>;
     async fn insert_audit(&mut self, entry: &AuditEntry) -> StoreResult<()>;

@@ -66,3 +66,70 @@ pub struct PasswordCredential {
     pub user_id: String,
     pub phc: String,
 }
+
+/// A handle: lowercased, 2–30 of `a-z`, `0-9`, `_`, `.` and `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UsernameError {
+    #[error("Username must be 2 to 30 characters of letters, digits, '_', '.' or '-'")]
+    Invalid,
+}
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, UsernameError> {
+        let lower = raw.trim().to_lowercase();
+        let length = lower.chars().count();
+        let allowed =
+            lower.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
+        if !(2..=30).contains(&length) || !allowed {
+            return Err(UsernameError::Invalid);
+        }
+        Ok(Self(lower))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Profile fields a sign-up may carry beyond email and password, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileDraft {
+    pub name: Option<String>,
+    pub username: Option<Username>,
+    pub avatar_url: Option<String>,
+    pub bio: Option<String>,
+    pub location: Option<GeoPoint>,
+    pub birthdate: Option<String>,
+    pub metadata: serde_json::Map<String, Value>,
+    pub secure_metadata: serde_json::Map<String, Value>,
+}
+
+impl ProfileDraft {
+    pub fn apply_to(self, user: &mut User) {
+        user.name = self.name;
+        user.username = self.username.map(|u| u.0);
+        user.avatar_url = self.avatar_url;
+        user.bio = self.bio;
+        user.location = self.location;
+        user.birthdate = self.birthdate;
+        user.metadata = Value::Object(self.metadata);
+        user.secure_metadata = Value::Object(self.secure_metadata);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_lowercased_and_checked() {
+        assert_eq!(Username::parse(" JaneDoe ").unwrap().as_str(), "janedoe");
+        assert_eq!(Username::parse("jane.doe_1-x").unwrap().as_str(), "jane.doe_1-x");
+        for bad in ["j", "jane doe", "jané", &"a".repeat(31)] {
+            assert!(Username::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -30,9 +30,7 @@ impl FromRequestParts<AppState> for Admin {
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         // Hashing first gives equal-length inputs, so the comparison time says nothing about length.
-        let matches: bool = Sha256::digest(presented.as_bytes())
-            .ct_eq(&Sha256::digest(expected.as_bytes()))
-            .into();
+        let matches: bool = Sha256::digest(presented.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into();
         if presented.is_empty() || !matches {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -20,18 +20,10 @@ impl CookiePolicy {
                     None => false,
                 }
         });
-        Self {
-            secure: !loopback_http,
-        }
+        Self { secure: !loopback_http }
     }
 
-    pub fn set(
-        &self,
-        name: &'static str,
-        value: String,
-        path: String,
-        max_age_secs: i64,
-    ) -> Cookie<'static> {
+    pub fn set(&self, name: &'static str, value: String, path: String, max_age_secs: i64) -> Cookie<'static> {
         Cookie::build((name, value))
             .http_only(true)
             .same_site(SameSite::Lax)

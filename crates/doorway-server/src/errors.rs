@@ -20,10 +20,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -54,23 +51,13 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            details: None,
-            retry_after_secs: None,
-        }
+        Self { status, code, message: message.into(), details: None, retry_after_secs: None }
     }
 
     pub fn validation(details: Vec<FieldError>) -> Self {
         Self {
             details: Some(details),
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "VALIDATION_ERROR",
-                "Invalid input data",
-            )
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR", "Invalid input data")
         }
     }
 
@@ -79,11 +66,7 @@ impl ApiError {
     }
 
     pub fn project_not_found(slug: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "PROJECT_NOT_FOUND",
-            format!("No project named '{slug}'"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "PROJECT_NOT_FOUND", format!("No project named '{slug}'"))
     }
 
     /// Logs the cause once and answers without any of its text.
@@ -99,11 +82,7 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs),
-            ..Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                message,
-            )
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", message)
         }
     }
 }
@@ -112,22 +91,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             success: false,
-            error: ErrorDetail {
-                code: self.code,
-                message: self.message,
-                details: self.details,
-            },
+            error: ErrorDetail { code: self.code, message: self.message, details: self.details },
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after_secs {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -143,17 +114,11 @@ impl From<JsonRejection> for ApiError {
             ),
             JsonRejection::JsonDataError(e) => Self::validation(vec![FieldError::new(
                 data_error_field(&e.body_text()),
-                e.body_text()
-                    .rsplit(": ")
-                    .next()
-                    .unwrap_or("invalid value")
-                    .to_owned(),
+                e.body_text().rsplit(": ").next().unwrap_or("invalid value").to_owned(),
             )]),
-            JsonRejection::JsonSyntaxError(_) => Self::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_JSON",
-                "The body is not valid JSON",
-            ),
+            JsonRejection::JsonSyntaxError(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "INVALID_JSON", "The body is not valid JSON")
+            }
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
@@ -192,11 +157,7 @@ pub async fn route_not_found() -> ApiError {
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        "This route does not accept that method",
-    )
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "This route does not accept that method")
 }
 
 /// A handler that panicked answers like any other unexpected failure.

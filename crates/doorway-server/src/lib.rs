@@ -5,6 +5,7 @@ mod client_info;
 mod contracts;
 mod cookies;
 mod errors;
+mod hook_caller;
 mod openapi;
 mod project_directory;
 mod project_scope;

@@ -17,19 +17,11 @@ pub struct ProjectDirectory {
 
 impl ProjectDirectory {
     pub fn new(store: Arc<dyn Store>, public_url: String) -> Self {
-        Self {
-            store,
-            public_url,
-            cache: RwLock::new(HashMap::new()),
-        }
+        Self { store, public_url, cache: RwLock::new(HashMap::new()) }
     }
 
     pub fn issuer_for(&self, slug: &ProjectSlug) -> String {
-        if slug.is_default() {
-            self.public_url.clone()
-        } else {
-            format!("{}/{slug}", self.public_url)
-        }
+        if slug.is_default() { self.public_url.clone() } else { format!("{}/{slug}", self.public_url) }
     }
 
     pub async fn get(&self, slug: &ProjectSlug) -> Result<Option<Arc<ProjectContext>>, StoreError> {
@@ -42,15 +34,8 @@ impl ProjectDirectory {
             return Ok(None);
         };
         let keys = self.store.project_keys(&project.id).await?;
-        let ctx = Arc::new(ProjectContext {
-            issuer: self.issuer_for(slug),
-            project,
-            keys,
-        });
-        self.cache
-            .write()
-            .expect("cache lock")
-            .insert(slug.clone(), (Instant::now(), ctx.clone()));
+        let ctx = Arc::new(ProjectContext { issuer: self.issuer_for(slug), project, keys });
+        self.cache.write().expect("cache lock").insert(slug.clone(), (Instant::now(), ctx.clone()));
         Ok(Some(ctx))
     }
 

@@ -15,16 +15,10 @@ use doorway_core::{ProjectContext, ProjectSlug};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
-pub async fn resolve_project(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn resolve_project(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let trimmed = path.trim_start_matches('/');
-    let (first, rest) = trimmed
-        .split_once('/')
-        .map_or((trimmed, ""), |(f, r)| (f, r));
+    let (first, rest) = trimmed.split_once('/').map_or((trimmed, ""), |(f, r)| (f, r));
     if first.is_empty() || RESERVED_SLUGS.contains(&first) {
         return next.run(req).await;
     }

@@ -48,10 +48,7 @@ impl std::fmt::Debug for Settings {
             .field("listen", &self.listen)
             .field("database_url", &redact_url(&self.database_url))
             .field("public_url", &self.public_url)
-            .field(
-                "admin_token",
-                &self.admin_token.as_ref().map(|_| "<redacted>"),
-            )
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("log_format", &self.log_format)
             .field("projects", &self.projects.keys())
             .finish()
@@ -117,23 +114,19 @@ pub fn figment(config_file: Option<&Path>, overrides: &Overrides) -> Result<Figm
             )]));
         }
         Some(path) => fig = fig.merge(Toml::file_exact(path)),
-        None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-            fig = fig.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
-        }
+        None if Path::new(DEFAULT_CONFIG_FILE).exists() => fig = fig.merge(Toml::file_exact(DEFAULT_CONFIG_FILE)),
         None => {}
     }
-    Ok(fig
-        .merge(Env::prefixed("DOORWAY_").split("__"))
-        .merge(Serialized::defaults(overrides)))
+    Ok(fig.merge(Env::prefixed("DOORWAY_").split("__")).merge(Serialized::defaults(overrides)))
 }
 
 impl Settings {
     /// Loads and validates; every problem is reported, one line each.
     pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
         let fig = figment(config_file, overrides)?;
-        let mut settings: Settings = fig.extract().map_err(|e| {
-            ConfigError::Invalid(e.into_iter().map(|e| describe_figment_error(&e)).collect())
-        })?;
+        let mut settings: Settings = fig
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.into_iter().map(|e| describe_figment_error(&e)).collect()))?;
         let mut problems = Vec::new();
         if let Some(path) = &settings.admin_token_file {
             match std::fs::read_to_string(path) {
@@ -145,11 +138,7 @@ impl Settings {
             }
         }
         problems.extend(settings.problems());
-        if problems.is_empty() {
-            Ok(settings)
-        } else {
-            Err(ConfigError::Invalid(problems))
-        }
+        if problems.is_empty() { Ok(settings) } else { Err(ConfigError::Invalid(problems)) }
     }
 
     fn problems(&self) -> Vec<String> {
@@ -168,16 +157,16 @@ impl Settings {
         if let Some(token) = &self.admin_token
             && token.len() < 16
         {
-            out.push("admin_token: too short; use at least 16 random characters (e.g. `openssl rand -hex 32`)".to_owned());
+            out.push(
+                "admin_token: too short; use at least 16 random characters (e.g. `openssl rand -hex 32`)".to_owned(),
+            );
         }
         for (key, message) in self.password_hashing.problems() {
             out.push(format!("password_hashing.{key}: {message}"));
         }
         for (slug, project) in &self.projects {
             if let Err(e) = ProjectSlug::parse(slug) {
-                out.push(format!(
-                    "projects.{slug}: the project slug {e}; rename the table"
-                ));
+                out.push(format!("projects.{slug}: the project slug {e}; rename the table"));
             }
             for (key, message) in project.settings.problems() {
                 out.push(format!("projects.{slug}.{key}: {message}"));
@@ -210,22 +199,11 @@ impl Settings {
 }
 
 fn describe_figment_error(e: &figment::Error) -> String {
-    let key = if e.path.is_empty() {
-        "config".to_owned()
-    } else {
-        e.path.join(".")
-    };
+    let key = if e.path.is_empty() { "config".to_owned() } else { e.path.join(".") };
     let source = e
         .metadata
         .as_ref()
-        .map(|m| {
-            format!(
-                " (from {})",
-                m.source
-                    .as_ref()
-                    .map_or(m.name.to_string(), |s| s.to_string())
-            )
-        })
+        .map(|m| format!(" (from {})", m.source.as_ref().map_or(m.name.to_string(), |s| s.to_string())))
         .unwrap_or_default();
     let hint = match &e.kind {
         figment::error::Kind::UnknownField(_, expected) => {
@@ -265,17 +243,11 @@ mod tests {
     #[test]
     fn layers_file_then_env_then_flags() {
         Jail::expect_with(|jail| {
-            jail.create_file(
-                "doorway.toml",
-                "listen = \"127.0.0.1:9000\"\n[projects.acme]\nname = \"From file\"\n",
-            )?;
+            jail.create_file("doorway.toml", "listen = \"127.0.0.1:9000\"\n[projects.acme]\nname = \"From file\"\n")?;
             jail.set_env("DOORWAY_PROJECTS__ACME__NAME", "Acme");
             jail.set_env("DOORWAY_PROJECTS__BETA__ACCESS_TOKEN_TTL_SECS", "600");
             jail.set_env("DOORWAY_DATABASE_URL", "postgres://u@localhost/d");
-            let flags = Overrides {
-                listen: Some("127.0.0.1:9100".into()),
-                ..Default::default()
-            };
+            let flags = Overrides { listen: Some("127.0.0.1:9100".into()), ..Default::default() };
             let s = Settings::load(None, &flags).unwrap();
             assert_eq!(s.listen.port(), 9100);
             assert_eq!(s.database_url, "postgres://u@localhost/d");
@@ -299,10 +271,7 @@ mod tests {
             assert!(text.contains("database_url:"), "{text}");
             assert!(text.contains("admin_token:"), "{text}");
             assert!(text.contains("projects.api:"), "{text}");
-            assert!(
-                text.contains("projects.ok.access_token_ttl_secs:"),
-                "{text}"
-            );
+            assert!(text.contains("projects.ok.access_token_ttl_secs:"), "{text}");
             Ok(())
         });
     }
@@ -325,9 +294,6 @@ mod tests {
             ..Settings::default()
         };
         let text = format!("{s:?}");
-        assert!(
-            !text.contains("super-secret") && !text.contains("hunter2"),
-            "{text}"
-        );
+        assert!(!text.contains("super-secret") && !text.contains("hunter2"), "{text}");
     }
 }

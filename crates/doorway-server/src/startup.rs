@@ -23,6 +23,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::contracts::native;
 use crate::errors::{MAX_BODY_BYTES, method_not_allowed, panic_response, route_not_found};
+use crate::hook_caller::HttpHookCaller;
 use crate::openapi::ApiDoc;
 use crate::project_directory::ProjectDirectory;
 use crate::project_scope::resolve_project;
@@ -40,10 +41,7 @@ pub enum StartupError {
     #[error("cannot start password hashing: {0}")]
     Hashing(#[from] doorway_core::password_hashing::HashError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
 }
 
 pub struct Application {
@@ -58,46 +56,23 @@ impl Application {
     }
 
     /// Connects, migrates, provisions projects and binds; serving starts with `run_until`.
-    pub async fn build_with_clock(
-        settings: Settings,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, StartupError> {
+    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
         let store = doorway_store::connect_and_migrate(&settings.database_url).await?;
-        let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: settings.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
+        let local_addr =
+            listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
 
         let mut declared = settings.declared_projects();
         if !declared.iter().any(|(slug, ..)| slug.is_default()) {
-            declared.insert(
-                0,
-                (
-                    ProjectSlug::default_project(),
-                    "Default".to_owned(),
-                    ProjectSettings::default(),
-                ),
-            );
+            declared.insert(0, (ProjectSlug::default_project(), "Default".to_owned(), ProjectSettings::default()));
         }
         for (slug, name, project_settings) in declared {
-            let new = NewProject {
-                slug: slug.clone(),
-                name,
-                settings: project_settings,
-            };
+            let new = NewProject { slug: slug.clone(), name, settings: project_settings };
             ensure_project(store.as_ref(), clock.as_ref(), new)
                 .await
-                .map_err(|source| StartupError::Project {
-                    slug: slug.to_string(),
-                    source,
-                })?;
+                .map_err(|source| StartupError::Project { slug: slug.to_string(), source })?;
         }
 
         let mut settings = settings;
@@ -108,20 +83,12 @@ impl Application {
         let hasher = PasswordHasher::start(&settings.password_hashing)?;
         let state = AppState::new(Inner {
             projects: ProjectDirectory::new(store.clone(), public_url.clone()),
-            services: Services {
-                store,
-                clock,
-                hasher,
-            },
+            services: Services { store, clock, hasher, hooks: Arc::new(HttpHookCaller::new()) },
             public_url,
             settings,
             metrics: metrics_handle(),
         });
-        Ok(Self {
-            listener,
-            local_addr,
-            state,
-        })
+        Ok(Self { listener, local_addr, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -133,10 +100,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let s = &self.state;
         tracing::info!(
             "Doorway listening on {} (bound {}), database {}; mail: no SMTP configured",
@@ -145,17 +109,12 @@ impl Application {
             redact_url(&s.settings.database_url),
         );
         if s.settings.admin_token.is_none() {
-            tracing::info!(
-                "admin API disabled: set admin_token (DOORWAY_ADMIN_TOKEN) to enable /admin"
-            );
+            tracing::info!("admin API disabled: set admin_token (DOORWAY_ADMIN_TOKEN) to enable /admin");
         }
         let app = router(self.state.clone());
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 

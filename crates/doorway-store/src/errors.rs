@@ -40,14 +40,9 @@ pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
 mod tests {
     #[test]
     fn names_sqlite_constraints_like_postgres() {
+        assert_eq!(super::sqlite_constraint_name("UNIQUE constraint failed: projects.slug"), "projects_slug_key");
         assert_eq!(
-            super::sqlite_constraint_name("UNIQUE constraint failed: projects.slug"),
-            "projects_slug_key"
-        );
-        assert_eq!(
-            super::sqlite_constraint_name(
-                "UNIQUE constraint failed: users.project_id, users.email"
-            ),
+            super::sqlite_constraint_name("UNIQUE constraint failed: users.project_id, users.email"),
             "users_project_id_email_key"
         );
     }

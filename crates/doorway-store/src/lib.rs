@@ -52,15 +52,9 @@ pub async fn connect_and_migrate(database_url: &str) -> Result<Arc<dyn Store>, C
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(options)
-                .await
-                .map_err(ConnectError::Open)?;
-            SQLITE_MIGRATIONS
-                .run(&pool)
-                .await
-                .map_err(ConnectError::Migrate)?;
+            let pool =
+                SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(ConnectError::Open)?;
+            SQLITE_MIGRATIONS.run(&pool).await.map_err(ConnectError::Migrate)?;
             Ok(Arc::new(SqliteStore::new(pool)))
         }
         _ => {
@@ -70,10 +64,7 @@ pub async fn connect_and_migrate(database_url: &str) -> Result<Arc<dyn Store>, C
                 .connect(database_url)
                 .await
                 .map_err(ConnectError::Open)?;
-            POSTGRES_MIGRATIONS
-                .run(&pool)
-                .await
-                .map_err(ConnectError::Migrate)?;
+            POSTGRES_MIGRATIONS.run(&pool).await.map_err(ConnectError::Migrate)?;
             Ok(Arc::new(PgStore::new(pool)))
         }
     }

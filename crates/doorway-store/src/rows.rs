@@ -91,10 +91,7 @@ impl TryFrom<UserRow> for User {
             metadata: json("metadata", &r.metadata)?,
             secure_metadata: json("secure_metadata", &r.secure_metadata)?,
             location: match (r.longitude, r.latitude) {
-                (Some(longitude), Some(latitude)) => Some(GeoPoint {
-                    longitude,
-                    latitude,
-                }),
+                (Some(longitude), Some(latitude)) => Some(GeoPoint { longitude, latitude }),
                 _ => None,
             },
             seq: r.seq,
@@ -151,10 +148,7 @@ impl From<SessionRow> for Session {
             created_at: Timestamp::from_millis(r.created_at),
             expires_at: Timestamp::from_millis(r.expires_at),
             revoked_at: r.revoked_at.map(Timestamp::from_millis),
-            client: ClientInfo {
-                ip: r.ip,
-                user_agent: r.user_agent,
-            },
+            client: ClientInfo { ip: r.ip, user_agent: r.user_agent },
         }
     }
 }
@@ -222,8 +216,7 @@ impl TryFrom<OutboxRow> for OutboxMessage {
     type Error = StoreError;
     fn try_from(r: OutboxRow) -> Result<Self, StoreError> {
         Ok(OutboxMessage {
-            payload: serde_json::from_str(&r.payload)
-                .map_err(|e| corrupt(format!("outbox {}: {e}", r.id)))?,
+            payload: serde_json::from_str(&r.payload).map_err(|e| corrupt(format!("outbox {}: {e}", r.id)))?,
             id: r.id,
             project_id: r.project_id,
             topic: r.topic,
@@ -258,10 +251,7 @@ impl From<AuditRow> for AuditEntry {
             user_id: r.user_id,
             ip: r.ip,
             user_agent: r.user_agent,
-            detail: r
-                .detail
-                .and_then(|d| serde_json::from_str(&d).ok())
-                .unwrap_or(serde_json::Value::Null),
+            detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(serde_json::Value::Null),
         }
     }
 }

@@ -16,8 +16,8 @@ use sqlx::Row;
 
 use crate::errors::store_error;
 use crate::rows::{
-    AuditRow, KeyRow, MembershipRow, OutboxRow, ProjectRow, RefreshTokenRow, SessionRow, UserRow,
-    UserWithPasswordRow, json_text, settings_json,
+    AuditRow, KeyRow, MembershipRow, OutboxRow, ProjectRow, RefreshTokenRow, SessionRow, UserRow, UserWithPasswordRow,
+    json_text, settings_json,
 };
 
 macro_rules! sql_store {
@@ -450,19 +450,5 @@ macro_rules! sql_store {
 
 // SQLite: take the write lock up front so concurrent writers wait (busy_timeout) instead of
 // failing when a read lock cannot be upgraded.
-sql_store!(
-    SqliteStore,
-    SqliteTx,
-    sqlite_queries,
-    sqlx::Sqlite,
-    "sqlite",
-    "BEGIN IMMEDIATE"
-);
-sql_store!(
-    PgStore,
-    PgTx,
-    pg_queries,
-    sqlx::Postgres,
-    "postgres",
-    "BEGIN"
-);
+sql_store!(SqliteStore, SqliteTx, sqlite_queries, sqlx::Sqlite, "sqlite", "BEGIN IMMEDIATE");
+sql_store!(PgStore, PgTx, pg_queries, sqlx::Postgres, "postgres", "BEGIN");

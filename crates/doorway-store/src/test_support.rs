@@ -18,31 +18,20 @@ pub async fn fresh_database(backend: Backend) -> FreshDatabase {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("doorway.db").display());
-            FreshDatabase {
-                url,
-                _dir: Some(dir),
-            }
+            FreshDatabase { url, _dir: Some(dir) }
         }
         Backend::Postgres => {
-            let base = std::env::var("TEST_POSTGRES_URL").expect(
-                "TEST_POSTGRES_URL is not set: run the suite with scripts/test.sh, which starts PostgreSQL",
-            );
+            let base = std::env::var("TEST_POSTGRES_URL")
+                .expect("TEST_POSTGRES_URL is not set: run the suite with scripts/test.sh, which starts PostgreSQL");
             let name = format!("doorway_{}", uuid::Uuid::now_v7().simple());
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+            let mut conn =
+                <sqlx::PgConnection as sqlx::Connection>::connect(&base).await.expect("connect to the test PostgreSQL");
+            sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .await
-                .expect("connect to the test PostgreSQL");
-            sqlx::Executor::execute(
-                &mut conn,
-                sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-            )
-            .await
-            .expect("create a test database");
+                .expect("create a test database");
             let mut url = url::Url::parse(&base).expect("TEST_POSTGRES_URL is a URL");
             url.set_path(&name);
-            FreshDatabase {
-                url: url.to_string(),
-                _dir: None,
-            }
+            FreshDatabase { url: url.to_string(), _dir: None }
         }
     }
 }

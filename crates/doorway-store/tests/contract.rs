@@ -34,10 +34,7 @@ fn project(slug: &str, at: i64) -> Project {
         id: format!("prj_{slug}"),
         slug: ProjectSlug::parse(slug).unwrap(),
         name: slug.to_uppercase(),
-        settings: ProjectSettings {
-            access_token_ttl_secs: 120,
-            ..Default::default()
-        },
+        settings: ProjectSettings { access_token_ttl_secs: 120, ..Default::default() },
         created_at: Timestamp::from_millis(at),
         updated_at: Timestamp::from_millis(at),
     }
@@ -48,35 +45,18 @@ async fn projects_round_trip(backend: Backend) {
     let mut tx = store.begin().await.unwrap();
     tx.insert_project(&project("beta", 2)).await.unwrap();
     tx.insert_project(&project("acme", 1)).await.unwrap();
-    assert_eq!(
-        tx.project_by_slug(&ProjectSlug::parse("acme").unwrap())
-            .await
-            .unwrap(),
-        Some(project("acme", 1))
-    );
+    assert_eq!(tx.project_by_slug(&ProjectSlug::parse("acme").unwrap()).await.unwrap(), Some(project("acme", 1)));
     tx.commit().await.unwrap();
 
-    assert_eq!(
-        store.list_projects().await.unwrap(),
-        vec![project("acme", 1), project("beta", 2)]
-    );
+    assert_eq!(store.list_projects().await.unwrap(), vec![project("acme", 1), project("beta", 2)]);
     let mut changed = project("acme", 1);
     changed.name = "Acme Corp".into();
     changed.updated_at = Timestamp::from_millis(9);
     let mut tx = store.begin().await.unwrap();
     tx.update_project(&changed).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(
-        store.project_by_slug(&changed.slug).await.unwrap(),
-        Some(changed)
-    );
-    assert_eq!(
-        store
-            .project_by_slug(&ProjectSlug::parse("ghost").unwrap())
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.project_by_slug(&changed.slug).await.unwrap(), Some(changed));
+    assert_eq!(store.project_by_slug(&ProjectSlug::parse("ghost").unwrap()).await.unwrap(), None);
 }
 
 async fn duplicate_slug_is_a_named_conflict(backend: Backend) {
@@ -97,9 +77,7 @@ async fn uncommitted_writes_vanish(backend: Backend) {
     let (_db, store) = open(backend).await;
     let mut tx = store.begin().await.unwrap();
     tx.insert_project(&project("acme", 1)).await.unwrap();
-    tx.insert_project_key("prj_acme", &ProjectKey::generate(Timestamp::from_millis(1)))
-        .await
-        .unwrap();
+    tx.insert_project_key("prj_acme", &ProjectKey::generate(Timestamp::from_millis(1))).await.unwrap();
     drop(tx);
     assert!(store.list_projects().await.unwrap().is_empty());
     assert!(store.project_keys("prj_acme").await.unwrap().is_empty());
@@ -115,10 +93,7 @@ async fn keys_round_trip_newest_first(backend: Backend) {
     tx.insert_project_key("prj_acme", &new).await.unwrap();
     tx.commit().await.unwrap();
     let keys = store.project_keys("prj_acme").await.unwrap();
-    assert_eq!(
-        keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
-        [new.kid.as_str(), old.kid.as_str()]
-    );
+    assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), [new.kid.as_str(), old.kid.as_str()]);
     assert_eq!(keys[0].secret_bytes(), new.secret_bytes());
     assert_eq!(keys[1].public_bytes(), old.public_bytes());
 }

@@ -9,11 +9,7 @@ use doorway_core::{ProjectSettings, ProjectSlug, SystemClock};
 use doorway_server::{Application, LogFormat, Overrides, Settings, shutdown_signal, telemetry};
 
 #[derive(Parser)]
-#[command(
-    name = "doorway",
-    version,
-    about = "Self-hosted sign-up and session server"
-)]
+#[command(name = "doorway", version, about = "Self-hosted sign-up and session server")]
 struct Cli {
     /// Configuration file (default: ./doorway.toml when it exists).
     #[arg(long, global = true, value_name = "FILE")]
@@ -72,11 +68,7 @@ async fn main() -> ExitCode {
         Command::Serve { listen } => listen.clone(),
         _ => None,
     };
-    let overrides = Overrides {
-        listen,
-        database_url: cli.database_url.clone(),
-        log_format: cli.log_format.clone(),
-    };
+    let overrides = Overrides { listen, database_url: cli.database_url.clone(), log_format: cli.log_format.clone() };
     let settings = match Settings::load(cli.config.as_deref(), &overrides) {
         Ok(s) => s,
         Err(e) => {
@@ -88,10 +80,7 @@ async fn main() -> ExitCode {
     };
     match cli.command {
         Command::Config(ConfigCommand::Check) => {
-            println!(
-                "configuration OK: {} project(s) declared",
-                settings.projects.len()
-            );
+            println!("configuration OK: {} project(s) declared", settings.projects.len());
             ExitCode::SUCCESS
         }
         Command::Serve { .. } => serve(settings).await,
@@ -161,13 +150,7 @@ async fn project(settings: Settings, cmd: ProjectCommand) -> ExitCode {
         ProjectCommand::List => match store.list_projects().await {
             Ok(projects) => {
                 for p in projects {
-                    println!(
-                        "{}\t{}\t{}\t{}",
-                        p.slug,
-                        p.name,
-                        p.id,
-                        p.created_at.to_rfc3339()
-                    );
+                    println!("{}\t{}\t{}\t{}", p.slug, p.name, p.id, p.created_at.to_rfc3339());
                 }
                 ExitCode::SUCCESS
             }

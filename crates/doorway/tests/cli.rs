@@ -7,11 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn doorway(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_doorway"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run doorway")
+    Command::new(env!("CARGO_BIN_EXE_doorway")).args(args).current_dir(dir).output().expect("run doorway")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -19,20 +15,12 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     Some(response)
@@ -53,11 +41,8 @@ fn wait_until_serving(child: &mut Child, port: u16) -> String {
 #[test]
 fn config_check_accepts_a_good_file_and_names_each_problem_of_a_bad_one() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("doorway.toml"),
-        "listen = \"127.0.0.1:9999\"\n[projects.acme]\nname = \"Acme\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("doorway.toml"), "listen = \"127.0.0.1:9999\"\n[projects.acme]\nname = \"Acme\"\n")
+        .unwrap();
     let ok = doorway(dir.path(), &["config", "check"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
     assert!(text(&ok.stdout).contains("configuration OK: 1 project"));
@@ -71,16 +56,8 @@ fn config_check_accepts_a_good_file_and_names_each_problem_of_a_bad_one() {
     assert_eq!(bad.status.code(), Some(2));
     let lines: Vec<String> = text(&bad.stderr).lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 4, "{lines:?}");
-    for key in [
-        "database_url:",
-        "admin_token:",
-        "projects.admin:",
-        "projects.acme.access_token_ttl_secs:",
-    ] {
-        assert!(
-            lines.iter().any(|l| l.contains(key)),
-            "{key} not named in {lines:?}"
-        );
+    for key in ["database_url:", "admin_token:", "projects.admin:", "projects.acme.access_token_ttl_secs:"] {
+        assert!(lines.iter().any(|l| l.contains(key)), "{key} not named in {lines:?}");
     }
 
     let missing = doorway(dir.path(), &["--config", "nope.toml", "config", "check"]);
@@ -95,39 +72,19 @@ fn migrate_then_add_and_list_projects() {
     let migrate = doorway(dir.path(), &["--database-url", &db, "migrate"]);
     assert!(migrate.status.success(), "{}", text(&migrate.stderr));
 
-    let add = doorway(
-        dir.path(),
-        &[
-            "--database-url",
-            &db,
-            "project",
-            "add",
-            "acme",
-            "--name",
-            "Acme Inc",
-        ],
-    );
+    let add = doorway(dir.path(), &["--database-url", &db, "project", "add", "acme", "--name", "Acme Inc"]);
     assert!(add.status.success(), "{}", text(&add.stderr));
     assert!(text(&add.stdout).contains("created project acme"));
-    let again = doorway(
-        dir.path(),
-        &["--database-url", &db, "project", "add", "acme"],
-    );
+    let again = doorway(dir.path(), &["--database-url", &db, "project", "add", "acme"]);
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again.stderr).contains("already exists"));
-    let reserved = doorway(
-        dir.path(),
-        &["--database-url", &db, "project", "add", "admin"],
-    );
+    let reserved = doorway(dir.path(), &["--database-url", &db, "project", "add", "admin"]);
     assert_eq!(reserved.status.code(), Some(2));
     assert!(text(&reserved.stderr).contains("reserved"));
 
     let list = doorway(dir.path(), &["--database-url", &db, "project", "list"]);
     let out = text(&list.stdout);
-    assert!(
-        out.lines().any(|l| l.starts_with("acme\tAcme Inc\tprj_")),
-        "{out}"
-    );
+    assert!(out.lines().any(|l| l.starts_with("acme\tAcme Inc\tprj_")), "{out}");
 }
 
 #[test]
@@ -135,13 +92,7 @@ fn serve_starts_with_zero_config_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_doorway"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-format",
-            "json",
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log-format", "json"])
         .env("RUST_LOG", "info")
         .current_dir(dir.path())
         .stdout(Stdio::piped())
@@ -150,56 +101,25 @@ fn serve_starts_with_zero_config_and_stops_cleanly_on_sigterm() {
         .unwrap();
     let health = wait_until_serving(&mut child, port);
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    assert!(
-        dir.path().join("doorway.db").exists(),
-        "zero config stores in ./doorway.db"
-    );
+    assert!(dir.path().join("doorway.db").exists(), "zero config stores in ./doorway.db");
     let jwks = http_get(port, "/.well-known/jwks.json").unwrap();
-    assert!(
-        jwks.contains("\"kty\":\"OKP\""),
-        "default project and key created: {jwks}"
-    );
+    assert!(jwks.contains("\"kty\":\"OKP\""), "default project and key created: {jwks}");
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
 
     let mut logs = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    child.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
     let lines: Vec<serde_json::Value> = BufReader::new(logs.as_bytes())
         .lines()
         .map(|l| serde_json::from_str(&l.unwrap()).expect("every log line is JSON"))
         .collect();
-    let started = lines
-        .iter()
-        .find(|l| {
-            l["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("listening on"))
-        })
-        .expect("start line");
+    let started =
+        lines.iter().find(|l| l["message"].as_str().is_some_and(|m| m.contains("listening on"))).expect("start line");
     let message = started["message"].as_str().unwrap();
-    assert!(
-        message.contains(&format!("127.0.0.1:{port}")) && message.contains("mail"),
-        "{message}"
-    );
-    assert!(lines.iter().any(|l| {
-        l["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("admin API disabled"))
-    }));
-    assert!(lines.iter().any(|l| {
-        l["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("shutting down"))
-    }));
+    assert!(message.contains(&format!("127.0.0.1:{port}")) && message.contains("mail"), "{message}");
+    assert!(lines.iter().any(|l| { l["message"].as_str().is_some_and(|m| m.contains("admin API disabled")) }));
+    assert!(lines.iter().any(|l| { l["message"].as_str().is_some_and(|m| m.contains("shutting down")) }));
 }

@@ -25,12 +25,7 @@ pub(crate) fn user_event(user: &User) -> serde_json::Value {
     })
 }
 
-pub(crate) fn outbox(
-    ctx: &ProjectContext,
-    topic: &str,
-    data: serde_json::Value,
-    now: Timestamp,
-) -> OutboxMessage {
+pub(crate) fn outbox(ctx: &ProjectContext, topic: &str, data: serde_json::Value, now: Timestamp) -> OutboxMessage {
     OutboxMessage {
         id: new_id("evt"),
         project_id: ctx.project.id.clone(),
@@ -85,13 +80,7 @@ impl Audit<'_> {
 
     /// For refusals: the change itself was rolled back, so the reason gets its own transaction.
     /// Losing it must not turn a clean refusal into a failure, so errors are only logged.
-    pub async fn record_refusal(
-        &self,
-        store: &dyn Store,
-        reason: &str,
-        user_id: Option<&str>,
-        now: Timestamp,
-    ) {
+    pub async fn record_refusal(&self, store: &dyn Store, reason: &str, user_id: Option<&str>, now: Timestamp) {
         let outcome = format!("denied:{reason}");
         let result = async {
             let mut tx = store.begin().await?;

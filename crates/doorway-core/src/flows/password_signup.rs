@@ -6,20 +6,23 @@ use serde_json::json;
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
 use crate::flows::{Audit, outbox, session_event, user_event};
+use crate::hooks::{HookOutcome, Verdict, merge_into, run_pre_signup};
 use crate::ids::new_id;
 use crate::organization::{OWNER, Organization, slug_candidate, slugify};
-use crate::password::Password;
+use crate::password::{Password, PasswordPolicy};
 use crate::password_hashing::HashError;
 use crate::project::ProjectContext;
 use crate::services::Services;
 use crate::session::{AccessToken, RefreshSecret, Session, new_session, sign_access_token};
 use crate::store::{StoreError, StoreTx};
-use crate::user::User;
+use crate::user::{ProfileDraft, User};
 
 pub struct PasswordSignup {
     pub email: EmailAddress,
     pub password: Password,
-    pub name: Option<String>,
+    /// The rule the password must meet (contracts differ).
+    pub policy: PasswordPolicy,
+    pub profile: ProfileDraft,
     pub organization_name: Option<String>,
     pub client: ClientInfo,
 }
@@ -36,6 +39,12 @@ pub struct SignupOutcome {
 pub enum SignupError {
     #[error("an account with this email already exists")]
     EmailTaken,
+    #[error("the username is taken")]
+    UsernameTaken,
+    #[error("the pre-sign-up hook refused: {message}")]
+    Denied { message: String },
+    #[error("the pre-sign-up hook gave no usable answer")]
+    HookUnavailable,
     #[error("the password breaks the project's policy")]
     WeakPassword(Vec<String>),
     #[error("too many sign-ups are being processed; retry shortly")]
@@ -52,56 +61,41 @@ impl From<StoreError> for SignupError {
 
 const METHOD: &str = "password";
 
-pub async fn sign_up(
-    svc: &Services,
-    ctx: &ProjectContext,
-    cmd: PasswordSignup,
-) -> Result<SignupOutcome, SignupError> {
-    let violations = ctx
-        .project
-        .settings
-        .password_policy
-        .violations(&cmd.password);
+pub async fn sign_up(svc: &Services, ctx: &ProjectContext, cmd: PasswordSignup) -> Result<SignupOutcome, SignupError> {
+    let violations = cmd.policy.violations(&cmd.password);
     if !violations.is_empty() {
         return Err(SignupError::WeakPassword(violations));
     }
+    let audit = Audit { ctx, action: "signup", method: Some(METHOD), client: &cmd.client };
+    let mut user = User::draft(new_id("usr"), ctx.project.id.clone(), cmd.email, svc.clock.now());
+    cmd.profile.apply_to(&mut user);
+    ask_pre_signup_hook(svc, ctx, &audit, METHOD, &mut user).await?;
+
     let phc = svc.hasher.hash(cmd.password).await.map_err(|e| match e {
-        HashError::Busy => SignupError::Busy {
-            retry_after_secs: 1,
-        },
+        HashError::Busy => SignupError::Busy { retry_after_secs: 1 },
         other => SignupError::Unexpected(other.to_string()),
     })?;
 
     let now = svc.clock.now();
-    let audit = Audit {
-        ctx,
-        action: "signup",
-        method: Some(METHOD),
-        client: &cmd.client,
-    };
-    let mut user = User::draft(new_id("usr"), ctx.project.id.clone(), cmd.email, now);
-    user.name = cmd.name;
-
+    user.created_at = now;
+    user.updated_at = now;
     let mut tx = svc.store.begin().await?;
     match tx.insert_user(&user).await {
         Ok(seq) => user.seq = seq,
-        Err(StoreError::Conflict { .. }) => {
+        Err(StoreError::Conflict { constraint }) => {
             drop(tx);
-            audit
-                .record_refusal(svc.store.as_ref(), "email_taken", None, now)
-                .await;
-            return Err(SignupError::EmailTaken);
+            let (reason, error) = if constraint.contains("username") {
+                ("username_taken", SignupError::UsernameTaken)
+            } else {
+                ("email_taken", SignupError::EmailTaken)
+            };
+            audit.record_refusal(svc.store.as_ref(), reason, None, now).await;
+            return Err(error);
         }
         Err(e) => return Err(e.into()),
     }
     tx.insert_password(&user.id, &phc, now).await?;
-    tx.insert_outbox(&outbox(
-        ctx,
-        "user.created",
-        json!({ "user": user_event(&user) }),
-        now,
-    ))
-    .await?;
+    tx.insert_outbox(&outbox(ctx, "user.created", json!({ "user": user_event(&user) }), now)).await?;
 
     let organization = match cmd.organization_name {
         Some(name) => Some(create_owned_organization(tx.as_mut(), ctx, &user, name, now).await?),
@@ -111,27 +105,58 @@ pub async fn sign_up(
     let new = new_session(ctx, &user.id, &["pwd"], &cmd.client, now);
     tx.insert_session(&new.session).await?;
     tx.insert_refresh_token(&new.refresh).await?;
-    tx.insert_outbox(&outbox(
-        ctx,
-        "session.created",
-        json!({ "session": session_event(&new.session) }),
-        now,
-    ))
-    .await?;
-    audit
-        .record_in(tx.as_mut(), "ok", Some(&user.id), now)
-        .await?;
+    tx.insert_outbox(&outbox(ctx, "session.created", json!({ "session": session_event(&new.session) }), now)).await?;
+    audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
     tx.commit().await?;
 
-    let access = sign_access_token(ctx, &new.session, false, now)
-        .map_err(|e| SignupError::Unexpected(e.to_string()))?;
-    Ok(SignupOutcome {
-        user,
-        organization,
-        session: new.session,
-        access,
-        refresh_secret: new.refresh_secret,
-    })
+    let access =
+        sign_access_token(ctx, &new.session, false, now).map_err(|e| SignupError::Unexpected(e.to_string()))?;
+    Ok(SignupOutcome { user, organization, session: new.session, access, refresh_secret: new.refresh_secret })
+}
+
+/// Runs the project's pre-sign-up hook, if any, merging what it adds into the draft user.
+pub(crate) async fn ask_pre_signup_hook(
+    svc: &Services,
+    ctx: &ProjectContext,
+    audit: &Audit<'_>,
+    method: &str,
+    user: &mut User,
+) -> Result<(), SignupError> {
+    let Some(hook) = &ctx.project.settings.hooks.pre_signup else {
+        return Ok(());
+    };
+    let payload = json!({
+        "type": "user.creating",
+        "project": ctx.project.slug.as_str(),
+        "method": method,
+        "user": {
+            "email": user.email.as_str(),
+            "username": user.username,
+            "name": user.name,
+            "avatar": user.avatar_url,
+            "bio": user.bio,
+            "location": user.location.map(|l| json!({"longitude": l.longitude, "latitude": l.latitude})),
+            "birthdate": user.birthdate,
+            "metadata": user.metadata,
+            "secureMetadata": user.secure_metadata,
+        },
+        "client": { "ip": audit.client.ip, "userAgent": audit.client.user_agent },
+    });
+    match run_pre_signup(svc.hooks.as_ref(), hook, &payload).await {
+        HookOutcome::Decided(Verdict::Allow { metadata, secure_metadata }) => {
+            merge_into(&mut user.metadata, metadata);
+            merge_into(&mut user.secure_metadata, secure_metadata);
+            Ok(())
+        }
+        HookOutcome::Decided(Verdict::Deny { message }) => {
+            audit.record_refusal(svc.store.as_ref(), "hook_denied", None, svc.clock.now()).await;
+            Err(SignupError::Denied { message })
+        }
+        HookOutcome::Failed(_) => {
+            audit.record_refusal(svc.store.as_ref(), "hook_unavailable", None, svc.clock.now()).await;
+            Err(SignupError::HookUnavailable)
+        }
+    }
 }
 
 /// Creates an organization owned by `user`, with the first free slug derived from its name.
@@ -165,7 +190,6 @@ pub(crate) async fn create_owned_organization(
         "organization": { "id": org.id, "name": org.name, "slug": org.slug, "createdAt": now.to_rfc3339() },
         "ownerId": user.id,
     });
-    tx.insert_outbox(&outbox(ctx, "organization.created", data, now))
-        .await?;
+    tx.insert_outbox(&outbox(ctx, "organization.created", data, now)).await?;
     Ok(org)
 }

@@ -6,8 +6,7 @@ use crate::flows::Audit;
 use crate::project::ProjectContext;
 use crate::services::Services;
 use crate::session::{
-    AccessClaims, AccessToken, RefreshSecret, Session, child_refresh_token, sign_access_token,
-    verify_access_token,
+    AccessClaims, AccessToken, RefreshSecret, Session, child_refresh_token, sign_access_token, verify_access_token,
 };
 use crate::store::StoreError;
 use crate::user::User;
@@ -57,23 +56,11 @@ pub async fn refresh(
     {
         return Err(SessionError::InvalidRefreshToken);
     }
-    let audit = Audit {
-        ctx,
-        action: "refresh",
-        method: None,
-        client,
-    };
+    let audit = Audit { ctx, action: "refresh", method: None, client };
     // The conditional update decides races: of two concurrent uses, exactly one wins.
     if token.used_at.is_some() || !tx.mark_refresh_token_used(&token.id, now).await? {
         tx.revoke_session(&session.id, now).await?;
-        audit
-            .record_in(
-                tx.as_mut(),
-                "denied:refresh_token_reused",
-                Some(&session.user_id),
-                now,
-            )
-            .await?;
+        audit.record_in(tx.as_mut(), "denied:refresh_token_reused", Some(&session.user_id), now).await?;
         tx.commit().await?;
         tracing::warn!(session = %session.id, "refresh token reused: session revoked");
         return Err(SessionError::RefreshTokenReused);
@@ -81,13 +68,8 @@ pub async fn refresh(
     let (child, secret) = child_refresh_token(&session, Some(&token.id), now);
     tx.insert_refresh_token(&child).await?;
     tx.commit().await?;
-    let access = sign_access_token(ctx, &session, false, now)
-        .map_err(|e| SessionError::Unexpected(e.to_string()))?;
-    Ok(Refreshed {
-        session,
-        access,
-        refresh_secret: secret,
-    })
+    let access = sign_access_token(ctx, &session, false, now).map_err(|e| SessionError::Unexpected(e.to_string()))?;
+    Ok(Refreshed { session, access, refresh_secret: secret })
 }
 
 /// How the caller proves which session to end.
@@ -106,10 +88,7 @@ pub async fn sign_out(
     let mut tx = svc.store.begin().await?;
     let session_id = match proof {
         SessionProof::AccessToken(token) => verify_access_token(ctx, token, now).map(|c| c.sid),
-        SessionProof::RefreshToken(secret) => tx
-            .refresh_token_by_hash(&secret.hash())
-            .await?
-            .map(|t| t.session_id),
+        SessionProof::RefreshToken(secret) => tx.refresh_token_by_hash(&secret.hash()).await?.map(|t| t.session_id),
     };
     let Some(session_id) = session_id else {
         return Err(SessionError::Unauthenticated);
@@ -121,14 +100,9 @@ pub async fn sign_out(
         return Err(SessionError::Unauthenticated);
     }
     tx.revoke_session(&session.id, now).await?;
-    Audit {
-        ctx,
-        action: "signout",
-        method: None,
-        client,
-    }
-    .record_in(tx.as_mut(), "ok", Some(&session.user_id), now)
-    .await?;
+    Audit { ctx, action: "signout", method: None, client }
+        .record_in(tx.as_mut(), "ok", Some(&session.user_id), now)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -140,20 +114,11 @@ pub async fn authenticate(
     access_token: &str,
 ) -> Result<(AccessClaims, User), SessionError> {
     let now = svc.clock.now();
-    let claims =
-        verify_access_token(ctx, access_token, now).ok_or(SessionError::Unauthenticated)?;
-    let session = svc
-        .store
-        .session(&claims.sid)
-        .await?
-        .ok_or(SessionError::Unauthenticated)?;
+    let claims = verify_access_token(ctx, access_token, now).ok_or(SessionError::Unauthenticated)?;
+    let session = svc.store.session(&claims.sid).await?.ok_or(SessionError::Unauthenticated)?;
     if !session.is_active(now) || session.project_id != ctx.project.id {
         return Err(SessionError::Unauthenticated);
     }
-    let user = svc
-        .store
-        .user_by_id(&ctx.project.id, &claims.sub)
-        .await?
-        .ok_or(SessionError::Unauthenticated)?;
+    let user = svc.store.user_by_id(&ctx.project.id, &claims.sub).await?.ok_or(SessionError::Unauthenticated)?;
     Ok((claims, user))
 }

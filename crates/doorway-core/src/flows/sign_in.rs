@@ -39,9 +39,7 @@ impl From<StoreError> for SignInError {
 
 fn hash_error(e: HashError) -> SignInError {
     match e {
-        HashError::Busy => SignInError::Busy {
-            retry_after_secs: 1,
-        },
+        HashError::Busy => SignInError::Busy { retry_after_secs: 1 },
         other => SignInError::Unexpected(other.to_string()),
     }
 }
@@ -54,53 +52,19 @@ pub async fn sign_in(
     client: ClientInfo,
 ) -> Result<SignInOutcome, SignInError> {
     let found = match EmailAddress::parse(email) {
-        Ok(email) => {
-            svc.store
-                .user_with_password(&ctx.project.id, &email)
-                .await?
-        }
+        Ok(email) => svc.store.user_with_password(&ctx.project.id, &email).await?,
         Err(_) => None,
     };
-    let audit = Audit {
-        ctx,
-        action: "signin",
-        method: Some("password"),
-        client: &client,
-    };
+    let audit = Audit { ctx, action: "signin", method: Some("password"), client: &client };
     let user = match found {
-        Some((user, Some(phc)))
-            if svc
-                .hasher
-                .verify(password.clone(), &phc)
-                .await
-                .map_err(hash_error)? =>
-        {
-            user
-        }
+        Some((user, Some(phc))) if svc.hasher.verify(password.clone(), &phc).await.map_err(hash_error)? => user,
         Some((user, Some(_))) => {
-            audit
-                .record_refusal(
-                    svc.store.as_ref(),
-                    "invalid_credentials",
-                    Some(&user.id),
-                    svc.clock.now(),
-                )
-                .await;
+            audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), svc.clock.now()).await;
             return Err(SignInError::InvalidCredentials);
         }
         _ => {
-            svc.hasher
-                .verify_dummy(password)
-                .await
-                .map_err(hash_error)?;
-            audit
-                .record_refusal(
-                    svc.store.as_ref(),
-                    "invalid_credentials",
-                    None,
-                    svc.clock.now(),
-                )
-                .await;
+            svc.hasher.verify_dummy(password).await.map_err(hash_error)?;
+            audit.record_refusal(svc.store.as_ref(), "invalid_credentials", None, svc.clock.now()).await;
             return Err(SignInError::InvalidCredentials);
         }
     };
@@ -110,23 +74,10 @@ pub async fn sign_in(
     let mut tx = svc.store.begin().await?;
     tx.insert_session(&new.session).await?;
     tx.insert_refresh_token(&new.refresh).await?;
-    tx.insert_outbox(&outbox(
-        ctx,
-        "session.created",
-        json!({ "session": session_event(&new.session) }),
-        now,
-    ))
-    .await?;
-    audit
-        .record_in(tx.as_mut(), "ok", Some(&user.id), now)
-        .await?;
+    tx.insert_outbox(&outbox(ctx, "session.created", json!({ "session": session_event(&new.session) }), now)).await?;
+    audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
     tx.commit().await?;
-    let access = sign_access_token(ctx, &new.session, false, now)
-        .map_err(|e| SignInError::Unexpected(e.to_string()))?;
-    Ok(SignInOutcome {
-        user,
-        session: new.session,
-        access,
-        refresh_secret: new.refresh_secret,
-    })
+    let access =
+        sign_access_token(ctx, &new.session, false, now).map_err(|e| SignInError::Unexpected(e.to_string()))?;
+    Ok(SignInOutcome { user, session: new.session, access, refresh_secret: new.refresh_secret })
 }

@@ -18,7 +18,7 @@ use doorway_core::flows::sign_in::{self, SignInError};
 use doorway_core::organization::Organization;
 use doorway_core::password::Password;
 use doorway_core::session::{AccessToken, RefreshSecret};
-use doorway_core::user::User;
+use doorway_core::user::{ProfileDraft, User};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -65,10 +65,7 @@ pub struct SessionView {
 
 impl From<&AccessToken> for SessionView {
     fn from(a: &AccessToken) -> Self {
-        Self {
-            token: a.token.clone(),
-            expires_at: a.expires_at.to_rfc3339(),
-        }
+        Self { token: a.token.clone(), expires_at: a.expires_at.to_rfc3339() }
     }
 }
 
@@ -81,11 +78,7 @@ pub struct OrganizationView {
 
 impl From<&Organization> for OrganizationView {
     fn from(o: &Organization) -> Self {
-        Self {
-            id: o.id.clone(),
-            name: o.name.clone(),
-            slug: o.slug.clone(),
-        }
+        Self { id: o.id.clone(), name: o.name.clone(), slug: o.slug.clone() }
     }
 }
 
@@ -198,14 +191,8 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn of(body: &'a Value) -> Result<Self, ApiError> {
         match body {
-            Value::Object(body) => Ok(Self {
-                body,
-                errors: Vec::new(),
-            }),
-            _ => Err(ApiError::validation(vec![FieldError::new(
-                "body",
-                "The body must be a JSON object",
-            )])),
+            Value::Object(body) => Ok(Self { body, errors: Vec::new() }),
+            _ => Err(ApiError::validation(vec![FieldError::new("body", "The body must be a JSON object")])),
         }
     }
 
@@ -213,14 +200,12 @@ impl<'a> Fields<'a> {
     fn required(&mut self, field: &str, label: &str) -> Option<&'a str> {
         match self.body.get(field) {
             None | Some(Value::Null) => {
-                self.errors
-                    .push(FieldError::new(field, format!("{label} is required")));
+                self.errors.push(FieldError::new(field, format!("{label} is required")));
                 None
             }
             Some(Value::String(s)) => Some(s.as_str()),
             Some(_) => {
-                self.errors
-                    .push(FieldError::new(field, format!("{label} must be a string")));
+                self.errors.push(FieldError::new(field, format!("{label} must be a string")));
                 None
             }
         }
@@ -231,8 +216,7 @@ impl<'a> Fields<'a> {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.as_str()),
             Some(_) => {
-                self.errors
-                    .push(FieldError::new(field, format!("{label} must be a string")));
+                self.errors.push(FieldError::new(field, format!("{label} must be a string")));
                 None
             }
         }
@@ -255,10 +239,7 @@ fn bounded_text(fields: &mut Fields<'_>, field: &str, label: &str, raw: &str) ->
     let trimmed = raw.trim();
     let length = trimmed.chars().count();
     if !(2..=100).contains(&length) || trimmed.chars().any(char::is_control) {
-        fields.error(
-            field,
-            format!("{label} must be between 2 and 100 characters"),
-        );
+        fields.error(field, format!("{label} must be between 2 and 100 characters"));
         return None;
     }
     Some(trimmed.to_owned())
@@ -270,15 +251,13 @@ fn parse_password_signup(
     client: doorway_core::events::ClientInfo,
 ) -> Result<PasswordSignup, ApiError> {
     let mut f = Fields::of(body)?;
-    let email = f
-        .required("email", "Email")
-        .and_then(|raw| match EmailAddress::parse(raw) {
-            Ok(e) => Some(e),
-            Err(e) => {
-                f.error("email", e.to_string());
-                None
-            }
-        });
+    let email = f.required("email", "Email").and_then(|raw| match EmailAddress::parse(raw) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            f.error("email", e.to_string());
+            None
+        }
+    });
     let password = f.required("password", "Password").and_then(|raw| {
         let password = Password::new(raw.to_owned());
         let violations = ctx.project.settings.password_policy.violations(&password);
@@ -287,22 +266,16 @@ fn parse_password_signup(
         }
         violations.is_empty().then_some(password)
     });
-    let name = f
-        .required("name", "Name")
-        .and_then(|raw| bounded_text(&mut f, "name", "Name", raw));
+    let name = f.required("name", "Name").and_then(|raw| bounded_text(&mut f, "name", "Name", raw));
     let organization_name = match f.optional("organizationName", "Organization name") {
         Some(raw) => bounded_text(&mut f, "organizationName", "Organization name", raw).map(Some),
         None => Some(None),
     };
     let command = match (email, password, name, organization_name) {
         (Some(email), Some(password), Some(name), Some(organization_name)) => {
-            Some(PasswordSignup {
-                email,
-                password,
-                name: Some(name),
-                organization_name,
-                client,
-            })
+            let policy = ctx.project.settings.password_policy.clone();
+            let profile = ProfileDraft { name: Some(name), ..Default::default() };
+            Some(PasswordSignup { email, password, policy, profile, organization_name, client })
         }
         _ => None,
     };
@@ -328,11 +301,7 @@ impl SessionCookies {
     }
 
     fn access_path(&self) -> String {
-        if self.prefix.is_empty() {
-            "/".to_owned()
-        } else {
-            self.prefix.clone()
-        }
+        if self.prefix.is_empty() { "/".to_owned() } else { self.prefix.clone() }
     }
 
     fn refresh_path(&self) -> String {
@@ -340,18 +309,8 @@ impl SessionCookies {
     }
 
     fn issue(&self, jar: CookieJar, access: &AccessToken, refresh: &RefreshSecret) -> CookieJar {
-        jar.add(self.policy.set(
-            ACCESS_COOKIE,
-            access.token.clone(),
-            self.access_path(),
-            self.access_ttl,
-        ))
-        .add(self.policy.set(
-            REFRESH_COOKIE,
-            refresh.expose().to_owned(),
-            self.refresh_path(),
-            self.refresh_ttl,
-        ))
+        jar.add(self.policy.set(ACCESS_COOKIE, access.token.clone(), self.access_path(), self.access_ttl))
+            .add(self.policy.set(REFRESH_COOKIE, refresh.expose().to_owned(), self.refresh_path(), self.refresh_ttl))
     }
 
     fn clear(&self, jar: CookieJar) -> CookieJar {
@@ -362,21 +321,20 @@ impl SessionCookies {
 
 fn signup_error(e: SignupError) -> ApiError {
     match e {
-        SignupError::EmailTaken => ApiError::new(
-            StatusCode::CONFLICT,
-            "EMAIL_EXISTS",
-            "An account with this email already exists",
-        ),
-        SignupError::WeakPassword(reasons) => ApiError::validation(
-            reasons
-                .into_iter()
-                .map(|r| FieldError::new("password", r))
-                .collect(),
-        ),
-        SignupError::Busy { retry_after_secs } => ApiError::unavailable(
-            "Too many sign-ups in progress; retry shortly",
-            retry_after_secs,
-        ),
+        SignupError::EmailTaken => {
+            ApiError::new(StatusCode::CONFLICT, "EMAIL_EXISTS", "An account with this email already exists")
+        }
+        SignupError::UsernameTaken => {
+            ApiError::new(StatusCode::CONFLICT, "USERNAME_EXISTS", "This username is already taken")
+        }
+        SignupError::Denied { message } => ApiError::new(StatusCode::FORBIDDEN, "SIGNUP_DENIED", message),
+        SignupError::HookUnavailable => ApiError::unavailable("Sign-up validation is unavailable; retry shortly", 5),
+        SignupError::WeakPassword(reasons) => {
+            ApiError::validation(reasons.into_iter().map(|r| FieldError::new("password", r)).collect())
+        }
+        SignupError::Busy { retry_after_secs } => {
+            ApiError::unavailable("Too many sign-ups in progress; retry shortly", retry_after_secs)
+        }
         SignupError::Unexpected(cause) => ApiError::internal(&cause),
     }
 }
@@ -393,18 +351,15 @@ fn session_error(e: SessionError) -> ApiError {
             "REFRESH_TOKEN_REUSED",
             "This refresh token was already used; the session has been revoked, sign in again",
         ),
-        SessionError::Unauthenticated => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "Sign in first: no valid session was presented",
-        ),
+        SessionError::Unauthenticated => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Sign in first: no valid session was presented")
+        }
         SessionError::Unexpected(cause) => ApiError::internal(&cause),
     }
 }
 
 fn record_signup(outcome: &'static str) {
-    metrics::counter!("doorway_signups_total", "method" => "password", "outcome" => outcome)
-        .increment(1);
+    metrics::counter!("doorway_signups_total", "method" => "password", "outcome" => outcome).increment(1);
 }
 
 /// Create an account with email and password (seed 002).
@@ -435,26 +390,20 @@ pub async fn sign_up(
             format!("Unknown or unconfigured provider '{provider}'"),
         )]));
     }
-    let command =
-        parse_password_signup(&body, &ctx, client).inspect_err(|_| record_signup("invalid"))?;
-    let outcome = password_signup::sign_up(&state.services, &ctx, command)
-        .await
-        .map_err(|e| {
-            record_signup(match &e {
-                SignupError::EmailTaken => "email_taken",
-                SignupError::WeakPassword(_) => "invalid",
-                SignupError::Busy { .. } => "busy",
-                SignupError::Unexpected(_) => "error",
-            });
-            signup_error(e)
-        })?;
+    let command = parse_password_signup(&body, &ctx, client).inspect_err(|_| record_signup("invalid"))?;
+    let outcome = password_signup::sign_up(&state.services, &ctx, command).await.map_err(|e| {
+        record_signup(match &e {
+            SignupError::EmailTaken | SignupError::UsernameTaken => "conflict",
+            SignupError::Denied { .. } | SignupError::HookUnavailable => "denied",
+            SignupError::WeakPassword(_) => "invalid",
+            SignupError::Busy { .. } => "busy",
+            SignupError::Unexpected(_) => "error",
+        });
+        signup_error(e)
+    })?;
     record_signup("created");
     tracing::info!(project = %ctx.project.slug, user = %outcome.user.id, "password sign-up");
-    let jar = SessionCookies::new(&state, &ctx, prefix).issue(
-        jar,
-        &outcome.access,
-        &outcome.refresh_secret,
-    );
+    let jar = SessionCookies::new(&state, &ctx, prefix).issue(jar, &outcome.access, &outcome.refresh_secret);
     let body = SignUpResponse {
         success: true,
         data: SignUpData {
@@ -488,37 +437,21 @@ pub async fn sign_in(
     let email = f.required("email", "Email");
     let password = f.required("password", "Password");
     let (email, password) = f.finish(email.zip(password))?;
-    let outcome = sign_in::sign_in(
-        &state.services,
-        &ctx,
-        email,
-        Password::new(password.to_owned()),
-        client,
-    )
-    .await
-    .map_err(|e| match e {
-        SignInError::InvalidCredentials => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_CREDENTIALS",
-            "Invalid email or password",
-        ),
-        SignInError::Busy { retry_after_secs } => ApiError::unavailable(
-            "Too many sign-ins in progress; retry shortly",
-            retry_after_secs,
-        ),
-        SignInError::Unexpected(cause) => ApiError::internal(&cause),
-    })?;
-    let jar = SessionCookies::new(&state, &ctx, prefix).issue(
-        jar,
-        &outcome.access,
-        &outcome.refresh_secret,
-    );
+    let outcome = sign_in::sign_in(&state.services, &ctx, email, Password::new(password.to_owned()), client)
+        .await
+        .map_err(|e| match e {
+            SignInError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "Invalid email or password")
+            }
+            SignInError::Busy { retry_after_secs } => {
+                ApiError::unavailable("Too many sign-ins in progress; retry shortly", retry_after_secs)
+            }
+            SignInError::Unexpected(cause) => ApiError::internal(&cause),
+        })?;
+    let jar = SessionCookies::new(&state, &ctx, prefix).issue(jar, &outcome.access, &outcome.refresh_secret);
     let body = SignInResponse {
         success: true,
-        data: SignInData {
-            user: (&outcome.user).into(),
-            session: (&outcome.access).into(),
-        },
+        data: SignInData { user: (&outcome.user).into(), session: (&outcome.access).into() },
         message: "Signed in successfully",
     };
     Ok((jar, Json(body)).into_response())
@@ -531,10 +464,7 @@ fn presented_refresh_token(jar: &CookieJar, body: &[u8]) -> Option<RefreshSecret
         return Some(RefreshSecret::from_client(c.value()));
     }
     let body: Value = serde_json::from_slice(body).ok()?;
-    body.get("refreshToken")?
-        .as_str()
-        .filter(|t| !t.is_empty())
-        .map(RefreshSecret::from_client)
+    body.get("refreshToken")?.as_str().filter(|t| !t.is_empty()).map(RefreshSecret::from_client)
 }
 
 /// Exchange the refresh token for a new access token; the refresh token rotates.
@@ -561,9 +491,7 @@ pub async fn refresh(
             let jar = cookies.issue(jar, &r.access, &r.refresh_secret);
             let body = RefreshResponse {
                 success: true,
-                data: RefreshData {
-                    session: (&r.access).into(),
-                },
+                data: RefreshData { session: (&r.access).into() },
                 message: "Session refreshed",
             };
             Ok((jar, Json(body)).into_response())
@@ -576,21 +504,12 @@ pub async fn refresh(
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
 /// The access token from `Authorization: Bearer …`, else from the access cookie.
 fn presented_access_token<'a>(headers: &'a HeaderMap, jar: &'a CookieJar) -> Option<&'a str> {
-    bearer(headers).or_else(|| {
-        jar.get(ACCESS_COOKIE)
-            .map(|c| c.value())
-            .filter(|v| !v.is_empty())
-    })
+    bearer(headers).or_else(|| jar.get(ACCESS_COOKIE).map(|c| c.value()).filter(|v| !v.is_empty()))
 }
 
 /// End the current session (by Bearer token, access cookie or refresh cookie).
@@ -607,26 +526,15 @@ pub async fn sign_out(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, ApiError> {
-    let refresh = jar
-        .get(REFRESH_COOKIE)
-        .map(|c| RefreshSecret::from_client(c.value()));
+    let refresh = jar.get(REFRESH_COOKIE).map(|c| RefreshSecret::from_client(c.value()));
     let proof = match (presented_access_token(&headers, &jar), &refresh) {
         (Some(token), _) => SessionProof::AccessToken(token),
         (None, Some(secret)) => SessionProof::RefreshToken(secret),
         (None, None) => return Err(session_error(SessionError::Unauthenticated)),
     };
-    session_flow::sign_out(&state.services, &ctx, proof, &client)
-        .await
-        .map_err(session_error)?;
+    session_flow::sign_out(&state.services, &ctx, proof, &client).await.map_err(session_error)?;
     let jar = SessionCookies::new(&state, &ctx, prefix).clear(jar);
-    Ok((
-        jar,
-        Json(MessageResponse {
-            success: true,
-            message: "Signed out",
-        }),
-    )
-        .into_response())
+    Ok((jar, Json(MessageResponse { success: true, message: "Signed out" })).into_response())
 }
 
 /// The signed-in user and their organizations.
@@ -642,11 +550,8 @@ pub async fn me(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Json<MeResponse>, ApiError> {
-    let token = presented_access_token(&headers, &jar)
-        .ok_or_else(|| session_error(SessionError::Unauthenticated))?;
-    let (_, user) = session_flow::authenticate(&state.services, &ctx, token)
-        .await
-        .map_err(session_error)?;
+    let token = presented_access_token(&headers, &jar).ok_or_else(|| session_error(SessionError::Unauthenticated))?;
+    let (_, user) = session_flow::authenticate(&state.services, &ctx, token).await.map_err(session_error)?;
     let organizations = state
         .services
         .store
@@ -654,18 +559,7 @@ pub async fn me(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .into_iter()
-        .map(|(o, role)| MembershipView {
-            id: o.id,
-            name: o.name,
-            slug: o.slug,
-            role,
-        })
+        .map(|(o, role)| MembershipView { id: o.id, name: o.name, slug: o.slug, role })
         .collect();
-    Ok(Json(MeResponse {
-        success: true,
-        data: MeData {
-            user: (&user).into(),
-            organizations,
-        },
-    }))
+    Ok(Json(MeResponse { success: true, data: MeData { user: (&user).into(), organizations } }))
 }

@@ -57,7 +57,7 @@ fn view(state: &AppState, p: Project) -> ProjectView {
         id: p.id,
         slug: p.slug.to_string(),
         name: p.name,
-        settings: p.settings,
+        settings: p.settings.redacted(),
         created_at: p.created_at.to_rfc3339(),
         updated_at: p.updated_at.to_rfc3339(),
     }
@@ -92,27 +92,11 @@ pub async fn create(
     let (Some(slug), true) = (slug, details.is_empty()) else {
         return Err(ApiError::validation(details));
     };
-    let new = NewProject {
-        slug,
-        name: name.trim().to_owned(),
-        settings,
-    };
-    match create_project(
-        state.services.store.as_ref(),
-        state.services.clock.as_ref(),
-        new,
-    )
-    .await
-    {
+    let new = NewProject { slug, name: name.trim().to_owned(), settings };
+    match create_project(state.services.store.as_ref(), state.services.clock.as_ref(), new).await {
         Ok(p) => {
             tracing::info!(project = %p.slug, "project created through the admin API");
-            Ok((
-                StatusCode::CREATED,
-                Json(ProjectEnvelope {
-                    success: true,
-                    data: view(&state, p),
-                }),
-            ))
+            Ok((StatusCode::CREATED, Json(ProjectEnvelope { success: true, data: view(&state, p) })))
         }
         Err(ProjectError::Exists(slug)) => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -120,10 +104,7 @@ pub async fn create(
             format!("A project named '{slug}' already exists"),
         )),
         Err(e @ ProjectError::InvalidSettings(_)) => {
-            Err(ApiError::validation(vec![FieldError::new(
-                "settings",
-                e.to_string(),
-            )]))
+            Err(ApiError::validation(vec![FieldError::new("settings", e.to_string())]))
         }
         Err(ProjectError::Unexpected(e)) => Err(ApiError::internal(&e)),
     }
@@ -132,20 +113,9 @@ pub async fn create(
 /// List every project.
 #[utoipa::path(get, path = "/admin/projects", tag = "admin", security(("admin_token" = [])),
     responses((status = 200, body = ProjectListEnvelope), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-) -> Result<Json<ProjectListEnvelope>, ApiError> {
-    let projects = state
-        .services
-        .store
-        .list_projects()
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(ProjectListEnvelope {
-        success: true,
-        data: projects.into_iter().map(|p| view(&state, p)).collect(),
-    }))
+pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<ProjectListEnvelope>, ApiError> {
+    let projects = state.services.store.list_projects().await.map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(ProjectListEnvelope { success: true, data: projects.into_iter().map(|p| view(&state, p)).collect() }))
 }
 
 /// Read one project.
@@ -160,10 +130,7 @@ pub async fn get(
 ) -> Result<Json<ProjectEnvelope>, ApiError> {
     let parsed = ProjectSlug::parse(&slug).map_err(|_| ApiError::project_not_found(&slug))?;
     match state.services.store.project_by_slug(&parsed).await {
-        Ok(Some(p)) => Ok(Json(ProjectEnvelope {
-            success: true,
-            data: view(&state, p),
-        })),
+        Ok(Some(p)) => Ok(Json(ProjectEnvelope { success: true, data: view(&state, p) })),
         Ok(None) => Err(ApiError::project_not_found(&slug)),
         Err(e) => Err(ApiError::internal(&e)),
     }

@@ -15,9 +15,7 @@ pub struct JwkSet {
 /// The project's public signing keys (Ed25519, `EdDSA`).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery", responses((status = 200, body = JwkSet)))]
 pub async fn jwks(CurrentProject(ctx): CurrentProject) -> Json<JwkSet> {
-    Json(JwkSet {
-        keys: ctx.keys.iter().map(|k| k.jwk()).collect(),
-    })
+    Json(JwkSet { keys: ctx.keys.iter().map(|k| k.jwk()).collect() })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -32,9 +30,7 @@ pub struct OpenIdConfiguration {
 
 /// Where the project's tokens come from and how to verify them.
 #[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery", responses((status = 200, body = OpenIdConfiguration)))]
-pub async fn openid_configuration(
-    CurrentProject(ctx): CurrentProject,
-) -> Json<OpenIdConfiguration> {
+pub async fn openid_configuration(CurrentProject(ctx): CurrentProject) -> Json<OpenIdConfiguration> {
     Json(OpenIdConfiguration {
         jwks_uri: format!("{}/.well-known/jwks.json", ctx.issuer),
         issuer: ctx.issuer.clone(),

@@ -21,10 +21,7 @@ pub struct Health {
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health {
-        status: "ok",
-        database: None,
-    })
+    Json(Health { status: "ok", database: None })
 }
 
 /// The process can reach its database.
@@ -34,10 +31,7 @@ pub async fn healthz() -> Json<Health> {
 ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     match state.services.store.ping().await {
-        Ok(()) => Ok(Json(Health {
-            status: "ok",
-            database: Some(state.services.store.backend()),
-        })),
+        Ok(()) => Ok(Json(Health { status: "ok", database: Some(state.services.store.backend()) })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             Err(ApiError::unavailable("The database is not reachable", 5))
@@ -48,11 +42,6 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 /// Prometheus metrics in text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    metrics::gauge!("doorway_password_hash_queue_depth")
-        .set(state.services.hasher.queue_depth() as f64);
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    metrics::gauge!("doorway_password_hash_queue_depth").set(state.services.hasher.queue_depth() as f64);
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }

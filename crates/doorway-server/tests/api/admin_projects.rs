@@ -12,22 +12,11 @@ on_both_backends!(
 
 async fn admin_api_is_off_without_a_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = app
-        .client
-        .get(app.url("/admin/projects"))
-        .bearer_auth("anything")
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(app.url("/admin/projects")).bearer_auth("anything").send().await.unwrap();
     assert_eq!(response.status(), 403);
     let body = json(response).await;
     assert_eq!(body["error"]["code"], "ADMIN_DISABLED");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("admin_token")
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("admin_token"));
 }
 
 async fn admin_api_requires_the_bearer_token(backend: Backend) {
@@ -36,29 +25,11 @@ async fn admin_api_requires_the_bearer_token(backend: Backend) {
     assert_eq!(none.status(), 401);
     assert_eq!(none.headers()["www-authenticate"], "Bearer");
     assert_eq!(json(none).await["error"]["code"], "UNAUTHORIZED");
-    let wrong = app
-        .client
-        .get(app.url("/admin/projects"))
-        .bearer_auth(format!("{ADMIN_TOKEN}x"))
-        .send()
-        .await
-        .unwrap();
+    let wrong = app.client.get(app.url("/admin/projects")).bearer_auth(format!("{ADMIN_TOKEN}x")).send().await.unwrap();
     assert_eq!(wrong.status(), 401);
-    let basic = app
-        .client
-        .get(app.url("/admin/projects"))
-        .basic_auth("admin", Some(ADMIN_TOKEN))
-        .send()
-        .await
-        .unwrap();
+    let basic = app.client.get(app.url("/admin/projects")).basic_auth("admin", Some(ADMIN_TOKEN)).send().await.unwrap();
     assert_eq!(basic.status(), 401);
-    let create = app
-        .client
-        .post(app.url("/admin/projects"))
-        .json(&j!({"slug": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let create = app.client.post(app.url("/admin/projects")).json(&j!({"slug": "x"})).send().await.unwrap();
     assert_eq!(create.status(), 401);
 }
 
@@ -86,12 +57,7 @@ async fn create_list_and_read_projects(backend: Backend) {
     assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
 
     let list = json(app.admin_get("/admin/projects").await).await;
-    let slugs: Vec<&str> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["slug"].as_str().unwrap())
-        .collect();
+    let slugs: Vec<&str> = list["data"].as_array().unwrap().iter().map(|p| p["slug"].as_str().unwrap()).collect();
     assert_eq!(slugs, ["acme", "default"]);
 
     let one = app.admin_get("/admin/projects/acme").await;
@@ -101,26 +67,14 @@ async fn create_list_and_read_projects(backend: Backend) {
     assert_eq!(missing.status(), 404);
     assert_eq!(json(missing).await["error"]["code"], "PROJECT_NOT_FOUND");
     // Nothing secret is part of a project's view.
-    let text = app
-        .admin_get("/admin/projects/acme")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = app.admin_get("/admin/projects/acme").await.text().await.unwrap();
     assert!(!text.contains("secret"), "{text}");
 }
 
 async fn creation_refuses_bad_and_taken_slugs(backend: Backend) {
     let app = TestApp::builder(backend).with_admin_token().spawn().await;
-    assert_eq!(
-        app.admin_post("/admin/projects", &j!({"slug": "acme"}))
-            .await
-            .status(),
-        201
-    );
-    let taken = app
-        .admin_post("/admin/projects", &j!({"slug": "acme"}))
-        .await;
+    assert_eq!(app.admin_post("/admin/projects", &j!({"slug": "acme"})).await.status(), 201);
+    let taken = app.admin_post("/admin/projects", &j!({"slug": "acme"})).await;
     assert_eq!(taken.status(), 409);
     assert_eq!(json(taken).await["error"]["code"], "PROJECT_EXISTS");
 
@@ -136,13 +90,7 @@ async fn creation_refuses_bad_and_taken_slugs(backend: Backend) {
         let body = json(response).await;
         assert_eq!(body["error"]["code"], "VALIDATION_ERROR");
         assert_eq!(body["error"]["details"][0]["field"], "slug");
-        assert!(
-            body["error"]["details"][0]["message"]
-                .as_str()
-                .unwrap()
-                .contains(expect),
-            "{body}"
-        );
+        assert!(body["error"]["details"][0]["message"].as_str().unwrap().contains(expect), "{body}");
     }
     // Every problem at once.
     let response = app
@@ -152,31 +100,14 @@ async fn creation_refuses_bad_and_taken_slugs(backend: Backend) {
         )
         .await;
     let body = json(response).await;
-    let fields: Vec<&str> = body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<&str> =
+        body["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["slug", "name", "settings.access_token_ttl_secs"]);
     // Unknown settings keys are named, not ignored.
-    let response = app
-        .admin_post(
-            "/admin/projects",
-            &j!({"slug": "typo", "settings": {"acces_token_ttl_secs": 600}}),
-        )
-        .await;
+    let response =
+        app.admin_post("/admin/projects", &j!({"slug": "typo", "settings": {"acces_token_ttl_secs": 600}})).await;
     assert_eq!(response.status(), 422);
-    assert!(
-        json(response).await["error"]["details"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("acces_token_ttl_secs")
-    );
+    assert!(json(response).await["error"]["details"][0]["message"].as_str().unwrap().contains("acces_token_ttl_secs"));
     let list = json(app.admin_get("/admin/projects").await).await;
-    assert_eq!(
-        list["data"].as_array().unwrap().len(),
-        2,
-        "nothing half-made"
-    );
+    assert_eq!(list["data"].as_array().unwrap().len(), 2, "nothing half-made");
 }

@@ -38,14 +38,7 @@ pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
 
 /// The value part of a `Set-Cookie` header.
 pub fn cookie_value(set_cookie: &str) -> String {
-    set_cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned()
+    set_cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()
 }
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
@@ -91,47 +84,24 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request failed")
+        self.client.get(self.url(path)).send().await.expect("request failed")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request failed")
+        self.client.post(self.url(path)).json(body).send().await.expect("request failed")
     }
 
     pub async fn admin_get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("request failed")
+        self.client.get(self.url(path)).bearer_auth(ADMIN_TOKEN).send().await.expect("request failed")
     }
 
     pub async fn admin_post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .expect("request failed")
+        self.client.post(self.url(path)).bearer_auth(ADMIN_TOKEN).json(body).send().await.expect("request failed")
     }
 
     /// A client with no cookie jar, for requests that must carry only what the test gives.
     pub fn bare_client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
     }
 
     pub async fn sign_up(
@@ -141,25 +111,16 @@ impl TestApp {
         name: &str,
         organization: Option<&str>,
     ) -> reqwest::Response {
-        let mut body =
-            serde_json::json!({"email": email, "password": STRONG_PASSWORD, "name": name});
+        let mut body = serde_json::json!({"email": email, "password": STRONG_PASSWORD, "name": name});
         if let Some(org) = organization {
             body["organizationName"] = org.into();
         }
-        self.post_json(&format!("{prefix}/api/auth/sign-up"), &body)
-            .await
+        self.post_json(&format!("{prefix}/api/auth/sign-up"), &body).await
     }
 
     pub async fn project_id(&self, slug: &str) -> String {
         let slug = doorway_core::ProjectSlug::parse(slug).unwrap();
-        self.state
-            .services
-            .store
-            .project_by_slug(&slug)
-            .await
-            .unwrap()
-            .unwrap()
-            .id
+        self.state.services.store.project_by_slug(&slug).await.unwrap().unwrap().id
     }
 }
 
@@ -170,13 +131,7 @@ impl TestAppBuilder {
     }
 
     pub fn with_project(mut self, slug: &str, name: &str) -> Self {
-        self.projects.push((
-            slug.to_owned(),
-            ProjectConfig {
-                name: Some(name.to_owned()),
-                ..Default::default()
-            },
-        ));
+        self.projects.push((slug.to_owned(), ProjectConfig { name: Some(name.to_owned()), ..Default::default() }));
         self
     }
 
@@ -187,10 +142,7 @@ impl TestAppBuilder {
         self
     }
 
-    pub fn with_hashing(
-        mut self,
-        hashing: doorway_core::password_hashing::HashingSettings,
-    ) -> Self {
+    pub fn with_hashing(mut self, hashing: doorway_core::password_hashing::HashingSettings) -> Self {
         self.hashing = Some(hashing);
         self
     }
@@ -220,28 +172,16 @@ impl TestAppBuilder {
             Some(c) => Arc::new(c),
             None => Arc::new(SystemClock),
         };
-        let app = Application::build_with_clock(settings, clock)
-            .await
-            .expect("server failed to start");
+        let app = Application::build_with_clock(settings, clock).await.expect("server failed to start");
         let address = format!("http://{}", app.local_addr());
         let state = app.state().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = rx.await;
         }));
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        TestApp {
-            address,
-            database_url,
-            client,
-            state,
-            shutdown: Some(tx),
-            _db: db,
-        }
+        let client =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+        TestApp { address, database_url, client, state, shutdown: Some(tx), _db: db }
     }
 }
 

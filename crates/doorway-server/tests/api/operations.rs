@@ -1,11 +1,7 @@
 use crate::harness::{Backend, TestApp, json};
 use crate::on_both_backends;
 
-on_both_backends!(
-    health_and_readiness,
-    every_response_has_a_request_id,
-    metrics_count_requests
-);
+on_both_backends!(health_and_readiness, every_response_has_a_request_id, metrics_count_requests);
 
 async fn health_and_readiness(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -28,20 +24,11 @@ async fn every_response_has_a_request_id(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for path in ["/healthz", "/no/such/route", "/api/missing"] {
         let response = app.get(path).await;
-        let id = response
-            .headers()
-            .get("x-request-id")
-            .unwrap_or_else(|| panic!("no x-request-id on {path}"));
+        let id = response.headers().get("x-request-id").unwrap_or_else(|| panic!("no x-request-id on {path}"));
         assert!(!id.is_empty());
     }
     // A caller's id is kept, so logs can be joined across services.
-    let response = app
-        .client
-        .get(app.url("/healthz"))
-        .header("x-request-id", "trace-me-42")
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(app.url("/healthz")).header("x-request-id", "trace-me-42").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-me-42");
 }
 
@@ -50,18 +37,10 @@ async fn metrics_count_requests(backend: Backend) {
     app.get("/healthz").await;
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = response.text().await.unwrap();
     assert!(text.contains("doorway_http_requests_total"), "{text}");
-    assert!(
-        text.contains("doorway_http_request_duration_seconds"),
-        "{text}"
-    );
+    assert!(text.contains("doorway_http_request_duration_seconds"), "{text}");
 }
 
 #[tokio::test]
@@ -78,10 +57,7 @@ async fn openapi_document_and_offline_docs_page() {
         "/admin/projects",
         "/admin/projects/{slug}",
     ] {
-        assert!(
-            doc["paths"].get(path).is_some(),
-            "{path} missing from OpenAPI"
-        );
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
     }
     let page = app.get("/docs/").await;
     assert_eq!(page.status(), 200);

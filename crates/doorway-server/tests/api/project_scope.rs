@@ -11,10 +11,7 @@ on_both_backends!(
 );
 
 async fn prefix_selects_the_project(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .with_project("acme", "Acme")
-        .spawn()
-        .await;
+    let app = TestApp::builder(backend).with_project("acme", "Acme").spawn().await;
     let via_default_prefix = json(app.get("/default/.well-known/jwks.json").await).await;
     let unprefixed = json(app.get("/.well-known/jwks.json").await).await;
     assert_eq!(via_default_prefix, unprefixed);
@@ -29,11 +26,7 @@ async fn prefix_selects_the_project(backend: Backend) {
 
 async fn unknown_project_is_404(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    for path in [
-        "/nope/.well-known/jwks.json",
-        "/nope",
-        "/Not_A_Slug/api/auth/sign-up",
-    ] {
+    for path in ["/nope/.well-known/jwks.json", "/nope", "/Not_A_Slug/api/auth/sign-up"] {
         let response = app.get(path).await;
         assert_eq!(response.status(), 404, "{path}");
         let body = json(response).await;
@@ -43,81 +36,27 @@ async fn unknown_project_is_404(backend: Backend) {
 }
 
 async fn config_declared_projects_are_created_then_updated(backend: Backend) {
-    let first = TestApp::builder(backend)
-        .with_project("acme", "Acme")
-        .spawn()
-        .await;
+    let first = TestApp::builder(backend).with_project("acme", "Acme").spawn().await;
     let slug = ProjectSlug::parse("acme").unwrap();
-    let created = first
-        .state
-        .services
-        .store
-        .project_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
+    let created = first.state.services.store.project_by_slug(&slug).await.unwrap().unwrap();
     assert_eq!(created.name, "Acme");
-    let keys = first
-        .state
-        .services
-        .store
-        .project_keys(&created.id)
-        .await
-        .unwrap();
+    let keys = first.state.services.store.project_keys(&created.id).await.unwrap();
     assert_eq!(keys.len(), 1);
 
     // Restart with a new name: same project, same key, new name.
-    let second = TestApp::builder(backend)
-        .on_database_of(&first)
-        .with_project("acme", "Acme Corp")
-        .spawn()
-        .await;
-    let updated = second
-        .state
-        .services
-        .store
-        .project_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
+    let second = TestApp::builder(backend).on_database_of(&first).with_project("acme", "Acme Corp").spawn().await;
+    let updated = second.state.services.store.project_by_slug(&slug).await.unwrap().unwrap();
     assert_eq!(updated.id, created.id);
     assert_eq!(updated.name, "Acme Corp");
-    assert_eq!(
-        second
-            .state
-            .services
-            .store
-            .project_keys(&created.id)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        second
-            .state
-            .services
-            .store
-            .list_projects()
-            .await
-            .unwrap()
-            .len(),
-        2,
-        "default + acme"
-    );
+    assert_eq!(second.state.services.store.project_keys(&created.id).await.unwrap().len(), 1);
+    assert_eq!(second.state.services.store.list_projects().await.unwrap().len(), 2, "default + acme");
 }
 
 async fn instances_starting_together_share_projects(backend: Backend) {
     let first = TestApp::spawn(backend).await;
     let (a, b) = tokio::join!(
-        TestApp::builder(backend)
-            .on_database_of(&first)
-            .with_project("beta", "Beta")
-            .spawn(),
-        TestApp::builder(backend)
-            .on_database_of(&first)
-            .with_project("beta", "Beta")
-            .spawn(),
+        TestApp::builder(backend).on_database_of(&first).with_project("beta", "Beta").spawn(),
+        TestApp::builder(backend).on_database_of(&first).with_project("beta", "Beta").spawn(),
     );
     let one = json(a.get("/beta/.well-known/jwks.json").await).await;
     let two = json(b.get("/beta/.well-known/jwks.json").await).await;
