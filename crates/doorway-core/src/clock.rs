@@ -40,6 +40,23 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// JavaScript's `toISOString()` form: `2024-01-01T00:00:00.000Z`.
+    pub fn to_iso_millis(self) -> String {
+        let t = self.to_offset_date_time();
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
+        )
+    }
+}
+
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
 }
@@ -80,6 +97,11 @@ mod tests {
     #[test]
     fn renders_rfc3339_in_utc() {
         assert_eq!(Timestamp::from_millis(1_705_314_600_000).to_rfc3339(), "2024-01-15T10:30:00Z");
+    }
+
+    #[test]
+    fn renders_javascript_iso_strings() {
+        assert_eq!(Timestamp::from_millis(1_705_314_600_042).to_iso_millis(), "2024-01-15T10:30:00.042Z");
     }
 
     #[test]

@@ -147,15 +147,19 @@ fn worker(jobs: &Mutex<Receiver<(Job, tracing::Span)>>, waiting: &AtomicUsize, p
         let next = jobs.lock().map(|rx| rx.recv());
         let Ok(Ok((job, span))) = next else { return };
         let _entered = span.enter();
+        // The count drops before the answer is sent, so a caller never sees its own job pending.
         match job {
             Job::Hash { password, reply } => {
-                let _ = reply.send(hash_with(&params, &mut memory, password.expose().as_bytes()));
+                let result = hash_with(&params, &mut memory, password.expose().as_bytes());
+                waiting.fetch_sub(1, Ordering::Relaxed);
+                let _ = reply.send(result);
             }
             Job::Verify { password, phc, reply } => {
-                let _ = reply.send(verify_with(&params, &mut memory, &password, &phc));
+                let result = verify_with(&params, &mut memory, &password, &phc);
+                waiting.fetch_sub(1, Ordering::Relaxed);
+                let _ = reply.send(result);
             }
         }
-        waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -9,6 +9,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&AdminToken),
     tags(
         (name = "auth", description = "Sign-up, sign-in and sessions (native API)"),
+        (name = "replyke", description = "Replyke-compatible sign-up (seed 001)"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "discovery", description = "Signing keys and issuer metadata"),
         (name = "admin", description = "Administration (Bearer admin_token)"),

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use doorway_core::project::RESERVED_SLUGS;
 use doorway_core::{ProjectContext, ProjectSlug};
 
+use crate::contracts::Contract;
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -22,13 +23,14 @@ pub async fn resolve_project(State(state): State<AppState>, mut req: Request, ne
     if first.is_empty() || RESERVED_SLUGS.contains(&first) {
         return next.run(req).await;
     }
+    let contract = Contract::of_path(&format!("/{rest}"));
     let Ok(slug) = ProjectSlug::parse(first) else {
-        return ApiError::project_not_found(first).into_response();
+        return contract.project_not_found(first);
     };
     let ctx = match state.projects.get(&slug).await {
         Ok(Some(ctx)) => ctx,
-        Ok(None) => return ApiError::project_not_found(first).into_response(),
-        Err(e) => return ApiError::internal(&e).into_response(),
+        Ok(None) => return contract.project_not_found(first),
+        Err(e) => return contract.internal(&e),
     };
     let new_path = format!("/{rest}");
     let new_uri = match req.uri().query() {

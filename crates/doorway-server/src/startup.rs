@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::contracts::native;
+use crate::contracts::{native, replyke};
 use crate::errors::{MAX_BODY_BYTES, method_not_allowed, panic_response, route_not_found};
 use crate::hook_caller::HttpHookCaller;
 use crate::openapi::ApiDoc;
@@ -132,6 +132,7 @@ fn router(state: AppState) -> Router {
         .routes(routes!(native::refresh))
         .routes(routes!(native::sign_out))
         .routes(routes!(native::me))
+        .routes(routes!(replyke::sign_up))
         .split_for_parts();
     let routes = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))

@@ -2,3 +2,39 @@
 //! own format. No flow logic lives here.
 
 pub mod native;
+pub mod replyke;
+
+use axum::response::{IntoResponse, Response};
+
+use crate::errors::ApiError;
+
+/// Which contract a (prefix-stripped) path belongs to, so errors raised before a handler runs
+/// (unknown project, storage failure) still come in that contract's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    Native,
+    Replyke,
+}
+
+impl Contract {
+    pub fn of_path(path: &str) -> Self {
+        match path.trim_end_matches('/') {
+            "/auth/sign-up" => Self::Replyke,
+            _ => Self::Native,
+        }
+    }
+
+    pub fn project_not_found(self, slug: &str) -> Response {
+        match self {
+            Self::Native => ApiError::project_not_found(slug).into_response(),
+            Self::Replyke => replyke::ReplykeError::project_not_found(slug).into_response(),
+        }
+    }
+
+    pub fn internal(self, cause: &dyn std::fmt::Display) -> Response {
+        match self {
+            Self::Native => ApiError::internal(cause).into_response(),
+            Self::Replyke => replyke::ReplykeError::internal(cause).into_response(),
+        }
+    }
+}

@@ -1,6 +1,6 @@
 use serde_json::json as j;
 
-use crate::harness::{ADMIN_TOKEN, Backend, TestApp, json};
+use crate::harness::{ADMIN_TOKEN, Backend, TestApp, json, oversized};
 use crate::on_both_backends;
 
 on_both_backends!(malformed_requests_get_the_native_envelope);
@@ -23,7 +23,7 @@ async fn malformed_requests_get_the_native_envelope(backend: Backend) {
         (400, "INVALID_JSON", post(Vec::new(), "application/json").await.unwrap()),
         (422, "VALIDATION_ERROR", post(b"[1,2]".to_vec(), "application/json").await.unwrap()),
         (422, "VALIDATION_ERROR", post(br#"{"slug": 5}"#.to_vec(), "application/json").await.unwrap()),
-        (413, "PAYLOAD_TOO_LARGE", post(vec![b' '; 3 * 1024 * 1024], "application/json").await.unwrap()),
+        (413, "PAYLOAD_TOO_LARGE", oversized(&app, "/admin/projects").await),
     ];
     for (status, code, response) in cases {
         assert_eq!(response.status().as_u16(), status, "{code}");

@@ -130,6 +130,11 @@ impl TestAppBuilder {
         self
     }
 
+    pub fn with_project_config(mut self, slug: &str, config: ProjectConfig) -> Self {
+        self.projects.push((slug.to_owned(), config));
+        self
+    }
+
     pub fn with_project(mut self, slug: &str, name: &str) -> Self {
         self.projects.push((slug.to_owned(), ProjectConfig { name: Some(name.to_owned()), ..Default::default() }));
         self
@@ -191,6 +196,23 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// POSTs a 3 MB JSON body. The server answers 413 without reading it and closes the
+/// connection, so this uses its own client: a pooled connection would be reset under the next request.
+pub async fn oversized(app: &TestApp, path: &str) -> reqwest::Response {
+    let huge = format!(
+        r#"{{"email":"a@example.com","password":"{STRONG_PASSWORD}","name":"{}"}}"#,
+        "x".repeat(3 * 1024 * 1024)
+    );
+    app.bare_client()
+        .post(app.url(path))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .expect("the server answers before the client finishes sending")
 }
 
 /// Reads a body as JSON, failing the test with the raw text when it is not.

@@ -1,6 +1,7 @@
 //! Integration tests: the real server over loopback, on SQLite and on PostgreSQL.
 
 mod harness;
+mod receiver;
 
 mod admin_projects;
 mod discovery;
@@ -8,4 +9,6 @@ mod errors;
 mod native_sessions;
 mod native_signup;
 mod operations;
+mod pre_signup_hook;
 mod project_scope;
+mod replyke;

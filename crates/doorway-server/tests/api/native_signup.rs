@@ -4,7 +4,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json as j};
 
-use crate::harness::{Backend, STRONG_PASSWORD, TestApp, json, set_cookie};
+use crate::harness::{Backend, STRONG_PASSWORD, TestApp, json, oversized, set_cookie};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -183,13 +183,7 @@ async fn malformed_bodies_are_refused_without_writing(backend: Backend) {
             "UNSUPPORTED_MEDIA_TYPE",
             raw(b"email=a@example.com".to_vec(), "application/x-www-form-urlencoded").await.unwrap(),
         ),
-        (413, "PAYLOAD_TOO_LARGE", {
-            let huge = format!(
-                r#"{{"email":"a@example.com","password":"{STRONG_PASSWORD}","name":"{}"}}"#,
-                "x".repeat(3 * 1024 * 1024)
-            );
-            raw(huge.into_bytes(), "application/json").await.unwrap()
-        }),
+        (413, "PAYLOAD_TOO_LARGE", oversized(&app, "/api/auth/sign-up").await),
     ];
     for (status, code, response) in cases {
         assert_eq!(response.status().as_u16(), status, "{code}");

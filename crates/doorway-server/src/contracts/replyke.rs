@@ -1,0 +1,371 @@
+//! Seed 001 (Replyke): `POST /{projectId}/auth/sign-up` with a rich profile.
+//!
+//! Success: 201 `{success, accessToken, refreshToken, user}` and the `replyke-refresh-jwt`
+//! cookie. Errors: `{error, code, details?}` with `auth/…` codes. `secureMetadata` is stored
+//! and handed to hooks, never rendered here.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Extension, FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use doorway_core::email::EmailAddress;
+use doorway_core::flows::password_signup::{self, PasswordSignup, SignupError};
+use doorway_core::password::Password;
+use doorway_core::user::{GeoPoint, ProfileDraft, User, Username};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::client_info::Client;
+use crate::cookies::CookiePolicy;
+use crate::errors::MAX_BODY_BYTES;
+use crate::project_scope::{CurrentProject, RoutePrefix};
+use crate::state::AppState;
+
+pub const REFRESH_COOKIE: &str = "replyke-refresh-jwt";
+
+#[derive(Debug, Serialize)]
+pub struct FieldProblem {
+    field: &'static str,
+    code: &'static str,
+    message: String,
+}
+
+/// Replyke's error body: `{error, code, details?}`.
+#[derive(Debug)]
+pub struct ReplykeError {
+    status: StatusCode,
+    error: String,
+    code: &'static str,
+    details: Option<Value>,
+    retry_after_secs: Option<u64>,
+}
+
+impl ReplykeError {
+    fn new(status: StatusCode, code: &'static str, error: impl Into<String>) -> Self {
+        Self { status, error: error.into(), code, details: None, retry_after_secs: None }
+    }
+
+    fn missing_fields() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "auth/missing-fields", "Missing required fields")
+    }
+
+    fn invalid(problems: Vec<FieldProblem>) -> Self {
+        let first = &problems[0];
+        Self { details: Some(json!(problems)), ..Self::new(StatusCode::BAD_REQUEST, first.code, first.message.clone()) }
+    }
+
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed unexpectedly");
+        Self {
+            details: Some(json!("Unexpected failure; the server log has the cause under this request's x-request-id")),
+            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "auth/server-error", "Internal server error")
+        }
+    }
+
+    pub fn project_not_found(slug: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "project/not-found", format!("No project named '{slug}'"))
+    }
+
+    fn unavailable(code: &'static str, error: &str, retry_after_secs: u64) -> Self {
+        Self { retry_after_secs: Some(retry_after_secs), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, error) }
+    }
+}
+
+impl IntoResponse for ReplykeError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.error, "code": self.code });
+        if let Some(details) = self.details {
+            body["details"] = details;
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// A JSON body whose rejections use Replyke's error format.
+pub struct ReplykeJson(Value);
+
+impl<S: Send + Sync> FromRequest<S> for ReplykeJson {
+    type Rejection = ReplykeError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ReplykeError> {
+        match Json::<Value>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ReplykeError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "auth/unsupported-media-type",
+                "Send the body as JSON with 'Content-Type: application/json'",
+            )),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ReplykeError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "auth/payload-too-large",
+                format!("The body is larger than {} KiB", MAX_BODY_BYTES / 1024),
+            )),
+            Err(_) => {
+                Err(ReplykeError::new(StatusCode::BAD_REQUEST, "auth/invalid-body", "The body is not valid JSON"))
+            }
+        }
+    }
+}
+
+struct Parsed {
+    email: EmailAddress,
+    password: Password,
+    profile: ProfileDraft,
+}
+
+/// Collects every problem of the optional fields; missing email or password wins, as documented.
+fn parse(body: &Value) -> Result<Parsed, ReplykeError> {
+    let Value::Object(body) = body else {
+        return Err(ReplykeError::new(StatusCode::BAD_REQUEST, "auth/invalid-body", "The body must be a JSON object"));
+    };
+    let present = |key: &str| match body.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(v) => Some(v),
+    };
+    let (Some(email), Some(password)) = (present("email"), present("password")) else {
+        return Err(ReplykeError::missing_fields());
+    };
+    let mut problems = Vec::new();
+    let mut problem = |field: &'static str, code: &'static str, message: &str| {
+        problems.push(FieldProblem { field, code, message: message.to_owned() });
+    };
+    let email = match email.as_str().map(EmailAddress::parse) {
+        Some(Ok(e)) => Some(e),
+        _ => {
+            problem("email", "auth/invalid-email", "Email must be a valid email address");
+            None
+        }
+    };
+    let password = match password.as_str() {
+        Some(p) => Some(Password::new(p.to_owned())),
+        None => {
+            problem("password", "auth/invalid-password", "Password must be a string");
+            None
+        }
+    };
+    let text = |key: &str, max: usize| -> Result<Option<String>, ()> {
+        match present(key) {
+            None => Ok(None),
+            Some(Value::String(s))
+                if s.trim().chars().count() <= max && !s.chars().any(|c| c.is_control() && c != '\n') =>
+            {
+                Ok(Some(s.trim().to_owned()))
+            }
+            Some(_) => Err(()),
+        }
+    };
+    let name = text("name", 100).unwrap_or_else(|()| {
+        problem("name", "auth/invalid-name", "Name must be a string of at most 100 characters");
+        None
+    });
+    let username = match present("username") {
+        None => None,
+        Some(v) => match v.as_str().map(Username::parse) {
+            Some(Ok(u)) => Some(u),
+            _ => {
+                problem(
+                    "username",
+                    "auth/invalid-username",
+                    "Username must be 2 to 30 characters of letters, digits, '_', '.' or '-'",
+                );
+                None
+            }
+        },
+    };
+    let avatar_url = match text("avatar", 2048) {
+        Ok(Some(a)) if is_web_url(&a) => Some(a),
+        Ok(None) => None,
+        _ => {
+            problem("avatar", "auth/invalid-avatar", "Avatar must be an absolute http(s) URL");
+            None
+        }
+    };
+    let bio = text("bio", 1000).unwrap_or_else(|()| {
+        problem("bio", "auth/invalid-bio", "Bio must be a string of at most 1000 characters");
+        None
+    });
+    let location = match present("location") {
+        None => None,
+        Some(v) => geo_point(v).map(Some).unwrap_or_else(|| {
+            problem(
+                "location",
+                "auth/invalid-location",
+                "Location must be {longitude, latitude} with longitude in [-180, 180] and latitude in [-90, 90]",
+            );
+            None
+        }),
+    };
+    let birthdate = match present("birthdate") {
+        None => None,
+        Some(v) => v.as_str().and_then(parse_birthdate).map(Some).unwrap_or_else(|| {
+            problem("birthdate", "auth/invalid-birthdate", "Birthdate must be an ISO date (YYYY-MM-DD) in the past");
+            None
+        }),
+    };
+    let mut object = |key: &str, field: &'static str, code: &'static str, message: &str| match body.get(key) {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        Some(_) => {
+            problems.push(FieldProblem { field, code, message: message.to_owned() });
+            Map::new()
+        }
+    };
+    let metadata = object("metadata", "metadata", "auth/invalid-metadata", "Metadata must be a JSON object");
+    let secure_metadata = object(
+        "secureMetadata",
+        "secureMetadata",
+        "auth/invalid-secure-metadata",
+        "Secure metadata must be a JSON object",
+    );
+    if !problems.is_empty() {
+        return Err(ReplykeError::invalid(problems));
+    }
+    let profile = ProfileDraft { name, username, avatar_url, bio, location, birthdate, metadata, secure_metadata };
+    Ok(Parsed { email: email.expect("checked"), password: password.expect("checked"), profile })
+}
+
+fn is_web_url(raw: &str) -> bool {
+    url::Url::parse(raw).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+fn geo_point(v: &Value) -> Option<GeoPoint> {
+    let longitude = v.get("longitude")?.as_f64()?;
+    let latitude = v.get("latitude")?.as_f64()?;
+    ((-180.0..=180.0).contains(&longitude) && (-90.0..=90.0).contains(&latitude))
+        .then_some(GeoPoint { longitude, latitude })
+}
+
+/// `1995-01-01` or a full ISO timestamp; kept as the date.
+fn parse_birthdate(raw: &str) -> Option<String> {
+    let date_part = raw.get(..10)?;
+    let date = time::Date::parse(date_part, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    if raw.len() > 10 {
+        time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339).ok()?;
+    }
+    let today = time::OffsetDateTime::now_utc().date();
+    (date.year() >= 1900 && date <= today).then(|| date_part.to_owned())
+}
+
+/// The user as Replyke clients see it: exactly these fields, never secure metadata.
+fn user_view(u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "email": u.email.as_str(),
+        "username": u.username,
+        "name": u.name,
+        "avatar": u.avatar_url,
+        "bio": u.bio,
+        "location": u.location.map(|l| json!({"type": "Point", "coordinates": [l.longitude, l.latitude]})),
+        "birthdate": u.birthdate.as_ref().map(|d| format!("{d}T00:00:00.000Z")),
+        "metadata": u.metadata,
+        "suspensions": [],
+        "reputation": u.reputation,
+        "createdAt": u.created_at.to_iso_millis(),
+        "updatedAt": u.updated_at.to_iso_millis(),
+    })
+}
+
+fn signup_error(e: SignupError) -> ReplykeError {
+    match e {
+        SignupError::EmailTaken => {
+            ReplykeError::new(StatusCode::CONFLICT, "auth/email-taken", "An account with this email already exists")
+        }
+        SignupError::UsernameTaken => {
+            ReplykeError::new(StatusCode::CONFLICT, "auth/username-taken", "This username is already taken")
+        }
+        SignupError::WeakPassword(reasons) => ReplykeError::invalid(
+            reasons
+                .into_iter()
+                .map(|message| FieldProblem { field: "password", code: "auth/invalid-password", message })
+                .collect(),
+        ),
+        SignupError::Denied { message } => ReplykeError::new(StatusCode::FORBIDDEN, "auth/signup-denied", message),
+        SignupError::HookUnavailable => {
+            ReplykeError::unavailable("auth/hook-unavailable", "Sign-up validation is unavailable; retry shortly", 5)
+        }
+        SignupError::Busy { retry_after_secs } => ReplykeError::unavailable(
+            "auth/server-busy",
+            "Too many sign-ups in progress; retry shortly",
+            retry_after_secs,
+        ),
+        SignupError::Unexpected(cause) => ReplykeError::internal(&cause),
+    }
+}
+
+/// Sign up with email, password and an optional rich profile (Replyke, seed 001).
+#[utoipa::path(post, path = "/auth/sign-up", tag = "replyke",
+    description = "Served for any project as `/{projectId}/auth/sign-up`. `secureMetadata` is stored but never returned.",
+    request_body(content = Object, description = "email, password (required); name, username, avatar (URL), bio, location {longitude, latitude}, birthdate (ISO date), metadata, secureMetadata (objects)"),
+    responses(
+        (status = 201, description = "`{success, accessToken, refreshToken, user}`; refresh token also in the `replyke-refresh-jwt` cookie", body = Object),
+        (status = 400, description = "`auth/missing-fields`, or `auth/invalid-<field>` with `details`", body = Object),
+        (status = 403, description = "`auth/signup-denied`: the pre-sign-up hook refused", body = Object),
+        (status = 404, description = "`project/not-found`", body = Object),
+        (status = 409, description = "`auth/email-taken` or `auth/username-taken`", body = Object),
+        (status = 500, description = "`auth/server-error`", body = Object),
+        (status = 503, description = "`auth/hook-unavailable` or `auth/server-busy`, with Retry-After", body = Object),
+    ))]
+pub async fn sign_up(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    prefix: Option<Extension<RoutePrefix>>,
+    Client(client): Client,
+    jar: CookieJar,
+    ReplykeJson(body): ReplykeJson,
+) -> Result<Response, ReplykeError> {
+    let parsed = parse(&body)?;
+    let command = PasswordSignup {
+        email: parsed.email,
+        password: parsed.password,
+        policy: ctx.project.settings.replyke.password_policy.clone(),
+        profile: parsed.profile,
+        organization_name: None,
+        client,
+    };
+    let outcome = password_signup::sign_up(&state.services, &ctx, command).await.map_err(signup_error)?;
+    metrics::counter!("doorway_signups_total", "method" => "password", "outcome" => "created").increment(1);
+    let prefix = prefix.map(|Extension(p)| p.0).unwrap_or_default();
+    let cookie = CookiePolicy::for_public_url(&state.public_url).set(
+        REFRESH_COOKIE,
+        outcome.refresh_secret.expose().to_owned(),
+        format!("{prefix}/auth"),
+        i64::from(ctx.project.settings.refresh_token_ttl_secs),
+    );
+    let body = json!({
+        "success": true,
+        "accessToken": outcome.access.token,
+        "refreshToken": outcome.refresh_secret.expose(),
+        "user": user_view(&outcome.user),
+    });
+    Ok((StatusCode::CREATED, jar.add(cookie), Json(body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn birthdates_are_past_iso_dates() {
+        assert_eq!(parse_birthdate("1995-01-01").as_deref(), Some("1995-01-01"));
+        assert_eq!(parse_birthdate("1995-01-01T00:00:00.000Z").as_deref(), Some("1995-01-01"));
+        for bad in ["1995-13-01", "01/01/1995", "2999-01-01", "1800-01-01", "1995-01-01Tnonsense", ""] {
+            assert!(parse_birthdate(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn locations_must_be_on_earth() {
+        assert!(geo_point(&json!({"longitude": -73.9, "latitude": 40.7})).is_some());
+        assert!(geo_point(&json!({"longitude": 181, "latitude": 0})).is_none());
+        assert!(geo_point(&json!({"longitude": 0, "latitude": -91})).is_none());
+        assert!(geo_point(&json!({"longitude": "0", "latitude": 0})).is_none());
+        assert!(geo_point(&json!([0, 0])).is_none());
+    }
+}
