@@ -127,6 +127,7 @@ fn router(state: AppState) -> Router {
         .routes(routes!(discovery::openid_configuration))
         .routes(routes!(admin_projects::create, admin_projects::list))
         .routes(routes!(admin_projects::get))
+        .routes(routes!(admin_projects::get_user))
         .routes(routes!(native::sign_up))
         .routes(routes!(native::sign_in))
         .routes(routes!(native::refresh))

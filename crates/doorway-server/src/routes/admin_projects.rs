@@ -135,3 +135,49 @@ pub async fn get(
         Err(e) => Err(ApiError::internal(&e)),
     }
 }
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AdminUserEnvelope {
+    success: bool,
+    /// Every stored profile field, `secureMetadata` included.
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+}
+
+/// Read one user with everything stored about them, secure metadata included.
+#[utoipa::path(get, path = "/admin/projects/{slug}/users/{user_id}", tag = "admin", security(("admin_token" = [])),
+    params(("slug" = String, Path), ("user_id" = String, Path)),
+    responses((status = 200, body = AdminUserEnvelope), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "PROJECT_NOT_FOUND or USER_NOT_FOUND")))]
+pub async fn get_user(
+    _: Admin,
+    State(state): State<AppState>,
+    Path((slug, user_id)): Path<(String, String)>,
+) -> Result<Json<AdminUserEnvelope>, ApiError> {
+    let parsed = ProjectSlug::parse(&slug).map_err(|_| ApiError::project_not_found(&slug))?;
+    let store = &state.services.store;
+    let project = store.project_by_slug(&parsed).await.map_err(|e| ApiError::internal(&e))?;
+    let project = project.ok_or_else(|| ApiError::project_not_found(&slug))?;
+    let user = store.user_by_id(&project.id, &user_id).await.map_err(|e| ApiError::internal(&e))?;
+    let u = user.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "USER_NOT_FOUND", format!("No user '{user_id}' in '{slug}'"))
+    })?;
+    let data = serde_json::json!({
+        "id": u.id,
+        "seq": u.seq,
+        "email": u.email.as_str(),
+        "emailVerified": u.email_verified,
+        "name": u.name,
+        "username": u.username,
+        "avatar": u.avatar_url,
+        "bio": u.bio,
+        "location": u.location.map(|l| serde_json::json!({"type": "Point", "coordinates": [l.longitude, l.latitude]})),
+        "birthdate": u.birthdate,
+        "metadata": u.metadata,
+        "secureMetadata": u.secure_metadata,
+        "reputation": u.reputation,
+        "createdAt": u.created_at.to_rfc3339(),
+        "updatedAt": u.updated_at.to_rfc3339(),
+    });
+    Ok(Json(AdminUserEnvelope { success: true, data }))
+}

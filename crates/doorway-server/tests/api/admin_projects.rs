@@ -4,6 +4,7 @@ use crate::harness::{ADMIN_TOKEN, Backend, TestApp, json};
 use crate::on_both_backends;
 
 on_both_backends!(
+    admin_reads_a_user_with_secure_metadata,
     admin_api_is_off_without_a_token,
     admin_api_requires_the_bearer_token,
     create_list_and_read_projects,
@@ -110,4 +111,21 @@ async fn creation_refuses_bad_and_taken_slugs(backend: Backend) {
     assert!(json(response).await["error"]["details"][0]["message"].as_str().unwrap().contains("acces_token_ttl_secs"));
     let list = json(app.admin_get("/admin/projects").await).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2, "nothing half-made");
+}
+
+async fn admin_reads_a_user_with_secure_metadata(backend: Backend) {
+    let app = TestApp::builder(backend).with_admin_token().spawn().await;
+    let body = j!({"email": "s@example.com", "password": "longenough", "secureMetadata": {"internalId": "abc123"}});
+    let created = json(app.post_json("/auth/sign-up", &body).await).await;
+    let id = created["user"]["id"].as_str().unwrap();
+    let response = app.admin_get(&format!("/admin/projects/default/users/{id}")).await;
+    assert_eq!(response.status(), 200);
+    let user = json(response).await;
+    assert_eq!(user["data"]["secureMetadata"], j!({"internalId": "abc123"}));
+    assert!(user["data"]["seq"].is_i64());
+    let missing = app.admin_get("/admin/projects/default/users/usr_nope").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(json(missing).await["error"]["code"], "USER_NOT_FOUND");
+    let unauthenticated = app.get(&format!("/admin/projects/default/users/{id}")).await;
+    assert_eq!(unauthenticated.status(), 401);
 }

@@ -56,6 +56,13 @@ async fn openapi_document_and_offline_docs_page() {
         "/.well-known/openid-configuration",
         "/admin/projects",
         "/admin/projects/{slug}",
+        "/admin/projects/{slug}/users/{user_id}",
+        "/api/auth/sign-up",
+        "/api/auth/sign-in",
+        "/api/auth/refresh",
+        "/api/auth/sign-out",
+        "/api/auth/me",
+        "/auth/sign-up",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
     }
