@@ -17,6 +17,8 @@ pub mod hooks;
 pub mod organization;
 pub mod password;
 pub mod password_hashing;
+pub mod rate_limit;
 pub mod services;
 pub mod session;
 pub mod user;
+pub mod webhooks;

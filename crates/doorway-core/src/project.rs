@@ -85,6 +85,9 @@ pub struct ProjectSettings {
     pub hooks: crate::hooks::HooksSettings,
     /// The Replyke contract (seed 001), which documents no password rules of its own.
     pub replyke: ReplykeSettings,
+    pub rate_limits: crate::rate_limit::RateLimits,
+    /// Where events (`user.created`, …) are delivered.
+    pub webhooks: Vec<crate::webhooks::WebhookEndpoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +117,8 @@ impl Default for ProjectSettings {
             password_policy: Default::default(),
             hooks: Default::default(),
             replyke: Default::default(),
+            rate_limits: Default::default(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -121,7 +126,11 @@ impl Default for ProjectSettings {
 impl ProjectSettings {
     /// The settings as an admin may see them: secrets masked.
     pub fn redacted(&self) -> Self {
-        Self { hooks: self.hooks.redacted(), ..self.clone() }
+        Self {
+            hooks: self.hooks.redacted(),
+            webhooks: self.webhooks.iter().map(|w| w.redacted()).collect(),
+            ..self.clone()
+        }
     }
 
     /// Problems as `(field, message)` pairs; empty when the settings are usable.
@@ -135,6 +144,8 @@ impl ProjectSettings {
         }
         out.extend(self.password_policy.problems());
         out.extend(self.hooks.problems());
+        out.extend(self.rate_limits.problems());
+        out.extend(self.webhooks.iter().enumerate().flat_map(|(i, w)| w.problems(i)));
         out.extend(self.replyke.password_policy.problems().into_iter().map(|(_, m)| ("replyke.password_policy", m)));
         out
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::hooks::HookCaller;
 use crate::password_hashing::PasswordHasher;
+use crate::rate_limit::RateLimiter;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -13,4 +14,5 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub hasher: PasswordHasher,
     pub hooks: Arc<dyn HookCaller>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
 }

@@ -12,6 +12,20 @@ use crate::organization::Organization;
 use crate::project::{Project, ProjectSlug};
 use crate::session::{RefreshToken, Session};
 use crate::user::User;
+use crate::webhooks::{AttemptOutcome, Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
+
+/// Which audit rows to read, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only rows older than this id (ids sort by time): the next page.
+    pub before_id: Option<String>,
+    pub limit: u32,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -55,6 +69,40 @@ pub trait Store: Send + Sync + 'static {
     /// Outbox messages of a project, oldest first (for inspection; workers claim separately).
     async fn outbox(&self, project_id: &str) -> StoreResult<Vec<OutboxMessage>>;
     async fn audit(&self, project_id: &str) -> StoreResult<Vec<AuditEntry>>;
+    /// Adds a hit to the bucket `key` for the window starting at `window_start` (a new window
+    /// resets the count) and returns the hits so far in that window. Atomic across instances.
+    async fn rate_limit_hit(&self, key: &str, window_start: i64) -> StoreResult<i64>;
+    /// Drops buckets of windows that started before `before`.
+    async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64>;
+
+    async fn project_by_id(&self, project_id: &str) -> StoreResult<Option<Project>>;
+    async fn audit_page(&self, project_id: &str, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Takes up to `limit` due deliveries of `kind` for this worker until `lease_until`
+    /// (counting the attempt); rows another worker holds are skipped, expired leases reclaimed.
+    async fn claim_deliveries(
+        &self,
+        kind: DeliveryKind,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Logs the attempt and moves the delivery on, in one transaction.
+    async fn finish_attempt(
+        &self,
+        attempt: &DeliveryAttempt,
+        outcome: AttemptOutcome,
+        error: Option<&str>,
+    ) -> StoreResult<()>;
+    async fn deliveries(
+        &self,
+        project_id: &str,
+        status: Option<DeliveryStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+    async fn delivery_attempts(&self, delivery_id: &str) -> StoreResult<Vec<DeliveryAttempt>>;
+    /// Makes a delivery due again now, whatever its status; false if there is no such delivery.
+    async fn replay_delivery(&self, project_id: &str, delivery_id: &str, now: Timestamp) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -90,5 +138,6 @@ pub trait StoreTx: Send {
     async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<bool>;
 
     async fn insert_outbox(&mut self, message: &OutboxMessage) -> StoreResult<()>;
+    async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()>;
     async fn insert_audit(&mut self, entry: &AuditEntry) -> StoreResult<()>;
 }

@@ -31,6 +31,8 @@ pub struct ApiError {
     pub message: String,
     pub details: Option<Vec<FieldError>>,
     pub retry_after_secs: Option<u64>,
+    /// Set on 429s: the limit that was exceeded, for the `RateLimit-*` headers.
+    pub rate_limit: Option<u32>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -51,7 +53,7 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: None, retry_after_secs: None }
+        Self { status, code, message: message.into(), details: None, retry_after_secs: None, rate_limit: None }
     }
 
     pub fn validation(details: Vec<FieldError>) -> Self {
@@ -87,6 +89,29 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    pub fn rate_limited(r: doorway_core::rate_limit::RateLimited) -> Self {
+        Self {
+            retry_after_secs: Some(r.retry_after_secs),
+            rate_limit: Some(r.limit),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "Too many attempts; retry later")
+        }
+    }
+}
+
+/// `Retry-After` and the IETF `RateLimit-*` headers of a refusal.
+pub fn set_retry_headers(response: &mut Response, retry_after_secs: Option<u64>, limit: Option<u32>) {
+    let headers = response.headers_mut();
+    if let Some(secs) = retry_after_secs {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        if let Some(limit) = limit {
+            headers.insert("ratelimit-limit", HeaderValue::from(limit));
+            headers.insert("ratelimit-remaining", HeaderValue::from(0));
+            headers.insert("ratelimit-reset", HeaderValue::from(secs));
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -94,9 +119,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail { code: self.code, message: self.message, details: self.details },
         };
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(secs) = self.retry_after_secs {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
+        set_retry_headers(&mut response, self.retry_after_secs, self.rate_limit);
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

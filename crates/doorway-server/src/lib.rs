@@ -14,6 +14,7 @@ pub mod settings;
 mod startup;
 mod state;
 pub mod telemetry;
+mod workers;
 
 pub use settings::{ConfigError, LogFormat, Overrides, Settings};
 pub use startup::{Application, StartupError, shutdown_signal};

@@ -38,6 +38,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// argon2id cost and the size of the hashing pool (shared by every project).
     pub password_hashing: HashingSettings,
+    /// Peers (CIDRs) whose `X-Forwarded-For` is believed; from anyone else it is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How the outbox workers deliver webhooks.
+    pub webhook_delivery: DeliverySettings,
     /// Projects declared here are created or updated at start.
     pub projects: BTreeMap<String, ProjectConfig>,
 }
@@ -52,6 +56,27 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("projects", &self.projects.keys())
             .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// How often an idle worker looks for due deliveries.
+    pub poll_interval_ms: u64,
+    /// How long a claimed delivery is reserved; a crashed worker's rows come back after it.
+    pub lease_secs: u64,
+    /// First retry delay; each further one is 6 times longer (with jitter), capped at 6 h.
+    pub retry_base_ms: u64,
+    /// Attempts before a delivery is given up ("dead"); replay revives it.
+    pub max_attempts: i64,
+    /// Whole-request timeout of one attempt.
+    pub timeout_ms: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self { poll_interval_ms: 500, lease_secs: 60, retry_base_ms: 5000, max_attempts: 8, timeout_ms: 10_000 }
     }
 }
 
@@ -74,6 +99,8 @@ impl Default for Settings {
             admin_token_file: None,
             log_format: LogFormat::Text,
             password_hashing: HashingSettings::default(),
+            trusted_proxies: Vec::new(),
+            webhook_delivery: DeliverySettings::default(),
             projects: BTreeMap::new(),
         }
     }
@@ -160,6 +187,16 @@ impl Settings {
             out.push(
                 "admin_token: too short; use at least 16 random characters (e.g. `openssl rand -hex 32`)".to_owned(),
             );
+        }
+        let d = &self.webhook_delivery;
+        if d.poll_interval_ms == 0 || d.lease_secs == 0 || d.max_attempts < 1 || d.timeout_ms == 0 {
+            out.push(
+                "webhook_delivery: poll_interval_ms, lease_secs, max_attempts and timeout_ms must be at least 1"
+                    .to_owned(),
+            );
+        }
+        if d.timeout_ms / 1000 >= d.lease_secs {
+            out.push("webhook_delivery.lease_secs: must be longer than timeout_ms, or another worker may send the same delivery twice".to_owned());
         }
         for (key, message) in self.password_hashing.problems() {
             out.push(format!("password_hashing.{key}: {message}"));

@@ -9,6 +9,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use doorway_core::password_hashing::PasswordHasher;
 use doorway_core::projects::{NewProject, ProjectError, ensure_project};
+use doorway_core::rate_limit::{MemoryRateLimiter, RateLimiter, StoreRateLimiter};
 use doorway_core::services::Services;
 use doorway_core::{Clock, ProjectSettings, ProjectSlug, SystemClock};
 use tokio::net::TcpListener;
@@ -27,10 +28,11 @@ use crate::hook_caller::HttpHookCaller;
 use crate::openapi::ApiDoc;
 use crate::project_directory::ProjectDirectory;
 use crate::project_scope::resolve_project;
-use crate::routes::{admin_projects, discovery, operations};
+use crate::routes::{admin_activity, admin_projects, discovery, operations};
 use crate::settings::{Settings, redact_url};
 use crate::state::{AppState, Inner};
 use crate::telemetry::{metrics_handle, record_http_metrics};
+use crate::workers::webhook_delivery::WebhookWorker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -81,9 +83,14 @@ impl Application {
         }
         let public_url = settings.public_url();
         let hasher = PasswordHasher::start(&settings.password_hashing)?;
+        // Limits must hold across instances on PostgreSQL; SQLite means one process.
+        let rate_limiter: Arc<dyn RateLimiter> = match store.backend() {
+            "postgres" => Arc::new(StoreRateLimiter { store: store.clone() }),
+            _ => Arc::new(MemoryRateLimiter::default()),
+        };
         let state = AppState::new(Inner {
             projects: ProjectDirectory::new(store.clone(), public_url.clone()),
-            services: Services { store, clock, hasher, hooks: Arc::new(HttpHookCaller::new()) },
+            services: Services { store, clock, hasher, hooks: Arc::new(HttpHookCaller::new()), rate_limiter },
             public_url,
             settings,
             metrics: metrics_handle(),
@@ -111,10 +118,21 @@ impl Application {
         if s.settings.admin_token.is_none() {
             tracing::info!("admin API disabled: set admin_token (DOORWAY_ADMIN_TOKEN) to enable /admin");
         }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = WebhookWorker {
+            store: s.services.store.clone(),
+            clock: s.services.clock.clone(),
+            settings: s.settings.webhook_delivery.clone(),
+        };
+        let worker = tokio::spawn(worker.run(stopped));
         let app = router(self.state.clone());
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        // Deliveries in flight finish; anything not finished is retried by the next start.
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), worker).await;
+        served
     }
 }
 
@@ -128,6 +146,9 @@ fn router(state: AppState) -> Router {
         .routes(routes!(admin_projects::create, admin_projects::list))
         .routes(routes!(admin_projects::get))
         .routes(routes!(admin_projects::get_user))
+        .routes(routes!(admin_activity::audit))
+        .routes(routes!(admin_activity::deliveries))
+        .routes(routes!(admin_activity::replay))
         .routes(routes!(native::sign_up))
         .routes(routes!(native::sign_in))
         .routes(routes!(native::refresh))

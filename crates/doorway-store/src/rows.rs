@@ -6,6 +6,7 @@ use doorway_core::keys::ProjectKey;
 use doorway_core::organization::Organization;
 use doorway_core::session::{RefreshToken, Session};
 use doorway_core::user::{GeoPoint, User};
+use doorway_core::webhooks::{Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
 use doorway_core::{Project, ProjectSlug, StoreError, Timestamp};
 
 use crate::errors::corrupt;
@@ -258,4 +259,71 @@ impl From<AuditRow> for AuditEntry {
 
 pub(crate) fn json_text(value: &serde_json::Value) -> String {
     value.to_string()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    id: String,
+    project_id: String,
+    event_id: String,
+    kind: String,
+    target: String,
+    body: String,
+    status: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    claimed_until: Option<i64>,
+    last_error: Option<String>,
+    created_at: i64,
+    delivered_at: Option<i64>,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+    fn try_from(r: DeliveryRow) -> Result<Self, StoreError> {
+        let kind = match r.kind.as_str() {
+            "webhook" => DeliveryKind::Webhook,
+            "mail" => DeliveryKind::Mail,
+            other => return Err(corrupt(format!("delivery {} has kind {other}", r.id))),
+        };
+        let status = DeliveryStatus::parse(&r.status).ok_or_else(|| corrupt(format!("delivery {} status", r.id)))?;
+        Ok(Delivery {
+            id: r.id,
+            project_id: r.project_id,
+            event_id: r.event_id,
+            kind,
+            target: r.target,
+            body: r.body,
+            status,
+            attempts: r.attempts,
+            next_attempt_at: Timestamp::from_millis(r.next_attempt_at),
+            claimed_until: r.claimed_until.map(Timestamp::from_millis),
+            last_error: r.last_error,
+            created_at: Timestamp::from_millis(r.created_at),
+            delivered_at: r.delivered_at.map(Timestamp::from_millis),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AttemptRow {
+    delivery_id: String,
+    attempt: i64,
+    at: i64,
+    status_code: Option<i64>,
+    latency_ms: i64,
+    error: Option<String>,
+}
+
+impl From<AttemptRow> for DeliveryAttempt {
+    fn from(r: AttemptRow) -> Self {
+        DeliveryAttempt {
+            delivery_id: r.delivery_id,
+            attempt: r.attempt,
+            at: Timestamp::from_millis(r.at),
+            status_code: r.status_code,
+            latency_ms: r.latency_ms,
+            error: r.error,
+        }
+    }
 }

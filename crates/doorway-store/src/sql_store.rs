@@ -9,19 +9,37 @@ use doorway_core::events::{AuditEntry, OutboxMessage};
 use doorway_core::keys::ProjectKey;
 use doorway_core::organization::Organization;
 use doorway_core::session::{RefreshToken, Session};
+use doorway_core::store::AuditFilter;
 use doorway_core::store::{Store, StoreResult, StoreTx};
 use doorway_core::user::User;
+use doorway_core::webhooks::{AttemptOutcome, Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
 use doorway_core::{Project, ProjectSlug, Timestamp};
 use sqlx::Row;
 
 use crate::errors::store_error;
 use crate::rows::{
-    AuditRow, KeyRow, MembershipRow, OutboxRow, ProjectRow, RefreshTokenRow, SessionRow, UserRow, UserWithPasswordRow,
-    json_text, settings_json,
+    AttemptRow, AuditRow, DeliveryRow, KeyRow, MembershipRow, OutboxRow, ProjectRow, RefreshTokenRow, SessionRow,
+    UserRow, UserWithPasswordRow, json_text, settings_json,
 };
 
+/// Claiming due deliveries. On PostgreSQL several instances claim at once, so rows another
+/// worker is claiming are skipped; SQLite has a single writer and no `SKIP LOCKED`.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE deliveries SET claimed_until = $1, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM deliveries
+                 WHERE status = 'pending' AND kind = $2 AND next_attempt_at <= $3
+                   AND (claimed_until IS NULL OR claimed_until < $3)
+                 ORDER BY next_attempt_at, id LIMIT $4 ",
+            $lock,
+            ") RETURNING *"
+        )
+    };
+}
+
 macro_rules! sql_store {
-    ($store:ident, $tx:ident, $queries:ident, $db:ty, $backend:literal, $begin:literal) => {
+    ($store:ident, $tx:ident, $queries:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr) => {
         #[derive(Clone)]
         pub struct $store {
             pool: sqlx::Pool<$db>,
@@ -177,6 +195,178 @@ macro_rules! sql_store {
                     .into_iter()
                     .map(OutboxMessage::try_from)
                     .collect()
+            }
+
+            async fn rate_limit_hit(&self, key: &str, window_start: i64) -> StoreResult<i64> {
+                let row = sqlx::query(
+                    "INSERT INTO rate_limit_buckets (key, window_start, hits) VALUES ($1, $2, 1)
+                     ON CONFLICT (key) DO UPDATE SET
+                         hits = CASE WHEN rate_limit_buckets.window_start = excluded.window_start
+                                     THEN rate_limit_buckets.hits + 1 ELSE 1 END,
+                         window_start = excluded.window_start
+                     RETURNING hits",
+                )
+                .bind(key)
+                .bind(window_start)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+                row.try_get::<i64, _>("hits").map_err(store_error)
+            }
+
+            async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM rate_limit_buckets WHERE window_start < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn project_by_id(&self, project_id: &str) -> StoreResult<Option<Project>> {
+                sqlx::query_as::<_, ProjectRow>("SELECT * FROM projects WHERE id = $1")
+                    .bind(project_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(store_error)?
+                    .map(Project::try_from)
+                    .transpose()
+            }
+
+            async fn audit_page(&self, project_id: &str, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+                Ok(sqlx::query_as::<_, AuditRow>(
+                    "SELECT * FROM audit_log WHERE project_id = $1
+                       AND ($2 IS NULL OR user_id = $2)
+                       AND ($3 IS NULL OR action = $3)
+                       AND ($4 IS NULL OR outcome = $4)
+                       AND ($5 IS NULL OR at >= $5)
+                       AND ($6 IS NULL OR at < $6)
+                       AND ($7 IS NULL OR id < $7)
+                     ORDER BY id DESC LIMIT $8",
+                )
+                .bind(project_id)
+                .bind(&f.user_id)
+                .bind(&f.action)
+                .bind(&f.outcome)
+                .bind(f.since.map(|t| t.millis()))
+                .bind(f.until.map(|t| t.millis()))
+                .bind(&f.before_id)
+                .bind(i64::from(f.limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+            }
+
+            async fn claim_deliveries(
+                &self,
+                kind: DeliveryKind,
+                now: Timestamp,
+                lease_until: Timestamp,
+                limit: u32,
+            ) -> StoreResult<Vec<Delivery>> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(store_error)?;
+                let rows = sqlx::query_as::<_, DeliveryRow>($claim)
+                    .bind(lease_until.millis())
+                    .bind(kind.as_str())
+                    .bind(now.millis())
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                tx.commit().await.map_err(store_error)?;
+                rows.into_iter().map(Delivery::try_from).collect()
+            }
+
+            async fn finish_attempt(
+                &self,
+                a: &DeliveryAttempt,
+                outcome: AttemptOutcome,
+                error: Option<&str>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(store_error)?;
+                sqlx::query(
+                    "INSERT INTO delivery_attempts (delivery_id, attempt, at, status_code, latency_ms, error)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&a.delivery_id)
+                .bind(a.attempt)
+                .bind(a.at.millis())
+                .bind(a.status_code)
+                .bind(a.latency_ms)
+                .bind(&a.error)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+                let (status, next, delivered_at) = match outcome {
+                    AttemptOutcome::Delivered => (DeliveryStatus::Delivered, None, Some(a.at.millis())),
+                    AttemptOutcome::RetryAt(t) => (DeliveryStatus::Pending, Some(t.millis()), None),
+                    AttemptOutcome::Dead => (DeliveryStatus::Dead, None, None),
+                };
+                sqlx::query(
+                    "UPDATE deliveries SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at),
+                         delivered_at = $4, last_error = $5, claimed_until = NULL
+                     WHERE id = $1",
+                )
+                .bind(&a.delivery_id)
+                .bind(status.as_str())
+                .bind(next)
+                .bind(delivered_at)
+                .bind(error)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+                tx.commit().await.map_err(store_error)
+            }
+
+            async fn deliveries(
+                &self,
+                project_id: &str,
+                status: Option<DeliveryStatus>,
+                limit: u32,
+            ) -> StoreResult<Vec<Delivery>> {
+                sqlx::query_as::<_, DeliveryRow>(
+                    "SELECT * FROM deliveries WHERE project_id = $1 AND ($2 IS NULL OR status = $2)
+                     ORDER BY created_at DESC, id DESC LIMIT $3",
+                )
+                .bind(project_id)
+                .bind(status.map(DeliveryStatus::as_str))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(Delivery::try_from)
+                .collect()
+            }
+
+            async fn delivery_attempts(&self, delivery_id: &str) -> StoreResult<Vec<DeliveryAttempt>> {
+                Ok(sqlx::query_as::<_, AttemptRow>(
+                    "SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt",
+                )
+                .bind(delivery_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+            }
+
+            async fn replay_delivery(&self, project_id: &str, delivery_id: &str, now: Timestamp) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE deliveries SET status = 'pending', next_attempt_at = $3, claimed_until = NULL
+                     WHERE project_id = $1 AND id = $2",
+                )
+                .bind(project_id)
+                .bind(delivery_id)
+                .bind(now.millis())
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn audit(&self, project_id: &str) -> StoreResult<Vec<AuditEntry>> {
@@ -424,6 +614,31 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn insert_delivery(&mut self, d: &Delivery) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO deliveries (id, project_id, event_id, kind, target, body, status, attempts,
+                         next_attempt_at, claimed_until, last_error, created_at, delivered_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(&d.id)
+                .bind(&d.project_id)
+                .bind(&d.event_id)
+                .bind(d.kind.as_str())
+                .bind(&d.target)
+                .bind(&d.body)
+                .bind(d.status.as_str())
+                .bind(d.attempts)
+                .bind(d.next_attempt_at.millis())
+                .bind(d.claimed_until.map(|t| t.millis()))
+                .bind(&d.last_error)
+                .bind(d.created_at.millis())
+                .bind(d.delivered_at.map(|t| t.millis()))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
             async fn insert_audit(&mut self, a: &AuditEntry) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO audit_log (id, project_id, at, action, outcome, method, user_id, ip, user_agent, detail)
@@ -448,7 +663,10 @@ macro_rules! sql_store {
     };
 }
 
+const CLAIM_SQLITE: &str = claim_sql!("");
+const CLAIM_POSTGRES: &str = claim_sql!("FOR UPDATE SKIP LOCKED");
+
 // SQLite: take the write lock up front so concurrent writers wait (busy_timeout) instead of
 // failing when a read lock cannot be upgraded.
-sql_store!(SqliteStore, SqliteTx, sqlite_queries, sqlx::Sqlite, "sqlite", "BEGIN IMMEDIATE");
-sql_store!(PgStore, PgTx, pg_queries, sqlx::Postgres, "postgres", "BEGIN");
+sql_store!(SqliteStore, SqliteTx, sqlite_queries, sqlx::Sqlite, "sqlite", "BEGIN IMMEDIATE", CLAIM_SQLITE);
+sql_store!(PgStore, PgTx, pg_queries, sqlx::Postgres, "postgres", "BEGIN", CLAIM_POSTGRES);

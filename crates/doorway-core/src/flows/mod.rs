@@ -13,6 +13,7 @@ use crate::project::ProjectContext;
 use crate::session::Session;
 use crate::store::{Store, StoreTx};
 use crate::user::User;
+use crate::webhooks::{Delivery, DeliveryKind, DeliveryStatus};
 
 /// The user as events describe it (never secure metadata).
 pub(crate) fn user_event(user: &User) -> serde_json::Value {
@@ -25,14 +26,44 @@ pub(crate) fn user_event(user: &User) -> serde_json::Value {
     })
 }
 
-pub(crate) fn outbox(ctx: &ProjectContext, topic: &str, data: serde_json::Value, now: Timestamp) -> OutboxMessage {
-    OutboxMessage {
+/// Records an event and one delivery per subscribed webhook, in the caller's transaction.
+pub(crate) async fn emit(
+    tx: &mut dyn StoreTx,
+    ctx: &ProjectContext,
+    topic: &str,
+    data: serde_json::Value,
+    now: Timestamp,
+) -> Result<(), crate::StoreError> {
+    let event = OutboxMessage {
         id: new_id("evt"),
         project_id: ctx.project.id.clone(),
         topic: topic.to_owned(),
         payload: data,
         created_at: now,
+    };
+    let subscribed: Vec<_> = ctx.project.settings.webhooks.iter().filter(|w| w.wants(topic)).collect();
+    if !subscribed.is_empty() {
+        let body = json!({ "type": topic, "timestamp": now.to_rfc3339(), "data": event.payload }).to_string();
+        for endpoint in subscribed {
+            tx.insert_delivery(&Delivery {
+                id: new_id("msg"),
+                project_id: event.project_id.clone(),
+                event_id: event.id.clone(),
+                kind: DeliveryKind::Webhook,
+                target: endpoint.url.clone(),
+                body: body.clone(),
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                next_attempt_at: now,
+                claimed_until: None,
+                last_error: None,
+                created_at: now,
+                delivered_at: None,
+            })
+            .await?;
+        }
     }
+    tx.insert_outbox(&event).await
 }
 
 pub(crate) fn session_event(session: &Session) -> serde_json::Value {
@@ -43,6 +74,34 @@ pub(crate) fn session_event(session: &Session) -> serde_json::Value {
         "createdAt": session.created_at.to_rfc3339(),
         "expiresAt": session.expires_at.to_rfc3339(),
     })
+}
+
+/// Counts one attempt against `rule` for `subject` (an IP or an address) in this project.
+/// If the limiter itself fails, the attempt is let through: limits protect, they must not
+/// take sign-up down with them.
+pub(crate) async fn enforce_rate_limit(
+    svc: &crate::services::Services,
+    audit: &Audit<'_>,
+    rule_name: &str,
+    rule: crate::rate_limit::Rule,
+    subject: Option<&str>,
+) -> Result<(), crate::rate_limit::RateLimited> {
+    let (true, Some(subject)) = (audit.ctx.project.settings.rate_limits.enabled, subject) else {
+        return Ok(());
+    };
+    let key = format!("{}:{rule_name}:{subject}", audit.ctx.project.id);
+    let now = svc.clock.now();
+    match svc.rate_limiter.hit(&key, rule, now).await {
+        Ok(d) if d.allowed => Ok(()),
+        Ok(d) => {
+            audit.record_refusal(svc.store.as_ref(), "rate_limited", None, now).await;
+            Err(crate::rate_limit::RateLimited { limit: d.limit, retry_after_secs: d.reset_secs })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, rule = rule_name, "rate limiter failed; letting the attempt through");
+            Ok(())
+        }
+    }
 }
 
 pub(crate) struct Audit<'a> {
@@ -92,4 +151,29 @@ impl Audit<'_> {
             tracing::warn!(error = %e, action = self.action, "could not write the audit entry of a refusal");
         }
     }
+}
+
+/// Records an administrative action (admin API or CLI) in the project's audit log.
+pub async fn record_admin_action(
+    store: &dyn Store,
+    now: Timestamp,
+    project_id: &str,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<(), crate::StoreError> {
+    let entry = AuditEntry {
+        id: new_id("aud"),
+        project_id: project_id.to_owned(),
+        at: now,
+        action: action.to_owned(),
+        outcome: "ok".to_owned(),
+        method: Some("admin".to_owned()),
+        user_id: None,
+        ip: None,
+        user_agent: None,
+        detail,
+    };
+    let mut tx = store.begin().await?;
+    tx.insert_audit(&entry).await?;
+    tx.commit().await
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
-use crate::flows::{Audit, outbox, session_event, user_event};
+use crate::flows::{Audit, emit, enforce_rate_limit, session_event, user_event};
 use crate::hooks::{HookOutcome, Verdict, merge_into, run_pre_signup};
 use crate::ids::new_id;
 use crate::organization::{OWNER, Organization, slug_candidate, slugify};
@@ -45,6 +45,8 @@ pub enum SignupError {
     Denied { message: String },
     #[error("the pre-sign-up hook gave no usable answer")]
     HookUnavailable,
+    #[error("too many sign-up attempts")]
+    RateLimited(crate::rate_limit::RateLimited),
     #[error("the password breaks the project's policy")]
     WeakPassword(Vec<String>),
     #[error("too many sign-ups are being processed; retry shortly")]
@@ -67,6 +69,10 @@ pub async fn sign_up(svc: &Services, ctx: &ProjectContext, cmd: PasswordSignup) 
         return Err(SignupError::WeakPassword(violations));
     }
     let audit = Audit { ctx, action: "signup", method: Some(METHOD), client: &cmd.client };
+    let rule = ctx.project.settings.rate_limits.password_signup;
+    enforce_rate_limit(svc, &audit, "password_signup", rule, cmd.client.ip.as_deref())
+        .await
+        .map_err(SignupError::RateLimited)?;
     let mut user = User::draft(new_id("usr"), ctx.project.id.clone(), cmd.email, svc.clock.now());
     cmd.profile.apply_to(&mut user);
     ask_pre_signup_hook(svc, ctx, &audit, METHOD, &mut user).await?;
@@ -95,7 +101,7 @@ pub async fn sign_up(svc: &Services, ctx: &ProjectContext, cmd: PasswordSignup) 
         Err(e) => return Err(e.into()),
     }
     tx.insert_password(&user.id, &phc, now).await?;
-    tx.insert_outbox(&outbox(ctx, "user.created", json!({ "user": user_event(&user) }), now)).await?;
+    emit(tx.as_mut(), ctx, "user.created", json!({ "user": user_event(&user) }), now).await?;
 
     let organization = match cmd.organization_name {
         Some(name) => Some(create_owned_organization(tx.as_mut(), ctx, &user, name, now).await?),
@@ -105,7 +111,7 @@ pub async fn sign_up(svc: &Services, ctx: &ProjectContext, cmd: PasswordSignup) 
     let new = new_session(ctx, &user.id, &["pwd"], &cmd.client, now);
     tx.insert_session(&new.session).await?;
     tx.insert_refresh_token(&new.refresh).await?;
-    tx.insert_outbox(&outbox(ctx, "session.created", json!({ "session": session_event(&new.session) }), now)).await?;
+    emit(tx.as_mut(), ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
     audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
     tx.commit().await?;
 
@@ -190,6 +196,6 @@ pub(crate) async fn create_owned_organization(
         "organization": { "id": org.id, "name": org.name, "slug": org.slug, "createdAt": now.to_rfc3339() },
         "ownerId": user.id,
     });
-    tx.insert_outbox(&outbox(ctx, "organization.created", data, now)).await?;
+    emit(tx, ctx, "organization.created", data, now).await?;
     Ok(org)
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
-use crate::flows::{Audit, outbox, session_event};
+use crate::flows::{Audit, emit, enforce_rate_limit, session_event};
 use crate::password::Password;
 use crate::password_hashing::HashError;
 use crate::project::ProjectContext;
@@ -25,6 +25,8 @@ pub struct SignInOutcome {
 pub enum SignInError {
     #[error("invalid email or password")]
     InvalidCredentials,
+    #[error("too many sign-in attempts")]
+    RateLimited(crate::rate_limit::RateLimited),
     #[error("too many sign-ins are being processed; retry shortly")]
     Busy { retry_after_secs: u64 },
     #[error("sign-in failed: {0}")]
@@ -56,6 +58,8 @@ pub async fn sign_in(
         Err(_) => None,
     };
     let audit = Audit { ctx, action: "signin", method: Some("password"), client: &client };
+    let rule = ctx.project.settings.rate_limits.sign_in;
+    enforce_rate_limit(svc, &audit, "sign_in", rule, client.ip.as_deref()).await.map_err(SignInError::RateLimited)?;
     let user = match found {
         Some((user, Some(phc))) if svc.hasher.verify(password.clone(), &phc).await.map_err(hash_error)? => user,
         Some((user, Some(_))) => {
@@ -74,7 +78,7 @@ pub async fn sign_in(
     let mut tx = svc.store.begin().await?;
     tx.insert_session(&new.session).await?;
     tx.insert_refresh_token(&new.refresh).await?;
-    tx.insert_outbox(&outbox(ctx, "session.created", json!({ "session": session_event(&new.session) }), now)).await?;
+    emit(tx.as_mut(), ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
     audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
     tx.commit().await?;
     let access =

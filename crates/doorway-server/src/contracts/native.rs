@@ -335,6 +335,7 @@ fn signup_error(e: SignupError) -> ApiError {
         SignupError::Busy { retry_after_secs } => {
             ApiError::unavailable("Too many sign-ups in progress; retry shortly", retry_after_secs)
         }
+        SignupError::RateLimited(r) => ApiError::rate_limited(r),
         SignupError::Unexpected(cause) => ApiError::internal(&cause),
     }
 }
@@ -397,6 +398,7 @@ pub async fn sign_up(
             SignupError::Denied { .. } | SignupError::HookUnavailable => "denied",
             SignupError::WeakPassword(_) => "invalid",
             SignupError::Busy { .. } => "busy",
+            SignupError::RateLimited(_) => "rate_limited",
             SignupError::Unexpected(_) => "error",
         });
         signup_error(e)
@@ -446,6 +448,7 @@ pub async fn sign_in(
             SignInError::Busy { retry_after_secs } => {
                 ApiError::unavailable("Too many sign-ins in progress; retry shortly", retry_after_secs)
             }
+            SignInError::RateLimited(r) => ApiError::rate_limited(r),
             SignInError::Unexpected(cause) => ApiError::internal(&cause),
         })?;
     let jar = SessionCookies::new(&state, &ctx, prefix).issue(jar, &outcome.access, &outcome.refresh_secret);

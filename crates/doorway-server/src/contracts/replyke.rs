@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Extension, FromRequest, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use doorway_core::email::EmailAddress;
@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::client_info::Client;
 use crate::cookies::CookiePolicy;
-use crate::errors::MAX_BODY_BYTES;
+use crate::errors::{MAX_BODY_BYTES, set_retry_headers};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 
@@ -40,11 +40,12 @@ pub struct ReplykeError {
     code: &'static str,
     details: Option<Value>,
     retry_after_secs: Option<u64>,
+    rate_limit: Option<u32>,
 }
 
 impl ReplykeError {
     fn new(status: StatusCode, code: &'static str, error: impl Into<String>) -> Self {
-        Self { status, error: error.into(), code, details: None, retry_after_secs: None }
+        Self { status, error: error.into(), code, details: None, retry_after_secs: None, rate_limit: None }
     }
 
     fn missing_fields() -> Self {
@@ -80,9 +81,7 @@ impl IntoResponse for ReplykeError {
             body["details"] = details;
         }
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(secs) = self.retry_after_secs {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
+        set_retry_headers(&mut response, self.retry_after_secs, self.rate_limit);
         response
     }
 }
@@ -295,6 +294,15 @@ fn signup_error(e: SignupError) -> ReplykeError {
             "Too many sign-ups in progress; retry shortly",
             retry_after_secs,
         ),
+        SignupError::RateLimited(r) => ReplykeError {
+            retry_after_secs: Some(r.retry_after_secs),
+            rate_limit: Some(r.limit),
+            ..ReplykeError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "auth/too-many-requests",
+                "Too many attempts; retry later",
+            )
+        },
         SignupError::Unexpected(cause) => ReplykeError::internal(&cause),
     }
 }

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use doorway_core::flows::record_admin_action;
 use doorway_core::projects::{NewProject, ProjectError, create_project};
 use doorway_core::{Project, ProjectSettings, ProjectSlug};
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,11 @@ pub async fn create(
     match create_project(state.services.store.as_ref(), state.services.clock.as_ref(), new).await {
         Ok(p) => {
             tracing::info!(project = %p.slug, "project created through the admin API");
+            let detail = serde_json::json!({"slug": p.slug.as_str(), "name": p.name});
+            let store = state.services.store.as_ref();
+            record_admin_action(store, p.created_at, &p.id, "admin.project.create", detail)
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
             Ok((StatusCode::CREATED, Json(ProjectEnvelope { success: true, data: view(&state, p) })))
         }
         Err(ProjectError::Exists(slug)) => Err(ApiError::new(

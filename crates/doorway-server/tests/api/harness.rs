@@ -50,6 +50,8 @@ pub struct TestAppBuilder {
     projects: Vec<(String, ProjectConfig)>,
     clock: Option<ManualClock>,
     hashing: Option<doorway_core::password_hashing::HashingSettings>,
+    rate_limits: bool,
+    delivery: doorway_server::settings::DeliverySettings,
     shared_db: Option<Arc<FreshDatabase>>,
 }
 
@@ -71,6 +73,15 @@ impl TestApp {
             projects: Vec::new(),
             clock: None,
             hashing: None,
+            rate_limits: false,
+            // Fast enough that retries happen within a test.
+            delivery: doorway_server::settings::DeliverySettings {
+                poll_interval_ms: 50,
+                lease_secs: 5,
+                retry_base_ms: 200,
+                max_attempts: 3,
+                timeout_ms: 2000,
+            },
             shared_db: None,
         }
     }
@@ -147,6 +158,17 @@ impl TestAppBuilder {
         self
     }
 
+    /// Keeps the projects' rate limits on (the harness turns them off so tests may sign up freely).
+    pub fn with_rate_limits(mut self) -> Self {
+        self.rate_limits = true;
+        self
+    }
+
+    pub fn with_delivery(mut self, delivery: doorway_server::settings::DeliverySettings) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
     pub fn with_hashing(mut self, hashing: doorway_core::password_hashing::HashingSettings) -> Self {
         self.hashing = Some(hashing);
         self
@@ -165,11 +187,19 @@ impl TestAppBuilder {
                 (db.url.clone(), Some(Arc::new(db)))
             }
         };
+        let mut projects = self.projects;
+        if !projects.iter().any(|(slug, _)| slug == "default") {
+            projects.push(("default".into(), ProjectConfig { name: Some("Default".into()), ..Default::default() }));
+        }
+        for (_, config) in &mut projects {
+            config.settings.rate_limits.enabled &= self.rate_limits;
+        }
         let settings = Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: database_url.clone(),
             admin_token: self.admin_token,
-            projects: self.projects.into_iter().collect(),
+            projects: projects.into_iter().collect(),
+            webhook_delivery: self.delivery,
             password_hashing: self.hashing.unwrap_or_default(),
             ..Settings::default()
         };

@@ -1,0 +1,3 @@
+//! Background work that outlives requests: delivering the outbox.
+
+pub mod webhook_delivery;
