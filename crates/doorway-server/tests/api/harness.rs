@@ -52,6 +52,7 @@ pub struct TestAppBuilder {
     hashing: Option<doorway_core::password_hashing::HashingSettings>,
     rate_limits: bool,
     delivery: doorway_server::settings::DeliverySettings,
+    tweaks: Vec<Box<dyn FnOnce(&mut Settings) + Send>>,
     shared_db: Option<Arc<FreshDatabase>>,
 }
 
@@ -74,6 +75,7 @@ impl TestApp {
             clock: None,
             hashing: None,
             rate_limits: false,
+            tweaks: Vec::new(),
             // Fast enough that retries happen within a test.
             delivery: doorway_server::settings::DeliverySettings {
                 poll_interval_ms: 50,
@@ -164,8 +166,9 @@ impl TestAppBuilder {
         self
     }
 
-    pub fn with_delivery(mut self, delivery: doorway_server::settings::DeliverySettings) -> Self {
-        self.delivery = delivery;
+    /// Any other server setting.
+    pub fn configure(mut self, tweak: impl FnOnce(&mut Settings) + Send + 'static) -> Self {
+        self.tweaks.push(Box::new(tweak));
         self
     }
 
@@ -203,6 +206,10 @@ impl TestAppBuilder {
             password_hashing: self.hashing.unwrap_or_default(),
             ..Settings::default()
         };
+        let mut settings = settings;
+        for tweak in self.tweaks {
+            tweak(&mut settings);
+        }
         let clock: Arc<dyn Clock> = match self.clock {
             Some(c) => Arc::new(c),
             None => Arc::new(SystemClock),

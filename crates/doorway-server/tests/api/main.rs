@@ -4,6 +4,7 @@ mod harness;
 mod receiver;
 
 mod admin_projects;
+mod audit_log;
 mod discovery;
 mod errors;
 mod native_sessions;
@@ -11,4 +12,6 @@ mod native_signup;
 mod operations;
 mod pre_signup_hook;
 mod project_scope;
+mod rate_limits;
 mod replyke;
+mod webhooks;

@@ -33,6 +33,8 @@ pub struct Call {
 
 #[derive(Clone)]
 struct Shared {
+    /// Answers used first, one per call, before `answer`.
+    queue: Arc<Mutex<std::collections::VecDeque<Answer>>>,
     answer: Arc<Mutex<Answer>>,
     calls: Arc<Mutex<Vec<Call>>>,
 }
@@ -44,7 +46,7 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(answer: Answer) -> Self {
-        let shared = Shared { answer: Arc::new(Mutex::new(answer)), calls: Arc::default() };
+        let shared = Shared { queue: Arc::default(), answer: Arc::new(Mutex::new(answer)), calls: Arc::default() };
         let app = Router::new().route("/hook", post(receive)).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
@@ -56,6 +58,24 @@ impl Receiver {
         *self.shared.answer.lock().unwrap() = answer;
     }
 
+    /// Answers the next calls with `first`, one each, then as before.
+    pub fn first_answers(&self, first: Vec<Answer>) {
+        self.shared.queue.lock().unwrap().extend(first);
+    }
+
+    /// Waits until at least `n` calls arrived (or fails the test after `secs`).
+    pub async fn wait_for_calls(&self, n: usize, secs: u64) -> Vec<Call> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let calls = self.calls();
+            if calls.len() >= n {
+                return calls;
+            }
+            assert!(std::time::Instant::now() < deadline, "expected {n} calls, got {}", calls.len());
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.shared.calls.lock().unwrap().clone()
     }
@@ -65,7 +85,8 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, raw: Bytes) -
     let signature_valid = standardwebhooks::Webhook::new(SECRET).unwrap().verify(&raw, &headers).is_ok();
     let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     shared.calls.lock().unwrap().push(Call { headers, body, raw, signature_valid });
-    let answer = shared.answer.lock().unwrap().clone();
+    let queued = shared.queue.lock().unwrap().pop_front();
+    let answer = queued.unwrap_or_else(|| shared.answer.lock().unwrap().clone());
     match answer {
         Answer::Json(status, value) => (status, axum::Json(value)).into_response(),
         Answer::Text(status, text) => (status, text).into_response(),

@@ -1,0 +1,99 @@
+//! Seed 002's rate limits: 429 with Retry-After and RateLimit-* headers in each contract's format.
+
+use doorway_core::rate_limit::Rule;
+use doorway_server::settings::ProjectConfig;
+use serde_json::json as j;
+
+use crate::harness::{Backend, STRONG_PASSWORD, TestApp, json};
+use crate::on_both_backends;
+
+on_both_backends!(
+    sixth_password_sign_up_from_one_ip_is_429,
+    forwarded_for_counts_only_from_trusted_proxies,
+    sign_in_attempts_are_limited
+);
+
+async fn sixth_password_sign_up_from_one_ip_is_429(backend: Backend) {
+    let app = TestApp::builder(backend).with_rate_limits().spawn().await;
+    for i in 0..5 {
+        let response = app.sign_up("", &format!("r{i}@example.com"), "Rate Limited", None).await;
+        assert_eq!(response.status(), 201, "attempt {i}");
+    }
+    let sixth = app.sign_up("", "r5@example.com", "Rate Limited", None).await;
+    assert_eq!(sixth.status(), 429);
+    let retry_after: u64 = sixth.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry_after));
+    assert_eq!(sixth.headers()["ratelimit-limit"], "5");
+    assert_eq!(sixth.headers()["ratelimit-remaining"], "0");
+    assert_eq!(json(sixth).await["error"]["code"], "RATE_LIMITED");
+    // The Replyke route is the same password sign-up and shares the budget.
+    let replyke = app.post_json("/auth/sign-up", &j!({"email": "r6@example.com", "password": "longenough"})).await;
+    assert_eq!(replyke.status(), 429);
+    assert!(replyke.headers().contains_key("retry-after"));
+    assert_eq!(json(replyke).await["code"], "auth/too-many-requests");
+
+    let audit = app.state.services.store.audit(&app.project_id("default").await).await.unwrap();
+    assert_eq!(audit.iter().filter(|a| a.outcome == "denied:rate_limited").count(), 2);
+}
+
+async fn forwarded_for_counts_only_from_trusted_proxies(backend: Backend) {
+    let trusting = TestApp::builder(backend)
+        .with_rate_limits()
+        .configure(|s| s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()])
+        .spawn()
+        .await;
+    for i in 0..7 {
+        let response = trusting
+            .client
+            .post(trusting.url("/api/auth/sign-up"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .json(&j!({"email": format!("p{i}@example.com"), "password": STRONG_PASSWORD, "name": "Behind Proxy"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "each client address has its own budget");
+    }
+    let project = trusting.project_id("default").await;
+    let audit = trusting.state.services.store.audit(&project).await.unwrap();
+    assert_eq!(audit[0].ip.as_deref(), Some("198.51.100.0"), "the forwarded client is recorded");
+
+    let untrusting = TestApp::builder(backend).with_rate_limits().spawn().await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let response = untrusting
+            .client
+            .post(untrusting.url("/api/auth/sign-up"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .json(&j!({"email": format!("q{i}@example.com"), "password": STRONG_PASSWORD, "name": "Spoofer"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 201, 201, 201, 429], "a spoofed header from an untrusted peer is ignored");
+}
+
+async fn sign_in_attempts_are_limited(backend: Backend) {
+    let mut config = ProjectConfig { name: Some("Default".into()), ..Default::default() };
+    config.settings.rate_limits.sign_in = Rule { limit: 2, window_secs: 60 };
+    let app = TestApp::builder(backend).with_rate_limits().with_project_config("default", config).spawn().await;
+    let body = j!({"email": "nobody@example.com", "password": "Wrong#Pass1"});
+    assert_eq!(app.post_json("/api/auth/sign-in", &body).await.status(), 401);
+    assert_eq!(app.post_json("/api/auth/sign-in", &body).await.status(), 401);
+    let third = app.post_json("/api/auth/sign-in", &body).await;
+    assert_eq!(third.status(), 429);
+    assert_eq!(third.headers()["ratelimit-limit"], "2");
+}
+
+/// Two instances on one PostgreSQL enforce one shared limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limit_is_shared_across_instances() {
+    let first = TestApp::builder(Backend::Postgres).with_rate_limits().spawn().await;
+    let second = TestApp::builder(Backend::Postgres).with_rate_limits().on_database_of(&first).spawn().await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let app = if i % 2 == 0 { &first } else { &second };
+        statuses.push(app.sign_up("", &format!("s{i}@example.com"), "Shared Limit", None).await.status().as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 201, 201, 201, 429]);
+}
