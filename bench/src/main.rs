@@ -46,6 +46,10 @@ enum Cmd {
         /// Run number, copied into the JSON line.
         #[arg(long, default_value_t = 1)]
         run: u32,
+        /// Allocate the 19 MiB block memory for every hash instead of keeping it per thread
+        /// (the server keeps it, so the default is the true upper bound).
+        #[arg(long)]
+        fresh_memory: bool,
     },
     /// Closed-loop sign-up load: each client sends its next request when the last one answers.
     Load {
@@ -94,21 +98,10 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Hashrate {
-            seconds,
-            warmup,
-            threads,
-            run,
-        } => hashrate(seconds, warmup, threads, run),
-        Cmd::Load {
-            url,
-            path,
-            clients,
-            seconds,
-            warmup,
-            server_pid,
-            run,
-        } => runtime().block_on(load(LoadArgs {
+        Cmd::Hashrate { seconds, warmup, threads, run, fresh_memory } => {
+            hashrate(seconds, warmup, threads, run, fresh_memory)
+        }
+        Cmd::Load { url, path, clients, seconds, warmup, server_pid, run } => runtime().block_on(load(LoadArgs {
             url: format!("{}{}", url.trim_end_matches('/'), path),
             clients: clients.max(1),
             seconds,
@@ -127,50 +120,48 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Cmd::Report {
-            file,
-            commit,
-            machine,
-            max_error_pct,
-        } => report(&file, &commit, &machine, max_error_pct),
+        Cmd::Report { file, commit, machine, max_error_pct } => report(&file, &commit, &machine, max_error_pct),
     }
 }
 
 /// One thread: the generator must not steal CPU from the server it measures.
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
 }
 
 // ---------------------------------------------------------------------------------------------
 // hashrate
 
-fn hashrate(seconds: f64, warmup: f64, threads: Option<usize>, run: u32) -> ExitCode {
-    use argon2::{Algorithm, Argon2, Params, Version};
+fn hashrate(seconds: f64, warmup: f64, threads: Option<usize>, run: u32, fresh_memory: bool) -> ExitCode {
+    use argon2::{Algorithm, Argon2, Block, Params, Version};
     use rand::RngCore;
 
-    let threads = threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let params = Params::new(M_COST_KIB, T_COST, P_COST, Some(OUT_LEN)).expect("argon2 params");
     let barrier = Arc::new(std::sync::Barrier::new(threads));
+    let busy0 = system_busy_secs();
+    let self0 = proc_cpu_secs_self();
+    let window = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|_| {
             let params = params.clone();
             let barrier = barrier.clone();
             std::thread::spawn(move || {
+                let params_blocks = params.block_count();
                 let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
                 let mut rng = rand::rng();
                 let mut salt = [0u8; SALT_LEN];
                 let mut out = [0u8; OUT_LEN];
+                // Like the server's hashing workers: one block buffer per thread, reused.
+                let mut memory = vec![Block::default(); params_blocks];
                 let mut one = |rng: &mut rand::rngs::ThreadRng| {
                     rng.fill_bytes(&mut salt);
-                    // Allocates the 19 MiB block memory per call, as the server's hashing does.
-                    argon
-                        .hash_password_into(PASSWORD.as_bytes(), &salt, &mut out)
-                        .expect("argon2 hash");
+                    if fresh_memory {
+                        argon.hash_password_into(PASSWORD.as_bytes(), &salt, &mut out)
+                    } else {
+                        argon.hash_password_into_with_memory(PASSWORD.as_bytes(), &salt, &mut out, &mut memory)
+                    }
+                    .expect("argon2 hash");
                     std::hint::black_box(&out);
                 };
                 barrier.wait();
@@ -190,17 +181,21 @@ fn hashrate(seconds: f64, warmup: f64, threads: Option<usize>, run: u32) -> Exit
             })
         })
         .collect();
-    let per_thread: Vec<(u64, f64)> = handles
-        .into_iter()
-        .map(|h| h.join().expect("thread"))
-        .collect();
+    let per_thread: Vec<(u64, f64)> = handles.into_iter().map(|h| h.join().expect("thread")).collect();
     let hashes: u64 = per_thread.iter().map(|(n, _)| n).sum();
     let rate: f64 = per_thread.iter().map(|(n, s)| *n as f64 / s).sum();
     let elapsed = per_thread.iter().map(|(_, s)| *s).fold(0.0, f64::max);
+    // CPU used by other processes while we hashed (a busy machine lowers the rate).
+    let other_cpu_s = busy0
+        .zip(system_busy_secs())
+        .zip(self0.zip(proc_cpu_secs_self()))
+        .map(|((b0, b1), (s0, s1))| ((b1 - b0) - (s1 - s0)).max(0.0));
+    let window = window.elapsed().as_secs_f64();
     eprintln!(
         "hashrate: {threads} threads, {hashes} argon2id hashes in {elapsed:.2} s = {rate:.1}/s \
-         ({:.1} ms per hash per thread)",
-        1000.0 * threads as f64 / rate
+         ({:.1} ms per hash per thread); other processes used {} CPU s meanwhile",
+        1000.0 * threads as f64 / rate,
+        f(other_cpu_s, 2)
     );
     println!(
         "{}",
@@ -211,7 +206,10 @@ fn hashrate(seconds: f64, warmup: f64, threads: Option<usize>, run: u32) -> Exit
             "seconds": round(elapsed, 3),
             "hashes": hashes,
             "hashes_per_sec": round(rate, 2),
+            "other_cpu_s": other_cpu_s.map(|v| round(v, 2)),
+            "other_cpu_pct": other_cpu_s.map(|v| round(100.0 * v / window, 1)),
             "per_thread": per_thread.iter().map(|(n, s)| round(*n as f64 / s, 2)).collect::<Vec<_>>(),
+            "fresh_memory": fresh_memory,
             "params": {"alg": "argon2id", "version": "0x13", "m_kib": M_COST_KIB, "t": T_COST, "p": P_COST, "out_len": OUT_LEN, "salt_len": SALT_LEN},
         })
     );
@@ -259,9 +257,7 @@ async fn load(a: LoadArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let nonce = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+    let nonce = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let url: Arc<str> = a.url.clone().into();
 
     let t0 = Instant::now();
@@ -292,13 +288,13 @@ async fn load(a: LoadArgs) -> ExitCode {
             tokio::time::sleep_until(t_warm.into()).await;
             let s0 = pid.and_then(proc_cpu_secs);
             let c0 = proc_cpu_secs_self();
+            let b0 = system_busy_secs();
             tokio::time::sleep_until(t_end.into()).await;
             let s1 = pid.and_then(proc_cpu_secs);
             let c1 = proc_cpu_secs_self();
-            (
-                s0.zip(s1).map(|(a, b)| b - a),
-                c0.zip(c1).map(|(a, b)| b - a),
-            )
+            let b1 = system_busy_secs();
+            let d = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
+            (d(s0, s1), d(c0, c1), d(b0, b1))
         })
     };
 
@@ -329,7 +325,9 @@ async fn load(a: LoadArgs) -> ExitCode {
             Err(e) => eprintln!("load: client task failed: {e}"),
         }
     }
-    let (server_cpu, client_cpu) = cpu_edges.await.unwrap_or((None, None));
+    let (server_cpu, client_cpu, busy) = cpu_edges.await.unwrap_or((None, None, None));
+    // CPU used by everything else on the machine during the window (noise from other work).
+    let other_cpu = busy.map(|b| (b - server_cpu.unwrap_or(0.0) - client_cpu.unwrap_or(0.0)).max(0.0));
     stop.store(true, Ordering::Relaxed);
     let (rss_max_kib, rss_samples) = match sampler {
         Some(h) => h.await.unwrap_or((0, 0)),
@@ -346,19 +344,15 @@ async fn load(a: LoadArgs) -> ExitCode {
         let rank = ((p / 100.0) * lat.len() as f64).ceil().max(1.0) as usize;
         Some(round(lat[rank - 1] as f64 / 1000.0, 2))
     };
-    let mean = (!lat.is_empty()).then(|| {
-        round(
-            lat.iter().map(|&v| v as f64).sum::<f64>() / lat.len() as f64 / 1000.0,
-            2,
-        )
-    });
+    let mean =
+        (!lat.is_empty()).then(|| round(lat.iter().map(|&v| v as f64).sum::<f64>() / lat.len() as f64 / 1000.0, 2));
     let errors: u64 = all.errors.values().sum();
     let total = all.ok + errors;
     let rate = all.ok as f64 / a.seconds;
 
     eprintln!(
         "load run {}: {} clients, {:.0} s (+{:.0} s warm-up): {} x 201 = {:.1} sign-ups/s, {} errors, \
-         p50 {:?} ms, p99 {:?} ms, server CPU {:?} s, client CPU {:?} s",
+         p50 {} ms, p99 {} ms, CPU s: server {}, client {}, other processes {}",
         a.run,
         a.clients,
         a.seconds,
@@ -366,16 +360,14 @@ async fn load(a: LoadArgs) -> ExitCode {
         all.ok,
         rate,
         errors,
-        pct(50.0),
-        pct(99.0),
-        server_cpu.map(|v| round(v, 2)),
-        client_cpu.map(|v| round(v, 2)),
+        f(pct(50.0), 1),
+        f(pct(99.0), 1),
+        f(server_cpu, 2),
+        f(client_cpu, 2),
+        f(other_cpu, 2),
     );
     for (status, n) in &all.errors {
-        eprintln!(
-            "  error status {status}: {n}, sample body: {}",
-            all.samples.get(status).map_or("", String::as_str)
-        );
+        eprintln!("  error status {status}: {n}, sample body: {}", all.samples.get(status).map_or("", String::as_str));
     }
     println!(
         "{}",
@@ -405,6 +397,7 @@ async fn load(a: LoadArgs) -> ExitCode {
             "vmhwm_kib": vmhwm_kib,
             "server_cpu_s": server_cpu.map(|v| round(v, 2)),
             "client_cpu_s": client_cpu.map(|v| round(v, 2)),
+            "other_cpu_s": other_cpu.map(|v| round(v, 2)),
         })
     );
     ExitCode::SUCCESS
@@ -418,10 +411,7 @@ async fn client_loop(
     t_warm: Instant,
     t_end: Instant,
 ) -> ClientResult {
-    let mut r = ClientResult {
-        latency_us: Vec::with_capacity(4096),
-        ..Default::default()
-    };
+    let mut r = ClientResult { latency_us: Vec::with_capacity(4096), ..Default::default() };
     let mut seq = 0u64;
     loop {
         let start = Instant::now();
@@ -434,31 +424,18 @@ async fn client_loop(
             body,
             r#"{{"email":"b{nonce:x}-{id}-{seq}@bench.example.com","password":"{PASSWORD}","name":"Bench User"}}"#
         );
-        let res = client
-            .post(&*url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
+        let res = client.post(&*url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await;
         let (key, ok, text) = match res {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 // Read the whole body so the connection goes back to the pool.
                 match resp.bytes().await {
                     Ok(_) if status == 201 => (None, true, None),
-                    Ok(b) => (
-                        Some(status.to_string()),
-                        false,
-                        Some(String::from_utf8_lossy(&b).into_owned()),
-                    ),
+                    Ok(b) => (Some(status.to_string()), false, Some(String::from_utf8_lossy(&b).into_owned())),
                     Err(e) => (Some("body_error".to_owned()), false, Some(e.to_string())),
                 }
             }
-            Err(e) => (
-                Some("connection_error".to_owned()),
-                false,
-                Some(format!("{e:?}")),
-            ),
+            Err(e) => (Some("connection_error".to_owned()), false, Some(format!("{e:?}"))),
         };
         let end = Instant::now();
         if let (Some(k), Some(t)) = (&key, text) {
@@ -475,8 +452,7 @@ async fn client_loop(
             r.late += 1;
         } else if ok {
             r.ok += 1;
-            r.latency_us
-                .push(u32::try_from((end - start).as_micros()).unwrap_or(u32::MAX));
+            r.latency_us.push(u32::try_from((end - start).as_micros()).unwrap_or(u32::MAX));
         } else {
             *r.errors.entry(key_str()).or_default() += 1;
         }
@@ -489,16 +465,11 @@ async fn client_loop(
 }
 
 async fn wait(url: String, timeout: f64, pid: Option<u32>) -> ExitCode {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .expect("client");
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
     let deadline = Instant::now() + Duration::from_secs_f64(timeout);
     while Instant::now() < deadline {
         if let Some(pid) = pid {
-            if !std::path::Path::new(&format!("/proc/{pid}")).exists()
-                || proc_state(pid) == Some('Z')
-            {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() || proc_state(pid) == Some('Z') {
                 eprintln!("wait: server process {pid} exited before answering {url}");
                 return ExitCode::FAILURE;
             }
@@ -520,12 +491,7 @@ async fn wait(url: String, timeout: f64, pid: Option<u32>) -> ExitCode {
 fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = s.lines().find(|l| l.starts_with(field))?;
-    line[field.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
+    line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 /// Fields after the `(comm)` of /proc/PID/stat; index 0 is the state (field 3).
@@ -551,11 +517,17 @@ fn proc_cpu_secs_self() -> Option<f64> {
     cpu_from_stat("/proc/self/stat")
 }
 
+/// CPU seconds spent busy by the whole machine (all cores), from the first line of /proc/stat.
+fn system_busy_secs() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let v: Vec<f64> = s.lines().next()?.split_whitespace().skip(1).map(|x| x.parse().unwrap_or(0.0)).collect();
+    // user nice system idle iowait irq softirq steal (guest is already inside user)
+    let busy = v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)? + v.get(7).unwrap_or(&0.0);
+    Some(busy / CLK_TCK)
+}
+
 fn proc_state(pid: u32) -> Option<char> {
-    stat_fields(&format!("/proc/{pid}/stat"))?
-        .first()?
-        .chars()
-        .next()
+    stat_fields(&format!("/proc/{pid}/stat"))?.first()?.chars().next()
 }
 
 fn round(v: f64, places: i32) -> f64 {
@@ -573,11 +545,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
 fn f(v: Option<f64>, places: usize) -> String {
@@ -592,16 +560,9 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
             return ExitCode::FAILURE;
         }
     };
-    let lines: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l.trim()).ok())
-        .collect();
+    let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l.trim()).ok()).collect();
     let of = |kind: &str| -> BTreeMap<u64, Value> {
-        lines
-            .iter()
-            .filter(|v| v["kind"] == kind)
-            .map(|v| (v["run"].as_u64().unwrap_or(0), v.clone()))
-            .collect()
+        lines.iter().filter(|v| v["kind"] == kind).map(|v| (v["run"].as_u64().unwrap_or(0), v.clone())).collect()
     };
     let loads = of("load");
     let hashes = of("hashrate");
@@ -610,20 +571,12 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| run | sign-ups/s | hash rate/s | ratio | p50 ms | p90 ms | p99 ms | max ms | requests | errors | peak RSS MiB (VmHWM) | max sampled VmRSS MiB | server CPU % | client CPU % |"
+        "| run | sign-ups/s | hash rate/s | ratio | p50 ms | p90 ms | p99 ms | max ms | requests | errors | peak RSS MiB (VmHWM) | max sampled VmRSS MiB | server CPU % | client CPU % | other CPU % (load / hash) |"
     );
-    let _ = writeln!(
-        out,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut failed_runs = Vec::new();
-    let runs: Vec<u64> = loads
-        .keys()
-        .chain(hashes.keys())
-        .copied()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let runs: Vec<u64> =
+        loads.keys().chain(hashes.keys()).copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     for run in &runs {
         let l = loads.get(run).cloned().unwrap_or(Value::Null);
         let h = hashes.get(run).cloned().unwrap_or(Value::Null);
@@ -639,7 +592,7 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
         let cpu_pct = |k: &str| l[k].as_f64().map(|s| 100.0 * s / secs);
         let _ = writeln!(
             out,
-            "| {run} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {run} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |",
             f(sps, 1),
             f(hr, 1),
             f(sps.zip(hr).map(|(a, b)| a / b), 2),
@@ -647,35 +600,24 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
             f(num(&l, "p90_ms"), 1),
             f(num(&l, "p99_ms"), 1),
             f(num(&l, "max_ms"), 1),
-            if l.is_null() {
-                "–".to_owned()
-            } else {
-                total.to_string()
-            },
-            if l.is_null() {
-                "–".to_owned()
-            } else {
-                errors.to_string()
-            },
+            if l.is_null() { "–".to_owned() } else { total.to_string() },
+            if l.is_null() { "–".to_owned() } else { errors.to_string() },
             f(mib("vmhwm_kib"), 1),
             f(mib("rss_max_kib"), 1),
             f(cpu_pct("server_cpu_s"), 0),
             f(cpu_pct("client_cpu_s"), 0),
+            f(cpu_pct("other_cpu_s"), 0),
+            f(num(&h, "other_cpu_pct"), 0),
         );
     }
-    let col = |m: &BTreeMap<u64, Value>, k: &str| -> Vec<f64> {
-        m.values().filter_map(|v| v[k].as_f64()).collect()
-    };
+    let col = |m: &BTreeMap<u64, Value>, k: &str| -> Vec<f64> { m.values().filter_map(|v| v[k].as_f64()).collect() };
     let m_sps = median(col(&loads, "signups_per_sec"));
     let m_hr = median(col(&hashes, "hashes_per_sec"));
     let m_p50 = median(col(&loads, "p50_ms"));
     let m_p99 = median(col(&loads, "p99_ms"));
-    let peak_hwm = col(&loads, "vmhwm_kib")
-        .into_iter()
-        .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
-    let peak_rss = col(&loads, "rss_max_kib")
-        .into_iter()
-        .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+    let peak_hwm = col(&loads, "vmhwm_kib").into_iter().fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+    let peak_rss =
+        col(&loads, "rss_max_kib").into_iter().fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
     let peak_mib = peak_hwm.or(peak_rss).map(|k| k / 1024.0);
     let ratio = m_sps.zip(m_hr).map(|(a, b)| a / b);
     let total: u64 = loads.values().filter_map(|v| v["total"].as_u64()).sum();
@@ -686,12 +628,7 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
     let mut summary = String::new();
     let _ = writeln!(summary, "| metric | value |");
     let _ = writeln!(summary, "|---|---|");
-    let _ = writeln!(
-        summary,
-        "| sign-ups/s (median of {} runs) | **{}** |",
-        loads.len(),
-        f(m_sps, 1)
-    );
+    let _ = writeln!(summary, "| sign-ups/s (median of {} runs) | **{}** |", loads.len(), f(m_sps, 1));
     let _ = writeln!(
         summary,
         "| raw argon2id hash rate/s on {} threads (median) | {} |",
@@ -704,6 +641,14 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
         f(ratio, 2),
         ratio.map_or("", |r| if r >= 0.9 { "(met)" } else { "(not met)" })
     );
+    let run_ratios: Vec<f64> = loads
+        .iter()
+        .filter_map(|(run, l)| {
+            let h = hashes.get(run)?;
+            Some(l["signups_per_sec"].as_f64()? / h["hashes_per_sec"].as_f64()?)
+        })
+        .collect();
+    let _ = writeln!(summary, "| ratio, median of the per-run ratios | {} |", f(median(run_ratios), 2));
     let _ = writeln!(summary, "| latency p50 (median) | {} ms |", f(m_p50, 1));
     let _ = writeln!(summary, "| latency p99 (median) | {} ms |", f(m_p99, 1));
     let _ = writeln!(
@@ -715,34 +660,29 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
     let _ = writeln!(
         summary,
         "| errors | {errors} of {total} requests ({}%) |",
-        if total == 0 {
-            "–".to_owned()
-        } else {
-            format!("{:.2}", 100.0 * errors as f64 / total as f64)
-        }
+        if total == 0 { "–".to_owned() } else { format!("{:.2}", 100.0 * errors as f64 / total as f64) }
     );
-    let _ = writeln!(
-        summary,
-        "| clients | {} |",
-        first["clients"]
-            .as_u64()
-            .map_or("–".to_owned(), |c| c.to_string())
-    );
+    let _ = writeln!(summary, "| clients | {} |", first["clients"].as_u64().map_or("–".to_owned(), |c| c.to_string()));
     let _ = writeln!(
         summary,
         "| duration | {} s measured (+{} s warm-up) × {} runs |",
-        first["seconds"]
-            .as_f64()
-            .map_or("–".to_owned(), |s| format!("{s}")),
-        first["warmup_s"]
-            .as_f64()
-            .map_or("–".to_owned(), |s| format!("{s}")),
+        first["seconds"].as_f64().map_or("–".to_owned(), |s| format!("{s}")),
+        first["warmup_s"].as_f64().map_or("–".to_owned(), |s| format!("{s}")),
         loads.len()
     );
     let _ = writeln!(summary, "| commit | `{commit}` |");
     let _ = writeln!(summary, "| machine | {machine} |");
 
     println!("### Summary\n\n{summary}\n### Per run\n\n{out}");
+    let noisy =
+        loads.values().any(|l| l["other_cpu_s"].as_f64().zip(l["seconds"].as_f64()).is_some_and(|(c, s)| c / s > 0.10))
+            || hashes.values().any(|h| h["other_cpu_pct"].as_f64().is_some_and(|p| p > 10.0));
+    if noisy {
+        println!(
+            "Note: other processes used more than 10% of a core during some runs (\"other CPU %\"); \
+             those numbers are disturbed. Re-run on a quiet machine.\n"
+        );
+    }
     // Error breakdown, with one body per status.
     let mut by_status: BTreeMap<String, (u64, String)> = BTreeMap::new();
     for l in loads.values() {
@@ -759,10 +699,7 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
     if !by_status.is_empty() {
         println!("### Errors by status\n\n| status | count | sample body |\n|---|---|---|");
         for (k, (n, body)) in &by_status {
-            println!(
-                "| {k} | {n} | `{}` |",
-                body.replace('|', "\\|").replace('\n', " ")
-            );
+            println!("| {k} | {n} | `{}` |", body.replace('|', "\\|").replace('\n', " "));
         }
         println!();
     }
@@ -771,9 +708,7 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
         return ExitCode::FAILURE;
     }
     if !failed_runs.is_empty() {
-        eprintln!(
-            "report: runs {failed_runs:?} had errors above {max_error_pct}% of requests (or no requests)"
-        );
+        eprintln!("report: runs {failed_runs:?} had errors above {max_error_pct}% of requests (or no requests)");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

@@ -4,8 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use doorway_core::flows::record_admin_action;
 use doorway_core::projects::{NewProject, ProjectError, create_project};
-use doorway_core::{ProjectSettings, ProjectSlug, SystemClock};
+use doorway_core::store::AuditFilter;
+use doorway_core::webhooks::DeliveryStatus;
+use doorway_core::{Clock, ProjectSettings, ProjectSlug, SystemClock};
 use doorway_server::{Application, LogFormat, Overrides, Settings, shutdown_signal, telemetry};
 
 #[derive(Parser)]
@@ -40,6 +43,45 @@ enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Read a project's audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Inspect and replay webhook deliveries.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print the newest entries, oldest first; with --follow keep printing new ones.
+    Tail {
+        #[arg(long, default_value = "default")]
+        project: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        follow: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// List deliveries, newest first.
+    List {
+        #[arg(long, default_value = "default")]
+        project: String,
+        /// pending, delivered or dead.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Send a delivery again (same webhook-id); a running server picks it up.
+    Replay {
+        id: String,
+        #[arg(long, default_value = "default")]
+        project: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -95,6 +137,115 @@ async fn main() -> ExitCode {
             }
         }
         Command::Project(cmd) => project(settings, cmd).await,
+        Command::Audit(cmd) => operate(settings, |store| Box::pin(audit(store, cmd))).await,
+        Command::Webhooks(cmd) => operate(settings, |store| Box::pin(webhooks(store, cmd))).await,
+    }
+}
+
+type Store = std::sync::Arc<dyn doorway_core::Store>;
+
+/// Opens the database, runs `work`, and turns its error into an exit code.
+async fn operate<F>(settings: Settings, work: F) -> ExitCode
+where
+    F: FnOnce(Store) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>,
+{
+    let store = match doorway_store::connect_and_migrate(&settings.database_url).await {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    match work(store).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn project_id(store: &Store, slug: &str) -> Result<String, String> {
+    let parsed = ProjectSlug::parse(slug).map_err(|e| format!("project slug {e}"))?;
+    match store.project_by_slug(&parsed).await {
+        Ok(Some(p)) => Ok(p.id),
+        Ok(None) => Err(format!("no project named '{slug}' (see `doorway project list`)")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn audit(store: Store, cmd: AuditCommand) -> Result<(), String> {
+    let AuditCommand::Tail { project, limit, follow } = cmd;
+    let project_id = project_id(&store, &project).await?;
+    let mut last_seen: Option<String> = None;
+    loop {
+        let filter =
+            AuditFilter { limit: if last_seen.is_some() { 500 } else { limit.clamp(1, 500) }, ..Default::default() };
+        let rows = store.audit_page(&project_id, &filter).await.map_err(|e| e.to_string())?;
+        for a in rows.iter().rev().filter(|a| last_seen.as_ref().is_none_or(|seen| &a.id > seen)) {
+            println!(
+                "{}  {:<22} {:<32} method={} user={} ip={}",
+                a.at.to_rfc3339(),
+                a.action,
+                a.outcome,
+                a.method.as_deref().unwrap_or("-"),
+                a.user_id.as_deref().unwrap_or("-"),
+                a.ip.as_deref().unwrap_or("-"),
+            );
+        }
+        if let Some(newest) = rows.first() {
+            last_seen = Some(newest.id.clone());
+        } else if last_seen.is_none() {
+            last_seen = Some(String::new());
+        }
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+async fn webhooks(store: Store, cmd: WebhooksCommand) -> Result<(), String> {
+    match cmd {
+        WebhooksCommand::List { project, status, limit } => {
+            let project_id = project_id(&store, &project).await?;
+            let status = match status.as_deref() {
+                None => None,
+                Some(raw) => Some(DeliveryStatus::parse(raw).ok_or("--status must be pending, delivered or dead")?),
+            };
+            let rows = store.deliveries(&project_id, status, limit.clamp(1, 500)).await.map_err(|e| e.to_string())?;
+            for d in rows {
+                let topic = serde_json::from_str::<serde_json::Value>(&d.body)
+                    .ok()
+                    .and_then(|b| b["type"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                println!(
+                    "{}  {:<9} attempts={} {:<22} {}  {}",
+                    d.id,
+                    d.status.as_str(),
+                    d.attempts,
+                    topic,
+                    d.target,
+                    d.last_error.as_deref().unwrap_or(""),
+                );
+            }
+            Ok(())
+        }
+        WebhooksCommand::Replay { id, project } => {
+            let project_id = project_id(&store, &project).await?;
+            let now = SystemClock.now();
+            if !store.replay_delivery(&project_id, &id, now).await.map_err(|e| e.to_string())? {
+                return Err(format!("no delivery '{id}' in project '{project}'"));
+            }
+            record_admin_action(
+                store.as_ref(),
+                now,
+                &project_id,
+                "admin.webhook.replay",
+                serde_json::json!({"deliveryId": id}),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("delivery {id} scheduled");
+            Ok(())
+        }
     }
 }
 

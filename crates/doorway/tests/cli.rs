@@ -123,3 +123,144 @@ fn serve_starts_with_zero_config_and_stops_cleanly_on_sigterm() {
     assert!(lines.iter().any(|l| { l["message"].as_str().is_some_and(|m| m.contains("admin API disabled")) }));
     assert!(lines.iter().any(|l| { l["message"].as_str().is_some_and(|m| m.contains("shutting down")) }));
 }
+
+/// A bare HTTP receiver on loopback: records each request's `webhook-id` and body; while
+/// `hang` is set it reads the request and never answers.
+struct Receiver {
+    port: u16,
+    hang: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: std::sync::mpsc::Receiver<(String, String)>,
+}
+
+impl Receiver {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hang = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (tx, seen) = std::sync::mpsc::channel();
+        let hanging = hang.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut id, mut length) = (String::new(), 0usize);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("webhook-id:") {
+                        id = v.trim().to_owned();
+                    }
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let _ = tx.send((id, String::from_utf8_lossy(&body).into_owned()));
+                if hanging.load(std::sync::atomic::Ordering::SeqCst) {
+                    held.push(stream);
+                } else {
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                }
+            }
+        });
+        Self { port, hang, seen }
+    }
+
+    fn next(&self, secs: u64) -> (String, String) {
+        self.seen.recv_timeout(Duration::from_secs(secs)).expect("no webhook arrived in time")
+    }
+}
+
+#[test]
+fn a_delivery_in_flight_at_kill_9_is_delivered_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    std::fs::write(
+        dir.path().join("doorway.toml"),
+        format!(
+            r#"
+[webhook_delivery]
+poll_interval_ms = 50
+lease_secs = 2
+timeout_ms = 1500
+retry_base_ms = 600000
+
+[projects.default.rate_limits]
+enabled = false
+
+[[projects.default.webhooks]]
+url = "http://127.0.0.1:{}/hook"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+events = ["user.created"]
+"#,
+            receiver.port
+        ),
+    )
+    .unwrap();
+    let start = |port: u16| {
+        Command::new(env!("CARGO_BIN_EXE_doorway"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let port = free_port();
+    let mut first = start(port);
+    wait_until_serving(&mut first, port);
+    let body = r#"{"email":"durable@example.com","password":"Durable#Pass1","name":"Dura Ble"}"#;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST /api/auth/sign-up HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+
+    // The worker has sent the event and is waiting for an answer: kill it now.
+    let (id, payload) = receiver.next(10);
+    assert!(payload.contains("durable@example.com"));
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    receiver.hang.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    let port = free_port();
+    let mut second = start(port);
+    wait_until_serving(&mut second, port);
+    let (again, _) = receiver.next(15);
+    assert_eq!(again, id, "the same delivery (same webhook-id) is sent after restart");
+    // And it is recorded as delivered once the receiver answered.
+    let db = format!("sqlite://{}", dir.path().join("doorway.db").display());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = doorway(dir.path(), &["--database-url", &db, "webhooks", "list", "--status", "delivered"]);
+        if text(&list.stdout).contains(&id) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never marked delivered: {}", text(&list.stdout));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    let tail = doorway(dir.path(), &["--database-url", &db, "audit", "tail", "--limit", "5"]);
+    assert!(tail.status.success(), "{}", text(&tail.stderr));
+    assert!(
+        text(&tail.stdout).contains("signup") && text(&tail.stdout).contains("method=password"),
+        "{}",
+        text(&tail.stdout)
+    );
+    let replay = doorway(dir.path(), &["--database-url", &db, "webhooks", "replay", &id]);
+    assert!(replay.status.success(), "{}", text(&replay.stderr));
+    let unknown = doorway(dir.path(), &["--database-url", &db, "webhooks", "replay", "msg_nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
