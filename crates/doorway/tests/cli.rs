@@ -264,3 +264,12 @@ events = ["user.created"]
     let unknown = doorway(dir.path(), &["--database-url", &db, "webhooks", "replay", "msg_nope"]);
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../doorway.example.toml");
+    std::fs::copy(example, dir.path().join("doorway.toml")).unwrap();
+    let check = doorway(dir.path(), &["config", "check"]);
+    assert!(check.status.success(), "doorway.example.toml: {}", text(&check.stderr));
+}
