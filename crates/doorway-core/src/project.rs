@@ -88,6 +88,64 @@ pub struct ProjectSettings {
     pub rate_limits: crate::rate_limit::RateLimits,
     /// Where events (`user.created`, …) are delivered.
     pub webhooks: Vec<crate::webhooks::WebhookEndpoint>,
+    /// The native sign-up (seed 002).
+    pub signup: SignupSettings,
+    /// The Storyden contract (seed 004).
+    pub storyden: StorydenSettings,
+    /// One-time codes and links.
+    pub verification: VerificationSettings,
+}
+
+/// Whether a sign-up takes a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PasswordMode {
+    Required,
+    Optional,
+    /// Magic link / one-time code only.
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignupSettings {
+    /// Send a verification mail after every sign-up (`emailVerified` stays false until done).
+    pub verify_email: bool,
+    pub password: PasswordMode,
+}
+
+impl Default for SignupSettings {
+    fn default() -> Self {
+        Self { verify_email: false, password: PasswordMode::Required }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorydenSettings {
+    pub password: PasswordMode,
+    pub password_policy: crate::password::PasswordPolicy,
+}
+
+impl Default for StorydenSettings {
+    fn default() -> Self {
+        Self { password: PasswordMode::Optional, password_policy: ReplykeSettings::default().password_policy }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerificationSettings {
+    /// Lifetime of a code and its link.
+    pub code_ttl_secs: u32,
+    /// Wrong codes before a code is dead.
+    pub max_attempts: u32,
+}
+
+impl Default for VerificationSettings {
+    fn default() -> Self {
+        Self { code_ttl_secs: 900, max_attempts: 5 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +177,9 @@ impl Default for ProjectSettings {
             replyke: Default::default(),
             rate_limits: Default::default(),
             webhooks: Vec::new(),
+            signup: Default::default(),
+            storyden: Default::default(),
+            verification: Default::default(),
         }
     }
 }
@@ -146,6 +207,12 @@ impl ProjectSettings {
         out.extend(self.hooks.problems());
         out.extend(self.rate_limits.problems());
         out.extend(self.webhooks.iter().enumerate().flat_map(|(i, w)| w.problems(i)));
+        if !(60..=86_400).contains(&self.verification.code_ttl_secs) {
+            out.push(("verification.code_ttl_secs", "must be between 60 and 86400".to_owned()));
+        }
+        if self.verification.max_attempts == 0 {
+            out.push(("verification.max_attempts", "must be at least 1".to_owned()));
+        }
         out.extend(self.replyke.password_policy.problems().into_iter().map(|(_, m)| ("replyke.password_policy", m)));
         out
     }

@@ -8,10 +8,12 @@ use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::events::{AuditEntry, OutboxMessage};
 use crate::keys::ProjectKey;
+use crate::mail::CodePurpose;
 use crate::organization::Organization;
 use crate::project::{Project, ProjectSlug};
 use crate::session::{RefreshToken, Session};
 use crate::user::User;
+use crate::verification::Verification;
 use crate::webhooks::{AttemptOutcome, Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
 
 /// Which audit rows to read, newest first.
@@ -97,6 +99,7 @@ pub trait Store: Send + Sync + 'static {
     async fn deliveries(
         &self,
         project_id: &str,
+        kind: DeliveryKind,
         status: Option<DeliveryStatus>,
         limit: u32,
     ) -> StoreResult<Vec<Delivery>>;
@@ -140,4 +143,24 @@ pub trait StoreTx: Send {
     async fn insert_outbox(&mut self, message: &OutboxMessage) -> StoreResult<()>;
     async fn insert_delivery(&mut self, delivery: &Delivery) -> StoreResult<()>;
     async fn insert_audit(&mut self, entry: &AuditEntry) -> StoreResult<()>;
+
+    async fn user_by_id(&mut self, project_id: &str, user_id: &str) -> StoreResult<Option<User>>;
+    async fn mark_email_verified(&mut self, user_id: &str, now: Timestamp) -> StoreResult<()>;
+    async fn insert_verification(&mut self, v: &Verification) -> StoreResult<()>;
+    /// The newest unconsumed verification for the address and purpose.
+    async fn latest_verification(
+        &mut self,
+        project_id: &str,
+        email: &EmailAddress,
+        purpose: CodePurpose,
+    ) -> StoreResult<Option<Verification>>;
+    async fn verification_by_link_hash(
+        &mut self,
+        project_id: &str,
+        link_hash: &str,
+    ) -> StoreResult<Option<Verification>>;
+    /// Counts a wrong code; returns the attempts so far.
+    async fn count_verification_attempt(&mut self, id: &str) -> StoreResult<i64>;
+    /// Marks the verification used; false if it already was (a race or a replay).
+    async fn consume_verification(&mut self, id: &str, now: Timestamp) -> StoreResult<bool>;
 }

@@ -7,6 +7,7 @@ mod cookies;
 mod errors;
 mod hook_caller;
 mod openapi;
+mod problem;
 mod project_directory;
 mod project_scope;
 mod routes;

@@ -40,7 +40,9 @@ pub struct Settings {
     pub password_hashing: HashingSettings,
     /// Peers (CIDRs) whose `X-Forwarded-For` is believed; from anyone else it is ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// How the outbox workers deliver webhooks.
+    /// Outgoing mail; without it, mail stays in the outbox (`doorway mail list`).
+    pub smtp: Option<SmtpSettings>,
+    /// How the outbox workers deliver webhooks and mail.
     pub webhook_delivery: DeliverySettings,
     /// Projects declared here are created or updated at start.
     pub projects: BTreeMap<String, ProjectConfig>,
@@ -54,8 +56,37 @@ impl std::fmt::Debug for Settings {
             .field("public_url", &self.public_url)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("log_format", &self.log_format)
+            .field("smtp", &self.smtp)
             .field("projects", &self.projects.keys())
             .finish()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// `smtp://host:port` (plain, or `?tls=required` for STARTTLS) or `smtps://host:port`;
+    /// credentials may be in the URL.
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// File holding the password (secret mounts); wins over `password`.
+    pub password_file: Option<PathBuf>,
+    /// Sender, e.g. `Acme <no-reply@acme.example>`.
+    #[serde(default = "default_from")]
+    pub from: String,
+}
+
+fn default_from() -> String {
+    "Doorway <no-reply@localhost>".to_owned()
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("url", &redact_url(&self.url))
+            .field("from", &self.from)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,6 +131,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             password_hashing: HashingSettings::default(),
             trusted_proxies: Vec::new(),
+            smtp: None,
             webhook_delivery: DeliverySettings::default(),
             projects: BTreeMap::new(),
         }
@@ -164,6 +196,17 @@ impl Settings {
                 )),
             }
         }
+        if let Some(smtp) = &mut settings.smtp
+            && let Some(path) = &smtp.password_file
+        {
+            match std::fs::read_to_string(path) {
+                Ok(password) => smtp.password = Some(password.trim().to_owned()),
+                Err(e) => problems.push(format!(
+                    "smtp.password_file: cannot read {}: {e}; point it at a readable file",
+                    path.display()
+                )),
+            }
+        }
         problems.extend(settings.problems());
         if problems.is_empty() { Ok(settings) } else { Err(ConfigError::Invalid(problems)) }
     }
@@ -187,6 +230,18 @@ impl Settings {
             out.push(
                 "admin_token: too short; use at least 16 random characters (e.g. `openssl rand -hex 32`)".to_owned(),
             );
+        }
+        if let Some(smtp) = &self.smtp {
+            let scheme_ok = smtp.url.starts_with("smtp://") || smtp.url.starts_with("smtps://");
+            if !scheme_ok || url::Url::parse(&smtp.url).is_err() {
+                out.push(format!("smtp.url: '{}' is not smtp://host:port or smtps://host:port", redact_url(&smtp.url)));
+            }
+            if smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                out.push(format!(
+                    "smtp.from: '{}' is not a mailbox; use e.g. \"Acme <no-reply@acme.example>\"",
+                    smtp.from
+                ));
+            }
         }
         let d = &self.webhook_delivery;
         if d.poll_interval_ms == 0 || d.lease_secs == 0 || d.max_attempts < 1 || d.timeout_ms == 0 {

@@ -22,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::contracts::{native, replyke};
+use crate::contracts::{native, native_email, replyke, storyden};
 use crate::errors::{MAX_BODY_BYTES, method_not_allowed, panic_response, route_not_found};
 use crate::hook_caller::HttpHookCaller;
 use crate::openapi::ApiDoc;
@@ -32,7 +32,10 @@ use crate::routes::{admin_activity, admin_projects, discovery, operations};
 use crate::settings::{Settings, redact_url};
 use crate::state::{AppState, Inner};
 use crate::telemetry::{metrics_handle, record_http_metrics};
-use crate::workers::webhook_delivery::WebhookWorker;
+use crate::workers::delivery::DeliveryWorker;
+use crate::workers::housekeeping;
+use crate::workers::mail::MailSender;
+use crate::workers::webhooks::WebhookSender;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -40,6 +43,8 @@ pub enum StartupError {
     Database(#[from] doorway_store::ConnectError),
     #[error("cannot set up project '{slug}': {source}")]
     Project { slug: String, source: ProjectError },
+    #[error("cannot set up mail: {0}")]
+    Mail(String),
     #[error("cannot start password hashing: {0}")]
     Hashing(#[from] doorway_core::password_hashing::HashError),
     #[error("cannot listen on {addr}: {source}")]
@@ -50,6 +55,8 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     state: AppState,
+    /// None without SMTP: mail then stays in the outbox.
+    mail_sender: Option<MailSender>,
 }
 
 impl Application {
@@ -83,6 +90,7 @@ impl Application {
         }
         let public_url = settings.public_url();
         let hasher = PasswordHasher::start(&settings.password_hashing)?;
+        let mail_sender = settings.smtp.as_ref().map(MailSender::new).transpose().map_err(StartupError::Mail)?;
         // Limits must hold across instances on PostgreSQL; SQLite means one process.
         let rate_limiter: Arc<dyn RateLimiter> = match store.backend() {
             "postgres" => Arc::new(StoreRateLimiter { store: store.clone() }),
@@ -95,7 +103,7 @@ impl Application {
             settings,
             metrics: metrics_handle(),
         });
-        Ok(Self { listener, local_addr, state })
+        Ok(Self { listener, local_addr, state, mail_sender })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -109,8 +117,12 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let s = &self.state;
+        let mail = match &s.settings.smtp {
+            Some(smtp) => format!("mail goes out through {}", redact_url(&smtp.url)),
+            None => "no SMTP configured, so mail stays in the outbox: read it with `doorway mail list`".to_owned(),
+        };
         tracing::info!(
-            "Doorway listening on {} (bound {}), database {}; mail: no SMTP configured",
+            "Doorway listening on {} (bound {}), database {}; {mail}",
             s.public_url,
             self.local_addr,
             redact_url(&s.settings.database_url),
@@ -119,19 +131,29 @@ impl Application {
             tracing::info!("admin API disabled: set admin_token (DOORWAY_ADMIN_TOKEN) to enable /admin");
         }
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let worker = WebhookWorker {
-            store: s.services.store.clone(),
-            clock: s.services.clock.clone(),
+        let (store, clock) = (s.services.store.clone(), s.services.clock.clone());
+        let timeout = std::time::Duration::from_millis(s.settings.webhook_delivery.timeout_ms);
+        let webhooks = DeliveryWorker {
+            store: store.clone(),
+            clock: clock.clone(),
             settings: s.settings.webhook_delivery.clone(),
+            sender: WebhookSender::new(store.clone(), timeout),
         };
-        let worker = tokio::spawn(worker.run(stopped));
+        let mut workers = vec![
+            tokio::spawn(webhooks.run(stopped.clone())),
+            tokio::spawn(housekeeping(store.clone(), clock.clone(), stopped.clone())),
+        ];
+        if let Some(sender) = self.mail_sender {
+            let mail = DeliveryWorker { store, clock, settings: s.settings.webhook_delivery.clone(), sender };
+            workers.push(tokio::spawn(mail.run(stopped)));
+        }
         let app = router(self.state.clone());
         let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         // Deliveries in flight finish; anything not finished is retried by the next start.
         let _ = stop.send(true);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), worker).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), futures_util::future::join_all(workers)).await;
         served
     }
 }
@@ -154,7 +176,14 @@ fn router(state: AppState) -> Router {
         .routes(routes!(native::refresh))
         .routes(routes!(native::sign_out))
         .routes(routes!(native::me))
+        .routes(routes!(native_email::verify_by_code, native_email::verify_by_link))
+        .routes(routes!(native_email::resend_verification))
+        .routes(routes!(native_email::request_sign_in_code))
+        .routes(routes!(native_email::sign_in_with_code))
+        .routes(routes!(native_email::sign_in_with_link))
         .routes(routes!(replyke::sign_up))
+        .routes(routes!(storyden::sign_up))
+        .routes(routes!(storyden::verify))
         .split_for_parts();
     let routes = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))

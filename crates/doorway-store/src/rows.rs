@@ -3,9 +3,11 @@
 use doorway_core::email::EmailAddress;
 use doorway_core::events::{AuditEntry, ClientInfo, OutboxMessage};
 use doorway_core::keys::ProjectKey;
+use doorway_core::mail::CodePurpose;
 use doorway_core::organization::Organization;
 use doorway_core::session::{RefreshToken, Session};
 use doorway_core::user::{GeoPoint, User};
+use doorway_core::verification::Verification;
 use doorway_core::webhooks::{Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
 use doorway_core::{Project, ProjectSlug, StoreError, Timestamp};
 
@@ -325,5 +327,46 @@ impl From<AttemptRow> for DeliveryAttempt {
             latency_ms: r.latency_ms,
             error: r.error,
         }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct VerificationRow {
+    id: String,
+    project_id: String,
+    user_id: Option<String>,
+    email: String,
+    purpose: String,
+    kid: String,
+    code_hash: String,
+    link_hash: String,
+    attempts: i64,
+    created_at: i64,
+    expires_at: i64,
+    consumed_at: Option<i64>,
+}
+
+impl TryFrom<VerificationRow> for Verification {
+    type Error = StoreError;
+    fn try_from(r: VerificationRow) -> Result<Self, StoreError> {
+        let purpose = match r.purpose.as_str() {
+            "verify_email" => CodePurpose::VerifyEmail,
+            "sign_in" => CodePurpose::SignIn,
+            other => return Err(corrupt(format!("verification {} has purpose {other}", r.id))),
+        };
+        Ok(Verification {
+            id: r.id,
+            project_id: r.project_id,
+            user_id: r.user_id,
+            email: EmailAddress::from_trusted(r.email),
+            purpose,
+            kid: r.kid,
+            code_hash: r.code_hash,
+            link_hash: r.link_hash,
+            attempts: r.attempts,
+            created_at: Timestamp::from_millis(r.created_at),
+            expires_at: Timestamp::from_millis(r.expires_at),
+            consumed_at: r.consumed_at.map(Timestamp::from_millis),
+        })
     }
 }

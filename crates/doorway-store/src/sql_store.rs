@@ -7,11 +7,13 @@ use async_trait::async_trait;
 use doorway_core::email::EmailAddress;
 use doorway_core::events::{AuditEntry, OutboxMessage};
 use doorway_core::keys::ProjectKey;
+use doorway_core::mail::CodePurpose;
 use doorway_core::organization::Organization;
 use doorway_core::session::{RefreshToken, Session};
 use doorway_core::store::AuditFilter;
 use doorway_core::store::{Store, StoreResult, StoreTx};
 use doorway_core::user::User;
+use doorway_core::verification::Verification;
 use doorway_core::webhooks::{AttemptOutcome, Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
 use doorway_core::{Project, ProjectSlug, Timestamp};
 use sqlx::Row;
@@ -19,7 +21,7 @@ use sqlx::Row;
 use crate::errors::store_error;
 use crate::rows::{
     AttemptRow, AuditRow, DeliveryRow, KeyRow, MembershipRow, OutboxRow, ProjectRow, RefreshTokenRow, SessionRow,
-    UserRow, UserWithPasswordRow, json_text, settings_json,
+    UserRow, UserWithPasswordRow, VerificationRow, json_text, settings_json,
 };
 
 /// Claiming due deliveries. On PostgreSQL several instances claim at once, so rows another
@@ -75,6 +77,20 @@ macro_rules! sql_store {
                     .await
                     .map_err(store_error)?
                     .map(Project::try_from)
+                    .transpose()
+            }
+
+            pub(super) async fn user_by_id<'e, E>(e: E, project_id: &str, user_id: &str) -> StoreResult<Option<User>>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE project_id = $1 AND id = $2")
+                    .bind(project_id)
+                    .bind(user_id)
+                    .fetch_optional(e)
+                    .await
+                    .map_err(store_error)?
+                    .map(User::try_from)
                     .transpose()
             }
 
@@ -139,14 +155,7 @@ macro_rules! sql_store {
             }
 
             async fn user_by_id(&self, project_id: &str, user_id: &str) -> StoreResult<Option<User>> {
-                sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE project_id = $1 AND id = $2")
-                    .bind(project_id)
-                    .bind(user_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(store_error)?
-                    .map(User::try_from)
-                    .transpose()
+                $queries::user_by_id(&self.pool, project_id, user_id).await
             }
 
             async fn user_with_password(
@@ -324,14 +333,16 @@ macro_rules! sql_store {
             async fn deliveries(
                 &self,
                 project_id: &str,
+                kind: DeliveryKind,
                 status: Option<DeliveryStatus>,
                 limit: u32,
             ) -> StoreResult<Vec<Delivery>> {
                 sqlx::query_as::<_, DeliveryRow>(
-                    "SELECT * FROM deliveries WHERE project_id = $1 AND ($2 IS NULL OR status = $2)
-                     ORDER BY created_at DESC, id DESC LIMIT $3",
+                    "SELECT * FROM deliveries WHERE project_id = $1 AND kind = $2 AND ($3 IS NULL OR status = $3)
+                     ORDER BY created_at DESC, id DESC LIMIT $4",
                 )
                 .bind(project_id)
+                .bind(kind.as_str())
                 .bind(status.map(DeliveryStatus::as_str))
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
@@ -637,6 +648,101 @@ macro_rules! sql_store {
                 .await
                 .map_err(store_error)?;
                 Ok(())
+            }
+
+            async fn user_by_id(&mut self, project_id: &str, user_id: &str) -> StoreResult<Option<User>> {
+                $queries::user_by_id(&mut *self.tx, project_id, user_id).await
+            }
+
+            async fn mark_email_verified(&mut self, user_id: &str, now: Timestamp) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1")
+                    .bind(user_id)
+                    .bind(now.millis())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn insert_verification(&mut self, v: &Verification) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO verifications (id, project_id, user_id, email, purpose, kid, code_hash, link_hash,
+                         attempts, created_at, expires_at, consumed_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&v.id)
+                .bind(&v.project_id)
+                .bind(&v.user_id)
+                .bind(v.email.as_str())
+                .bind(v.purpose.as_str())
+                .bind(&v.kid)
+                .bind(&v.code_hash)
+                .bind(&v.link_hash)
+                .bind(v.attempts)
+                .bind(v.created_at.millis())
+                .bind(v.expires_at.millis())
+                .bind(v.consumed_at.map(|t| t.millis()))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn latest_verification(
+                &mut self,
+                project_id: &str,
+                email: &EmailAddress,
+                purpose: CodePurpose,
+            ) -> StoreResult<Option<Verification>> {
+                sqlx::query_as::<_, VerificationRow>(
+                    "SELECT * FROM verifications
+                     WHERE project_id = $1 AND email = $2 AND purpose = $3 AND consumed_at IS NULL
+                     ORDER BY created_at DESC, id DESC LIMIT 1",
+                )
+                .bind(project_id)
+                .bind(email.as_str())
+                .bind(purpose.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(store_error)?
+                .map(Verification::try_from)
+                .transpose()
+            }
+
+            async fn verification_by_link_hash(
+                &mut self,
+                project_id: &str,
+                link_hash: &str,
+            ) -> StoreResult<Option<Verification>> {
+                sqlx::query_as::<_, VerificationRow>(
+                    "SELECT * FROM verifications WHERE project_id = $1 AND link_hash = $2",
+                )
+                .bind(project_id)
+                .bind(link_hash)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(store_error)?
+                .map(Verification::try_from)
+                .transpose()
+            }
+
+            async fn count_verification_attempt(&mut self, id: &str) -> StoreResult<i64> {
+                let row = sqlx::query("UPDATE verifications SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts")
+                    .bind(id)
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?;
+                row.try_get::<i64, _>("attempts").map_err(store_error)
+            }
+
+            async fn consume_verification(&mut self, id: &str, now: Timestamp) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE verifications SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL")
+                    .bind(id)
+                    .bind(now.millis())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn insert_audit(&mut self, a: &AuditEntry) -> StoreResult<()> {

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use doorway_core::flows::record_admin_action;
 use doorway_core::projects::{NewProject, ProjectError, create_project};
 use doorway_core::store::AuditFilter;
-use doorway_core::webhooks::DeliveryStatus;
+use doorway_core::webhooks::{DeliveryKind, DeliveryStatus};
 use doorway_core::{Clock, ProjectSettings, ProjectSlug, SystemClock};
 use doorway_server::{Application, LogFormat, Overrides, Settings, shutdown_signal, telemetry};
 
@@ -210,7 +210,10 @@ async fn webhooks(store: Store, cmd: WebhooksCommand) -> Result<(), String> {
                 None => None,
                 Some(raw) => Some(DeliveryStatus::parse(raw).ok_or("--status must be pending, delivered or dead")?),
             };
-            let rows = store.deliveries(&project_id, status, limit.clamp(1, 500)).await.map_err(|e| e.to_string())?;
+            let rows = store
+                .deliveries(&project_id, DeliveryKind::Webhook, status, limit.clamp(1, 500))
+                .await
+                .map_err(|e| e.to_string())?;
             for d in rows {
                 let topic = serde_json::from_str::<serde_json::Value>(&d.body)
                     .ok()

@@ -1,8 +1,11 @@
 //! One module per flow. Each owns its errors; contracts map them to their wire formats.
 
+pub mod email_code_sign_in;
+pub mod email_signup;
 pub mod password_signup;
 pub mod session;
 pub mod sign_in;
+pub mod verification;
 
 use serde_json::json;
 

@@ -5,9 +5,11 @@ use serde_json::json;
 
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
+use crate::flows::verification::{check_mail_budget, send_code};
 use crate::flows::{Audit, emit, enforce_rate_limit, session_event, user_event};
 use crate::hooks::{HookOutcome, Verdict, merge_into, run_pre_signup};
 use crate::ids::new_id;
+use crate::mail::CodePurpose;
 use crate::organization::{OWNER, Organization, slug_candidate, slugify};
 use crate::password::{Password, PasswordPolicy};
 use crate::password_hashing::HashError;
@@ -47,6 +49,8 @@ pub enum SignupError {
     HookUnavailable,
     #[error("too many sign-up attempts")]
     RateLimited(crate::rate_limit::RateLimited),
+    #[error("{0}")]
+    PasswordNotAccepted(&'static str),
     #[error("the password breaks the project's policy")]
     WeakPassword(Vec<String>),
     #[error("too many sign-ups are being processed; retry shortly")]
@@ -64,23 +68,60 @@ impl From<StoreError> for SignupError {
 const METHOD: &str = "password";
 
 pub async fn sign_up(svc: &Services, ctx: &ProjectContext, cmd: PasswordSignup) -> Result<SignupOutcome, SignupError> {
-    let violations = cmd.policy.violations(&cmd.password);
-    if !violations.is_empty() {
-        return Err(SignupError::WeakPassword(violations));
-    }
     let audit = Audit { ctx, action: "signup", method: Some(METHOD), client: &cmd.client };
     let rule = ctx.project.settings.rate_limits.password_signup;
     enforce_rate_limit(svc, &audit, "password_signup", rule, cmd.client.ip.as_deref())
         .await
         .map_err(SignupError::RateLimited)?;
-    let mut user = User::draft(new_id("usr"), ctx.project.id.clone(), cmd.email, svc.clock.now());
-    cmd.profile.apply_to(&mut user);
-    ask_pre_signup_hook(svc, ctx, &audit, METHOD, &mut user).await?;
+    let violations = cmd.policy.violations(&cmd.password);
+    if !violations.is_empty() {
+        return Err(SignupError::WeakPassword(violations));
+    }
+    let verify = ctx.project.settings.signup.verify_email;
+    if verify {
+        check_mail_budget(svc, &audit, &cmd.email).await.map_err(SignupError::RateLimited)?;
+    }
+    let account = NewAccount {
+        email: cmd.email,
+        password: Some(cmd.password),
+        profile: cmd.profile,
+        organization_name: cmd.organization_name,
+        amr: Some("pwd"),
+        send_verification: verify,
+    };
+    create_account(svc, ctx, &audit, account).await
+}
 
-    let phc = svc.hasher.hash(cmd.password).await.map_err(|e| match e {
-        HashError::Busy => SignupError::Busy { retry_after_secs: 1 },
-        other => SignupError::Unexpected(other.to_string()),
-    })?;
+/// Everything a new account is made of, already validated.
+pub(crate) struct NewAccount {
+    pub email: EmailAddress,
+    pub password: Option<Password>,
+    pub profile: ProfileDraft,
+    pub organization_name: Option<String>,
+    /// How the first session was authenticated (`pwd`); none for an email-only sign-up.
+    pub amr: Option<&'static str>,
+    pub send_verification: bool,
+}
+
+/// The shared core of every sign-up: hook, hashing, then one transaction with the user,
+/// credential, organization, session, refresh token, events, verification mail and audit row.
+pub(crate) async fn create_account(
+    svc: &Services,
+    ctx: &ProjectContext,
+    audit: &Audit<'_>,
+    account: NewAccount,
+) -> Result<SignupOutcome, SignupError> {
+    let mut user = User::draft(new_id("usr"), ctx.project.id.clone(), account.email, svc.clock.now());
+    account.profile.apply_to(&mut user);
+    ask_pre_signup_hook(svc, ctx, audit, audit.method.unwrap_or(METHOD), &mut user).await?;
+
+    let phc = match account.password {
+        Some(password) => Some(svc.hasher.hash(password).await.map_err(|e| match e {
+            HashError::Busy => SignupError::Busy { retry_after_secs: 1 },
+            other => SignupError::Unexpected(other.to_string()),
+        })?),
+        None => None,
+    };
 
     let now = svc.clock.now();
     user.created_at = now;
@@ -100,18 +141,24 @@ pub async fn sign_up(svc: &Services, ctx: &ProjectContext, cmd: PasswordSignup) 
         }
         Err(e) => return Err(e.into()),
     }
-    tx.insert_password(&user.id, &phc, now).await?;
+    if let Some(phc) = &phc {
+        tx.insert_password(&user.id, phc, now).await?;
+    }
     emit(tx.as_mut(), ctx, "user.created", json!({ "user": user_event(&user) }), now).await?;
 
-    let organization = match cmd.organization_name {
+    let organization = match account.organization_name {
         Some(name) => Some(create_owned_organization(tx.as_mut(), ctx, &user, name, now).await?),
         None => None,
     };
 
-    let new = new_session(ctx, &user.id, &["pwd"], &cmd.client, now);
+    let amr: Vec<&str> = account.amr.into_iter().collect();
+    let new = new_session(ctx, &user.id, &amr, audit.client, now);
     tx.insert_session(&new.session).await?;
     tx.insert_refresh_token(&new.refresh).await?;
     emit(tx.as_mut(), ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
+    if account.send_verification {
+        send_code(tx.as_mut(), ctx, &user.email, Some(&user.id), CodePurpose::VerifyEmail, now).await?;
+    }
     audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
     tx.commit().await?;
 

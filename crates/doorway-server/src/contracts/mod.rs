@@ -2,11 +2,16 @@
 //! own format. No flow logic lives here.
 
 pub mod native;
+pub mod native_email;
 pub mod replyke;
+pub mod storyden;
 
 use axum::response::{IntoResponse, Response};
 
+use axum::http::StatusCode;
+
 use crate::errors::ApiError;
+use crate::problem::Problem;
 
 /// Which contract a (prefix-stripped) path belongs to, so errors raised before a handler runs
 /// (unknown project, storage failure) still come in that contract's format.
@@ -14,12 +19,14 @@ use crate::errors::ApiError;
 pub enum Contract {
     Native,
     Replyke,
+    Storyden,
 }
 
 impl Contract {
     pub fn of_path(path: &str) -> Self {
         match path.trim_end_matches('/') {
             "/auth/sign-up" => Self::Replyke,
+            "/auth/email/signup" | "/auth/email/verify" => Self::Storyden,
             _ => Self::Native,
         }
     }
@@ -28,6 +35,7 @@ impl Contract {
         match self {
             Self::Native => ApiError::project_not_found(slug).into_response(),
             Self::Replyke => replyke::ReplykeError::project_not_found(slug).into_response(),
+            Self::Storyden => Problem::new(StatusCode::NOT_FOUND, format!("No project named '{slug}'")).into_response(),
         }
     }
 
@@ -35,6 +43,7 @@ impl Contract {
         match self {
             Self::Native => ApiError::internal(cause).into_response(),
             Self::Replyke => replyke::ReplykeError::internal(cause).into_response(),
+            Self::Storyden => Problem::internal(cause).into_response(),
         }
     }
 }

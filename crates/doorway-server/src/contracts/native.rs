@@ -10,8 +10,11 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
+use doorway_core::PasswordMode;
 use doorway_core::ProjectContext;
 use doorway_core::email::EmailAddress;
+use doorway_core::events::ClientInfo;
+use doorway_core::flows::email_signup::{self, EmailSignup, EmailSignupOutcome, OnExisting};
 use doorway_core::flows::password_signup::{self, PasswordSignup, SignupError};
 use doorway_core::flows::session::{self as session_flow, SessionError, SessionProof};
 use doorway_core::flows::sign_in::{self, SignInError};
@@ -100,15 +103,15 @@ pub struct SignUpResponse {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SignInData {
-    user: UserView,
-    session: SessionView,
+    pub(crate) user: UserView,
+    pub(crate) session: SessionView,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SignInResponse {
-    success: bool,
-    data: SignInData,
-    message: &'static str,
+    pub(crate) success: bool,
+    pub(crate) data: SignInData,
+    pub(crate) message: &'static str,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -183,13 +186,13 @@ pub struct RefreshRequestDoc {
 }
 
 /// Reads the fields of a JSON object, collecting every problem instead of stopping at the first.
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     body: &'a serde_json::Map<String, Value>,
     errors: Vec<FieldError>,
 }
 
 impl<'a> Fields<'a> {
-    fn of(body: &'a Value) -> Result<Self, ApiError> {
+    pub(crate) fn of(body: &'a Value) -> Result<Self, ApiError> {
         match body {
             Value::Object(body) => Ok(Self { body, errors: Vec::new() }),
             _ => Err(ApiError::validation(vec![FieldError::new("body", "The body must be a JSON object")])),
@@ -197,7 +200,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A required string; `label` names it in messages ("Email is required").
-    fn required(&mut self, field: &str, label: &str) -> Option<&'a str> {
+    pub(crate) fn required(&mut self, field: &str, label: &str) -> Option<&'a str> {
         match self.body.get(field) {
             None | Some(Value::Null) => {
                 self.errors.push(FieldError::new(field, format!("{label} is required")));
@@ -211,7 +214,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn optional(&mut self, field: &str, label: &str) -> Option<&'a str> {
+    pub(crate) fn optional(&mut self, field: &str, label: &str) -> Option<&'a str> {
         match self.body.get(field) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.as_str()),
@@ -222,11 +225,11 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn error(&mut self, field: &str, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, field: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(field, message));
     }
 
-    fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
+    pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
         match value {
             Some(v) if self.errors.is_empty() => Ok(v),
             _ => Err(ApiError::validation(self.errors)),
@@ -245,11 +248,16 @@ fn bounded_text(fields: &mut Fields<'_>, field: &str, label: &str, raw: &str) ->
     Some(trimmed.to_owned())
 }
 
-fn parse_password_signup(
-    body: &Value,
-    ctx: &ProjectContext,
-    client: doorway_core::events::ClientInfo,
-) -> Result<PasswordSignup, ApiError> {
+/// A native sign-up: with a password, or (when the project's `signup.password` allows) by
+/// email only.
+enum NativeSignup {
+    Password(PasswordSignup),
+    EmailOnly(EmailSignup),
+}
+
+fn parse_signup(body: &Value, ctx: &ProjectContext, client: ClientInfo) -> Result<NativeSignup, ApiError> {
+    let settings = &ctx.project.settings;
+    let mode = settings.signup.password;
     let mut f = Fields::of(body)?;
     let email = f.required("email", "Email").and_then(|raw| match EmailAddress::parse(raw) {
         Ok(e) => Some(e),
@@ -258,14 +266,26 @@ fn parse_password_signup(
             None
         }
     });
-    let password = f.required("password", "Password").and_then(|raw| {
-        let password = Password::new(raw.to_owned());
-        let violations = ctx.project.settings.password_policy.violations(&password);
-        for v in &violations {
-            f.error("password", v.clone());
+    let raw_password = match mode {
+        PasswordMode::Required => f.required("password", "Password"),
+        PasswordMode::Optional | PasswordMode::Off => f.optional("password", "Password"),
+    };
+    let password = match (raw_password, mode) {
+        (Some(_), PasswordMode::Off) => {
+            f.error("password", "This project signs in by email code only; send no password");
+            None
         }
-        violations.is_empty().then_some(password)
-    });
+        (Some(raw), _) => {
+            let password = Password::new(raw.to_owned());
+            let violations = settings.password_policy.violations(&password);
+            for v in &violations {
+                f.error("password", v.clone());
+            }
+            violations.is_empty().then_some(Some(password))
+        }
+        (None, PasswordMode::Required) => None,
+        (None, _) => Some(None),
+    };
     let name = f.required("name", "Name").and_then(|raw| bounded_text(&mut f, "name", "Name", raw));
     let organization_name = match f.optional("organizationName", "Organization name") {
         Some(raw) => bounded_text(&mut f, "organizationName", "Organization name", raw).map(Some),
@@ -273,9 +293,27 @@ fn parse_password_signup(
     };
     let command = match (email, password, name, organization_name) {
         (Some(email), Some(password), Some(name), Some(organization_name)) => {
-            let policy = ctx.project.settings.password_policy.clone();
             let profile = ProfileDraft { name: Some(name), ..Default::default() };
-            Some(PasswordSignup { email, password, policy, profile, organization_name, client })
+            Some(match password {
+                Some(password) => NativeSignup::Password(PasswordSignup {
+                    email,
+                    password,
+                    policy: settings.password_policy.clone(),
+                    profile,
+                    organization_name,
+                    client,
+                }),
+                None => NativeSignup::EmailOnly(EmailSignup {
+                    email,
+                    password: None,
+                    mode,
+                    policy: settings.password_policy.clone(),
+                    profile,
+                    organization_name,
+                    client,
+                    on_existing: OnExisting::Refuse,
+                }),
+            })
         }
         _ => None,
     };
@@ -283,7 +321,7 @@ fn parse_password_signup(
 }
 
 /// Cookie paths follow the prefix the client used, so projects never see each other's cookies.
-struct SessionCookies {
+pub(crate) struct SessionCookies {
     policy: CookiePolicy,
     prefix: String,
     access_ttl: i64,
@@ -291,7 +329,7 @@ struct SessionCookies {
 }
 
 impl SessionCookies {
-    fn new(state: &AppState, ctx: &ProjectContext, prefix: Option<Extension<RoutePrefix>>) -> Self {
+    pub(crate) fn new(state: &AppState, ctx: &ProjectContext, prefix: Option<Extension<RoutePrefix>>) -> Self {
         Self {
             policy: CookiePolicy::for_public_url(&state.public_url),
             prefix: prefix.map(|Extension(p)| p.0).unwrap_or_default(),
@@ -308,7 +346,7 @@ impl SessionCookies {
         format!("{}/api/auth", self.prefix)
     }
 
-    fn issue(&self, jar: CookieJar, access: &AccessToken, refresh: &RefreshSecret) -> CookieJar {
+    pub(crate) fn issue(&self, jar: CookieJar, access: &AccessToken, refresh: &RefreshSecret) -> CookieJar {
         jar.add(self.policy.set(ACCESS_COOKIE, access.token.clone(), self.access_path(), self.access_ttl))
             .add(self.policy.set(REFRESH_COOKIE, refresh.expose().to_owned(), self.refresh_path(), self.refresh_ttl))
     }
@@ -336,6 +374,7 @@ fn signup_error(e: SignupError) -> ApiError {
             ApiError::unavailable("Too many sign-ups in progress; retry shortly", retry_after_secs)
         }
         SignupError::RateLimited(r) => ApiError::rate_limited(r),
+        SignupError::PasswordNotAccepted(message) => ApiError::validation(vec![FieldError::new("password", message)]),
         SignupError::Unexpected(cause) => ApiError::internal(&cause),
     }
 }
@@ -391,12 +430,20 @@ pub async fn sign_up(
             format!("Unknown or unconfigured provider '{provider}'"),
         )]));
     }
-    let command = parse_password_signup(&body, &ctx, client).inspect_err(|_| record_signup("invalid"))?;
-    let outcome = password_signup::sign_up(&state.services, &ctx, command).await.map_err(|e| {
+    let command = parse_signup(&body, &ctx, client).inspect_err(|_| record_signup("invalid"))?;
+    let result = match command {
+        NativeSignup::Password(cmd) => password_signup::sign_up(&state.services, &ctx, cmd).await,
+        NativeSignup::EmailOnly(cmd) => match email_signup::sign_up(&state.services, &ctx, cmd).await {
+            Ok(EmailSignupOutcome::Created(outcome)) => Ok(*outcome),
+            Ok(EmailSignupOutcome::AlreadyRegistered) => Err(SignupError::EmailTaken),
+            Err(e) => Err(e),
+        },
+    };
+    let outcome = result.map_err(|e| {
         record_signup(match &e {
             SignupError::EmailTaken | SignupError::UsernameTaken => "conflict",
             SignupError::Denied { .. } | SignupError::HookUnavailable => "denied",
-            SignupError::WeakPassword(_) => "invalid",
+            SignupError::WeakPassword(_) | SignupError::PasswordNotAccepted(_) => "invalid",
             SignupError::Busy { .. } => "busy",
             SignupError::RateLimited(_) => "rate_limited",
             SignupError::Unexpected(_) => "error",
@@ -404,7 +451,7 @@ pub async fn sign_up(
         signup_error(e)
     })?;
     record_signup("created");
-    tracing::info!(project = %ctx.project.slug, user = %outcome.user.id, "password sign-up");
+    tracing::info!(project = %ctx.project.slug, user = %outcome.user.id, "native sign-up");
     let jar = SessionCookies::new(&state, &ctx, prefix).issue(jar, &outcome.access, &outcome.refresh_secret);
     let body = SignUpResponse {
         success: true,
@@ -512,7 +559,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The access token from `Authorization: Bearer …`, else from the access cookie.
 fn presented_access_token<'a>(headers: &'a HeaderMap, jar: &'a CookieJar) -> Option<&'a str> {
-    bearer(headers).or_else(|| jar.get(ACCESS_COOKIE).map(|c| c.value()).filter(|v| !v.is_empty()))
+    let cookie = |name| jar.get(name).map(|c| c.value()).filter(|v| !v.is_empty());
+    bearer(headers).or_else(|| cookie(ACCESS_COOKIE)).or_else(|| cookie(super::storyden::SESSION_COOKIE))
 }
 
 /// End the current session (by Bearer token, access cookie or refresh cookie).

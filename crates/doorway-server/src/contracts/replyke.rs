@@ -303,6 +303,11 @@ fn signup_error(e: SignupError) -> ReplykeError {
                 "Too many attempts; retry later",
             )
         },
+        SignupError::PasswordNotAccepted(message) => ReplykeError::invalid(vec![FieldProblem {
+            field: "password",
+            code: "auth/invalid-password",
+            message: message.to_owned(),
+        }]),
         SignupError::Unexpected(cause) => ReplykeError::internal(&cause),
     }
 }

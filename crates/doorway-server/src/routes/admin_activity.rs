@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use doorway_core::flows::record_admin_action;
 use doorway_core::store::AuditFilter;
-use doorway_core::webhooks::{Delivery, DeliveryStatus};
+use doorway_core::webhooks::{Delivery, DeliveryKind, DeliveryStatus};
 use doorway_core::{Project, ProjectSlug, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -162,7 +162,10 @@ pub async fn deliveries(
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let store = &state.services.store;
-    let rows = store.deliveries(&project.id, status, limit).await.map_err(|e| ApiError::internal(&e))?;
+    let rows = store
+        .deliveries(&project.id, DeliveryKind::Webhook, status, limit)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let mut data = Vec::with_capacity(rows.len());
     for d in rows {
         let log = store.delivery_attempts(&d.id).await.map_err(|e| ApiError::internal(&e))?;

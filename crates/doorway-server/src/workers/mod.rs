@@ -1,3 +1,26 @@
-//! Background work that outlives requests: delivering the outbox.
+//! Background work that outlives requests: delivering the outbox (webhooks, mail) and
+//! housekeeping.
 
-pub mod webhook_delivery;
+pub mod delivery;
+pub mod mail;
+pub mod webhooks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use doorway_core::{Clock, Store};
+use tokio::sync::watch;
+
+/// Drops rate-limit buckets of windows that ended long ago, once a minute.
+pub async fn housekeeping(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        let day_ago = clock.now().plus_seconds(-86_400).millis();
+        if let Err(e) = store.purge_rate_limits(day_ago).await {
+            tracing::warn!(error = %e, "cannot purge old rate-limit buckets");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

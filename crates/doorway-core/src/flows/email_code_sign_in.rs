@@ -1,0 +1,59 @@
+//! Passwordless sign-in: a one-time code (or magic link) by mail, then a session.
+
+use serde_json::json;
+
+use crate::email::EmailAddress;
+use crate::events::ClientInfo;
+use crate::flows::sign_in::SignInOutcome;
+use crate::flows::verification::{CodeError, Proof, check_mail_budget, denial, proof_method, redeem, send_code};
+use crate::flows::{Audit, emit, session_event};
+use crate::mail::CodePurpose;
+use crate::project::ProjectContext;
+use crate::services::Services;
+use crate::session::{new_session, sign_access_token};
+
+/// Mails a sign-in code if the address has an account; the answer is the same either way.
+pub async fn request_code(
+    svc: &Services,
+    ctx: &ProjectContext,
+    email: &EmailAddress,
+    client: &ClientInfo,
+) -> Result<(), CodeError> {
+    let audit = Audit { ctx, action: "signin.code_requested", method: Some("otp"), client };
+    check_mail_budget(svc, &audit, email).await.map_err(CodeError::RateLimited)?;
+    let Some((user, _)) = svc.store.user_with_password(&ctx.project.id, email).await? else { return Ok(()) };
+    let now = svc.clock.now();
+    let mut tx = svc.store.begin().await?;
+    send_code(tx.as_mut(), ctx, email, Some(&user.id), CodePurpose::SignIn, now).await?;
+    audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Exchanges a mailed code or link for a session (`amr: ["otp"]`); also verifies the address.
+pub async fn sign_in(
+    svc: &Services,
+    ctx: &ProjectContext,
+    proof: Proof<'_>,
+    client: &ClientInfo,
+) -> Result<SignInOutcome, CodeError> {
+    let now = svc.clock.now();
+    let audit = Audit { ctx, action: "signin", method: Some(proof_method(&proof)), client };
+    let mut tx = svc.store.begin().await?;
+    let user = match redeem(tx.as_mut(), ctx, &proof, CodePurpose::SignIn, now).await? {
+        Ok(user) => user,
+        Err(e) => {
+            audit.record_in(tx.as_mut(), &format!("denied:{}", denial(&e)), None, now).await?;
+            tx.commit().await?;
+            return Err(e);
+        }
+    };
+    let new = new_session(ctx, &user.id, &["otp"], client, now);
+    tx.insert_session(&new.session).await?;
+    tx.insert_refresh_token(&new.refresh).await?;
+    emit(tx.as_mut(), ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
+    audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
+    tx.commit().await?;
+    let access = sign_access_token(ctx, &new.session, false, now).map_err(|e| CodeError::Unexpected(e.to_string()))?;
+    Ok(SignInOutcome { user, session: new.session, access, refresh_secret: new.refresh_secret })
+}

@@ -1,0 +1,188 @@
+//! Seed 004 (Storyden): `POST /auth/email/signup` and `POST /auth/email/verify`.
+//!
+//! A new address gets `200 {id}`, a verification mail and an HttpOnly `storyden-session`
+//! cookie. An address already registered gets 422 and no cookie, and its still-valid code is
+//! mailed again ("sign-up doubles as resend"), within the mail budget. Errors are RFC 9457
+//! problem details.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Extension, FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use doorway_core::email::EmailAddress;
+use doorway_core::flows::email_signup::{self, EmailSignup, EmailSignupOutcome, OnExisting};
+use doorway_core::flows::password_signup::SignupError;
+use doorway_core::flows::verification::{self, CodeError, Proof};
+use doorway_core::password::Password;
+use doorway_core::user::{ProfileDraft, Username};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::client_info::Client;
+use crate::cookies::CookiePolicy;
+use crate::errors::MAX_BODY_BYTES;
+use crate::problem::Problem;
+use crate::project_scope::{CurrentProject, RoutePrefix};
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "storyden-session";
+
+/// A JSON body whose rejections are problem details (400, 413, 415).
+pub struct StorydenJson(Value);
+
+impl<S: Send + Sync> FromRequest<S> for StorydenJson {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        match Json::<Value>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Send the body as JSON with 'Content-Type: application/json'",
+            )),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("The body is larger than {} KiB", MAX_BODY_BYTES / 1024),
+            )),
+            Err(_) => Err(Problem::new(StatusCode::BAD_REQUEST, "The body is not valid JSON")),
+        }
+    }
+}
+
+fn bad_request(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, detail)
+}
+
+fn string_field<'a>(body: &'a Value, key: &str) -> Result<Option<&'a str>, Problem> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(bad_request(format!("'{key}' must be a string"))),
+    }
+}
+
+fn email_field(body: &Value) -> Result<EmailAddress, Problem> {
+    if !body.is_object() {
+        return Err(bad_request("The body must be a JSON object"));
+    }
+    let raw = string_field(body, "email")?.ok_or_else(|| bad_request("'email' is required"))?;
+    EmailAddress::parse(raw).map_err(|e| bad_request(e.to_string()))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AccountId {
+    /// The account's id.
+    id: String,
+}
+
+fn signup_problem(e: SignupError) -> Problem {
+    match e {
+        SignupError::EmailTaken => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "The address is already registered"),
+        SignupError::UsernameTaken => Problem::new(StatusCode::CONFLICT, "This handle is already taken"),
+        SignupError::WeakPassword(reasons) => {
+            let mut p = bad_request(reasons.join("; "));
+            p.extensions.insert("errors".into(), json!(reasons));
+            p
+        }
+        SignupError::PasswordNotAccepted(reason) => bad_request(reason),
+        SignupError::Denied { message } => Problem::new(StatusCode::FORBIDDEN, message),
+        SignupError::HookUnavailable => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Sign-up validation is unavailable; retry shortly")
+                .with_retry(5, None)
+        }
+        SignupError::Busy { retry_after_secs } => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Too many sign-ups in progress; retry shortly")
+                .with_retry(retry_after_secs, None)
+        }
+        SignupError::RateLimited(r) => Problem::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts; retry later")
+            .with_retry(r.retry_after_secs, Some(r.limit)),
+        SignupError::Unexpected(cause) => Problem::internal(&cause),
+    }
+}
+
+/// Register with an email address and optional password (Storyden).
+#[utoipa::path(post, path = "/auth/email/signup", tag = "storyden",
+    description = "`password` is optional, required or refused per the project's `storyden.password` mode. Heavily rate limited.",
+    request_body(content = Object, description = "`{email, password?, handle?}`"),
+    responses(
+        (status = 200, body = AccountId, description = "New address: account created, verification mail sent, `storyden-session` cookie set"),
+        (status = 400, description = "Bad body (problem+json)"),
+        (status = 403, description = "Refused by the pre-sign-up hook (problem+json)"),
+        (status = 409, description = "Handle taken (problem+json)"),
+        (status = 422, description = "Address already registered: no cookie; the same code is mailed again (problem+json)"),
+        (status = 429, description = "Rate limited; see Retry-After (problem+json)"),
+        (status = 500, description = "Unexpected failure (problem+json)"),
+    ))]
+pub async fn sign_up(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    prefix: Option<Extension<RoutePrefix>>,
+    Client(client): Client,
+    jar: CookieJar,
+    StorydenJson(body): StorydenJson,
+) -> Result<Response, Problem> {
+    let email = email_field(&body)?;
+    let password = string_field(&body, "password")?.filter(|p| !p.is_empty()).map(|p| Password::new(p.to_owned()));
+    let username = match string_field(&body, "handle")? {
+        Some(raw) => Some(Username::parse(raw).map_err(|e| bad_request(e.to_string()))?),
+        None => None,
+    };
+    let settings = &ctx.project.settings.storyden;
+    let command = EmailSignup {
+        email,
+        password,
+        mode: settings.password,
+        policy: settings.password_policy.clone(),
+        profile: ProfileDraft { username, ..Default::default() },
+        organization_name: None,
+        client,
+        on_existing: OnExisting::ResendVerification,
+    };
+    match email_signup::sign_up(&state.services, &ctx, command).await.map_err(signup_problem)? {
+        EmailSignupOutcome::Created(outcome) => {
+            let prefix = prefix.map(|Extension(p)| p.0).unwrap_or_default();
+            let cookie = CookiePolicy::for_public_url(&state.public_url).set(
+                SESSION_COOKIE,
+                outcome.access.token.clone(),
+                if prefix.is_empty() { "/".to_owned() } else { prefix },
+                i64::from(ctx.project.settings.access_token_ttl_secs),
+            );
+            Ok((jar.add(cookie), Json(AccountId { id: outcome.user.id })).into_response())
+        }
+        EmailSignupOutcome::AlreadyRegistered => Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The address is already registered; if it is not verified yet, the verification mail was sent again",
+        )),
+    }
+}
+
+/// Verify an address with the code from the mail (Storyden).
+#[utoipa::path(post, path = "/auth/email/verify", tag = "storyden",
+    request_body(content = Object, description = "`{email, code}`"),
+    responses(
+        (status = 200, body = AccountId, description = "The address is verified"),
+        (status = 400, description = "Bad body, or a wrong, expired or used-up code (problem+json)"),
+        (status = 500, description = "Unexpected failure (problem+json)"),
+    ))]
+pub async fn verify(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    Client(client): Client,
+    StorydenJson(body): StorydenJson,
+) -> Result<Json<AccountId>, Problem> {
+    let email = email_field(&body)?;
+    let code = string_field(&body, "code")?.ok_or_else(|| bad_request("'code' is required"))?;
+    let proof = Proof::Code { email: email.as_str(), code };
+    match verification::verify_email(&state.services, &ctx, proof, &client).await {
+        Ok(user) => Ok(Json(AccountId { id: user.id })),
+        Err(CodeError::Invalid) => Err(bad_request("The code is not valid")),
+        Err(CodeError::Expired) => {
+            Err(bad_request("The code has expired or had too many wrong attempts; sign up again for a new one"))
+        }
+        Err(CodeError::RateLimited(r)) => Err(Problem::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts")
+            .with_retry(r.retry_after_secs, Some(r.limit))),
+        Err(CodeError::Unexpected(cause)) => Err(Problem::internal(&cause)),
+    }
+}
