@@ -10,8 +10,10 @@
 #   DURATION=20         measured seconds per run (at least 15)
 #   WARMUP=2            warm-up seconds per run, not counted
 #   HASH_SECONDS=8      seconds of the raw argon2id hash-rate probe per run
-#   BENCH_SERVER_ENV    extra KEY=VALUE pairs (space separated) for the server's environment,
-#                       e.g. BENCH_SERVER_ENV="DOORWAY_SOME__KEY=false"
+#   BENCH_SERVER_ENV    extra KEY=VALUE pairs (space separated) for the server's environment.
+#                       Default: DOORWAY_PROJECTS__DEFAULT__RATE_LIMITS__ENABLED=false (the per-IP
+#                       sign-up limit would otherwise answer 429 after 5 sign-ups from 127.0.0.1);
+#                       set it to "" to run the server with nothing configured.
 #   BENCH_OUT=FILE      where to keep the JSON lines (default target/bench/signup-<time>.jsonl)
 #   SKIP_BUILD=1        use the binaries already built
 #   BENCH_COMMIT        label for the "commit" row (default: git rev-parse --short HEAD, noting
@@ -38,7 +40,7 @@ OUT="${BENCH_OUT:-$BENCH_TARGET/signup-$(date -u +%Y%m%dT%H%M%SZ).jsonl}"
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
-read -r -a SERVER_ENV <<<"${BENCH_SERVER_ENV:-}"
+read -r -a SERVER_ENV <<<"${BENCH_SERVER_ENV-DOORWAY_PROJECTS__DEFAULT__RATE_LIMITS__ENABLED=false}"
 # Start from a clean server configuration: drop any DOORWAY_* inherited from the caller.
 UNSET_ENV=()
 while IFS= read -r name; do UNSET_ENV+=(-u "$name"); done < <(compgen -e | grep '^DOORWAY_' || true)

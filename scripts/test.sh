@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 run_dir=$(mktemp -d /tmp/doorway-test.XXXXXX)
 chmod 755 "$run_dir"
 cleanup() {
+  [ -n "${smtp_pid:-}" ] && kill "$smtp_pid" 2>/dev/null || true
   if [ -f "$run_dir/pg/postmaster.pid" ]; then
     as_pg pg_ctl -D "$run_dir/pg" -m immediate stop >/dev/null 2>&1 || true
   fi
@@ -38,6 +39,26 @@ as_pg pg_ctl -D "$run_dir/pg" -l "$run_dir/sock/pg.log" -w \
 echo "test.sh: PostgreSQL on 127.0.0.1:$pg_port"
 
 export TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+
+# A real SMTP receiver (aiosmtpd) writing every message to a Maildir, from a venv the script
+# keeps under target/ so later runs skip the install.
+venv=target/test-tools/venv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6'
+fi
+smtp_port=$(free_port)
+mkdir -p "$run_dir/maildir/cur" "$run_dir/maildir/new" "$run_dir/maildir/tmp"
+"$venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$run_dir/maildir" \
+  >"$run_dir/smtp.log" 2>&1 &
+smtp_pid=$!
+for _ in $(seq 50); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', $smtp_port), 1)" 2>/dev/null && break
+  sleep 0.1
+done
+echo "test.sh: SMTP receiver on 127.0.0.1:$smtp_port, Maildir $run_dir/maildir"
+export TEST_SMTP_URL="smtp://127.0.0.1:$smtp_port"
+export TEST_MAILDIR="$run_dir/maildir"
 export RUST_LOG="${RUST_LOG:-warn}"
 
 cargo nextest run --workspace --no-fail-fast "$@"

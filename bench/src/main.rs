@@ -571,9 +571,9 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| run | sign-ups/s | hash rate/s | ratio | p50 ms | p90 ms | p99 ms | max ms | requests | errors | peak RSS MiB (VmHWM) | max sampled VmRSS MiB | server CPU % | client CPU % | other CPU % (load / hash) |"
+        "| run | sign-ups/s | hash rate/s | ratio | p50 ms | p90 ms | p99 ms | max ms | requests | errors | peak RSS MiB (VmHWM) | max sampled VmRSS MiB | server CPU % | client CPU % | other CPU % (load / hash) | server CPU ms per sign-up / per raw hash |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut failed_runs = Vec::new();
     let runs: Vec<u64> =
         loads.keys().chain(hashes.keys()).copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
@@ -592,7 +592,7 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
         let cpu_pct = |k: &str| l[k].as_f64().map(|s| 100.0 * s / secs);
         let _ = writeln!(
             out,
-            "| {run} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |",
+            "| {run} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
             f(sps, 1),
             f(hr, 1),
             f(sps.zip(hr).map(|(a, b)| a / b), 2),
@@ -608,6 +608,10 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
             f(cpu_pct("client_cpu_s"), 0),
             f(cpu_pct("other_cpu_s"), 0),
             f(num(&h, "other_cpu_pct"), 0),
+            // CPU the server spends per sign-up against one hash on one core: the difference is
+            // everything a sign-up does besides hashing.
+            f(num(&l, "server_cpu_s").zip(num(&l, "ok")).filter(|(_, n)| *n > 0.0).map(|(c, n)| 1000.0 * c / n), 1),
+            f(hr.zip(num(&h, "threads")).map(|(r, t)| 1000.0 * t / r), 1),
         );
     }
     let col = |m: &BTreeMap<u64, Value>, k: &str| -> Vec<f64> { m.values().filter_map(|v| v[k].as_f64()).collect() };

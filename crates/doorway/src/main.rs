@@ -49,6 +49,23 @@ enum Command {
     /// Inspect and replay webhook deliveries.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Read outgoing mail (with no SMTP configured, mail waits here).
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Print mail, newest first: recipient, status, subject and text.
+    List {
+        #[arg(long, default_value = "default")]
+        project: String,
+        /// Only mail to this address.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +156,7 @@ async fn main() -> ExitCode {
         Command::Project(cmd) => project(settings, cmd).await,
         Command::Audit(cmd) => operate(settings, |store| Box::pin(audit(store, cmd))).await,
         Command::Webhooks(cmd) => operate(settings, |store| Box::pin(webhooks(store, cmd))).await,
+        Command::Mail(cmd) => operate(settings, |store| Box::pin(mail(store, cmd))).await,
     }
 }
 
@@ -200,6 +218,21 @@ async fn audit(store: Store, cmd: AuditCommand) -> Result<(), String> {
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+async fn mail(store: Store, cmd: MailCommand) -> Result<(), String> {
+    let MailCommand::List { project, to, limit } = cmd;
+    let project_id = project_id(&store, &project).await?;
+    let to = to.map(|t| t.trim().to_lowercase());
+    let rows = store.deliveries(&project_id, DeliveryKind::Mail, None, 500).await.map_err(|e| e.to_string())?;
+    let rows = rows.into_iter().filter(|d| to.as_ref().is_none_or(|t| &d.target == t)).take(limit as usize);
+    for d in rows {
+        let mail: doorway_core::mail::RenderedMail =
+            serde_json::from_str(&d.body).map_err(|e| format!("mail {} is unreadable: {e}", d.id))?;
+        println!("── {} to {} [{}] {}", d.created_at.to_rfc3339(), d.target, d.status.as_str(), d.id);
+        println!("Subject: {}\n\n{}", mail.subject, mail.text.trim_end());
+    }
+    Ok(())
 }
 
 async fn webhooks(store: Store, cmd: WebhooksCommand) -> Result<(), String> {

@@ -95,7 +95,7 @@ pub(crate) async fn send_code(
         CodePurpose::SignIn => "/api/auth/sign-in/email-link",
     };
     let link = format!("{}{path}?token={}", ctx.issuer, link_token_for(&key, &verification.id));
-    let minutes = (verification.expires_at.millis() - now.millis()).div_euclid(60_000).max(1) as u32;
+    let minutes = ((verification.expires_at.millis() - now.millis()).max(0) as u64).div_ceil(60_000).max(1) as u32;
     let mail = code_mail(purpose, &ctx.project.name, &code_for(&key, &verification.id), &link, minutes);
     tx.insert_delivery(&Delivery {
         id: new_id("mail"),

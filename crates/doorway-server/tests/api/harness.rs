@@ -53,6 +53,7 @@ pub struct TestAppBuilder {
     rate_limits: bool,
     delivery: doorway_server::settings::DeliverySettings,
     tweaks: Vec<Box<dyn FnOnce(&mut Settings) + Send>>,
+    smtp: bool,
     shared_db: Option<Arc<FreshDatabase>>,
 }
 
@@ -76,6 +77,7 @@ impl TestApp {
             hashing: None,
             rate_limits: false,
             tweaks: Vec::new(),
+            smtp: false,
             // Fast enough that retries happen within a test.
             delivery: doorway_server::settings::DeliverySettings {
                 poll_interval_ms: 50,
@@ -166,6 +168,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Sends mail through the suite's SMTP receiver (started by scripts/test.sh).
+    pub fn with_smtp(mut self) -> Self {
+        self.smtp = true;
+        self
+    }
+
     /// Any other server setting.
     pub fn configure(mut self, tweak: impl FnOnce(&mut Settings) + Send + 'static) -> Self {
         self.tweaks.push(Box::new(tweak));
@@ -207,6 +215,17 @@ impl TestAppBuilder {
             ..Settings::default()
         };
         let mut settings = settings;
+        if self.smtp {
+            let url = std::env::var("TEST_SMTP_URL")
+                .expect("TEST_SMTP_URL is not set: run the suite with scripts/test.sh, which starts an SMTP receiver");
+            settings.smtp = Some(doorway_server::settings::SmtpSettings {
+                url,
+                username: None,
+                password: None,
+                password_file: None,
+                from: "Doorway Tests <doorway@tests.example>".into(),
+            });
+        }
         for tweak in self.tweaks {
             tweak(&mut settings);
         }
@@ -261,4 +280,79 @@ pub async fn json(response: reqwest::Response) -> Value {
 #[allow(dead_code)]
 pub fn manual_clock() -> ManualClock {
     ManualClock::starting_at(Timestamp::from_millis(1_767_225_600_000))
+}
+
+/// An address no other test uses (the SMTP receiver is shared by the whole suite).
+pub fn unique_email(name: &str) -> String {
+    format!("{name}-{}@example.com", &uuid::Uuid::now_v7().simple().to_string()[20..])
+}
+
+/// A message as the SMTP receiver got it.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub from: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Mail {
+    /// The 6-digit code the subject starts with.
+    pub fn code(&self) -> String {
+        self.subject
+            .split_whitespace()
+            .next()
+            .filter(|c| c.len() == 6 && c.chars().all(|d| d.is_ascii_digit()))
+            .unwrap_or_else(|| panic!("no code in {:?}", self.subject))
+            .to_owned()
+    }
+
+    /// The first link of the text body.
+    pub fn link(&self) -> String {
+        self.text
+            .split_whitespace()
+            .find(|w| w.starts_with("http"))
+            .unwrap_or_else(|| panic!("no link in {:?}", self.text))
+            .to_owned()
+    }
+}
+
+/// Every message the receiver holds for `address`, oldest first.
+pub fn mails_now(address: &str) -> Vec<Mail> {
+    let dir = std::env::var("TEST_MAILDIR").expect("TEST_MAILDIR is not set: run the suite with scripts/test.sh");
+    let mut files: Vec<std::path::PathBuf> = ["new", "cur"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(std::path::Path::new(&dir).join(sub)).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    // Maildir names do not sort by arrival within a second; modification times do.
+    files.sort_by_key(|p| (std::fs::metadata(p).and_then(|m| m.modified()).ok(), p.clone()));
+    files
+        .into_iter()
+        .filter_map(|path| {
+            let bytes = std::fs::read(&path).ok()?;
+            let message = mail_parser::MessageParser::default().parse(&bytes)?;
+            let to = message.to()?.first()?.address()?.to_lowercase();
+            (to == address.to_lowercase()).then(|| Mail {
+                from: message.from().and_then(|f| f.first()).and_then(|a| a.address()).unwrap_or_default().to_owned(),
+                subject: message.subject().unwrap_or_default().to_owned(),
+                text: message.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+                html: message.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Waits until `address` has at least `n` messages.
+pub async fn wait_for_mails(address: &str, n: usize) -> Vec<Mail> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let mails = mails_now(address);
+        if mails.len() >= n {
+            return mails;
+        }
+        assert!(std::time::Instant::now() < deadline, "expected {n} mails to {address}, got {}", mails.len());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
