@@ -10,6 +10,7 @@ run_dir=$(mktemp -d /tmp/doorway-test.XXXXXX)
 chmod 755 "$run_dir"
 cleanup() {
   [ -n "${smtp_pid:-}" ] && kill "$smtp_pid" 2>/dev/null || true
+  [ -n "${oidc_pid:-}" ] && kill "$oidc_pid" 2>/dev/null || true
   if [ -f "$run_dir/pg/postmaster.pid" ]; then
     as_pg pg_ctl -D "$run_dir/pg" -m immediate stop >/dev/null 2>&1 || true
   fi
@@ -58,6 +59,20 @@ for _ in $(seq 50); do
 done
 echo "test.sh: SMTP receiver on 127.0.0.1:$smtp_port, Maildir $run_dir/maildir"
 export TEST_SMTP_URL="smtp://127.0.0.1:$smtp_port"
+
+# A real OpenID Connect provider (npm oauth2-mock-server, pinned by tests/peers/package-lock.json).
+if [ ! -d tests/peers/node_modules/oauth2-mock-server ]; then
+  (cd tests/peers && npm ci --silent --no-audit --no-fund)
+fi
+oidc_port=$(free_port)
+node tests/peers/oidc-provider.mjs "$oidc_port" >"$run_dir/oidc.log" 2>&1 &
+oidc_pid=$!
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$oidc_port/.well-known/openid-configuration" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+echo "test.sh: OpenID Connect provider on http://localhost:$oidc_port"
+export TEST_OIDC_ISSUER="http://localhost:$oidc_port"
 export TEST_MAILDIR="$run_dir/maildir"
 export RUST_LOG="${RUST_LOG:-warn}"
 

@@ -15,6 +15,7 @@ pub mod events;
 pub mod flows;
 pub mod hooks;
 pub mod mail;
+pub mod oauth;
 pub mod organization;
 pub mod password;
 pub mod password_hashing;

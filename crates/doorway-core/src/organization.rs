@@ -13,6 +13,17 @@ pub struct Organization {
 }
 
 pub const OWNER: &str = "owner";
+/// The roles every organization starts with.
+pub const DEFAULT_ROLES: [&str; 3] = ["owner", "admin", "member"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workspace {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub slug: String,
+    pub created_at: Timestamp,
+}
 
 /// `Acme Inc.` → `acme-inc`; names with no ASCII letters or digits become `org`.
 pub fn slugify(name: &str) -> String {

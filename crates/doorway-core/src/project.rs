@@ -94,6 +94,10 @@ pub struct ProjectSettings {
     pub storyden: StorydenSettings,
     /// One-time codes and links.
     pub verification: VerificationSettings,
+    /// OAuth / OpenID Connect providers by id (`google`, `github`, …).
+    pub providers: std::collections::BTreeMap<String, crate::oauth::ProviderSettings>,
+    /// Origins or URL prefixes that `callbackUrl` may point at; relative paths are always allowed.
+    pub redirect_allowlist: Vec<String>,
 }
 
 /// Whether a sign-up takes a password.
@@ -180,6 +184,8 @@ impl Default for ProjectSettings {
             signup: Default::default(),
             storyden: Default::default(),
             verification: Default::default(),
+            providers: Default::default(),
+            redirect_allowlist: Vec::new(),
         }
     }
 }
@@ -190,6 +196,14 @@ impl ProjectSettings {
         Self {
             hooks: self.hooks.redacted(),
             webhooks: self.webhooks.iter().map(|w| w.redacted()).collect(),
+            providers: self
+                .providers
+                .iter()
+                .map(|(id, p)| {
+                    let secret = p.client_secret.as_ref().map(|_| "***".to_owned());
+                    (id.clone(), crate::oauth::ProviderSettings { client_secret: secret, ..p.clone() })
+                })
+                .collect(),
             ..self.clone()
         }
     }
@@ -209,6 +223,14 @@ impl ProjectSettings {
         out.extend(self.webhooks.iter().enumerate().flat_map(|(i, w)| w.problems(i)));
         if !(60..=86_400).contains(&self.verification.code_ttl_secs) {
             out.push(("verification.code_ttl_secs", "must be between 60 and 86400".to_owned()));
+        }
+        for (id, p) in &self.providers {
+            out.extend(crate::oauth::provider_problems(id, p));
+        }
+        for entry in &self.redirect_allowlist {
+            if !url::Url::parse(entry).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+                out.push(("redirect_allowlist", format!("'{entry}' is not an absolute http(s) URL")));
+            }
         }
         if self.verification.max_attempts == 0 {
             out.push(("verification.max_attempts", "must be at least 1".to_owned()));

@@ -9,7 +9,7 @@ use crate::email::EmailAddress;
 use crate::events::{AuditEntry, OutboxMessage};
 use crate::keys::ProjectKey;
 use crate::mail::CodePurpose;
-use crate::organization::Organization;
+use crate::organization::{Organization, Workspace};
 use crate::project::{Project, ProjectSlug};
 use crate::session::{RefreshToken, Session};
 use crate::user::User;
@@ -105,6 +105,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Delivery>>;
     async fn delivery_attempts(&self, delivery_id: &str) -> StoreResult<Vec<DeliveryAttempt>>;
     /// Makes a delivery due again now, whatever its status; false if there is no such delivery.
+    /// The user an external identity belongs to.
+    async fn identity_user(&self, project_id: &str, provider: &str, subject: &str) -> StoreResult<Option<User>>;
+    async fn workspaces(&self, organization_id: &str) -> StoreResult<Vec<Workspace>>;
+
     async fn replay_delivery(&self, project_id: &str, delivery_id: &str, now: Timestamp) -> StoreResult<bool>;
 }
 
@@ -163,4 +167,59 @@ pub trait StoreTx: Send {
     async fn count_verification_attempt(&mut self, id: &str) -> StoreResult<i64>;
     /// Marks the verification used; false if it already was (a race or a replay).
     async fn consume_verification(&mut self, id: &str, now: Timestamp) -> StoreResult<bool>;
+
+    async fn insert_identity(&mut self, identity: &Identity) -> StoreResult<()>;
+    async fn insert_oauth_state(&mut self, state: &OAuthState) -> StoreResult<()>;
+    /// Uses up the state with this hash, if it exists, is unused and not expired.
+    async fn take_oauth_state(
+        &mut self,
+        project_id: &str,
+        state_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<OAuthState>>;
+    async fn insert_sso_session(&mut self, sso: &SsoSession) -> StoreResult<()>;
+    async fn insert_workspace(&mut self, workspace: &Workspace) -> StoreResult<()>;
+    async fn insert_role(&mut self, organization_id: &str, name: &str, now: Timestamp) -> StoreResult<()>;
+    async fn insert_terms_acceptance(&mut self, user_id: &str, version: &str, now: Timestamp) -> StoreResult<()>;
+}
+
+/// An account at an external provider, linked to a user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub provider: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub created_at: Timestamp,
+}
+
+/// A redirect round trip in progress; the state itself is only stored hashed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuthState {
+    pub id: String,
+    pub project_id: String,
+    pub state_hash: String,
+    pub provider: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub redirect_uri: String,
+    pub callback_url: String,
+    /// Which flow started it (`native`, `aufy`).
+    pub purpose: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// The provider session a Doorway session came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SsoSession {
+    pub id: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub provider: String,
+    pub subject: String,
+    pub created_at: Timestamp,
 }

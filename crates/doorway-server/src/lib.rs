@@ -6,6 +6,7 @@ mod contracts;
 mod cookies;
 mod errors;
 mod hook_caller;
+mod identity_providers;
 mod openapi;
 mod problem;
 mod project_directory;

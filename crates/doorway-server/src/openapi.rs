@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
         (name = "auth", description = "Sign-up, sign-in and sessions (native API)"),
         (name = "replyke", description = "Replyke-compatible sign-up (seed 001)"),
         (name = "storyden", description = "Storyden-compatible email sign-up (seed 004)"),
+        (name = "rivergen", description = "Rivergen-compatible social sign-up (seed 003)"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "discovery", description = "Signing keys and issuer metadata"),
         (name = "admin", description = "Administration (Bearer admin_token)"),

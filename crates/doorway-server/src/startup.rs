@@ -22,9 +22,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::contracts::{native, native_email, replyke, storyden};
+use crate::contracts::{native, native_email, native_oauth, replyke, rivergen, storyden};
 use crate::errors::{MAX_BODY_BYTES, method_not_allowed, panic_response, route_not_found};
 use crate::hook_caller::HttpHookCaller;
+use crate::identity_providers::HttpIdentityProviders;
 use crate::openapi::ApiDoc;
 use crate::project_directory::ProjectDirectory;
 use crate::project_scope::resolve_project;
@@ -98,6 +99,7 @@ impl Application {
         };
         let state = AppState::new(Inner {
             projects: ProjectDirectory::new(store.clone(), public_url.clone()),
+            identity_providers: Arc::new(HttpIdentityProviders::new()),
             services: Services { store, clock, hasher, hooks: Arc::new(HttpHookCaller::new()), rate_limiter },
             public_url,
             settings,
@@ -181,6 +183,8 @@ fn router(state: AppState) -> Router {
         .routes(routes!(native_email::request_sign_in_code))
         .routes(routes!(native_email::sign_in_with_code))
         .routes(routes!(native_email::sign_in_with_link))
+        .routes(routes!(native_oauth::callback))
+        .routes(routes!(rivergen::sign_up))
         .routes(routes!(replyke::sign_up))
         .routes(routes!(storyden::sign_up))
         .routes(routes!(storyden::verify))

@@ -12,6 +12,7 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub services: Services,
+    pub identity_providers: std::sync::Arc<dyn doorway_core::oauth::IdentityProviders>,
     pub settings: Settings,
     pub public_url: String,
     pub projects: ProjectDirectory,

@@ -4,8 +4,9 @@ use doorway_core::email::EmailAddress;
 use doorway_core::events::{AuditEntry, ClientInfo, OutboxMessage};
 use doorway_core::keys::ProjectKey;
 use doorway_core::mail::CodePurpose;
-use doorway_core::organization::Organization;
+use doorway_core::organization::{Organization, Workspace};
 use doorway_core::session::{RefreshToken, Session};
+use doorway_core::store::OAuthState;
 use doorway_core::user::{GeoPoint, User};
 use doorway_core::verification::Verification;
 use doorway_core::webhooks::{Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
@@ -368,5 +369,59 @@ impl TryFrom<VerificationRow> for Verification {
             expires_at: Timestamp::from_millis(r.expires_at),
             consumed_at: r.consumed_at.map(Timestamp::from_millis),
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OAuthStateRow {
+    id: String,
+    project_id: String,
+    state_hash: String,
+    provider: String,
+    nonce: String,
+    pkce_verifier: String,
+    redirect_uri: String,
+    callback_url: String,
+    purpose: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl From<OAuthStateRow> for OAuthState {
+    fn from(r: OAuthStateRow) -> Self {
+        OAuthState {
+            id: r.id,
+            project_id: r.project_id,
+            state_hash: r.state_hash,
+            provider: r.provider,
+            nonce: r.nonce,
+            pkce_verifier: r.pkce_verifier,
+            redirect_uri: r.redirect_uri,
+            callback_url: r.callback_url,
+            purpose: r.purpose,
+            created_at: Timestamp::from_millis(r.created_at),
+            expires_at: Timestamp::from_millis(r.expires_at),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct WorkspaceRow {
+    id: String,
+    organization_id: String,
+    name: String,
+    slug: String,
+    created_at: i64,
+}
+
+impl From<WorkspaceRow> for Workspace {
+    fn from(r: WorkspaceRow) -> Self {
+        Workspace {
+            id: r.id,
+            organization_id: r.organization_id,
+            name: r.name,
+            slug: r.slug,
+            created_at: Timestamp::from_millis(r.created_at),
+        }
     }
 }

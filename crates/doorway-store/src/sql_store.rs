@@ -9,8 +9,9 @@ use doorway_core::events::{AuditEntry, OutboxMessage};
 use doorway_core::keys::ProjectKey;
 use doorway_core::mail::CodePurpose;
 use doorway_core::organization::Organization;
+use doorway_core::organization::Workspace;
 use doorway_core::session::{RefreshToken, Session};
-use doorway_core::store::AuditFilter;
+use doorway_core::store::{AuditFilter, Identity, OAuthState, SsoSession};
 use doorway_core::store::{Store, StoreResult, StoreTx};
 use doorway_core::user::User;
 use doorway_core::verification::Verification;
@@ -20,8 +21,8 @@ use sqlx::Row;
 
 use crate::errors::store_error;
 use crate::rows::{
-    AttemptRow, AuditRow, DeliveryRow, KeyRow, MembershipRow, OutboxRow, ProjectRow, RefreshTokenRow, SessionRow,
-    UserRow, UserWithPasswordRow, VerificationRow, json_text, settings_json,
+    AttemptRow, AuditRow, DeliveryRow, KeyRow, MembershipRow, OAuthStateRow, OutboxRow, ProjectRow, RefreshTokenRow,
+    SessionRow, UserRow, UserWithPasswordRow, VerificationRow, WorkspaceRow, json_text, settings_json,
 };
 
 /// Claiming due deliveries. On PostgreSQL several instances claim at once, so rows another
@@ -358,6 +359,34 @@ macro_rules! sql_store {
                     "SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt",
                 )
                 .bind(delivery_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+            }
+
+            async fn identity_user(&self, project_id: &str, provider: &str, subject: &str) -> StoreResult<Option<User>> {
+                sqlx::query_as::<_, UserRow>(
+                    "SELECT u.* FROM identities i JOIN users u ON u.id = i.user_id
+                     WHERE i.project_id = $1 AND i.provider = $2 AND i.subject = $3",
+                )
+                .bind(project_id)
+                .bind(provider)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?
+                .map(User::try_from)
+                .transpose()
+            }
+
+            async fn workspaces(&self, organization_id: &str) -> StoreResult<Vec<Workspace>> {
+                Ok(sqlx::query_as::<_, WorkspaceRow>(
+                    "SELECT * FROM workspaces WHERE organization_id = $1 ORDER BY created_at, id",
+                )
+                .bind(organization_id)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(store_error)?
@@ -743,6 +772,123 @@ macro_rules! sql_store {
                     .await
                     .map_err(store_error)?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_identity(&mut self, i: &Identity) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO identities (id, project_id, user_id, provider, subject, email, email_verified, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&i.id)
+                .bind(&i.project_id)
+                .bind(&i.user_id)
+                .bind(&i.provider)
+                .bind(&i.subject)
+                .bind(&i.email)
+                .bind(i.email_verified)
+                .bind(i.created_at.millis())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn insert_oauth_state(&mut self, s: &OAuthState) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO oauth_states (id, project_id, state_hash, provider, nonce, pkce_verifier, redirect_uri,
+                         callback_url, purpose, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(&s.id)
+                .bind(&s.project_id)
+                .bind(&s.state_hash)
+                .bind(&s.provider)
+                .bind(&s.nonce)
+                .bind(&s.pkce_verifier)
+                .bind(&s.redirect_uri)
+                .bind(&s.callback_url)
+                .bind(&s.purpose)
+                .bind(s.created_at.millis())
+                .bind(s.expires_at.millis())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn take_oauth_state(
+                &mut self,
+                project_id: &str,
+                state_hash: &str,
+                now: Timestamp,
+            ) -> StoreResult<Option<OAuthState>> {
+                Ok(sqlx::query_as::<_, OAuthStateRow>(
+                    "UPDATE oauth_states SET consumed_at = $3
+                     WHERE project_id = $1 AND state_hash = $2 AND consumed_at IS NULL AND expires_at > $3
+                     RETURNING id, project_id, state_hash, provider, nonce, pkce_verifier, redirect_uri,
+                               callback_url, purpose, created_at, expires_at",
+                )
+                .bind(project_id)
+                .bind(state_hash)
+                .bind(now.millis())
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(store_error)?
+                .map(Into::into))
+            }
+
+            async fn insert_sso_session(&mut self, s: &SsoSession) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sso_sessions (id, session_id, user_id, provider, subject, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&s.id)
+                .bind(&s.session_id)
+                .bind(&s.user_id)
+                .bind(&s.provider)
+                .bind(&s.subject)
+                .bind(s.created_at.millis())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn insert_workspace(&mut self, w: &Workspace) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&w.id)
+                .bind(&w.organization_id)
+                .bind(&w.name)
+                .bind(&w.slug)
+                .bind(w.created_at.millis())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn insert_role(&mut self, organization_id: &str, name: &str, now: Timestamp) -> StoreResult<()> {
+                sqlx::query("INSERT INTO roles (organization_id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(organization_id)
+                    .bind(name)
+                    .bind(now.millis())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn insert_terms_acceptance(&mut self, user_id: &str, version: &str, now: Timestamp) -> StoreResult<()> {
+                sqlx::query("INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)")
+                    .bind(user_id)
+                    .bind(version)
+                    .bind(now.millis())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?;
+                Ok(())
             }
 
             async fn insert_audit(&mut self, a: &AuditEntry) -> StoreResult<()> {

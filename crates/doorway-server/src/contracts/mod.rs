@@ -3,7 +3,9 @@
 
 pub mod native;
 pub mod native_email;
+pub mod native_oauth;
 pub mod replyke;
+pub mod rivergen;
 pub mod storyden;
 
 use axum::response::{IntoResponse, Response};

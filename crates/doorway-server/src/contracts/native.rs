@@ -132,6 +132,14 @@ pub struct MembershipView {
     name: String,
     slug: String,
     role: String,
+    workspaces: Vec<WorkspaceView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WorkspaceView {
+    id: String,
+    name: String,
+    slug: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -423,12 +431,7 @@ pub async fn sign_up(
     NativeJson(body): NativeJson<Value>,
 ) -> Result<Response, ApiError> {
     if body.get("provider").is_some() && body.get("password").is_none() {
-        // OAuth sign-up: no provider is configured yet (see the OAuth issue).
-        let provider = body["provider"].as_str().unwrap_or("").to_owned();
-        return Err(ApiError::validation(vec![FieldError::new(
-            "provider",
-            format!("Unknown or unconfigured provider '{provider}'"),
-        )]));
+        return super::native_oauth::start(&state, &ctx, &body, &client).await;
     }
     let command = parse_signup(&body, &ctx, client).inspect_err(|_| record_signup("invalid"))?;
     let result = match command {
@@ -603,14 +606,14 @@ pub async fn me(
 ) -> Result<Json<MeResponse>, ApiError> {
     let token = presented_access_token(&headers, &jar).ok_or_else(|| session_error(SessionError::Unauthenticated))?;
     let (_, user) = session_flow::authenticate(&state.services, &ctx, token).await.map_err(session_error)?;
-    let organizations = state
-        .services
-        .store
-        .memberships(&user.id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .into_iter()
-        .map(|(o, role)| MembershipView { id: o.id, name: o.name, slug: o.slug, role })
-        .collect();
+    let store = &state.services.store;
+    let memberships = store.memberships(&user.id).await.map_err(|e| ApiError::internal(&e))?;
+    let mut organizations = Vec::with_capacity(memberships.len());
+    for (o, role) in memberships {
+        let workspaces = store.workspaces(&o.id).await.map_err(|e| ApiError::internal(&e))?;
+        let workspaces =
+            workspaces.into_iter().map(|w| WorkspaceView { id: w.id, name: w.name, slug: w.slug }).collect();
+        organizations.push(MembershipView { id: o.id, name: o.name, slug: o.slug, role, workspaces });
+    }
     Ok(Json(MeResponse { success: true, data: MeData { user: (&user).into(), organizations } }))
 }

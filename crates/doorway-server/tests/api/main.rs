@@ -10,6 +10,7 @@ mod errors;
 mod native_email;
 mod native_sessions;
 mod native_signup;
+mod oauth;
 mod operations;
 mod pre_signup_hook;
 mod project_scope;

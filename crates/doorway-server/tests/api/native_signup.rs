@@ -91,7 +91,7 @@ async fn organization_slugs_are_unique_per_project(backend: Backend) {
     let me = json(app.client.get(app.url("/api/auth/me")).bearer_auth(token).send().await.unwrap()).await;
     assert_eq!(
         me["data"]["organizations"],
-        j!([{"id": second["data"]["organization"]["id"], "name": "Acme Inc", "slug": "acme-inc-2", "role": "owner"}])
+        j!([{"id": second["data"]["organization"]["id"], "name": "Acme Inc", "slug": "acme-inc-2", "role": "owner", "workspaces": []}])
     );
 }
 

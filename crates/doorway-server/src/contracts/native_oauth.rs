@@ -1,0 +1,152 @@
+//! The native API's OAuth registration (seed 002): `POST /api/auth/sign-up {provider,
+//! callbackUrl}` answers the provider's authorization URL; the provider sends the browser back
+//! to `/api/auth/oauth/{provider}/callback`, which signs the user in and redirects to
+//! `callbackUrl`.
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use doorway_core::ProjectContext;
+use doorway_core::events::ClientInfo;
+use doorway_core::flows::oauth_signup::{self, OAuthError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::contracts::native::{Fields, SessionCookies};
+use crate::errors::{ApiError, FieldError};
+use crate::project_scope::{CurrentProject, RoutePrefix};
+use crate::state::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationData {
+    /// Send the browser here.
+    authorization_url: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuthorizationResponse {
+    success: bool,
+    data: AuthorizationData,
+}
+
+pub fn oauth_error(e: OAuthError) -> ApiError {
+    match e {
+        OAuthError::UnknownProvider(p) => {
+            ApiError::validation(vec![FieldError::new("provider", format!("Unknown or unconfigured provider '{p}'"))])
+        }
+        OAuthError::CallbackNotAllowed => ApiError::validation(vec![FieldError::new(
+            "callbackUrl",
+            "callbackUrl must be a relative path or on the project's redirect_allowlist",
+        )]),
+        OAuthError::RateLimited(r) => ApiError::rate_limited(r),
+        OAuthError::InvalidState => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_STATE",
+            "The sign-in attempt is unknown, expired or was already used; start again",
+        ),
+        OAuthError::Denied(message) => ApiError::new(StatusCode::FORBIDDEN, "SIGNUP_DENIED", message),
+        OAuthError::HookUnavailable => ApiError::unavailable("Sign-up validation is unavailable; retry shortly", 5),
+        OAuthError::Unexpected(cause) => ApiError::internal(&cause),
+        other => ApiError::new(StatusCode::BAD_REQUEST, "OAUTH_FAILED", other.to_string()),
+    }
+}
+
+/// The OAuth form of `POST /api/auth/sign-up`.
+pub async fn start(
+    state: &AppState,
+    ctx: &ProjectContext,
+    body: &Value,
+    client: &ClientInfo,
+) -> Result<Response, ApiError> {
+    let mut f = Fields::of(body)?;
+    let provider = f.required("provider", "Provider");
+    let callback = f.optional("callbackUrl", "Callback URL").unwrap_or("/");
+    let provider = f.finish(provider)?;
+    let canonical = doorway_core::oauth::canonical_provider_id(provider);
+    let redirect_uri = format!("{}/api/auth/oauth/{canonical}/callback", ctx.issuer);
+    let url = oauth_signup::start(
+        &state.services,
+        state.identity_providers.as_ref(),
+        ctx,
+        provider,
+        callback,
+        redirect_uri,
+        "native",
+        client,
+    )
+    .await
+    .map_err(oauth_error)?;
+    Ok(Json(AuthorizationResponse { success: true, data: AuthorizationData { authorization_url: url } })
+        .into_response())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    /// Set by the provider when the user refused or it failed.
+    error: Option<String>,
+}
+
+fn redirect(jar: CookieJar, to: &str) -> Response {
+    let mut response = (jar, StatusCode::FOUND).into_response();
+    if let Ok(location) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn with_error(callback: &str, error: &str) -> String {
+    let separator = if callback.contains('?') { '&' } else { '?' };
+    format!("{callback}{separator}error={error}")
+}
+
+/// Where the provider sends the browser back: checks the state (single use), exchanges the
+/// code, sets the session cookies and redirects to `callbackUrl`.
+#[utoipa::path(get, path = "/api/auth/oauth/{provider}/callback", tag = "auth",
+    params(("provider" = String, Path), CallbackQuery),
+    responses(
+        (status = 302, description = "To `callbackUrl` (session cookies set), or `callbackUrl?error=…` when the provider failed or refused"),
+        (status = 400, body = crate::errors::ErrorBody, description = "INVALID_STATE: forged, replayed or expired state; nothing is created"),
+    ))]
+pub async fn callback(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    prefix: Option<Extension<RoutePrefix>>,
+    crate::client_info::Client(client): crate::client_info::Client,
+    Path(provider): Path<String>,
+    Query(q): Query<CallbackQuery>,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    let Some(raw_state) = q.state.as_deref().filter(|s| !s.is_empty()) else {
+        return Err(oauth_error(OAuthError::InvalidState));
+    };
+    let taken = oauth_signup::take_state(&state.services, &ctx, &provider, raw_state).await.map_err(oauth_error)?;
+    if taken.purpose != "native" {
+        return Err(oauth_error(OAuthError::InvalidState));
+    }
+    let code = match (q.error.as_deref(), q.code.as_deref()) {
+        (None, Some(code)) if !code.is_empty() => code,
+        (error, _) => {
+            let reason = if error == Some("access_denied") { "access_denied" } else { "oauth_failed" };
+            return Ok(redirect(jar, &with_error(&taken.callback_url, reason)));
+        }
+    };
+    match oauth_signup::finish(&state.services, state.identity_providers.as_ref(), &ctx, &taken, code, &client).await {
+        Ok(outcome) => {
+            let jar = SessionCookies::new(&state, &ctx, prefix).issue(jar, &outcome.access, &outcome.refresh_secret);
+            Ok(redirect(jar, &taken.callback_url))
+        }
+        Err(OAuthError::AccountExists) => Ok(redirect(jar, &with_error(&taken.callback_url, "account_exists"))),
+        Err(OAuthError::Denied(_)) => Ok(redirect(jar, &with_error(&taken.callback_url, "signup_denied"))),
+        Err(OAuthError::Unexpected(cause)) => Err(ApiError::internal(&cause)),
+        Err(e) => {
+            tracing::warn!(error = %e, provider, "OAuth sign-in failed");
+            Ok(redirect(jar, &with_error(&taken.callback_url, "oauth_failed")))
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Seed 003 (Rivergen): `POST /api/v1/auth/oauth/signup {provider, code, agree_to_terms?,
+//! terms_version?}`. The client obtained `code` itself with the provider's configured
+//! `redirect_uri`; Doorway exchanges it, creates the user with a personal organization, default
+//! workspace and roles, an SSO session and tokens (MFA bypassed), and answers 201.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use doorway_core::flows::oauth_signup::{self, AccountOptions, OAuthError};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::client_info::Client;
+use crate::contracts::native::Fields;
+use crate::contracts::native_oauth::oauth_error;
+use crate::errors::{ApiError, ErrorBody, FieldError, NativeJson};
+use crate::project_scope::CurrentProject;
+use crate::state::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SocialSignupData {
+    access_token: String,
+    refresh_token: String,
+    /// Always `bearer`.
+    token_type: &'static str,
+    expires_in: u32,
+    /// The user's integer id.
+    user_id: i64,
+    email: String,
+    display_name: String,
+    is_new_user: bool,
+    provider: String,
+    message: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SocialSignupResponse {
+    success: bool,
+    data: SocialSignupData,
+    message: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = SocialSignupRequest)]
+pub struct SocialSignupDoc {
+    /// `github`, `google`, `apple`, `microsoft` (or any configured provider).
+    provider: String,
+    /// Authorization code from the provider.
+    code: String,
+    /// Default true; false is refused.
+    agree_to_terms: Option<bool>,
+    /// Default "1.0".
+    terms_version: Option<String>,
+}
+
+fn failed(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "SOCIAL_SIGNUP_FAILED", message)
+}
+
+/// Social sign-up with a provider authorization code (Rivergen).
+#[utoipa::path(post, path = "/api/v1/auth/oauth/signup", tag = "rivergen", request_body = SocialSignupDoc,
+    responses(
+        (status = 201, body = SocialSignupResponse),
+        (status = 400, body = ErrorBody, description = "SOCIAL_SIGNUP_FAILED: bad or used code, provider error, unlinkable account"),
+        (status = 422, body = ErrorBody, description = "VALIDATION_ERROR: missing fields, unknown provider, terms not accepted"),
+        (status = 429, body = ErrorBody, description = "RATE_LIMITED"),
+    ))]
+pub async fn sign_up(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    Client(client): Client,
+    NativeJson(body): NativeJson<Value>,
+) -> Result<(StatusCode, Json<SocialSignupResponse>), ApiError> {
+    let mut f = Fields::of(&body)?;
+    let provider = f.required("provider", "Provider");
+    let code = f.required("code", "Code").filter(|c| !c.is_empty());
+    let agree = match body.get("agree_to_terms") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            f.error("agree_to_terms", "agree_to_terms must be a boolean");
+            true
+        }
+    };
+    if !agree {
+        f.error("agree_to_terms", "The terms must be accepted to sign up");
+    }
+    let terms_version = f.optional("terms_version", "Terms version").unwrap_or("1.0").to_owned();
+    let (provider, code) = f.finish(provider.zip(code))?;
+
+    let options = AccountOptions { personal_organization: true, terms_version: Some(terms_version) };
+    let outcome = oauth_signup::sign_up_with_code(
+        &state.services,
+        state.identity_providers.as_ref(),
+        &ctx,
+        provider,
+        code,
+        options,
+        &client,
+    )
+    .await
+    .map_err(|e| match e {
+        e @ (OAuthError::UnknownProvider(_) | OAuthError::RateLimited(_) | OAuthError::Unexpected(_)) => oauth_error(e),
+        OAuthError::NoRedirectUri => ApiError::validation(vec![FieldError::new(
+            "provider",
+            "This provider has no redirect_uri configured for client-side codes",
+        )]),
+        OAuthError::Denied(message) => failed(message),
+        other => failed(format!("{}: {other}", "Social sign-up failed")),
+    })?;
+    let message = format!("{} signup successful", outcome.provider.display_name);
+    let user = &outcome.user;
+    let display_name =
+        user.name.clone().unwrap_or_else(|| user.email.as_str().split('@').next().unwrap_or_default().to_owned());
+    let data = SocialSignupData {
+        access_token: outcome.access.token.clone(),
+        refresh_token: outcome.refresh_secret.expose().to_owned(),
+        token_type: "bearer",
+        expires_in: ctx.project.settings.access_token_ttl_secs,
+        user_id: user.seq,
+        email: user.email.to_string(),
+        display_name,
+        is_new_user: outcome.is_new_user,
+        provider: outcome.provider.id.clone(),
+        message: message.clone(),
+    };
+    Ok((StatusCode::CREATED, Json(SocialSignupResponse { success: true, data, message })))
+}
