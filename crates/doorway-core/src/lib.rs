@@ -12,6 +12,7 @@ pub use project::{PasswordMode, Project, ProjectContext, ProjectSettings, Projec
 pub use store::{Store, StoreError, StoreTx};
 pub mod email;
 pub mod events;
+pub mod external_signup;
 pub mod flows;
 pub mod hooks;
 pub mod mail;

@@ -98,6 +98,8 @@ pub struct ProjectSettings {
     pub providers: std::collections::BTreeMap<String, crate::oauth::ProviderSettings>,
     /// Origins or URL prefixes that `callbackUrl` may point at; relative paths are always allowed.
     pub redirect_allowlist: Vec<String>,
+    /// The Aufy external sign-up model; the endpoint is off without it.
+    pub external_signup: crate::external_signup::ExternalSignupSettings,
 }
 
 /// Whether a sign-up takes a password.
@@ -186,6 +188,7 @@ impl Default for ProjectSettings {
             verification: Default::default(),
             providers: Default::default(),
             redirect_allowlist: Vec::new(),
+            external_signup: Default::default(),
         }
     }
 }
@@ -231,6 +234,11 @@ impl ProjectSettings {
             if !url::Url::parse(entry).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
                 out.push(("redirect_allowlist", format!("'{entry}' is not an absolute http(s) URL")));
             }
+        }
+        if let Some(schema) = &self.external_signup.schema
+            && let Err(e) = crate::external_signup::SignUpModel::compile(schema)
+        {
+            out.push(("external_signup.schema", format!("is not a usable JSON Schema: {e}")));
         }
         if self.verification.max_attempts == 0 {
             out.push(("verification.max_attempts", "must be at least 1".to_owned()));

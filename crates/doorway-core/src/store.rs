@@ -181,6 +181,27 @@ pub trait StoreTx: Send {
     async fn insert_workspace(&mut self, workspace: &Workspace) -> StoreResult<()>;
     async fn insert_role(&mut self, organization_id: &str, name: &str, now: Timestamp) -> StoreResult<()>;
     async fn insert_terms_acceptance(&mut self, user_id: &str, version: &str, now: Timestamp) -> StoreResult<()>;
+    async fn insert_pending_external(&mut self, pending: &PendingExternal) -> StoreResult<()>;
+    /// Uses up an unexpired pending round trip of this kind.
+    async fn take_pending_external(
+        &mut self,
+        project_id: &str,
+        id: &str,
+        kind: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<PendingExternal>>;
+}
+
+/// A provider round trip waiting for the browser's next step (Aufy): `signin` or `signup`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingExternal {
+    pub id: String,
+    pub project_id: String,
+    pub kind: String,
+    /// The provider's profile, as JSON.
+    pub profile: serde_json::Value,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 /// An account at an external provider, linked to a user.

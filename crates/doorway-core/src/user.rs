@@ -32,6 +32,8 @@ pub struct User {
     /// Stored and given to hooks and admins; never part of a client response.
     pub secure_metadata: Value,
     pub reputation: i64,
+    /// Fields of the project's sign-up model (Aufy external sign-up).
+    pub custom_fields: Value,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -54,6 +56,7 @@ impl User {
             metadata: Value::Object(Default::default()),
             secure_metadata: Value::Object(Default::default()),
             reputation: 0,
+            custom_fields: Value::Object(Default::default()),
             created_at: now,
             updated_at: now,
         }

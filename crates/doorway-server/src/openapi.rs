@@ -12,6 +12,7 @@ use utoipa::{Modify, OpenApi};
         (name = "replyke", description = "Replyke-compatible sign-up (seed 001)"),
         (name = "storyden", description = "Storyden-compatible email sign-up (seed 004)"),
         (name = "rivergen", description = "Rivergen-compatible social sign-up (seed 003)"),
+        (name = "aufy", description = "Aufy-compatible external sign-up and sign-in (seed 000)"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "discovery", description = "Signing keys and issuer metadata"),
         (name = "admin", description = "Administration (Bearer admin_token)"),

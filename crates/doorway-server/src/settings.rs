@@ -207,6 +207,20 @@ impl Settings {
                 )),
             }
         }
+        for (slug, project) in &mut settings.projects {
+            let external = &mut project.settings.external_signup;
+            if let Some(path) = external.schema_file.clone() {
+                match std::fs::read_to_string(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+                {
+                    Ok(schema) => external.schema = Some(schema),
+                    Err(e) => {
+                        problems.push(format!("projects.{slug}.external_signup.schema_file: cannot read {path}: {e}"))
+                    }
+                }
+            }
+        }
         problems.extend(settings.problems());
         if problems.is_empty() { Ok(settings) } else { Err(ConfigError::Invalid(problems)) }
     }

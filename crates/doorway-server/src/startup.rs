@@ -22,7 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::contracts::{native, native_email, native_oauth, replyke, rivergen, storyden};
+use crate::contracts::{aufy, native, native_email, native_oauth, replyke, rivergen, storyden};
 use crate::errors::{MAX_BODY_BYTES, method_not_allowed, panic_response, route_not_found};
 use crate::hook_caller::HttpHookCaller;
 use crate::identity_providers::HttpIdentityProviders;
@@ -185,6 +185,10 @@ fn router(state: AppState) -> Router {
         .routes(routes!(native_email::sign_in_with_link))
         .routes(routes!(native_oauth::callback))
         .routes(routes!(rivergen::sign_up))
+        .routes(routes!(aufy::challenge))
+        .routes(routes!(aufy::callback))
+        .routes(routes!(aufy::sign_in))
+        .routes(routes!(aufy::sign_up))
         .routes(routes!(replyke::sign_up))
         .routes(routes!(storyden::sign_up))
         .routes(routes!(storyden::verify))

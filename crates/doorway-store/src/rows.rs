@@ -81,6 +81,7 @@ pub(crate) struct UserRow {
     metadata: String,
     secure_metadata: String,
     reputation: i64,
+    custom_fields: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -94,6 +95,7 @@ impl TryFrom<UserRow> for User {
         Ok(User {
             metadata: json("metadata", &r.metadata)?,
             secure_metadata: json("secure_metadata", &r.secure_metadata)?,
+            custom_fields: json("custom_fields", &r.custom_fields)?,
             location: match (r.longitude, r.latitude) {
                 (Some(longitude), Some(latitude)) => Some(GeoPoint { longitude, latitude }),
                 _ => None,

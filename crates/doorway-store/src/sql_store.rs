@@ -11,7 +11,7 @@ use doorway_core::mail::CodePurpose;
 use doorway_core::organization::Organization;
 use doorway_core::organization::Workspace;
 use doorway_core::session::{RefreshToken, Session};
-use doorway_core::store::{AuditFilter, Identity, OAuthState, SsoSession};
+use doorway_core::store::{AuditFilter, Identity, OAuthState, PendingExternal, SsoSession};
 use doorway_core::store::{Store, StoreResult, StoreTx};
 use doorway_core::user::User;
 use doorway_core::verification::Verification;
@@ -488,8 +488,9 @@ macro_rules! sql_store {
             async fn insert_user(&mut self, u: &User) -> StoreResult<i64> {
                 let row = sqlx::query(
                     "INSERT INTO users (id, project_id, email, email_verified, name, username, avatar_url, bio,
-                        longitude, latitude, birthdate, metadata, secure_metadata, reputation, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                        longitude, latitude, birthdate, metadata, secure_metadata, reputation, created_at, updated_at,
+                        custom_fields)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
                      RETURNING seq",
                 )
                 .bind(&u.id)
@@ -508,6 +509,7 @@ macro_rules! sql_store {
                 .bind(u.reputation)
                 .bind(u.created_at.millis())
                 .bind(u.updated_at.millis())
+                .bind(json_text(&u.custom_fields))
                 .fetch_one(&mut *self.tx)
                 .await
                 .map_err(store_error)?;
@@ -889,6 +891,54 @@ macro_rules! sql_store {
                     .await
                     .map_err(store_error)?;
                 Ok(())
+            }
+
+            async fn insert_pending_external(&mut self, p: &PendingExternal) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO pending_externals (id, project_id, kind, profile, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&p.id)
+                .bind(&p.project_id)
+                .bind(&p.kind)
+                .bind(json_text(&p.profile))
+                .bind(p.created_at.millis())
+                .bind(p.expires_at.millis())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn take_pending_external(
+                &mut self,
+                project_id: &str,
+                id: &str,
+                kind: &str,
+                now: Timestamp,
+            ) -> StoreResult<Option<PendingExternal>> {
+                let row = sqlx::query(
+                    "UPDATE pending_externals SET consumed_at = $4
+                     WHERE project_id = $1 AND id = $2 AND kind = $3 AND consumed_at IS NULL AND expires_at > $4
+                     RETURNING id, project_id, kind, profile, created_at, expires_at",
+                )
+                .bind(project_id)
+                .bind(id)
+                .bind(kind)
+                .bind(now.millis())
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                let Some(row) = row else { return Ok(None) };
+                let text: String = row.try_get("profile").map_err(store_error)?;
+                Ok(Some(PendingExternal {
+                    id: row.try_get("id").map_err(store_error)?,
+                    project_id: row.try_get("project_id").map_err(store_error)?,
+                    kind: row.try_get("kind").map_err(store_error)?,
+                    profile: serde_json::from_str(&text).map_err(|e| crate::errors::corrupt(format!("pending profile: {e}")))?,
+                    created_at: Timestamp::from_millis(row.try_get("created_at").map_err(store_error)?),
+                    expires_at: Timestamp::from_millis(row.try_get("expires_at").map_err(store_error)?),
+                }))
             }
 
             async fn insert_audit(&mut self, a: &AuditEntry) -> StoreResult<()> {

@@ -2,6 +2,7 @@
 
 pub mod email_code_sign_in;
 pub mod email_signup;
+pub mod external_signup;
 pub mod oauth_signup;
 pub mod password_signup;
 pub mod session;

@@ -87,6 +87,8 @@ pub struct AccountOptions {
     /// A personal organization with a default workspace and the default roles (Rivergen).
     pub personal_organization: bool,
     pub terms_version: Option<String>,
+    /// Fields of the external sign-up model, stored as the user's custom profile.
+    pub custom_fields: Option<serde_json::Value>,
 }
 
 fn random_secret() -> String {
@@ -302,6 +304,9 @@ async fn create(
     user.email_verified = profile.email_verified;
     user.name = profile.name.clone();
     user.avatar_url = profile.avatar_url.clone();
+    if let Some(fields) = options.custom_fields.clone() {
+        user.custom_fields = fields;
+    }
     ask_pre_signup_hook(svc, ctx, &audit, &method, &mut user).await.map_err(|e| match e {
         SignupError::Denied { message } => OAuthError::Denied(message),
         SignupError::HookUnavailable => OAuthError::HookUnavailable,

@@ -1,6 +1,7 @@
 //! Wire contracts: each parses its requests into core commands and renders outcomes in its
 //! own format. No flow logic lives here.
 
+pub mod aufy;
 pub mod native;
 pub mod native_email;
 pub mod native_oauth;
@@ -22,6 +23,7 @@ pub enum Contract {
     Native,
     Replyke,
     Storyden,
+    Aufy,
 }
 
 impl Contract {
@@ -29,6 +31,8 @@ impl Contract {
         match path.trim_end_matches('/') {
             "/auth/sign-up" => Self::Replyke,
             "/auth/email/signup" | "/auth/email/verify" => Self::Storyden,
+            "/auth/signup/external" | "/auth/signin/external" => Self::Aufy,
+            p if p.starts_with("/auth/external/") => Self::Aufy,
             _ => Self::Native,
         }
     }
@@ -37,7 +41,9 @@ impl Contract {
         match self {
             Self::Native => ApiError::project_not_found(slug).into_response(),
             Self::Replyke => replyke::ReplykeError::project_not_found(slug).into_response(),
-            Self::Storyden => Problem::new(StatusCode::NOT_FOUND, format!("No project named '{slug}'")).into_response(),
+            Self::Storyden | Self::Aufy => {
+                Problem::new(StatusCode::NOT_FOUND, format!("No project named '{slug}'")).into_response()
+            }
         }
     }
 
@@ -45,7 +51,7 @@ impl Contract {
         match self {
             Self::Native => ApiError::internal(cause).into_response(),
             Self::Replyke => replyke::ReplykeError::internal(cause).into_response(),
-            Self::Storyden => Problem::internal(cause).into_response(),
+            Self::Storyden | Self::Aufy => Problem::internal(cause).into_response(),
         }
     }
 }

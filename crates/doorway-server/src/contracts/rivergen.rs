@@ -89,7 +89,8 @@ pub async fn sign_up(
     let terms_version = f.optional("terms_version", "Terms version").unwrap_or("1.0").to_owned();
     let (provider, code) = f.finish(provider.zip(code))?;
 
-    let options = AccountOptions { personal_organization: true, terms_version: Some(terms_version) };
+    let options =
+        AccountOptions { personal_organization: true, terms_version: Some(terms_version), custom_fields: None };
     let outcome = oauth_signup::sign_up_with_code(
         &state.services,
         state.identity_providers.as_ref(),

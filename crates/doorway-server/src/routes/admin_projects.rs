@@ -181,6 +181,7 @@ pub async fn get_user(
         "birthdate": u.birthdate,
         "metadata": u.metadata,
         "secureMetadata": u.secure_metadata,
+        "customFields": u.custom_fields,
         "reputation": u.reputation,
         "createdAt": u.created_at.to_rfc3339(),
         "updatedAt": u.updated_at.to_rfc3339(),

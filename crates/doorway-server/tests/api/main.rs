@@ -5,6 +5,7 @@ mod receiver;
 
 mod admin_projects;
 mod audit_log;
+mod aufy;
 mod discovery;
 mod errors;
 mod native_email;

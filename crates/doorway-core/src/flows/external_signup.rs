@@ -1,0 +1,149 @@
+//! External sign-up and sign-in after a provider round trip (Aufy).
+//!
+//! The callback does not sign in yet: it records what the provider vouched for as a pending,
+//! single-use step (10 minutes) and tells the browser which step comes next. Sign-in then
+//! exchanges a pending `signin`; sign-up exchanges a pending `signup` plus the fields of the
+//! project's model.
+
+use serde_json::{Value, json};
+
+use crate::email::EmailAddress;
+use crate::events::ClientInfo;
+use crate::flows::oauth_signup::{self, AccountOptions, OAuthError, OAuthOutcome};
+use crate::ids::new_id;
+use crate::oauth::{ExternalProfile, IdentityProviders, Provider, RedirectSecrets};
+use crate::project::ProjectContext;
+use crate::services::Services;
+use crate::store::{OAuthState, PendingExternal};
+
+const PENDING_TTL_SECS: i64 = 600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    SignIn,
+    SignUp,
+}
+
+impl NextStep {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::SignIn => "signin",
+            Self::SignUp => "signup",
+        }
+    }
+}
+
+fn profile_json(p: &ExternalProfile) -> Value {
+    json!({
+        "provider": p.provider, "subject": p.subject, "email": p.email.as_ref().map(|e| e.as_str()),
+        "email_verified": p.email_verified, "name": p.name, "avatar_url": p.avatar_url,
+    })
+}
+
+fn profile_from(v: &Value) -> Option<ExternalProfile> {
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    Some(ExternalProfile {
+        provider: text("provider")?,
+        subject: text("subject")?,
+        email: text("email").map(EmailAddress::from_trusted),
+        email_verified: v.get("email_verified").and_then(Value::as_bool).unwrap_or(false),
+        name: text("name"),
+        avatar_url: text("avatar_url"),
+    })
+}
+
+/// Exchanges the code of a returning round trip and records the next step. A known identity
+/// (or one that may be linked) signs in; a new one signs up when the project has a sign-up
+/// model, and otherwise gets its account when it signs in.
+pub async fn after_callback(
+    svc: &Services,
+    idp: &dyn IdentityProviders,
+    ctx: &ProjectContext,
+    state: &OAuthState,
+    code: &str,
+) -> Result<(String, NextStep), OAuthError> {
+    let provider = Provider::resolve(&ctx.project.settings.providers, &state.provider)
+        .ok_or_else(|| OAuthError::UnknownProvider(state.provider.clone()))?;
+    let secrets = RedirectSecrets {
+        state: String::new(),
+        nonce: state.nonce.clone(),
+        pkce_verifier: state.pkce_verifier.clone(),
+    };
+    let profile = idp.exchange(&provider, code, &state.redirect_uri, Some(&secrets)).await?;
+    let store = svc.store.as_ref();
+    let step = if store.identity_user(&ctx.project.id, &provider.id, &profile.subject).await?.is_some() {
+        NextStep::SignIn
+    } else {
+        let email = profile.email.as_ref().ok_or(OAuthError::NoEmail)?;
+        match store.user_with_password(&ctx.project.id, email).await? {
+            Some((user, _)) if profile.email_verified && user.email_verified => NextStep::SignIn,
+            Some(_) => return Err(OAuthError::AccountExists),
+            None if ctx.project.settings.external_signup.schema.is_some() => NextStep::SignUp,
+            None => NextStep::SignIn,
+        }
+    };
+    let now = svc.clock.now();
+    let pending = PendingExternal {
+        id: new_id("pnd"),
+        project_id: ctx.project.id.clone(),
+        kind: step.kind().to_owned(),
+        profile: profile_json(&profile),
+        created_at: now,
+        expires_at: now.plus_seconds(PENDING_TTL_SECS),
+    };
+    let mut tx = svc.store.begin().await?;
+    tx.insert_pending_external(&pending).await?;
+    tx.commit().await?;
+    Ok((pending.id, step))
+}
+
+/// Uses up a pending step; `None` when it is unknown, used, expired or of the other kind.
+async fn take(
+    svc: &Services,
+    ctx: &ProjectContext,
+    id: &str,
+    step: NextStep,
+) -> Result<Option<ExternalProfile>, OAuthError> {
+    let mut tx = svc.store.begin().await?;
+    let pending = tx.take_pending_external(&ctx.project.id, id, step.kind(), svc.clock.now()).await?;
+    tx.commit().await?;
+    Ok(pending.and_then(|p| profile_from(&p.profile)))
+}
+
+/// Completes a pending sign-in. `Ok(None)`: nothing pending under that id.
+pub async fn sign_in(
+    svc: &Services,
+    ctx: &ProjectContext,
+    pending_id: &str,
+    client: &ClientInfo,
+) -> Result<Option<OAuthOutcome>, OAuthError> {
+    let Some(profile) = take(svc, ctx, pending_id, NextStep::SignIn).await? else { return Ok(None) };
+    finish(svc, ctx, profile, AccountOptions::default(), client).await.map(Some)
+}
+
+/// Completes a pending sign-up with the model's (already validated) fields: the address counts
+/// as confirmed, the identity is linked, the fields become the user's custom profile.
+pub async fn sign_up(
+    svc: &Services,
+    ctx: &ProjectContext,
+    pending_id: &str,
+    fields: Value,
+    client: &ClientInfo,
+) -> Result<Option<OAuthOutcome>, OAuthError> {
+    let Some(mut profile) = take(svc, ctx, pending_id, NextStep::SignUp).await? else { return Ok(None) };
+    profile.email_verified = true;
+    let options = AccountOptions { custom_fields: Some(fields), ..Default::default() };
+    finish(svc, ctx, profile, options, client).await.map(Some)
+}
+
+async fn finish(
+    svc: &Services,
+    ctx: &ProjectContext,
+    profile: ExternalProfile,
+    options: AccountOptions,
+    client: &ClientInfo,
+) -> Result<OAuthOutcome, OAuthError> {
+    let provider = Provider::resolve(&ctx.project.settings.providers, &profile.provider)
+        .ok_or_else(|| OAuthError::UnknownProvider(profile.provider.clone()))?;
+    oauth_signup::complete(svc, ctx, provider, profile, options, client).await
+}

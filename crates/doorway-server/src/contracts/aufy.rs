@@ -1,0 +1,332 @@
+//! Seed 000 (Aufy): external sign-up with extra fields, and external sign-in.
+//!
+//! `GET /auth/external/challenge/{provider}?callbackUrl=` sends the browser to the provider;
+//! `GET /auth/external/callback/{provider}` records what the provider vouched for and sets an
+//! encrypted, single-use, 10-minute cookie: `Aufy.ExternalSignIn` (302 to `callbackUrl`) or
+//! `Aufy.ExternalSignUp` (302 to `callbackUrl?signup=true`); `?failed=true` when the provider
+//! failed. `POST /auth/signin/external` and `POST /auth/signup/external` (body: the project's
+//! model) exchange the cookie for `{access_token, expires_in, token_type}` and the
+//! `Aufy.RefreshToken` cookie (`Aufy.AccessToken` too with `?usecookie=true`).
+//!
+//! API clients without cookies add `response=token` to the challenge: the callback then puts
+//! the pending token in the redirect's fragment (`#pending_token=…`), and the client sends it
+//! back in the `X-Pending-External` header.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use cookie::Key;
+use doorway_core::ProjectContext;
+use doorway_core::external_signup::SignUpModel;
+use doorway_core::flows::external_signup::{self, NextStep};
+use doorway_core::flows::oauth_signup::{self, OAuthError, OAuthOutcome};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::client_info::Client;
+use crate::cookies::CookiePolicy;
+use crate::problem::Problem;
+use crate::project_scope::{CurrentProject, RoutePrefix};
+use crate::state::AppState;
+
+pub const SIGN_UP_COOKIE: &str = "Aufy.ExternalSignUp";
+pub const SIGN_IN_COOKIE: &str = "Aufy.ExternalSignIn";
+pub const REFRESH_COOKIE: &str = "Aufy.RefreshToken";
+pub const ACCESS_COOKIE: &str = "Aufy.AccessToken";
+pub const PENDING_HEADER: &str = "x-pending-external";
+const PENDING_TTL_SECS: i64 = 600;
+
+/// The project's cookie key, derived from its newest signing key.
+fn cookie_key(ctx: &ProjectContext) -> Option<Key> {
+    ctx.keys.first().map(|k| Key::derive_from(k.secret_bytes()))
+}
+
+fn seal(ctx: &ProjectContext, name: &'static str, value: &str) -> Option<String> {
+    let mut jar = cookie::CookieJar::new();
+    jar.private_mut(&cookie_key(ctx)?).add(cookie::Cookie::new(name, value.to_owned()));
+    jar.get(name).map(|c| c.value().to_owned())
+}
+
+fn open(ctx: &ProjectContext, name: &'static str, sealed: &str) -> Option<String> {
+    let mut jar = cookie::CookieJar::new();
+    jar.add_original(cookie::Cookie::new(name, sealed.to_owned()));
+    jar.private(&cookie_key(ctx)?).get(name).map(|c| c.value().to_owned())
+}
+
+/// The pending id from the cookie, or from the header for clients without cookies.
+fn pending_id(ctx: &ProjectContext, name: &'static str, jar: &CookieJar, headers: &HeaderMap) -> Option<String> {
+    let sealed = jar
+        .get(name)
+        .map(|c| c.value().to_owned())
+        .or_else(|| headers.get(PENDING_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned))?;
+    open(ctx, name, &sealed)
+}
+
+fn prefix_of(prefix: Option<Extension<RoutePrefix>>) -> String {
+    prefix.map(|Extension(p)| p.0).unwrap_or_default()
+}
+
+fn unauthorized() -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED, "No valid external sign-in in progress; start again with the provider")
+}
+
+fn not_found(detail: &str) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, detail)
+}
+
+fn redirect(jar: CookieJar, to: &str) -> Response {
+    let mut response = (jar, StatusCode::FOUND).into_response();
+    if let Ok(location) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn with_flag(url: &str, flag: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{flag}=true")
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChallengeQuery {
+    /// Where to send the browser back: a relative path or an allow-listed URL.
+    #[serde(rename = "callbackUrl")]
+    #[param(rename = "callbackUrl")]
+    callback_url: String,
+    /// `token` for API clients: the pending token comes back in the redirect's fragment.
+    response: Option<String>,
+}
+
+/// Send the browser to the provider (state, nonce and PKCE kept server-side).
+#[utoipa::path(get, path = "/auth/external/challenge/{provider}", tag = "aufy", params(("provider" = String, Path), ChallengeQuery),
+    responses(
+        (status = 302, description = "To the provider"),
+        (status = 400, description = "callbackUrl not allowed (problem+json); no redirect"),
+        (status = 404, description = "Unknown or unconfigured provider (problem+json)"),
+        (status = 429, description = "Rate limited (problem+json)"),
+    ))]
+pub async fn challenge(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    Client(client): Client,
+    Path(provider): Path<String>,
+    Query(q): Query<ChallengeQuery>,
+) -> Result<Response, Problem> {
+    let canonical = doorway_core::oauth::canonical_provider_id(&provider).to_owned();
+    let redirect_uri = format!("{}/auth/external/callback/{canonical}", ctx.issuer);
+    let purpose = if q.response.as_deref() == Some("token") { "aufy-token" } else { "aufy" };
+    let url = oauth_signup::start(
+        &state.services,
+        state.identity_providers.as_ref(),
+        &ctx,
+        &provider,
+        &q.callback_url,
+        redirect_uri,
+        purpose,
+        &client,
+    )
+    .await
+    .map_err(|e| match e {
+        OAuthError::UnknownProvider(p) => not_found(&format!("Unknown or unconfigured provider '{p}'")),
+        OAuthError::CallbackNotAllowed => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "callbackUrl must be a relative path or on the project's redirect_allowlist",
+        ),
+        OAuthError::RateLimited(r) => Problem::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts")
+            .with_retry(r.retry_after_secs, Some(r.limit)),
+        OAuthError::Unexpected(cause) => Problem::internal(&cause),
+        other => Problem::new(StatusCode::BAD_GATEWAY, other.to_string()),
+    })?;
+    Ok(redirect(CookieJar::new(), &url))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// The provider's redirect back: records the next step and redirects to `callbackUrl`.
+#[utoipa::path(get, path = "/auth/external/callback/{provider}", tag = "aufy", params(("provider" = String, Path), CallbackQuery),
+    responses(
+        (status = 302, description = "`callbackUrl` with the sign-in cookie; `callbackUrl?signup=true` with the sign-up cookie; `callbackUrl?failed=true` when the provider failed"),
+        (status = 400, description = "Forged, replayed or expired state (problem+json)"),
+    ))]
+pub async fn callback(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    prefix: Option<Extension<RoutePrefix>>,
+    Path(provider): Path<String>,
+    Query(q): Query<CallbackQuery>,
+    jar: CookieJar,
+) -> Result<Response, Problem> {
+    let invalid =
+        || Problem::new(StatusCode::BAD_REQUEST, "The sign-in attempt is unknown, expired or was already used");
+    let raw_state = q.state.as_deref().filter(|s| !s.is_empty()).ok_or_else(invalid)?;
+    let taken = oauth_signup::take_state(&state.services, &ctx, &provider, raw_state).await.map_err(|_| invalid())?;
+    let token_mode = match taken.purpose.as_str() {
+        "aufy" => false,
+        "aufy-token" => true,
+        _ => return Err(invalid()),
+    };
+    let code = match (q.error.as_deref(), q.code.as_deref()) {
+        (None, Some(code)) if !code.is_empty() => code,
+        _ => return Ok(redirect(jar, &with_flag(&taken.callback_url, "failed"))),
+    };
+    let (pending, step) =
+        match external_signup::after_callback(&state.services, state.identity_providers.as_ref(), &ctx, &taken, code)
+            .await
+        {
+            Ok(found) => found,
+            Err(OAuthError::Unexpected(cause)) => return Err(Problem::internal(&cause)),
+            Err(e) => {
+                tracing::warn!(error = %e, provider, "external sign-in failed");
+                return Ok(redirect(jar, &with_flag(&taken.callback_url, "failed")));
+            }
+        };
+    let (name, target) = match step {
+        NextStep::SignIn => (SIGN_IN_COOKIE, taken.callback_url.clone()),
+        NextStep::SignUp => (SIGN_UP_COOKIE, with_flag(&taken.callback_url, "signup")),
+    };
+    let sealed = seal(&ctx, name, &pending).ok_or_else(|| Problem::internal(&"the project has no key"))?;
+    if token_mode {
+        return Ok(redirect(jar, &format!("{target}#pending_token={sealed}")));
+    }
+    let cookie = CookiePolicy::for_public_url(&state.public_url).set(
+        name,
+        sealed,
+        format!("{}/auth", prefix_of(prefix)),
+        PENDING_TTL_SECS,
+    );
+    Ok(redirect(jar.add(cookie), &target))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UseCookieQuery {
+    /// Also set the access token as the HttpOnly `Aufy.AccessToken` cookie.
+    #[serde(default)]
+    usecookie: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    access_token: String,
+    expires_in: u32,
+    /// Always `Bearer`.
+    token_type: &'static str,
+}
+
+/// The token answer: body, refresh cookie, access cookie on request; the pending cookie is cleared.
+fn tokens(
+    state: &AppState,
+    ctx: &ProjectContext,
+    prefix: String,
+    jar: CookieJar,
+    used: &'static str,
+    outcome: &OAuthOutcome,
+    use_cookie: bool,
+) -> Response {
+    let policy = CookiePolicy::for_public_url(&state.public_url);
+    let settings = &ctx.project.settings;
+    let auth_path = format!("{prefix}/auth");
+    let mut jar = jar.add(policy.clear(used, auth_path.clone())).add(policy.set(
+        REFRESH_COOKIE,
+        outcome.refresh_secret.expose().to_owned(),
+        auth_path,
+        i64::from(settings.refresh_token_ttl_secs),
+    ));
+    if use_cookie {
+        let path = if prefix.is_empty() { "/".to_owned() } else { prefix };
+        jar = jar.add(policy.set(
+            ACCESS_COOKIE,
+            outcome.access.token.clone(),
+            path,
+            i64::from(settings.access_token_ttl_secs),
+        ));
+    }
+    let body = TokenResponse {
+        access_token: outcome.access.token.clone(),
+        expires_in: settings.access_token_ttl_secs,
+        token_type: "Bearer",
+    };
+    (jar, Json(body)).into_response()
+}
+
+fn completion_problem(e: OAuthError) -> Problem {
+    match e {
+        OAuthError::AccountExists => Problem::new(StatusCode::CONFLICT, e.to_string()),
+        OAuthError::Denied(message) => Problem::new(StatusCode::FORBIDDEN, message),
+        OAuthError::HookUnavailable => Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).with_retry(5, None),
+        OAuthError::Unexpected(cause) => Problem::internal(&cause),
+        other => Problem::new(StatusCode::BAD_REQUEST, other.to_string()),
+    }
+}
+
+/// Sign in with the external sign-in cookie (or `X-Pending-External` header).
+#[utoipa::path(post, path = "/auth/signin/external", tag = "aufy", params(UseCookieQuery),
+    responses(
+        (status = 200, body = TokenResponse, description = "Refresh token in the `Aufy.RefreshToken` cookie"),
+        (status = 401, description = "No valid external sign-in cookie (problem+json)"),
+    ))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    prefix: Option<Extension<RoutePrefix>>,
+    Client(client): Client,
+    Query(q): Query<UseCookieQuery>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Response, Problem> {
+    let id = pending_id(&ctx, SIGN_IN_COOKIE, &jar, &headers).ok_or_else(unauthorized)?;
+    let outcome = external_signup::sign_in(&state.services, &ctx, &id, &client)
+        .await
+        .map_err(completion_problem)?
+        .ok_or_else(unauthorized)?;
+    Ok(tokens(&state, &ctx, prefix_of(prefix), jar, SIGN_IN_COOKIE, &outcome, q.usecookie))
+}
+
+/// Sign up with the external sign-up cookie and the project's model as the body.
+#[utoipa::path(post, path = "/auth/signup/external", tag = "aufy", params(UseCookieQuery),
+    request_body(content = Object, description = "The project's sign-up model (`external_signup.schema`)"),
+    responses(
+        (status = 200, body = TokenResponse, description = "Account created; refresh token in the `Aufy.RefreshToken` cookie"),
+        (status = 400, description = "The body breaks the model: `errors` names every failing field (problem+json)"),
+        (status = 401, description = "No valid external sign-up cookie (problem+json)"),
+        (status = 404, description = "No sign-up model configured: the endpoint is off (problem+json)"),
+    ))]
+pub async fn sign_up(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    prefix: Option<Extension<RoutePrefix>>,
+    Client(client): Client,
+    Query(q): Query<UseCookieQuery>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: axum::body::Bytes,
+) -> Result<Response, Problem> {
+    let Some(schema) = &ctx.project.settings.external_signup.schema else {
+        return Err(not_found("External sign-up is not enabled for this project"));
+    };
+    let id = pending_id(&ctx, SIGN_UP_COOKIE, &jar, &headers).ok_or_else(unauthorized)?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "The body is not valid JSON"))?;
+    let model = SignUpModel::compile(schema).map_err(|e| Problem::internal(&e))?;
+    if let Err(errors) = model.check(&body) {
+        let mut p = Problem::new(StatusCode::BAD_REQUEST, "One or more validation errors occurred.");
+        p.extensions.insert("errors".into(), json!(errors.into_iter().collect::<BTreeMap<_, _>>()));
+        return Err(p);
+    }
+    let outcome = external_signup::sign_up(&state.services, &ctx, &id, body, &client)
+        .await
+        .map_err(completion_problem)?
+        .ok_or_else(unauthorized)?;
+    Ok(tokens(&state, &ctx, prefix_of(prefix), jar, SIGN_UP_COOKIE, &outcome, q.usecookie))
+}

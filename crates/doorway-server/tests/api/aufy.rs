@@ -1,0 +1,291 @@
+//! Seed 000 (Aufy): external sign-up with a model, and external sign-in, through the whole
+//! redirect chain against the real OpenID Connect provider.
+
+use std::collections::HashMap;
+
+use doorway_core::oauth::ProviderSettings;
+use doorway_server::settings::ProjectConfig;
+use serde_json::{Value, json as j};
+
+use crate::harness::{ADMIN_TOKEN, Backend, TestApp, cookie_value, json, set_cookie, unique_email};
+use crate::on_both_backends;
+
+on_both_backends!(
+    off_until_a_model_is_configured,
+    challenge_checks_provider_and_callback,
+    sign_up_with_the_model_then_sign_in_again,
+    api_clients_use_the_pending_token_header,
+    provider_failure_and_forged_state,
+);
+
+fn issuer() -> String {
+    std::env::var("TEST_OIDC_ISSUER").expect("TEST_OIDC_ISSUER is not set: run the suite with scripts/test.sh")
+}
+
+fn config(model: bool) -> ProjectConfig {
+    let mut config = ProjectConfig { name: Some("Acme".into()), ..Default::default() };
+    config.settings.providers.insert(
+        "google".into(),
+        ProviderSettings {
+            client_id: "doorway-test".into(),
+            client_secret: Some("doorway-test-secret".into()),
+            scopes: None,
+            issuer: Some(issuer()),
+            authorize_url: None,
+            token_url: None,
+            userinfo_url: None,
+            emails_url: None,
+            redirect_uri: None,
+        },
+    );
+    config.settings.redirect_allowlist = vec!["https://app.example.com".into()];
+    if model {
+        config.settings.external_signup.schema = Some(j!({
+            "type": "object",
+            "required": ["aboutMe", "mySiteUrl"],
+            "properties": {
+                "aboutMe": {"type": "string", "minLength": 3, "maxLength": 500},
+                "mySiteUrl": {"type": "string", "format": "uri"}
+            },
+            "additionalProperties": false
+        }));
+    }
+    config
+}
+
+async fn app(backend: Backend, model: bool) -> TestApp {
+    TestApp::builder(backend).with_admin_token().with_project_config("acme", config(model)).spawn().await
+}
+
+/// Challenge → provider (as `identity`) → Doorway's callback; returns the callback's answer.
+async fn round_trip(app: &TestApp, callback_url: &str, identity: &str, extra: &str) -> reqwest::Response {
+    let browser = app.bare_client();
+    let challenge = browser
+        .get(app.url(&format!("/acme/auth/external/challenge/google?callbackUrl={}{extra}", urlencode(callback_url))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), 302);
+    let mut to_provider = url::Url::parse(challenge.headers()["location"].to_str().unwrap()).unwrap();
+    to_provider.query_pairs_mut().append_pair("login_hint", identity);
+    let back = browser.get(to_provider).send().await.unwrap();
+    let callback = back.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.starts_with(&format!("{}/acme/auth/external/callback/google?", app.address)), "{callback}");
+    browser.get(callback).send().await.unwrap()
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn identity(email: &str) -> String {
+    format!("sub-{email}|{email}|true|Ann Aufy")
+}
+
+async fn post_with_cookie(app: &TestApp, path: &str, cookie: Option<(&str, &str)>, body: Value) -> reqwest::Response {
+    let mut request = app.bare_client().post(app.url(path)).json(&body);
+    if let Some((name, value)) = cookie {
+        request = request.header("cookie", format!("{name}={value}"));
+    }
+    request.send().await.unwrap()
+}
+
+async fn off_until_a_model_is_configured(backend: Backend) {
+    let app = app(backend, false).await;
+    let response = post_with_cookie(&app, "/acme/auth/signup/external", None, j!({})).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(json(response).await["status"], 404);
+    // Without a model, a new identity signs in (its account is made then).
+    let email = unique_email("nomodel");
+    let landed = round_trip(&app, "/done", &identity(&email), "").await;
+    assert_eq!(landed.headers()["location"], "/done");
+    let cookie = cookie_value(&set_cookie(&landed, "Aufy.ExternalSignIn").expect("sign-in cookie"));
+    let signed_in =
+        post_with_cookie(&app, "/acme/auth/signin/external", Some(("Aufy.ExternalSignIn", &cookie)), j!(null)).await;
+    assert_eq!(signed_in.status(), 200);
+}
+
+async fn challenge_checks_provider_and_callback(backend: Backend) {
+    let app = app(backend, true).await;
+    let browser = app.bare_client();
+    let unknown = browser.get(app.url("/acme/auth/external/challenge/myspace?callbackUrl=/x")).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    let evil = browser
+        .get(app.url("/acme/auth/external/challenge/google?callbackUrl=https://evil.example.com/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), 400);
+    assert!(!evil.headers().contains_key("location"), "no redirect to a refused callback");
+    let ok = browser
+        .get(app.url("/acme/auth/external/challenge/google?callbackUrl=https://app.example.com/welcome"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 302);
+    let location = url::Url::parse(ok.headers()["location"].to_str().unwrap()).unwrap();
+    let params: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert!(params.contains_key("state") && params.contains_key("nonce"));
+    assert_eq!(params["redirect_uri"], format!("{}/acme/auth/external/callback/google", app.address));
+}
+
+async fn sign_up_with_the_model_then_sign_in_again(backend: Backend) {
+    let app = app(backend, true).await;
+    let email = unique_email("aufy");
+    let landed = round_trip(&app, "https://app.example.com/welcome", &identity(&email), "").await;
+    assert_eq!(landed.status(), 302);
+    assert_eq!(landed.headers()["location"], "https://app.example.com/welcome?signup=true");
+    let set = set_cookie(&landed, "Aufy.ExternalSignUp").expect("external sign-up cookie");
+    for attribute in ["HttpOnly", "Max-Age=600", "Path=/acme/auth"] {
+        assert!(set.contains(attribute), "{attribute}: {set}");
+    }
+    let cookie = cookie_value(&set);
+    assert!(!cookie.contains(&email) && !cookie.contains("sub-"), "the cookie is encrypted");
+    let signup = Some(("Aufy.ExternalSignUp", cookie.as_str()));
+
+    // Every failing field is named; the cookie survives a refused body.
+    let bad = post_with_cookie(
+        &app,
+        "/acme/auth/signup/external",
+        signup,
+        j!({"aboutMe": "x", "mySiteUrl": "not a uri", "extra": 1}),
+    )
+    .await;
+    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.headers()["content-type"], "application/problem+json");
+    let errors = json(bad).await["errors"].clone();
+    let fields: Vec<&str> = errors.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(fields, ["$", "aboutMe", "mySiteUrl"], "{errors}");
+    let missing = post_with_cookie(&app, "/acme/auth/signup/external", signup, j!({})).await;
+    let errors = json(missing).await["errors"].clone();
+    assert!(errors.get("aboutMe").is_some() && errors.get("mySiteUrl").is_some(), "{errors}");
+
+    let model = j!({"aboutMe": "I like auth servers", "mySiteUrl": "https://ann.example.com"});
+    let created = post_with_cookie(&app, "/acme/auth/signup/external", signup, model.clone()).await;
+    assert_eq!(created.status(), 200);
+    let refresh = set_cookie(&created, "Aufy.RefreshToken").expect("refresh cookie");
+    assert!(refresh.contains("HttpOnly"));
+    assert!(set_cookie(&created, "Aufy.AccessToken").is_none(), "only with usecookie=true");
+    assert!(
+        set_cookie(&created, "Aufy.ExternalSignUp").unwrap().contains("Max-Age=0"),
+        "the sign-up cookie is cleared"
+    );
+    let body = json(created).await;
+    assert_eq!(body.as_object().unwrap().len(), 3);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], j!(3600));
+    let token = body["access_token"].as_str().unwrap().to_owned();
+
+    // Single use.
+    let replay = post_with_cookie(&app, "/acme/auth/signup/external", signup, model.clone()).await;
+    assert_eq!(replay.status(), 401);
+    assert_eq!(post_with_cookie(&app, "/acme/auth/signup/external", None, model).await.status(), 401);
+
+    // The account: confirmed address, identity linked, model fields stored.
+    let me = json(app.bare_client().get(app.url("/acme/api/auth/me")).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(me["data"]["user"]["emailVerified"], true);
+    let id = me["data"]["user"]["id"].as_str().unwrap();
+    let admin = json(
+        app.bare_client()
+            .get(app.url(&format!("/admin/projects/acme/users/{id}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(admin["data"]["customFields"]["aboutMe"], "I like auth servers");
+
+    // The same identity again: straight to sign-in, here with the access-token cookie too.
+    let again = round_trip(&app, "https://app.example.com/welcome", &identity(&email), "").await;
+    assert_eq!(again.headers()["location"], "https://app.example.com/welcome");
+    let cookie = cookie_value(&set_cookie(&again, "Aufy.ExternalSignIn").expect("sign-in cookie"));
+    let signin = Some(("Aufy.ExternalSignIn", cookie.as_str()));
+    let signed_in = post_with_cookie(&app, "/acme/auth/signin/external?usecookie=true", signin, j!(null)).await;
+    assert_eq!(signed_in.status(), 200);
+    assert!(set_cookie(&signed_in, "Aufy.AccessToken").unwrap().contains("HttpOnly"));
+    let again_me = json(
+        app.bare_client()
+            .get(app.url("/acme/api/auth/me"))
+            .bearer_auth(json(signed_in).await["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(again_me["data"]["user"]["id"], id);
+    assert_eq!(
+        post_with_cookie(&app, "/acme/auth/signin/external", signin, j!(null)).await.status(),
+        401,
+        "single use"
+    );
+    // A sign-in cookie is no sign-up cookie.
+    assert_eq!(
+        post_with_cookie(&app, "/acme/auth/signup/external", Some(("Aufy.ExternalSignUp", &cookie)), j!({}))
+            .await
+            .status(),
+        401
+    );
+}
+
+async fn api_clients_use_the_pending_token_header(backend: Backend) {
+    let app = app(backend, true).await;
+    let email = unique_email("api");
+    let landed = round_trip(&app, "https://app.example.com/native", &identity(&email), "&response=token").await;
+    assert!(set_cookie(&landed, "Aufy.ExternalSignUp").is_none(), "no cookie for API clients");
+    let location = landed.headers()["location"].to_str().unwrap().to_owned();
+    let (target, fragment) = location.split_once('#').unwrap();
+    assert_eq!(target, "https://app.example.com/native?signup=true");
+    let token = fragment.strip_prefix("pending_token=").unwrap();
+    let created = app
+        .bare_client()
+        .post(app.url("/acme/auth/signup/external"))
+        .header("x-pending-external", token)
+        .json(&j!({"aboutMe": "native app user", "mySiteUrl": "https://api.example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let forged = app
+        .bare_client()
+        .post(app.url("/acme/auth/signup/external"))
+        .header("x-pending-external", "forged")
+        .json(&j!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+}
+
+async fn provider_failure_and_forged_state(backend: Backend) {
+    let app = app(backend, true).await;
+    let browser = app.bare_client();
+    let challenge =
+        browser.get(app.url("/acme/auth/external/challenge/google?callbackUrl=/back")).send().await.unwrap();
+    let location = url::Url::parse(challenge.headers()["location"].to_str().unwrap()).unwrap();
+    let state = location.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let failed = browser
+        .get(app.url("/acme/auth/external/callback/google"))
+        .query(&[("state", state.as_str()), ("error", "access_denied")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 302);
+    assert_eq!(failed.headers()["location"], "/back?failed=true");
+    let forged = browser.get(app.url("/acme/auth/external/callback/google?state=forged&code=x")).send().await.unwrap();
+    assert_eq!(forged.status(), 400);
+    assert_eq!(forged.headers()["content-type"], "application/problem+json");
+    let replayed = browser
+        .get(app.url("/acme/auth/external/callback/google"))
+        .query(&[("state", state.as_str()), ("code", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 400, "a used state does not work twice");
+    let unknown_project =
+        browser.get(app.url("/ghost/auth/external/challenge/google?callbackUrl=/x")).send().await.unwrap();
+    assert_eq!(unknown_project.status(), 404);
+    assert_eq!(unknown_project.headers()["content-type"], "application/problem+json");
+}
