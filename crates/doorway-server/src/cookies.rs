@@ -1,6 +1,9 @@
 //! Session cookies: HttpOnly, SameSite=Lax, path-scoped to the project's routes, and Secure
 //! unless Doorway is reached over plain http on loopback (local development).
 
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use time::Duration;
 
@@ -37,6 +40,21 @@ impl CookiePolicy {
     pub fn clear(&self, name: &'static str, path: String) -> Cookie<'static> {
         self.set(name, String::new(), path, 0)
     }
+}
+
+/// A 302 to `to`, carrying the cookies of `jar`.
+pub fn redirect(jar: CookieJar, to: &str) -> Response {
+    let mut response = (jar, StatusCode::FOUND).into_response();
+    if let Ok(location) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// `url` with one more query parameter.
+pub fn with_query(url: &str, key: &str, value: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{key}={value}")
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use cookie::Key;
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::client_info::Client;
-use crate::cookies::CookiePolicy;
+use crate::cookies::{CookiePolicy, redirect, with_query};
 use crate::problem::Problem;
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
@@ -76,19 +76,6 @@ fn unauthorized() -> Problem {
 
 fn not_found(detail: &str) -> Problem {
     Problem::new(StatusCode::NOT_FOUND, detail)
-}
-
-fn redirect(jar: CookieJar, to: &str) -> Response {
-    let mut response = (jar, StatusCode::FOUND).into_response();
-    if let Ok(location) = HeaderValue::from_str(to) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
-}
-
-fn with_flag(url: &str, flag: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}{flag}=true")
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -178,7 +165,7 @@ pub async fn callback(
     };
     let code = match (q.error.as_deref(), q.code.as_deref()) {
         (None, Some(code)) if !code.is_empty() => code,
-        _ => return Ok(redirect(jar, &with_flag(&taken.callback_url, "failed"))),
+        _ => return Ok(redirect(jar, &with_query(&taken.callback_url, "failed", "true"))),
     };
     let (pending, step) =
         match external_signup::after_callback(&state.services, state.identity_providers.as_ref(), &ctx, &taken, code)
@@ -188,12 +175,12 @@ pub async fn callback(
             Err(OAuthError::Unexpected(cause)) => return Err(Problem::internal(&cause)),
             Err(e) => {
                 tracing::warn!(error = %e, provider, "external sign-in failed");
-                return Ok(redirect(jar, &with_flag(&taken.callback_url, "failed")));
+                return Ok(redirect(jar, &with_query(&taken.callback_url, "failed", "true")));
             }
         };
     let (name, target) = match step {
         NextStep::SignIn => (SIGN_IN_COOKIE, taken.callback_url.clone()),
-        NextStep::SignUp => (SIGN_UP_COOKIE, with_flag(&taken.callback_url, "signup")),
+        NextStep::SignUp => (SIGN_UP_COOKIE, with_query(&taken.callback_url, "signup", "true")),
     };
     let sealed = seal(&ctx, name, &pending).ok_or_else(|| Problem::internal(&"the project has no key"))?;
     if token_mode {

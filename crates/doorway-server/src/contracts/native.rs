@@ -103,15 +103,15 @@ pub struct SignUpResponse {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SignInData {
-    pub(crate) user: UserView,
-    pub(crate) session: SessionView,
+    user: UserView,
+    session: SessionView,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SignInResponse {
-    pub(crate) success: bool,
-    pub(crate) data: SignInData,
-    pub(crate) message: &'static str,
+    success: bool,
+    data: SignInData,
+    message: &'static str,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -501,13 +501,24 @@ pub async fn sign_in(
             SignInError::RateLimited(r) => ApiError::rate_limited(r),
             SignInError::Unexpected(cause) => ApiError::internal(&cause),
         })?;
-    let jar = SessionCookies::new(&state, &ctx, prefix).issue(jar, &outcome.access, &outcome.refresh_secret);
+    Ok(signed_in_response(&state, &ctx, prefix, jar, &outcome))
+}
+
+/// The answer of every native sign-in: the session in the body, the tokens in cookies.
+pub(crate) fn signed_in_response(
+    state: &AppState,
+    ctx: &ProjectContext,
+    prefix: Option<Extension<RoutePrefix>>,
+    jar: CookieJar,
+    outcome: &doorway_core::flows::sign_in::SignInOutcome,
+) -> Response {
+    let jar = SessionCookies::new(state, ctx, prefix).issue(jar, &outcome.access, &outcome.refresh_secret);
     let body = SignInResponse {
         success: true,
         data: SignInData { user: (&outcome.user).into(), session: (&outcome.access).into() },
         message: "Signed in successfully",
     };
-    Ok((jar, Json(body)).into_response())
+    (jar, Json(body)).into_response()
 }
 
 /// The refresh token from the cookie, or from a JSON body `{"refreshToken": …}` for clients

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use doorway_core::email::EmailAddress;
 use doorway_core::flows::email_code_sign_in;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::client_info::Client;
-use crate::contracts::native::{Fields, SessionCookies, SignInData, SignInResponse, UserView};
+use crate::contracts::native::{Fields, SignInResponse, UserView, signed_in_response};
 use crate::errors::{ApiError, ErrorBody, NativeJson};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
@@ -190,13 +190,7 @@ async fn signed_in(
     let outcome = email_code_sign_in::sign_in(&state.services, ctx, proof, client)
         .await
         .map_err(|e| code_error(e, StatusCode::UNAUTHORIZED))?;
-    let jar = SessionCookies::new(state, ctx, prefix).issue(jar, &outcome.access, &outcome.refresh_secret);
-    let body = SignInResponse {
-        success: true,
-        data: SignInData { user: (&outcome.user).into(), session: (&outcome.access).into() },
-        message: "Signed in successfully",
-    };
-    Ok((jar, Json(body)).into_response())
+    Ok(signed_in_response(state, ctx, prefix, jar, &outcome))
 }
 
 /// Sign in with the mailed one-time code.

@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use doorway_core::ProjectContext;
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::contracts::native::{Fields, SessionCookies};
+use crate::cookies::{redirect, with_query};
 use crate::errors::{ApiError, FieldError};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
@@ -92,19 +93,6 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
-fn redirect(jar: CookieJar, to: &str) -> Response {
-    let mut response = (jar, StatusCode::FOUND).into_response();
-    if let Ok(location) = HeaderValue::from_str(to) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
-}
-
-fn with_error(callback: &str, error: &str) -> String {
-    let separator = if callback.contains('?') { '&' } else { '?' };
-    format!("{callback}{separator}error={error}")
-}
-
 /// Where the provider sends the browser back: checks the state (single use), exchanges the
 /// code, sets the session cookies and redirects to `callbackUrl`.
 #[utoipa::path(get, path = "/api/auth/oauth/{provider}/callback", tag = "auth",
@@ -133,7 +121,7 @@ pub async fn callback(
         (None, Some(code)) if !code.is_empty() => code,
         (error, _) => {
             let reason = if error == Some("access_denied") { "access_denied" } else { "oauth_failed" };
-            return Ok(redirect(jar, &with_error(&taken.callback_url, reason)));
+            return Ok(redirect(jar, &with_query(&taken.callback_url, "error", reason)));
         }
     };
     match oauth_signup::finish(&state.services, state.identity_providers.as_ref(), &ctx, &taken, code, &client).await {
@@ -141,12 +129,14 @@ pub async fn callback(
             let jar = SessionCookies::new(&state, &ctx, prefix).issue(jar, &outcome.access, &outcome.refresh_secret);
             Ok(redirect(jar, &taken.callback_url))
         }
-        Err(OAuthError::AccountExists) => Ok(redirect(jar, &with_error(&taken.callback_url, "account_exists"))),
-        Err(OAuthError::Denied(_)) => Ok(redirect(jar, &with_error(&taken.callback_url, "signup_denied"))),
+        Err(OAuthError::AccountExists) => {
+            Ok(redirect(jar, &with_query(&taken.callback_url, "error", "account_exists")))
+        }
+        Err(OAuthError::Denied(_)) => Ok(redirect(jar, &with_query(&taken.callback_url, "error", "signup_denied"))),
         Err(OAuthError::Unexpected(cause)) => Err(ApiError::internal(&cause)),
         Err(e) => {
             tracing::warn!(error = %e, provider, "OAuth sign-in failed");
-            Ok(redirect(jar, &with_error(&taken.callback_url, "oauth_failed")))
+            Ok(redirect(jar, &with_query(&taken.callback_url, "error", "oauth_failed")))
         }
     }
 }
