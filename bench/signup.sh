@@ -9,7 +9,7 @@
 #   CLIENTS=16          concurrent clients
 #   DURATION=20         measured seconds per run (at least 15)
 #   WARMUP=2            warm-up seconds per run, not counted
-#   HASH_SECONDS=8      seconds of the raw argon2id hash-rate probe per run
+#   HASH_SECONDS=8      seconds of each raw argon2id hash-rate probe (one before, one after each load)
 #   BENCH_SERVER_ENV    extra KEY=VALUE pairs (space separated) for the server's environment.
 #                       Default: DOORWAY_PROJECTS__DEFAULT__RATE_LIMITS__ENABLED=false (the per-IP
 #                       sign-up limit would otherwise answer 429 after 5 sign-ups from 127.0.0.1);
@@ -82,9 +82,10 @@ MACHINE="$(nproc) × ${CPU_MODEL:-unknown CPU}, $(free -g | awk '/^Mem:/ {print 
 
 : >"$OUT"
 for run in $(seq "$RUNS"); do
-  # Raw hash rate first, while nothing else (no server) is running.
+  # Raw hash rate before and after the load, while no server runs; the report uses the mean, which
+  # brackets the load when the machine's speed drifts.
   log "run $run/$RUNS: raw argon2id hash rate, $(nproc) threads, ${HASH_SECONDS} s"
-  "$TOOL" hashrate --seconds "$HASH_SECONDS" --run "$run" | tee -a "$OUT"
+  "$TOOL" hashrate --seconds "$HASH_SECONDS" --run "$run" --phase before | tee -a "$OUT"
 
   RUN_DIR="$(mktemp -d -t doorway-bench.XXXXXX)"
   PORT="$("$TOOL" free-port)"
@@ -113,6 +114,9 @@ for run in $(seq "$RUNS"); do
     tail -n 5 "$RUN_DIR/server.log" >&2
   fi
   cleanup
+
+  log "run $run/$RUNS: raw argon2id hash rate again, after the load"
+  "$TOOL" hashrate --seconds "$HASH_SECONDS" --run "$run" --phase after | tee -a "$OUT"
 done
 
 log "report ($OUT)"

@@ -46,6 +46,9 @@ enum Cmd {
         /// Run number, copied into the JSON line.
         #[arg(long, default_value_t = 1)]
         run: u32,
+        /// Label copied into the JSON line (signup.sh measures "before" and "after" each load).
+        #[arg(long, default_value = "before")]
+        phase: String,
         /// Allocate the 19 MiB block memory for every hash instead of keeping it per thread
         /// (the server keeps it, so the default is the true upper bound).
         #[arg(long)]
@@ -98,8 +101,8 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Hashrate { seconds, warmup, threads, run, fresh_memory } => {
-            hashrate(seconds, warmup, threads, run, fresh_memory)
+        Cmd::Hashrate { seconds, warmup, threads, run, phase, fresh_memory } => {
+            hashrate(seconds, warmup, threads, run, &phase, fresh_memory)
         }
         Cmd::Load { url, path, clients, seconds, warmup, server_pid, run } => runtime().block_on(load(LoadArgs {
             url: format!("{}{}", url.trim_end_matches('/'), path),
@@ -132,7 +135,7 @@ fn runtime() -> tokio::runtime::Runtime {
 // ---------------------------------------------------------------------------------------------
 // hashrate
 
-fn hashrate(seconds: f64, warmup: f64, threads: Option<usize>, run: u32, fresh_memory: bool) -> ExitCode {
+fn hashrate(seconds: f64, warmup: f64, threads: Option<usize>, run: u32, phase: &str, fresh_memory: bool) -> ExitCode {
     use argon2::{Algorithm, Argon2, Block, Params, Version};
     use rand::RngCore;
 
@@ -202,6 +205,7 @@ fn hashrate(seconds: f64, warmup: f64, threads: Option<usize>, run: u32, fresh_m
         json!({
             "kind": "hashrate",
             "run": run,
+            "phase": phase,
             "threads": threads,
             "seconds": round(elapsed, 3),
             "hashes": hashes,
@@ -438,12 +442,11 @@ async fn client_loop(
             Err(e) => (Some("connection_error".to_owned()), false, Some(format!("{e:?}"))),
         };
         let end = Instant::now();
-        if let (Some(k), Some(t)) = (&key, text) {
-            if !r.samples.contains_key(k) {
-                let mut t = t;
-                t.truncate(t.floor_char_boundary(400));
-                r.samples.insert(k.clone(), t);
-            }
+        if let (Some(k), Some(mut t)) = (&key, text)
+            && !r.samples.contains_key(k)
+        {
+            t.truncate(t.floor_char_boundary(400));
+            r.samples.insert(k.clone(), t);
         }
         let key_str = || key.clone().unwrap_or_else(|| "201".to_owned());
         if end < t_warm {
@@ -468,16 +471,16 @@ async fn wait(url: String, timeout: f64, pid: Option<u32>) -> ExitCode {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
     let deadline = Instant::now() + Duration::from_secs_f64(timeout);
     while Instant::now() < deadline {
-        if let Some(pid) = pid {
-            if !std::path::Path::new(&format!("/proc/{pid}")).exists() || proc_state(pid) == Some('Z') {
-                eprintln!("wait: server process {pid} exited before answering {url}");
-                return ExitCode::FAILURE;
-            }
+        if let Some(pid) = pid
+            && (!std::path::Path::new(&format!("/proc/{pid}")).exists() || proc_state(pid) == Some('Z'))
+        {
+            eprintln!("wait: server process {pid} exited before answering {url}");
+            return ExitCode::FAILURE;
         }
-        if let Ok(r) = client.get(&url).send().await {
-            if r.status() == 200 {
-                return ExitCode::SUCCESS;
-            }
+        if let Ok(r) = client.get(&url).send().await
+            && r.status() == 200
+        {
+            return ExitCode::SUCCESS;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -565,13 +568,38 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
         lines.iter().filter(|v| v["kind"] == kind).map(|v| (v["run"].as_u64().unwrap_or(0), v.clone())).collect()
     };
     let loads = of("load");
-    let hashes = of("hashrate");
+    // A run may measure the hash rate more than once (before and after its load): use the mean,
+    // which brackets the load when the machine's speed drifts.
+    let hashes: BTreeMap<u64, Value> = {
+        let mut by_run: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
+        for v in lines.iter().filter(|v| v["kind"] == "hashrate") {
+            by_run.entry(v["run"].as_u64().unwrap_or(0)).or_default().push(v);
+        }
+        by_run
+            .into_iter()
+            .map(|(run, vs)| {
+                let rates: Vec<f64> = vs.iter().filter_map(|v| v["hashes_per_sec"].as_f64()).collect();
+                let mean = (!rates.is_empty()).then(|| rates.iter().sum::<f64>() / rates.len() as f64);
+                let other = vs
+                    .iter()
+                    .filter_map(|v| v["other_cpu_pct"].as_f64())
+                    .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+                let v = json!({
+                    "hashes_per_sec": mean,
+                    "each": rates,
+                    "other_cpu_pct": other,
+                    "threads": vs[0]["threads"],
+                });
+                (run, v)
+            })
+            .collect()
+    };
     let num = |v: &Value, k: &str| v[k].as_f64();
 
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| run | sign-ups/s | hash rate/s | ratio | p50 ms | p90 ms | p99 ms | max ms | requests | errors | peak RSS MiB (VmHWM) | max sampled VmRSS MiB | server CPU % | client CPU % | other CPU % (load / hash) | server CPU ms per sign-up / per raw hash |"
+        "| run | sign-ups/s | hash rate/s (mean of before / after) | ratio | p50 ms | p90 ms | p99 ms | max ms | requests | errors | peak RSS MiB (VmHWM) | max sampled VmRSS MiB | server CPU % | client CPU % | other CPU % (load / hash, max) | server CPU ms per sign-up / per raw hash |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut failed_runs = Vec::new();
@@ -594,7 +622,14 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
             out,
             "| {run} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
             f(sps, 1),
-            f(hr, 1),
+            match h["each"].as_array().map(Vec::len) {
+                Some(n) if n > 1 => format!(
+                    "{} ({})",
+                    f(hr, 1),
+                    h["each"].as_array().unwrap().iter().map(|v| f(v.as_f64(), 1)).collect::<Vec<_>>().join(" / ")
+                ),
+                _ => f(hr, 1),
+            },
             f(sps.zip(hr).map(|(a, b)| a / b), 2),
             f(num(&l, "p50_ms"), 1),
             f(num(&l, "p90_ms"), 1),
@@ -642,7 +677,7 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
     let _ = writeln!(
         summary,
         "| ratio sign-ups ÷ hash rate (goal ≥ 0.90) | **{}** {} |",
-        f(ratio, 2),
+        f(ratio, 3),
         ratio.map_or("", |r| if r >= 0.9 { "(met)" } else { "(not met)" })
     );
     let run_ratios: Vec<f64> = loads
@@ -652,7 +687,7 @@ fn report(file: &PathBuf, commit: &str, machine: &str, max_error_pct: f64) -> Ex
             Some(l["signups_per_sec"].as_f64()? / h["hashes_per_sec"].as_f64()?)
         })
         .collect();
-    let _ = writeln!(summary, "| ratio, median of the per-run ratios | {} |", f(median(run_ratios), 2));
+    let _ = writeln!(summary, "| ratio, median of the per-run ratios | {} |", f(median(run_ratios), 3));
     let _ = writeln!(summary, "| latency p50 (median) | {} ms |", f(m_p50, 1));
     let _ = writeln!(summary, "| latency p99 (median) | {} ms |", f(m_p99, 1));
     let _ = writeln!(
