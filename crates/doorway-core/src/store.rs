@@ -136,7 +136,9 @@ pub trait StoreTx: Send {
     ) -> StoreResult<()>;
 
     async fn insert_session(&mut self, session: &Session) -> StoreResult<()>;
-    async fn session(&mut self, session_id: &str) -> StoreResult<Option<Session>>;
+    /// Reads the session and holds it until commit, so that everything done to one session
+    /// (refresh, reuse, sign-out) happens one transaction at a time, in one lock order.
+    async fn lock_session(&mut self, session_id: &str) -> StoreResult<Option<Session>>;
     /// Revokes the session and every refresh token of its family.
     async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()>;
     async fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()>;

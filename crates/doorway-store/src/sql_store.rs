@@ -42,7 +42,7 @@ macro_rules! claim_sql {
 }
 
 macro_rules! sql_store {
-    ($store:ident, $tx:ident, $queries:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr) => {
+    ($store:ident, $tx:ident, $queries:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
         #[derive(Clone)]
         pub struct $store {
             pool: sqlx::Pool<$db>,
@@ -585,8 +585,13 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn session(&mut self, session_id: &str) -> StoreResult<Option<Session>> {
-                $queries::session(&mut *self.tx, session_id).await
+            async fn lock_session(&mut self, session_id: &str) -> StoreResult<Option<Session>> {
+                Ok(sqlx::query_as::<_, SessionRow>(concat!("SELECT * FROM sessions WHERE id = $1", $row_lock))
+                    .bind(session_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?
+                    .map(Session::from))
             }
 
             async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()> {
@@ -970,5 +975,6 @@ const CLAIM_POSTGRES: &str = claim_sql!("FOR UPDATE SKIP LOCKED");
 
 // SQLite: take the write lock up front so concurrent writers wait (busy_timeout) instead of
 // failing when a read lock cannot be upgraded.
-sql_store!(SqliteStore, SqliteTx, sqlite_queries, sqlx::Sqlite, "sqlite", "BEGIN IMMEDIATE", CLAIM_SQLITE);
-sql_store!(PgStore, PgTx, pg_queries, sqlx::Postgres, "postgres", "BEGIN", CLAIM_POSTGRES);
+// A row lock only means something on PostgreSQL; SQLite transactions already hold the write lock.
+sql_store!(SqliteStore, SqliteTx, sqlite_queries, sqlx::Sqlite, "sqlite", "BEGIN IMMEDIATE", CLAIM_SQLITE, "");
+sql_store!(PgStore, PgTx, pg_queries, sqlx::Postgres, "postgres", "BEGIN", CLAIM_POSTGRES, " FOR UPDATE");

@@ -46,7 +46,7 @@ pub async fn refresh(
     let Some(token) = tx.refresh_token_by_hash(&presented.hash()).await? else {
         return Err(SessionError::InvalidRefreshToken);
     };
-    let Some(session) = tx.session(&token.session_id).await? else {
+    let Some(session) = tx.lock_session(&token.session_id).await? else {
         return Err(SessionError::InvalidRefreshToken);
     };
     if session.project_id != ctx.project.id
@@ -93,7 +93,7 @@ pub async fn sign_out(
     let Some(session_id) = session_id else {
         return Err(SessionError::Unauthenticated);
     };
-    let Some(session) = tx.session(&session_id).await? else {
+    let Some(session) = tx.lock_session(&session_id).await? else {
         return Err(SessionError::Unauthenticated);
     };
     if session.project_id != ctx.project.id || !session.is_active(now) {

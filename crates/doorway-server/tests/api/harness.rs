@@ -215,6 +215,9 @@ impl TestAppBuilder {
             ..Settings::default()
         };
         let mut settings = settings;
+        if std::env::var("TEST_LOG").is_ok() {
+            doorway_server::telemetry::init_logging(doorway_server::LogFormat::Text);
+        }
         if self.smtp {
             let url = std::env::var("TEST_SMTP_URL")
                 .expect("TEST_SMTP_URL is not set: run the suite with scripts/test.sh, which starts an SMTP receiver");
