@@ -5,7 +5,6 @@
 //! and handed to hooks, never rendered here.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Extension, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -19,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use crate::client_info::Client;
 use crate::cookies::CookiePolicy;
-use crate::errors::{MAX_BODY_BYTES, set_retry_headers};
+use crate::errors::{BodyRejection, json_value, set_retry_headers};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 
@@ -93,22 +92,14 @@ impl<S: Send + Sync> FromRequest<S> for ReplykeJson {
     type Rejection = ReplykeError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ReplykeError> {
-        match Json::<Value>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ReplykeError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "auth/unsupported-media-type",
-                "Send the body as JSON with 'Content-Type: application/json'",
-            )),
-            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ReplykeError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "auth/payload-too-large",
-                format!("The body is larger than {} KiB", MAX_BODY_BYTES / 1024),
-            )),
-            Err(_) => {
-                Err(ReplykeError::new(StatusCode::BAD_REQUEST, "auth/invalid-body", "The body is not valid JSON"))
-            }
-        }
+        json_value(req, state).await.map(Self).map_err(|r| {
+            let code = match r {
+                BodyRejection::NotJson => "auth/unsupported-media-type",
+                BodyRejection::TooLarge => "auth/payload-too-large",
+                BodyRejection::Malformed => "auth/invalid-body",
+            };
+            ReplykeError::new(r.status(), code, r.message())
+        })
     }
 }
 

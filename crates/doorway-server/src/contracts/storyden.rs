@@ -6,7 +6,6 @@
 //! problem details.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Extension, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::client_info::Client;
 use crate::cookies::CookiePolicy;
-use crate::errors::MAX_BODY_BYTES;
+use crate::errors::json_value;
 use crate::problem::Problem;
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
@@ -36,18 +35,7 @@ impl<S: Send + Sync> FromRequest<S> for StorydenJson {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        match Json::<Value>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Send the body as JSON with 'Content-Type: application/json'",
-            )),
-            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("The body is larger than {} KiB", MAX_BODY_BYTES / 1024),
-            )),
-            Err(_) => Err(Problem::new(StatusCode::BAD_REQUEST, "The body is not valid JSON")),
-        }
+        json_value(req, state).await.map(Self).map_err(|r| Problem::new(r.status(), r.message()))
     }
 }
 
