@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
+use crate::flows::Audit;
+use crate::flows::account_linking::{Linking, decide};
 use crate::flows::oauth_signup::{self, AccountOptions, OAuthError, OAuthOutcome};
 use crate::ids::new_id;
 use crate::oauth::{ExternalProfile, IdentityProviders, Provider, RedirectSecrets};
@@ -52,15 +54,17 @@ fn profile_from(v: &Value) -> Option<ExternalProfile> {
     })
 }
 
-/// Exchanges the code of a returning round trip and records the next step. A known identity
-/// (or one that may be linked) signs in; a new one signs up when the project has a sign-up
-/// model, and otherwise gets its account when it signs in.
+/// Exchanges the code of a returning round trip and records the next step, as
+/// `account_linking` decides: a known identity (or one that may be linked) signs in; a new one
+/// signs up when the project has a sign-up model, and otherwise gets its account when it
+/// signs in. The decision is taken again when the step completes.
 pub async fn after_callback(
     svc: &Services,
     idp: &dyn IdentityProviders,
     ctx: &ProjectContext,
     state: &OAuthState,
     code: &str,
+    client: &ClientInfo,
 ) -> Result<(String, NextStep), OAuthError> {
     let provider = Provider::resolve(&ctx.project.settings.providers, &state.provider)
         .ok_or_else(|| OAuthError::UnknownProvider(state.provider.clone()))?;
@@ -71,15 +75,15 @@ pub async fn after_callback(
     };
     let profile = idp.exchange(&provider, code, &state.redirect_uri, Some(&secrets)).await?;
     let store = svc.store.as_ref();
-    let step = if store.identity_user(&ctx.project.id, &provider.id, &profile.subject).await?.is_some() {
-        NextStep::SignIn
-    } else {
-        let email = profile.email.as_ref().ok_or(OAuthError::NoEmail)?;
-        match store.user_with_password(&ctx.project.id, email).await? {
-            Some((user, _)) if profile.email_verified && user.email_verified => NextStep::SignIn,
-            Some(_) => return Err(OAuthError::AccountExists),
-            None if ctx.project.settings.external_signup.schema.is_some() => NextStep::SignUp,
-            None => NextStep::SignIn,
+    let step = match decide(store, &ctx.project.id, &profile).await?.ok_or(OAuthError::NoEmail)? {
+        Linking::SignIn(_) | Linking::Link(_) => NextStep::SignIn,
+        Linking::Create(_) if ctx.project.settings.external_signup.schema.is_some() => NextStep::SignUp,
+        Linking::Create(_) => NextStep::SignIn,
+        Linking::Refuse(user) => {
+            let method = format!("oauth:{}", provider.id);
+            let audit = Audit { ctx, action: "link", method: Some(&method), client };
+            audit.record_refusal(store, "email_not_verified", Some(&user.id), svc.clock.now()).await;
+            return Err(OAuthError::AccountExists);
         }
     };
     let now = svc.clock.now();
@@ -121,8 +125,9 @@ pub async fn sign_in(
     finish(svc, ctx, profile, AccountOptions::default(), client).await.map(Some)
 }
 
-/// Completes a pending sign-up with the model's (already validated) fields: the address counts
-/// as confirmed, the identity is linked, the fields become the user's custom profile.
+/// Completes a pending sign-up with the model's (already validated) fields: the identity is
+/// linked and the fields become the user's custom profile. The address counts as verified only
+/// if the provider said so: filling in the model proves nothing about the mailbox.
 pub async fn sign_up(
     svc: &Services,
     ctx: &ProjectContext,
@@ -130,8 +135,7 @@ pub async fn sign_up(
     fields: Value,
     client: &ClientInfo,
 ) -> Result<Option<OAuthOutcome>, OAuthError> {
-    let Some(mut profile) = take(svc, ctx, pending_id, NextStep::SignUp).await? else { return Ok(None) };
-    profile.email_verified = true;
+    let Some(profile) = take(svc, ctx, pending_id, NextStep::SignUp).await? else { return Ok(None) };
     let options = AccountOptions { custom_fields: Some(fields), ..Default::default() };
     finish(svc, ctx, profile, options, client).await.map(Some)
 }

@@ -11,6 +11,7 @@ use rand::RngCore;
 use serde_json::json;
 
 use crate::events::ClientInfo;
+use crate::flows::account_linking::{Linking, decide};
 use crate::flows::password_signup::{SignupError, ask_pre_signup_hook, create_owned_organization};
 use crate::flows::{Audit, emit, enforce_rate_limit, session_event, user_event};
 use crate::ids::new_id;
@@ -199,8 +200,7 @@ pub async fn sign_up_with_code(
     complete(svc, ctx, provider, profile, options, client).await
 }
 
-/// The identity is known: sign in. An account with the same address: link if both sides
-/// verified it, else refuse. Otherwise: a new account.
+/// Signs in, links, refuses or creates, as `account_linking` decides.
 pub async fn complete(
     svc: &Services,
     ctx: &ProjectContext,
@@ -211,20 +211,22 @@ pub async fn complete(
 ) -> Result<OAuthOutcome, OAuthError> {
     let method = format!("oauth:{}", provider.id);
     let store = svc.store.as_ref();
-    if let Some(user) = store.identity_user(&ctx.project.id, &provider.id, &profile.subject).await? {
-        let audit = Audit { ctx, action: "signin", method: Some(&method), client };
-        return sign_in(svc, ctx, &audit, provider, profile, user, None).await;
-    }
-    let email = profile.email.clone().ok_or(OAuthError::NoEmail)?;
-    if let Some((user, _)) = store.user_with_password(&ctx.project.id, &email).await? {
-        let audit = Audit { ctx, action: "link", method: Some(&method), client };
-        if !(profile.email_verified && user.email_verified) {
-            audit.record_refusal(store, "email_not_verified", Some(&user.id), svc.clock.now()).await;
-            return Err(OAuthError::AccountExists);
+    match decide(store, &ctx.project.id, &profile).await?.ok_or(OAuthError::NoEmail)? {
+        Linking::SignIn(user) => {
+            let audit = Audit { ctx, action: "signin", method: Some(&method), client };
+            sign_in(svc, ctx, &audit, provider, profile, user, None).await
         }
-        return sign_in(svc, ctx, &audit, provider, profile, user, Some(())).await;
+        Linking::Link(user) => {
+            let audit = Audit { ctx, action: "link", method: Some(&method), client };
+            sign_in(svc, ctx, &audit, provider, profile, user, Some(())).await
+        }
+        Linking::Refuse(user) => {
+            let audit = Audit { ctx, action: "link", method: Some(&method), client };
+            audit.record_refusal(store, "email_not_verified", Some(&user.id), svc.clock.now()).await;
+            Err(OAuthError::AccountExists)
+        }
+        Linking::Create(email) => create(svc, ctx, provider, profile, email, options, client).await,
     }
-    create(svc, ctx, provider, profile, email, options, client).await
 }
 
 fn identity(ctx: &ProjectContext, user_id: &str, profile: &ExternalProfile, now: crate::Timestamp) -> Identity {

@@ -152,6 +152,7 @@ pub async fn callback(
     prefix: Option<Extension<RoutePrefix>>,
     Path(provider): Path<String>,
     Query(q): Query<CallbackQuery>,
+    Client(client): Client,
     jar: CookieJar,
 ) -> Result<Response, Problem> {
     let invalid =
@@ -167,17 +168,23 @@ pub async fn callback(
         (None, Some(code)) if !code.is_empty() => code,
         _ => return Ok(redirect(jar, &with_query(&taken.callback_url, "failed", "true"))),
     };
-    let (pending, step) =
-        match external_signup::after_callback(&state.services, state.identity_providers.as_ref(), &ctx, &taken, code)
-            .await
-        {
-            Ok(found) => found,
-            Err(OAuthError::Unexpected(cause)) => return Err(Problem::internal(&cause)),
-            Err(e) => {
-                tracing::warn!(error = %e, provider, "external sign-in failed");
-                return Ok(redirect(jar, &with_query(&taken.callback_url, "failed", "true")));
-            }
-        };
+    let (pending, step) = match external_signup::after_callback(
+        &state.services,
+        state.identity_providers.as_ref(),
+        &ctx,
+        &taken,
+        code,
+        &client,
+    )
+    .await
+    {
+        Ok(found) => found,
+        Err(OAuthError::Unexpected(cause)) => return Err(Problem::internal(&cause)),
+        Err(e) => {
+            tracing::warn!(error = %e, provider, "external sign-in failed");
+            return Ok(redirect(jar, &with_query(&taken.callback_url, "failed", "true")));
+        }
+    };
     let (name, target) = match step {
         NextStep::SignIn => (SIGN_IN_COOKIE, taken.callback_url.clone()),
         NextStep::SignUp => (SIGN_UP_COOKIE, with_query(&taken.callback_url, "signup", "true")),

@@ -16,6 +16,7 @@ on_both_backends!(
     sign_up_with_the_model_then_sign_in_again,
     api_clients_use_the_pending_token_header,
     provider_failure_and_forged_state,
+    unverified_provider_address_is_neither_verified_nor_linked,
 );
 
 fn issuer() -> String {
@@ -288,4 +289,38 @@ async fn provider_failure_and_forged_state(backend: Backend) {
         browser.get(app.url("/ghost/auth/external/challenge/google?callbackUrl=/x")).send().await.unwrap();
     assert_eq!(unknown_project.status(), 404);
     assert_eq!(unknown_project.headers()["content-type"], "application/problem+json");
+}
+
+/// Finding 1: an attacker signs up through a provider that did not verify the victim's address.
+/// The account must not count the address as verified, and the victim's later verified sign-in
+/// (another identity) must not be linked into it.
+async fn unverified_provider_address_is_neither_verified_nor_linked(backend: Backend) {
+    let app = app(backend, true).await;
+    let email = unique_email("victim");
+    let attacker = format!("sub-mallory-{email}|{email}|false|Mallory");
+    let landed = round_trip(&app, "https://app.example.com/welcome", &attacker, "").await;
+    assert_eq!(landed.headers()["location"], "https://app.example.com/welcome?signup=true");
+    let cookie = cookie_value(&set_cookie(&landed, "Aufy.ExternalSignUp").expect("external sign-up cookie"));
+    let model = j!({"aboutMe": "definitely the owner", "mySiteUrl": "https://mallory.example.com"});
+    let created =
+        post_with_cookie(&app, "/acme/auth/signup/external", Some(("Aufy.ExternalSignUp", &cookie)), model).await;
+    assert_eq!(created.status(), 200);
+    let token = json(created).await["access_token"].as_str().unwrap().to_owned();
+    let me = json(app.bare_client().get(app.url("/acme/api/auth/me")).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(me["data"]["user"]["emailVerified"], false, "the provider did not verify the address");
+    let attacker_id = me["data"]["user"]["id"].as_str().unwrap().to_owned();
+    let admin = json(app.admin_get(&format!("/admin/projects/acme/users/{attacker_id}")).await).await;
+    assert_eq!(admin["data"]["emailVerified"], false);
+
+    // The real owner signs in with a provider that verified the address: refused, not linked.
+    let victim = format!("sub-victim-{email}|{email}|true|Victim");
+    let refused = round_trip(&app, "https://app.example.com/welcome", &victim, "").await;
+    assert_eq!(refused.headers()["location"], "https://app.example.com/welcome?failed=true");
+    assert!(
+        set_cookie(&refused, "Aufy.ExternalSignIn").is_none() && set_cookie(&refused, "Aufy.ExternalSignUp").is_none()
+    );
+    let audit = app.state.services.store.audit(&app.project_id("acme").await).await.unwrap();
+    let link = audit.iter().find(|a| a.action == "link").expect("the refusal is audited");
+    assert_eq!(link.outcome, "denied:email_not_verified");
+    assert_eq!(link.user_id.as_deref(), Some(attacker_id.as_str()));
 }

@@ -21,6 +21,7 @@ on_both_backends!(
     linking_needs_both_sides_verified,
     github_counts_only_a_verified_primary_email,
     native_redirect_flow_signs_in_and_refuses_replays,
+    unverified_sign_up_collects_no_verified_sign_ins,
 );
 
 const FRONT_END: &str = "http://localhost:9999/front-end/callback";
@@ -436,4 +437,42 @@ async fn native_redirect_flow_signs_in_and_refuses_replays(backend: Backend) {
         assert_eq!(response.status(), 422, "{provider} {callback}");
         assert_eq!(json(response).await["error"]["details"][0]["field"], field);
     }
+}
+
+/// Finding 1 on Rivergen and the native redirect: an account made from a provider that did
+/// not verify the address stays unverified, so later verified identities of the real owner
+/// are refused, never linked into it.
+async fn unverified_sign_up_collects_no_verified_sign_ins(backend: Backend) {
+    let app = app(backend, None).await;
+    let email = unique_email("owner");
+    let code = provider_code(&format!("sub-mallory-{email}"), &email, false, "Mallory").await;
+    let created = rivergen(&app, j!({"provider": "google", "code": code})).await;
+    assert_eq!(created.status(), 201);
+    let token = json(created).await["data"]["access_token"].as_str().unwrap().to_owned();
+    let me = json(app.bare_client().get(app.url("/api/auth/me")).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(me["data"]["user"]["emailVerified"], false);
+    let attacker_id = me["data"]["user"]["id"].as_str().unwrap().to_owned();
+
+    // Rivergen: the owner's verified identity is refused.
+    let code = provider_code(&format!("sub-owner-{email}"), &email, true, "Owner").await;
+    let refused = rivergen(&app, j!({"provider": "google", "code": code})).await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(json(refused).await["error"]["code"], "SOCIAL_SIGNUP_FAILED");
+
+    // Native redirect: the same owner is sent back with account_exists and no session.
+    let start =
+        json(app.post_json("/api/auth/sign-up", &j!({"provider": "google", "callbackUrl": "/home"})).await).await;
+    let mut to_provider = url::Url::parse(start["data"]["authorizationUrl"].as_str().unwrap()).unwrap();
+    to_provider.query_pairs_mut().append_pair("login_hint", &format!("sub-owner2-{email}|{email}|true|Owner"));
+    let browser = app.bare_client();
+    let back = browser.get(to_provider).send().await.unwrap();
+    let landed = browser.get(back.headers()["location"].to_str().unwrap()).send().await.unwrap();
+    assert_eq!(landed.headers()["location"], "/home?error=account_exists");
+    assert!(set_cookie(&landed, "doorway_access").is_none());
+
+    let audit = app.state.services.store.audit(&app.project_id("default").await).await.unwrap();
+    let refusals: Vec<(&str, Option<&str>)> =
+        audit.iter().filter(|a| a.action == "link").map(|a| (a.outcome.as_str(), a.user_id.as_deref())).collect();
+    let expected = ("denied:email_not_verified", Some(attacker_id.as_str()));
+    assert_eq!(refusals, [expected, expected]);
 }
