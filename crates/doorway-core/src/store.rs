@@ -125,6 +125,8 @@ pub trait StoreTx: Send {
     /// `Conflict` on `users_project_id_email_key` / `users_project_id_username_key`.
     async fn insert_user(&mut self, user: &User) -> StoreResult<i64>;
     async fn insert_password(&mut self, user_id: &str, phc: &str, now: Timestamp) -> StoreResult<()>;
+    /// Drops the user's password; says whether there was one.
+    async fn delete_password(&mut self, user_id: &str) -> StoreResult<bool>;
     /// Inserts unless the slug is taken in the project; says whether it inserted.
     async fn insert_organization_if_slug_free(&mut self, org: &Organization) -> StoreResult<bool>;
     async fn insert_membership(
@@ -141,6 +143,8 @@ pub trait StoreTx: Send {
     async fn lock_session(&mut self, session_id: &str) -> StoreResult<Option<Session>>;
     /// Revokes the session and every refresh token of its family.
     async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()>;
+    /// Revokes every active session of the user and their refresh tokens; returns how many sessions.
+    async fn revoke_user_sessions(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u64>;
     async fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()>;
     async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
     /// Marks an unused token used; false when it was already used (a replay).
@@ -171,6 +175,8 @@ pub trait StoreTx: Send {
     async fn consume_verification(&mut self, id: &str, now: Timestamp) -> StoreResult<bool>;
 
     async fn insert_identity(&mut self, identity: &Identity) -> StoreResult<()>;
+    /// Unlinks the user's identities whose provider did not verify the address; returns how many.
+    async fn delete_unverified_identities(&mut self, user_id: &str) -> StoreResult<u64>;
     async fn insert_oauth_state(&mut self, state: &OAuthState) -> StoreResult<()>;
     /// Uses up the state with this hash, if it exists, is unused and not expired.
     async fn take_oauth_state(

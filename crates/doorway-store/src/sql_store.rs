@@ -529,6 +529,15 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn delete_password(&mut self, user_id: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM password_credentials WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn insert_organization_if_slug_free(&mut self, o: &Organization) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "INSERT INTO organizations (id, project_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)
@@ -608,6 +617,28 @@ macro_rules! sql_store {
                     .await
                     .map_err(store_error)?;
                 Ok(())
+            }
+
+            async fn revoke_user_sessions(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u64> {
+                // Sessions first, then their tokens: the lock order of every session change.
+                let revoked = sqlx::query(
+                    "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                )
+                .bind(user_id)
+                .bind(now.millis())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2)
+                     WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
+                )
+                .bind(user_id)
+                .bind(now.millis())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(revoked.rows_affected())
             }
 
             async fn insert_refresh_token(&mut self, t: &RefreshToken) -> StoreResult<()> {
@@ -798,6 +829,15 @@ macro_rules! sql_store {
                 .await
                 .map_err(store_error)?;
                 Ok(())
+            }
+
+            async fn delete_unverified_identities(&mut self, user_id: &str) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM identities WHERE user_id = $1 AND email_verified = FALSE")
+                    .bind(user_id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(store_error)?;
+                Ok(done.rows_affected())
             }
 
             async fn insert_oauth_state(&mut self, s: &OAuthState) -> StoreResult<()> {

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
+use crate::flows::account_securing::Presenter;
 use crate::flows::sign_in::SignInOutcome;
 use crate::flows::verification::{CodeError, Proof, check_mail_budget, denial, proof_method, redeem, send_code};
 use crate::flows::{Audit, emit, session_event};
@@ -40,7 +41,10 @@ pub async fn sign_in(
     let now = svc.clock.now();
     let audit = Audit { ctx, action: "signin", method: Some(proof_method(&proof)), client };
     let mut tx = svc.store.begin().await?;
-    let user = match redeem(tx.as_mut(), ctx, &proof, CodePurpose::SignIn, now).await? {
+    // A sign-in by code proves the mailbox but is nobody's earlier session: a first proof here
+    // drops what was set up before it, and the session made below is the only one left.
+    let presenter = Presenter::without_session(client);
+    let user = match redeem(tx.as_mut(), ctx, &proof, CodePurpose::SignIn, &presenter, now).await? {
         Ok(user) => user,
         Err(e) => {
             audit.record_in(tx.as_mut(), &format!("denied:{}", denial(&e)), None, now).await?;

@@ -1,6 +1,7 @@
 //! One module per flow. Each owns its errors; contracts map them to their wire formats.
 
 pub(crate) mod account_linking;
+pub(crate) mod account_securing;
 pub mod email_code_sign_in;
 pub mod email_signup;
 pub mod external_signup;

@@ -5,6 +5,7 @@ use serde_json::json;
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
+use crate::flows::account_securing::{self, Presenter};
 use crate::flows::{Audit, emit, enforce_rate_limit, user_event};
 use crate::ids::new_id;
 use crate::mail::{CodePurpose, code_mail};
@@ -120,13 +121,15 @@ pub(crate) async fn send_code(
 struct NoKey;
 
 /// Checks a code or link inside the caller's transaction. On success the verification is
-/// used up and the address is verified. Wrong codes are counted, so the caller must commit
-/// the transaction whatever the answer.
+/// used up and the address is verified (a first proof secures the account: see
+/// `account_securing`). Wrong codes are counted, so the caller must commit the transaction
+/// whatever the answer.
 pub(crate) async fn redeem(
     tx: &mut dyn StoreTx,
     ctx: &ProjectContext,
     proof: &Proof<'_>,
     purpose: CodePurpose,
+    presenter: &Presenter<'_>,
     now: Timestamp,
 ) -> Result<Result<User, CodeError>, StoreError> {
     let max_attempts = i64::from(ctx.project.settings.verification.max_attempts);
@@ -160,21 +163,26 @@ pub(crate) async fn redeem(
         tx.mark_email_verified(&user.id, now).await?;
         user.email_verified = true;
         emit(tx, ctx, "user.verified", json!({ "user": user_event(&user) }), now).await?;
+        account_securing::on_first_proof(tx, ctx, &user, presenter, now).await?;
     }
     Ok(Ok(user))
 }
 
-/// Verifies the address behind a code or link.
+/// Verifies the address behind a code or link. `access_token` is the session the request
+/// carried (Bearer or cookie), if any: proving the address inside the account's own session
+/// keeps its credentials (see `account_securing`).
 pub async fn verify_email(
     svc: &Services,
     ctx: &ProjectContext,
     proof: Proof<'_>,
+    access_token: Option<&str>,
     client: &ClientInfo,
 ) -> Result<User, CodeError> {
     let now = svc.clock.now();
     let audit = Audit { ctx, action: "verify_email", method: Some(proof_method(&proof)), client };
+    let presenter = Presenter::with_access_token(svc.store.as_ref(), ctx, access_token, client, now).await?;
     let mut tx = svc.store.begin().await?;
-    let outcome = redeem(tx.as_mut(), ctx, &proof, CodePurpose::VerifyEmail, now).await?;
+    let outcome = redeem(tx.as_mut(), ctx, &proof, CodePurpose::VerifyEmail, &presenter, now).await?;
     let (result, user_id) = match &outcome {
         Ok(user) => ("ok".to_owned(), Some(user.id.clone())),
         Err(e) => (format!("denied:{}", denial(e)), None),

@@ -572,7 +572,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The access token from `Authorization: Bearer …`, else from the access cookie.
-fn presented_access_token<'a>(headers: &'a HeaderMap, jar: &'a CookieJar) -> Option<&'a str> {
+pub(crate) fn presented_access_token<'a>(headers: &'a HeaderMap, jar: &'a CookieJar) -> Option<&'a str> {
     let cookie = |name| jar.get(name).map(|c| c.value()).filter(|v| !v.is_empty());
     bearer(headers).or_else(|| cookie(ACCESS_COOKIE)).or_else(|| cookie(super::storyden::SESSION_COOKIE))
 }

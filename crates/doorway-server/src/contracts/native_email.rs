@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use doorway_core::email::EmailAddress;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::client_info::Client;
-use crate::contracts::native::{Fields, SignInResponse, UserView, signed_in_response};
+use crate::contracts::native::{Fields, SignInResponse, UserView, presented_access_token, signed_in_response};
 use crate::errors::{ApiError, ErrorBody, NativeJson};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
@@ -93,13 +93,16 @@ fn email_only(body: &Value) -> Result<EmailAddress, ApiError> {
     f.finish(email)
 }
 
+/// `session` is the access token the request carried, if any: proving the address inside the
+/// account's own session keeps its password and sessions.
 async fn verified(
     state: &AppState,
     ctx: &doorway_core::ProjectContext,
     proof: Proof<'_>,
+    session: Option<&str>,
     client: &doorway_core::events::ClientInfo,
 ) -> Result<Json<VerifiedResponse>, ApiError> {
-    let user = verification::verify_email(&state.services, ctx, proof, client)
+    let user = verification::verify_email(&state.services, ctx, proof, session, client)
         .await
         .map_err(|e| code_error(e, StatusCode::BAD_REQUEST))?;
     Ok(Json(VerifiedResponse { success: true, data: VerifiedData { user: (&user).into() }, message: "Email verified" }))
@@ -116,10 +119,13 @@ pub async fn verify_by_code(
     State(state): State<AppState>,
     CurrentProject(ctx): CurrentProject,
     Client(client): Client,
+    headers: HeaderMap,
+    jar: CookieJar,
     NativeJson(body): NativeJson<Value>,
 ) -> Result<Json<VerifiedResponse>, ApiError> {
     let (email, code) = email_and_code(&body)?;
-    verified(&state, &ctx, Proof::Code { email: &email, code: &code }, &client).await
+    let session = presented_access_token(&headers, &jar);
+    verified(&state, &ctx, Proof::Code { email: &email, code: &code }, session, &client).await
 }
 
 /// Verify an address with the link from the verification mail.
@@ -132,9 +138,12 @@ pub async fn verify_by_link(
     State(state): State<AppState>,
     CurrentProject(ctx): CurrentProject,
     Client(client): Client,
+    headers: HeaderMap,
+    jar: CookieJar,
     Query(q): Query<TokenQuery>,
 ) -> Result<Json<VerifiedResponse>, ApiError> {
-    verified(&state, &ctx, Proof::Link { token: &q.token }, &client).await
+    let session = presented_access_token(&headers, &jar);
+    verified(&state, &ctx, Proof::Link { token: &q.token }, session, &client).await
 }
 
 /// Send the verification mail again (the same code while it is valid). The answer does not

@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, FromRequest, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use doorway_core::email::EmailAddress;
@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::client_info::Client;
+use crate::contracts::native::presented_access_token;
 use crate::cookies::CookiePolicy;
 use crate::errors::json_value;
 use crate::problem::Problem;
@@ -158,12 +159,17 @@ pub async fn verify(
     State(state): State<AppState>,
     CurrentProject(ctx): CurrentProject,
     Client(client): Client,
+    headers: HeaderMap,
+    jar: CookieJar,
     StorydenJson(body): StorydenJson,
 ) -> Result<Json<AccountId>, Problem> {
     let email = email_field(&body)?;
     let code = string_field(&body, "code")?.ok_or_else(|| bad_request("'code' is required"))?;
     let proof = Proof::Code { email: email.as_str(), code };
-    match verification::verify_email(&state.services, &ctx, proof, &client).await {
+    // Verifying inside the sign-up's own session keeps it; from anywhere else, what was set up
+    // before the proof is dropped.
+    let session = presented_access_token(&headers, &jar);
+    match verification::verify_email(&state.services, &ctx, proof, session, &client).await {
         Ok(user) => Ok(Json(AccountId { id: user.id })),
         Err(CodeError::Invalid) => Err(bad_request("The code is not valid")),
         Err(CodeError::Expired) => {

@@ -13,6 +13,7 @@ mod native_sessions;
 mod native_signup;
 mod oauth;
 mod operations;
+mod pre_hijacking;
 mod pre_signup_hook;
 mod project_scope;
 mod rate_limits;

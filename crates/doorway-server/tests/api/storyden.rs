@@ -58,9 +58,11 @@ async fn new_address_gets_id_cookie_and_code(backend: Backend) {
     assert_eq!(me["data"]["user"]["id"], id.as_str());
     assert_eq!(me["data"]["user"]["emailVerified"], false);
 
+    // Verified from the same browser, so the sign-up's session survives the first proof.
     let verified = app
         .bare_client()
         .post(app.url("/auth/email/verify"))
+        .header("cookie", format!("storyden-session={token}"))
         .json(&j!({"email": email, "code": mail.code()}))
         .send()
         .await
