@@ -110,6 +110,7 @@ async fn verified(
 
 /// Verify an address with the code from the verification mail.
 #[utoipa::path(post, path = "/api/auth/verify-email", tag = "auth", request_body = EmailCodeDoc,
+    description = "Send the account's own session (Bearer or `doorway_access` cookie) when verifying: a first verification from anywhere else drops the account's password and revokes its sessions, since whoever set them never proved the address.",
     responses(
         (status = 200, body = VerifiedResponse),
         (status = 400, body = ErrorBody, description = "INVALID_CODE, or CODE_EXPIRED (expired, used, or 5 wrong codes)"),
@@ -130,6 +131,7 @@ pub async fn verify_by_code(
 
 /// Verify an address with the link from the verification mail.
 #[utoipa::path(get, path = "/api/auth/verify-email", tag = "auth", params(TokenQuery),
+    description = "Send the account's own session (Bearer or `doorway_access` cookie) when verifying: a first verification from anywhere else drops the account's password and revokes its sessions, since whoever set them never proved the address.",
     responses(
         (status = 200, body = VerifiedResponse),
         (status = 400, body = ErrorBody, description = "INVALID_CODE or CODE_EXPIRED"),

@@ -149,6 +149,7 @@ pub async fn sign_up(
 
 /// Verify an address with the code from the mail (Storyden).
 #[utoipa::path(post, path = "/auth/email/verify", tag = "storyden",
+    description = "Send the `storyden-session` cookie of the sign-up: a first verification without it drops the account's password and revokes its sessions.",
     request_body(content = Object, description = "`{email, code}`"),
     responses(
         (status = 200, body = AccountId, description = "The address is verified"),

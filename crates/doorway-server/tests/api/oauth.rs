@@ -60,7 +60,7 @@ async fn app(backend: Backend, github: Option<&GitHub>) -> TestApp {
         );
     }
     config.settings.redirect_allowlist = vec!["https://app.example.com".into()];
-    TestApp::builder(backend).with_project_config("default", config).spawn().await
+    TestApp::builder(backend).with_smtp().with_project_config("default", config).spawn().await
 }
 
 /// A code from the provider for this identity, as a front end would obtain it.
@@ -475,4 +475,19 @@ async fn unverified_sign_up_collects_no_verified_sign_ins(backend: Backend) {
         audit.iter().filter(|a| a.action == "link").map(|a| (a.outcome.as_str(), a.user_id.as_deref())).collect();
     let expected = ("denied:email_not_verified", Some(attacker_id.as_str()));
     assert_eq!(refusals, [expected, expected]);
+
+    // Finding 2: the owner proves the mailbox by a sign-in code; the identity the provider never
+    // verified is unlinked and its session revoked, so the attacker is out for good.
+    app.post_json("/api/auth/sign-in/email-code", &j!({"email": email})).await;
+    let code = crate::harness::wait_for_mails(&email, 1).await[0].code();
+    let owner = app.post_json("/api/auth/sign-in/email-code/verify", &j!({"email": email, "code": code})).await;
+    assert_eq!(owner.status(), 200);
+    let me = app.bare_client().get(app.url("/api/auth/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 401);
+    let code = provider_code(&format!("sub-mallory-{email}"), &email, false, "Mallory").await;
+    let again = rivergen(&app, j!({"provider": "google", "code": code})).await;
+    assert_eq!(again.status(), 400, "the attacker's identity is no longer linked");
+    let audit = app.state.services.store.audit(&app.project_id("default").await).await.unwrap();
+    let secured = audit.iter().find(|a| a.action == "account.secured").expect("audited");
+    assert_eq!(secured.detail["dropped"], j!({"password": false, "unverifiedIdentities": 1, "sessionsRevoked": 1}));
 }
