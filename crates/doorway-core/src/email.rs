@@ -1,4 +1,5 @@
-//! Email addresses, normalised on the way in: trimmed, lowercased, IDN domains in ASCII form.
+//! Email addresses, normalised on the way in: trimmed, NFKC-normalised and lowercased (so
+//! `ｋim@example.com` and `kim@example.com` are one address), IDN domains in ASCII form.
 
 use std::fmt;
 
@@ -24,8 +25,12 @@ impl EmailAddress {
         if raw.len() > 320 {
             return Err(EmailError::TooLong);
         }
+        let raw = crate::lookalike::fold(raw);
         let (local, domain) = raw.rsplit_once('@').ok_or(EmailError::Invalid)?;
-        if local.is_empty() || local.len() > 64 || local.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if local.is_empty()
+            || local.len() > 64
+            || local.chars().any(|c| c.is_whitespace() || crate::lookalike::is_hidden(c))
+        {
             return Err(EmailError::Invalid);
         }
         let domain = idna::domain_to_ascii_strict(domain).map_err(|_| EmailError::Invalid)?;
@@ -34,7 +39,7 @@ impl EmailAddress {
         if !domain.contains('.') || tld.is_empty() || tld.chars().all(|c| c.is_ascii_digit()) {
             return Err(EmailError::Invalid);
         }
-        let address = format!("{}@{domain}", local.to_lowercase());
+        let address = format!("{local}@{domain}");
         if address.len() > 254 {
             return Err(EmailError::TooLong);
         }
@@ -69,6 +74,26 @@ mod tests {
         assert_eq!(EmailAddress::parse("  John.Doe@Example.COM ").unwrap().as_str(), "john.doe@example.com");
         assert_eq!(EmailAddress::parse("user@bücher.example").unwrap().as_str(), "user@xn--bcher-kva.example");
         assert_eq!(EmailAddress::parse("a+tag@sub.example.co.uk").unwrap().as_str(), "a+tag@sub.example.co.uk");
+    }
+
+    #[test]
+    fn look_alike_addresses_are_one_address() {
+        let plain = EmailAddress::parse("kim@example.com").unwrap();
+        for twin in ["ｋim@example.com", "ＫＩＭ@example.com", "kim＠example.com", "KIM@ｅxample.com"] {
+            assert_eq!(EmailAddress::parse(twin).unwrap(), plain, "{twin}");
+        }
+        for hidden in ["ki\u{200B}m@example.com", "kim\u{202E}@example.com", "k\u{00AD}im@example.com"] {
+            assert_eq!(EmailAddress::parse(hidden), Err(EmailError::Invalid), "{hidden:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_is_idempotent(raw in "[a-zA-Z0-9.+_ｋＡ-Ｚａ-ｚİß-]{1,20}@[a-zA-Zｅü]{1,10}\\.[a-z]{2,4}") {
+            if let Ok(once) = EmailAddress::parse(&raw) {
+                proptest::prop_assert_eq!(EmailAddress::parse(once.as_str()), Ok(once.clone()));
+            }
+        }
     }
 
     #[test]

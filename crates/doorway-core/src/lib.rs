@@ -15,6 +15,7 @@ pub mod events;
 pub mod external_signup;
 pub mod flows;
 pub mod hooks;
+pub mod lookalike;
 pub mod mail;
 pub mod oauth;
 pub mod organization;

@@ -100,6 +100,16 @@ pub struct ProjectSettings {
     pub redirect_allowlist: Vec<String>,
     /// The Aufy external sign-up model; the endpoint is off without it.
     pub external_signup: crate::external_signup::ExternalSignupSettings,
+    /// What names other users see may contain.
+    pub names: NameSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NameSettings {
+    /// Refuse display names and handles that mix scripts (Unicode TS #39), such as Latin with a
+    /// Cyrillic look-alike letter. Off by default: names legitimately mix scripts in places.
+    pub refuse_mixed_script: bool,
 }
 
 /// Whether a sign-up takes a password.
@@ -189,6 +199,7 @@ impl Default for ProjectSettings {
             providers: Default::default(),
             redirect_allowlist: Vec::new(),
             external_signup: Default::default(),
+            names: Default::default(),
         }
     }
 }

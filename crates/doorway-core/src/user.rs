@@ -70,7 +70,9 @@ pub struct PasswordCredential {
     pub phc: String,
 }
 
-/// A handle: lowercased, 2–30 of `a-z`, `0-9`, `_`, `.` and `-`.
+/// A handle: NFKC-normalised and lowercased, then 2–30 of `a-z`, `0-9`, `_`, `.` and `-`. Being
+/// ASCII, a handle can hold neither invisible characters nor letters of other scripts that look
+/// like Latin ones; fullwidth forms (`ｋｉｍ`) fold to their ASCII twins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
@@ -82,7 +84,7 @@ pub enum UsernameError {
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, UsernameError> {
-        let lower = raw.trim().to_lowercase();
+        let lower = crate::lookalike::fold(raw.trim());
         let length = lower.chars().count();
         let allowed =
             lower.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
@@ -131,7 +133,8 @@ mod tests {
     fn usernames_are_lowercased_and_checked() {
         assert_eq!(Username::parse(" JaneDoe ").unwrap().as_str(), "janedoe");
         assert_eq!(Username::parse("jane.doe_1-x").unwrap().as_str(), "jane.doe_1-x");
-        for bad in ["j", "jane doe", "jané", &"a".repeat(31)] {
+        assert_eq!(Username::parse("ｊａｎｅｄｏｅ").unwrap().as_str(), "janedoe");
+        for bad in ["j", "jane doe", "jané", &"a".repeat(31), "j\u{0430}ne", "ja\u{200B}ne", "jane\u{202E}"] {
             assert!(Username::parse(bad).is_err(), "{bad}");
         }
     }

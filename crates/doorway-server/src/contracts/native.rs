@@ -18,6 +18,7 @@ use doorway_core::flows::email_signup::{self, EmailSignup, EmailSignupOutcome, O
 use doorway_core::flows::password_signup::{self, PasswordSignup, SignupError};
 use doorway_core::flows::session::{self as session_flow, SessionError, SessionProof};
 use doorway_core::flows::sign_in::{self, SignInError};
+use doorway_core::lookalike;
 use doorway_core::organization::Organization;
 use doorway_core::password::Password;
 use doorway_core::session::{AccessToken, RefreshSecret};
@@ -245,11 +246,21 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// A display name or organization name: trimmed, 2–100 characters.
-fn bounded_text(fields: &mut Fields<'_>, field: &str, label: &str, raw: &str) -> Option<String> {
+/// A display name or organization name: trimmed, 2–100 characters, nothing hidden, one script
+/// when `refuse_mixed_script`.
+fn bounded_text(
+    fields: &mut Fields<'_>,
+    field: &str,
+    label: &str,
+    raw: &str,
+    refuse_mixed_script: bool,
+) -> Option<String> {
     let trimmed = raw.trim();
-    let length = trimmed.chars().count();
-    if !(2..=100).contains(&length) || trimmed.chars().any(char::is_control) {
+    if let Err(e) = lookalike::check_name(trimmed, refuse_mixed_script) {
+        fields.error(field, format!("{label} {e}"));
+        return None;
+    }
+    if !(2..=100).contains(&trimmed.chars().count()) {
         fields.error(field, format!("{label} must be between 2 and 100 characters"));
         return None;
     }
@@ -294,9 +305,10 @@ fn parse_signup(body: &Value, ctx: &ProjectContext, client: ClientInfo) -> Resul
         (None, PasswordMode::Required) => None,
         (None, _) => Some(None),
     };
-    let name = f.required("name", "Name").and_then(|raw| bounded_text(&mut f, "name", "Name", raw));
+    let mixed = settings.names.refuse_mixed_script;
+    let name = f.required("name", "Name").and_then(|raw| bounded_text(&mut f, "name", "Name", raw, mixed));
     let organization_name = match f.optional("organizationName", "Organization name") {
-        Some(raw) => bounded_text(&mut f, "organizationName", "Organization name", raw).map(Some),
+        Some(raw) => bounded_text(&mut f, "organizationName", "Organization name", raw, mixed).map(Some),
         None => Some(None),
     };
     let command = match (email, password, name, organization_name) {

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use doorway_core::email::EmailAddress;
 use doorway_core::flows::password_signup::{self, PasswordSignup, SignupError};
+use doorway_core::lookalike;
 use doorway_core::password::Password;
 use doorway_core::user::{GeoPoint, ProfileDraft, User, Username};
 use serde::Serialize;
@@ -110,7 +111,8 @@ struct Parsed {
 }
 
 /// Collects every problem of the optional fields; missing email or password wins, as documented.
-fn parse(body: &Value) -> Result<Parsed, ReplykeError> {
+/// `refuse_mixed_script`: the project's `names.refuse_mixed_script`.
+fn parse(body: &Value, refuse_mixed_script: bool) -> Result<Parsed, ReplykeError> {
     let Value::Object(body) = body else {
         return Err(ReplykeError::new(StatusCode::BAD_REQUEST, "auth/invalid-body", "The body must be a JSON object"));
     };
@@ -154,6 +156,13 @@ fn parse(body: &Value) -> Result<Parsed, ReplykeError> {
     let name = text("name", 100).unwrap_or_else(|()| {
         problem("name", "auth/invalid-name", "Name must be a string of at most 100 characters");
         None
+    });
+    let name = name.filter(|n| match lookalike::check_name(n, refuse_mixed_script) {
+        Ok(()) => true,
+        Err(e) => {
+            problem("name", "auth/invalid-name", &format!("Name {e}"));
+            false
+        }
     });
     let username = match present("username") {
         None => None,
@@ -324,7 +333,7 @@ pub async fn sign_up(
     jar: CookieJar,
     ReplykeJson(body): ReplykeJson,
 ) -> Result<Response, ReplykeError> {
-    let parsed = parse(&body)?;
+    let parsed = parse(&body, ctx.project.settings.names.refuse_mixed_script)?;
     let command = PasswordSignup {
         email: parsed.email,
         password: parsed.password,

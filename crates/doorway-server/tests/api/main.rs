@@ -9,6 +9,7 @@ mod aufy;
 mod common_passwords;
 mod discovery;
 mod errors;
+mod lookalikes;
 mod native_email;
 mod native_sessions;
 mod native_signup;
