@@ -45,9 +45,29 @@ pub fn is_hidden(c: char) -> bool {
         )
 }
 
+/// Emoji and pictographs, which may be joined (U+200D) and styled (U+FE0F) in emoji sequences.
+fn is_pictographic(c: char) -> bool {
+    matches!(c as u32, 0x2300..=0x23FF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0x1F000..=0x1FAFF)
+}
+
+/// A joiner or variation selector that only shapes an emoji sequence (`👩‍💻`, `❤️`) hides nothing.
+fn shapes_emoji(prev: Option<char>, c: char, next: Option<char>) -> bool {
+    let after_emoji = prev.is_some_and(|p| is_pictographic(p) || p == '\u{FE0F}');
+    match c {
+        '\u{FE0E}' | '\u{FE0F}' => prev.is_some_and(is_pictographic),
+        '\u{200D}' => after_emoji && next.is_some_and(is_pictographic),
+        _ => false,
+    }
+}
+
 /// Checks a name other users see (display name, handle, organization name).
 pub fn check_name(text: &str, refuse_mixed_script: bool) -> Result<(), NameError> {
-    if text.chars().any(is_hidden) {
+    let chars: Vec<char> = text.chars().collect();
+    let hidden = chars.iter().enumerate().any(|(i, &c)| {
+        let prev = i.checked_sub(1).map(|j| chars[j]);
+        is_hidden(c) && !shapes_emoji(prev, c, chars.get(i + 1).copied())
+    });
+    if hidden {
         return Err(NameError::HiddenCharacters);
     }
     if refuse_mixed_script && !text.is_single_script() {
@@ -76,7 +96,11 @@ mod tests {
         {
             assert_eq!(check_name(bad, false), Err(NameError::HiddenCharacters), "{bad:?}");
         }
-        for ok in ["Ann Smith", "José García", "李小龍", "Zoë O'Brien-Smith", "Анна"] {
+        for bad in ["An\u{200D}n", "\u{200D}👩", "👩\u{200D}", "A\u{FE0F}"] {
+            assert_eq!(check_name(bad, false), Err(NameError::HiddenCharacters), "{bad:?}");
+        }
+        for ok in ["Ann Smith", "José García", "李小龍", "Zoë O'Brien-Smith", "Анна", "Ann 👩‍💻", "Ann ❤️", "👨‍👩‍👧"]
+        {
             assert_eq!(check_name(ok, true), Ok(()), "{ok}");
         }
     }
