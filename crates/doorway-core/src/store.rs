@@ -127,6 +127,8 @@ pub trait StoreTx: Send {
     async fn insert_password(&mut self, user_id: &str, phc: &str, now: Timestamp) -> StoreResult<()>;
     /// Drops the user's password; says whether there was one.
     async fn delete_password(&mut self, user_id: &str) -> StoreResult<bool>;
+    /// The user's password hash, held until commit so it cannot be dropped or changed meanwhile.
+    async fn lock_password(&mut self, user_id: &str) -> StoreResult<Option<String>>;
     /// Inserts unless the slug is taken in the project; says whether it inserted.
     async fn insert_organization_if_slug_free(&mut self, org: &Organization) -> StoreResult<bool>;
     async fn insert_membership(

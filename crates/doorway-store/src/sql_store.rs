@@ -538,6 +538,14 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn lock_password(&mut self, user_id: &str) -> StoreResult<Option<String>> {
+                sqlx::query_scalar(concat!("SELECT phc FROM password_credentials WHERE user_id = $1", $row_lock))
+                    .bind(user_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(store_error)
+            }
+
             async fn insert_organization_if_slug_free(&mut self, o: &Organization) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "INSERT INTO organizations (id, project_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)

@@ -60,8 +60,8 @@ pub async fn sign_in(
     let audit = Audit { ctx, action: "signin", method: Some("password"), client: &client };
     let rule = ctx.project.settings.rate_limits.sign_in;
     enforce_rate_limit(svc, &audit, "sign_in", rule, client.ip.as_deref()).await.map_err(SignInError::RateLimited)?;
-    let user = match found {
-        Some((user, Some(phc))) if svc.hasher.verify(password.clone(), &phc).await.map_err(hash_error)? => user,
+    let (user, phc) = match found {
+        Some((user, Some(phc))) if svc.hasher.verify(password.clone(), &phc).await.map_err(hash_error)? => (user, phc),
         Some((user, Some(_))) => {
             audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), svc.clock.now()).await;
             return Err(SignInError::InvalidCredentials);
@@ -76,6 +76,13 @@ pub async fn sign_in(
     let now = svc.clock.now();
     let new = new_session(ctx, &user.id, &["pwd"], &client, now);
     let mut tx = svc.store.begin().await?;
+    // The hash was checked outside the transaction: if a first proof of the address dropped the
+    // password (or it changed) meanwhile, this password no longer opens a session.
+    if tx.lock_password(&user.id).await?.as_deref() != Some(phc.as_str()) {
+        drop(tx);
+        audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), now).await;
+        return Err(SignInError::InvalidCredentials);
+    }
     tx.insert_session(&new.session).await?;
     tx.insert_refresh_token(&new.refresh).await?;
     emit(tx.as_mut(), ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
