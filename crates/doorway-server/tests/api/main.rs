@@ -6,6 +6,7 @@ mod receiver;
 mod admin_projects;
 mod audit_log;
 mod aufy;
+mod browser_security;
 mod discovery;
 mod errors;
 mod native_email;
