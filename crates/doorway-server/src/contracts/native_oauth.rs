@@ -115,7 +115,6 @@ pub async fn callback(
     Path(provider): Path<String>,
     Query(q): Query<CallbackQuery>,
     headers: HeaderMap,
-    jar: CookieJar,
 ) -> Result<Response, ApiError> {
     let Some(raw_state) = q.state.as_deref().filter(|s| !s.is_empty()) else {
         return Err(oauth_error(OAuthError::InvalidState));
@@ -132,7 +131,8 @@ pub async fn callback(
     if taken.purpose != "native" {
         return Err(oauth_error(OAuthError::InvalidState));
     }
-    let jar = jar.add(oauth_binding::release(CookiePolicy::for_public_url(&state.public_url), &taken.redirect_uri));
+    let jar = CookieJar::from_headers(&headers)
+        .add(oauth_binding::release(CookiePolicy::for_public_url(&state.public_url), &taken.redirect_uri));
     let code = match (q.error.as_deref(), q.code.as_deref()) {
         (None, Some(code)) if !code.is_empty() => code,
         (error, _) => {
