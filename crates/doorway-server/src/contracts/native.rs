@@ -433,6 +433,7 @@ fn record_signup(outcome: &'static str) {
     request_body = SignUpRequestDoc,
     responses(
         (status = 201, body = SignUpResponse, description = "Account created; refresh token set in the `doorway_refresh` cookie"),
+        (status = 200, body = super::native_oauth::AuthorizationResponse, description = "OAuth form `{provider, callbackUrl}`: the provider's authorization URL; the short-lived HttpOnly `doorway_oauth_state` cookie binds the flow to this browser"),
         (status = 400, body = ErrorBody, description = "INVALID_JSON"),
         (status = 409, body = ErrorBody, description = "EMAIL_EXISTS"),
         (status = 413, body = ErrorBody, description = "PAYLOAD_TOO_LARGE"),
@@ -555,6 +556,8 @@ fn presented_refresh_token(ctx: &ProjectContext, jar: &CookieJar, body: &[u8]) -
     responses(
         (status = 200, body = RefreshResponse, description = "New access token; a new refresh token replaces the old one"),
         (status = 401, body = ErrorBody, description = "INVALID_REFRESH_TOKEN, or REFRESH_TOKEN_REUSED (the session is then revoked)"),
+        (status = 403, body = ErrorBody, description = "CROSS_SITE_REQUEST: cookies sent from a foreign origin"),
+        (status = 415, body = ErrorBody, description = "Cookies sent with a non-JSON body and no Origin or Sec-Fetch-Site"),
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -611,6 +614,7 @@ fn presented_access_token<'a>(state: &AppState, ctx: &ProjectContext, headers: &
     responses(
         (status = 200, body = MessageResponse, description = "Session revoked; cookies cleared"),
         (status = 401, body = ErrorBody, description = "UNAUTHORIZED: no valid session presented"),
+        (status = 403, body = ErrorBody, description = "CROSS_SITE_REQUEST: cookies sent from a foreign origin"),
     ))]
 pub async fn sign_out(
     State(state): State<AppState>,

@@ -44,7 +44,7 @@ async fn malformed_requests_get_the_native_envelope(backend: Backend) {
 /// Every contract's 413 (and the routes that read raw bytes or forms) in its own format, never
 /// axum's plain text.
 async fn oversized_bodies_answer_in_each_contracts_format(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).with_admin_token().spawn().await;
     for path in ["/api/auth/sign-up", "/api/auth/refresh", "/api/v1/auth/oauth/signup", "/api/auth/verify-email"] {
         let response = oversized(&app, path).await;
         assert_eq!(response.status(), 413, "{path}");
@@ -82,4 +82,7 @@ async fn oversized_bodies_answer_in_each_contracts_format(backend: Backend) {
         .unwrap();
     assert_eq!(text.status(), 415);
     assert_eq!(json(text).await["error"]["code"], "UNSUPPORTED_MEDIA_TYPE");
+    let query = app.admin_get("/admin/projects/default/audit?limit=many").await;
+    assert_eq!(query.status(), 400);
+    assert_eq!(json(query).await["error"]["code"], "INVALID_REQUEST");
 }
