@@ -25,12 +25,12 @@ use doorway_core::external_signup::SignUpModel;
 use doorway_core::flows::external_signup::{self, NextStep};
 use doorway_core::flows::oauth_signup::{self, OAuthError, OAuthOutcome};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::client_info::Client;
 use crate::cookies::{CookiePolicy, redirect, with_query};
 use crate::oauth_binding;
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemJson};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 
@@ -205,17 +205,6 @@ pub async fn callback(
     Ok(redirect(jar.add(cookie), &target))
 }
 
-/// A JSON body whose rejections (400, 413, 415) are problem details.
-pub struct AufyJson(Value);
-
-impl<S: Send + Sync> axum::extract::FromRequest<S> for AufyJson {
-    type Rejection = Problem;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
-        crate::errors::json_value(req, state).await.map(Self).map_err(|r| Problem::new(r.status(), r.message()))
-    }
-}
-
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UseCookieQuery {
@@ -320,13 +309,13 @@ pub async fn sign_up(
     Query(q): Query<UseCookieQuery>,
     headers: HeaderMap,
     jar: CookieJar,
-    body: Result<AufyJson, Problem>,
+    body: Result<ProblemJson, Problem>,
 ) -> Result<Response, Problem> {
     let Some(schema) = &ctx.project.settings.external_signup.schema else {
         return Err(not_found("External sign-up is not enabled for this project"));
     };
     let id = pending_id(&ctx, SIGN_UP_COOKIE, &jar, &headers).ok_or_else(unauthorized)?;
-    let AufyJson(body) = body?;
+    let ProblemJson(body) = body?;
     let model = SignUpModel::compile(schema).map_err(|e| Problem::internal(&e))?;
     if let Err(errors) = model.check(&body) {
         let mut p = Problem::new(StatusCode::BAD_REQUEST, "One or more validation errors occurred.");

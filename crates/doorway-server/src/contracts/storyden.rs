@@ -6,7 +6,7 @@
 //! problem details.
 
 use axum::Json;
-use axum::extract::{Extension, FromRequest, Request, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -21,23 +21,11 @@ use serde_json::{Value, json};
 
 use crate::client_info::Client;
 use crate::cookies::CookiePolicy;
-use crate::errors::json_value;
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemJson};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "storyden-session";
-
-/// A JSON body whose rejections are problem details (400, 413, 415).
-pub struct StorydenJson(Value);
-
-impl<S: Send + Sync> FromRequest<S> for StorydenJson {
-    type Rejection = Problem;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        json_value(req, state).await.map(Self).map_err(|r| Problem::new(r.status(), r.message()))
-    }
-}
 
 fn bad_request(detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, detail)
@@ -109,7 +97,7 @@ pub async fn sign_up(
     prefix: Option<Extension<RoutePrefix>>,
     Client(client): Client,
     jar: CookieJar,
-    StorydenJson(body): StorydenJson,
+    ProblemJson(body): ProblemJson,
 ) -> Result<Response, Problem> {
     let email = email_field(&body)?;
     let password = string_field(&body, "password")?.filter(|p| !p.is_empty()).map(|p| Password::new(p.to_owned()));
@@ -158,7 +146,7 @@ pub async fn verify(
     State(state): State<AppState>,
     CurrentProject(ctx): CurrentProject,
     Client(client): Client,
-    StorydenJson(body): StorydenJson,
+    ProblemJson(body): ProblemJson,
 ) -> Result<Json<AccountId>, Problem> {
     let email = email_field(&body)?;
     let code = string_field(&body, "code")?.ok_or_else(|| bad_request("'code' is required"))?;
