@@ -1,10 +1,10 @@
-//! CSRF: a state-changing request (POST, PUT, PATCH, DELETE) that carries cookies is served only
-//! when it comes from Doorway's own origin (`public_url`) or one of the project's
-//! `cors.allowed_origins`, judged by `Origin`, else `Sec-Fetch-Site`. A request with neither
-//! (curl, a server, a very old browser) is served when its body is JSON or absent: the forms
-//! and `text/plain` bodies a foreign page can send without a CORS preflight are refused. Every
-//! route of every contract sits behind this one layer; requests without cookies carry no
-//! ambient authority and pass.
+//! CSRF: a state-changing request (POST, PUT, PATCH, DELETE) that carries cookies is served
+//! only when it comes from Doorway's own origin (`Sec-Fetch-Site: same-origin`, or `Origin`
+//! equal to `public_url`'s) or from one of the project's `cors.allowed_origins` (by `Origin`).
+//! A request that says neither where it comes from (curl, a server, a very old browser) is
+//! served when its body is JSON or absent: the forms and `text/plain` bodies a foreign page can
+//! send without a CORS preflight are refused. Every route of every contract sits behind this
+//! one layer; requests without cookies carry no ambient authority and pass.
 
 use std::sync::Arc;
 
@@ -26,13 +26,19 @@ enum Verdict {
 }
 
 fn verdict(headers: &HeaderMap, own_origin: &str, cors: &CorsSettings) -> Verdict {
+    let fetch_site = headers.get("sec-fetch-site").map(|v| v.to_str().unwrap_or(""));
+    // The browser's own word that the page is on Doorway's origin, whatever host it was
+    // reached by (so a public_url that names another host does not lock out Doorway's pages).
+    if fetch_site == Some("same-origin") {
+        return Verdict::Allowed;
+    }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("null");
         let trusted = exact_origin(origin).is_some_and(|o| o == own_origin) || cors.allows(origin);
         return if trusted { Verdict::Allowed } else { Verdict::CrossSite };
     }
-    match headers.get("sec-fetch-site").map(|v| v.to_str().unwrap_or("")) {
-        Some("same-origin" | "none") => Verdict::Allowed,
+    match fetch_site {
+        Some("none") => Verdict::Allowed,
         Some(_) => Verdict::CrossSite,
         None => {
             let json = headers.get(header::CONTENT_TYPE).is_none_or(|t| {
@@ -103,6 +109,8 @@ mod tests {
         );
         assert_eq!(v(&[("origin", "null")]), Verdict::CrossSite);
         assert_eq!(v(&[("sec-fetch-site", "same-origin"), ("content-type", "text/plain")]), Verdict::Allowed);
+        assert_eq!(v(&[("sec-fetch-site", "same-origin"), ("origin", "http://localhost:8080")]), Verdict::Allowed);
+        assert_eq!(v(&[("sec-fetch-site", "same-site"), ("origin", "https://evil.example.com")]), Verdict::CrossSite);
         assert_eq!(v(&[("sec-fetch-site", "cross-site")]), Verdict::CrossSite);
         assert_eq!(v(&[]), Verdict::Allowed);
         assert_eq!(v(&[("content-type", "application/json; charset=utf-8")]), Verdict::Allowed);

@@ -62,5 +62,6 @@ pub fn metrics_only(state: AppState) -> axum::Router {
     axum::Router::new()
         .route("/metrics", axum::routing::get(|State(state): State<AppState>| async move { render_metrics(&state) }))
         .fallback(crate::errors::route_not_found)
+        .layer(axum::middleware::from_fn(crate::security_headers::security_headers))
         .with_state(state)
 }

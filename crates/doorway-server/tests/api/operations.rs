@@ -73,6 +73,7 @@ async fn metrics_need_the_admin_token_or_their_own_listener(backend: Backend) {
     assert_ne!(metrics, app.address);
     let scraped = app.bare_client().get(format!("{metrics}/metrics")).send().await.unwrap();
     assert_eq!(scraped.status(), 200);
+    assert_eq!(scraped.headers()["x-content-type-options"], "nosniff");
     assert!(scraped.text().await.unwrap().contains("doorway_http_requests_total"));
     for path in ["/api/auth/me", "/admin/projects", "/healthz"] {
         let response = app
