@@ -102,6 +102,8 @@ pub struct ProjectSettings {
     pub external_signup: crate::external_signup::ExternalSignupSettings,
     /// What names other users see may contain.
     pub names: NameSettings,
+    /// Browser origins other than Doorway's own that may send cookie-carrying requests.
+    pub cors: CorsSettings,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +112,39 @@ pub struct NameSettings {
     /// Refuse display names and handles that mix scripts (Unicode TS #39), such as Latin with a
     /// Cyrillic look-alike letter. Off by default: names legitimately mix scripts in places.
     pub refuse_mixed_script: bool,
+}
+
+/// Cross-origin access. Today only the origins trusted to send cookie-carrying state changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Exact origins (`https://app.example.com`, no path); none by default.
+    pub allowed_origins: Vec<String>,
+}
+
+impl CorsSettings {
+    /// Whether `origin` (an `Origin` header value) is one of the allowed origins.
+    pub fn allows(&self, origin: &str) -> bool {
+        let Some(origin) = exact_origin(origin) else { return false };
+        self.allowed_origins.iter().any(|allowed| exact_origin(allowed).as_deref() == Some(origin.as_str()))
+    }
+
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        self.allowed_origins
+            .iter()
+            .filter(|o| exact_origin(o).is_none())
+            .map(|o| ("cors.allowed_origins", format!("'{o}' is not an origin; use scheme://host[:port] with no path")))
+            .collect()
+    }
+}
+
+/// `scheme://host[:port]` serialized the way browsers send it, or None for anything else.
+pub fn exact_origin(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw.trim_end_matches('/')).ok()?;
+    let bare = matches!(url.path(), "" | "/") && url.query().is_none() && url.fragment().is_none();
+    let plain = url.username().is_empty() && url.password().is_none();
+    (matches!(url.scheme(), "http" | "https") && url.host().is_some() && bare && plain)
+        .then(|| url.origin().ascii_serialization())
 }
 
 /// Whether a sign-up takes a password.
@@ -200,6 +235,7 @@ impl Default for ProjectSettings {
             redirect_allowlist: Vec::new(),
             external_signup: Default::default(),
             names: Default::default(),
+            cors: Default::default(),
         }
     }
 }
@@ -251,6 +287,7 @@ impl ProjectSettings {
         {
             out.push(("external_signup.schema", format!("is not a usable JSON Schema: {e}")));
         }
+        out.extend(self.cors.problems());
         if self.verification.max_attempts == 0 {
             out.push(("verification.max_attempts", "must be at least 1".to_owned()));
         }
@@ -295,6 +332,21 @@ mod tests {
     #[test]
     fn default_settings_are_valid() {
         assert!(ProjectSettings::default().problems().is_empty());
+    }
+
+    #[test]
+    fn allowed_origins_are_exact() {
+        let cors =
+            CorsSettings { allowed_origins: vec!["https://app.example.com".into(), "http://localhost:3000/".into()] };
+        assert!(cors.problems().is_empty());
+        assert!(cors.allows("https://app.example.com"));
+        assert!(cors.allows("https://APP.example.com:443"));
+        assert!(cors.allows("http://localhost:3000"));
+        for refused in ["https://app.example.com.evil.com", "http://app.example.com", "null", "https://evil.com"] {
+            assert!(!cors.allows(refused), "{refused}");
+        }
+        let bad = CorsSettings { allowed_origins: vec!["https://app.example.com/path".into(), "*".into()] };
+        assert_eq!(bad.problems().len(), 2);
     }
 
     #[test]

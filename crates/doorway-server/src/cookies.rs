@@ -1,7 +1,9 @@
 //! Session cookies: HttpOnly, SameSite=Lax, path-scoped to the project's routes, and Secure
 //! unless Doorway is reached over plain http on loopback (local development).
 
-use axum::http::{HeaderValue, StatusCode, header};
+use std::borrow::Cow;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -26,7 +28,13 @@ impl CookiePolicy {
         Self { secure: !loopback_http }
     }
 
-    pub fn set(&self, name: &'static str, value: String, path: String, max_age_secs: i64) -> Cookie<'static> {
+    pub fn set(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        value: String,
+        path: String,
+        max_age_secs: i64,
+    ) -> Cookie<'static> {
         Cookie::build((name, value))
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -37,9 +45,24 @@ impl CookiePolicy {
     }
 
     /// A cookie that makes the browser forget `name` at `path`.
-    pub fn clear(&self, name: &'static str, path: String) -> Cookie<'static> {
+    pub fn clear(&self, name: impl Into<Cow<'static, str>>, path: String) -> Cookie<'static> {
         self.set(name, String::new(), path, 0)
     }
+}
+
+/// Every value the request sent for cookie `name`, in the order sent. A browser sends several
+/// cookies of one name when they differ in path (`/` and `/acme`), so a reader that must pick
+/// one looks at them all; `CookieJar` keeps only one per name.
+pub fn cookie_values<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(n, v)| *n == name && !v.is_empty())
+        .map(|(_, v)| v)
+        .collect()
 }
 
 /// A 302 to `to`, carrying the cookies of `jar`.
@@ -60,6 +83,15 @@ pub fn with_query(url: &str, key: &str, value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_value_of_a_name_in_order() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; b=2; a=3"));
+        headers.append(header::COOKIE, HeaderValue::from_static("a=4;a=; ab=5"));
+        assert_eq!(cookie_values(&headers, "a"), ["1", "3", "4"]);
+        assert!(cookie_values(&headers, "c").is_empty());
+    }
 
     #[test]
     fn secure_except_plain_http_on_loopback() {

@@ -210,6 +210,47 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for NativeJson<T> {
     }
 }
 
+/// axum's own rejections (a query string or path that does not parse, a body read as bytes
+/// that is too large, …) answer in plain text; this renders every plain-text or empty error
+/// answer in the format of the contract that owns the path, keeping its status.
+pub async fn contract_errors(req: Request, next: axum::middleware::Next) -> Response {
+    let contract = crate::contracts::Contract::of_path(req.uri().path());
+    let response = next.run(req).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|t| t.to_str().is_ok_and(|t| t.starts_with("text/plain")));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.ok().and_then(|b| String::from_utf8(b.to_vec()).ok());
+    let text = text.filter(|t| !t.trim().is_empty());
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("PAYLOAD_TOO_LARGE", format!("The body is larger than {} KiB", MAX_BODY_BYTES / 1024))
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("UNSUPPORTED_MEDIA_TYPE", text.unwrap_or_else(|| "Unsupported body type".into()))
+        }
+        StatusCode::NOT_FOUND => ("NOT_FOUND", "No such route".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "This route does not accept that method".to_owned()),
+        s if s.is_server_error() => {
+            tracing::error!(status = %s, body = ?text, "plain-text error answer");
+            ("INTERNAL_ERROR", "Something went wrong on our side; please try again".to_owned())
+        }
+        _ => ("INVALID_REQUEST", text.unwrap_or_else(|| "The request is not valid".into())),
+    };
+    let mut rendered = contract.refuse(status, code, message);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rendered.headers_mut().insert(name, value.clone());
+        }
+    }
+    rendered
+}
+
 /// 404 for any route that does not exist.
 pub async fn route_not_found() -> ApiError {
     ApiError::not_found("No such route")

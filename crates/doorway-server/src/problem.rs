@@ -4,7 +4,18 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::errors::set_retry_headers;
+use crate::errors::{json_value, set_retry_headers};
+
+/// A JSON body whose rejections (400, 413, 415) are problem details.
+pub struct ProblemJson(pub serde_json::Value);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for ProblemJson {
+    type Rejection = Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        json_value(req, state).await.map(Self).map_err(|r| Problem::new(r.status(), r.message()))
+    }
+}
 
 #[derive(Debug)]
 pub struct Problem {

@@ -26,6 +26,9 @@ pub enum LogFormat {
 pub struct Settings {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// A second address serving only `GET /metrics`, without authentication (for a scraper on
+    /// a private network). On `listen`, `/metrics` needs the admin token.
+    pub metrics_listen: Option<SocketAddr>,
     /// `sqlite://path` or `postgres://user@host/db`.
     pub database_url: String,
     /// The URL clients reach Doorway at; issuer and links are built from it.
@@ -52,6 +55,7 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("database_url", &redact_url(&self.database_url))
             .field("public_url", &self.public_url)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
@@ -124,6 +128,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             database_url: "sqlite://doorway.db".to_owned(),
             public_url: None,
             admin_token: None,

@@ -23,13 +23,15 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::contracts::{aufy, native, native_email, native_oauth, replyke, rivergen, storyden};
-use crate::errors::{MAX_BODY_BYTES, method_not_allowed, panic_response, route_not_found};
+use crate::errors::{MAX_BODY_BYTES, contract_errors, method_not_allowed, panic_response, route_not_found};
 use crate::hook_caller::HttpHookCaller;
 use crate::identity_providers::HttpIdentityProviders;
 use crate::openapi::ApiDoc;
 use crate::project_directory::ProjectDirectory;
 use crate::project_scope::resolve_project;
 use crate::routes::{admin_activity, admin_projects, discovery, operations};
+use crate::same_origin::refuse_cross_site;
+use crate::security_headers::security_headers;
 use crate::settings::{Settings, redact_url};
 use crate::state::{AppState, Inner};
 use crate::telemetry::{metrics_handle, record_http_metrics};
@@ -55,6 +57,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// `metrics_listen`, when set: `GET /metrics` without authentication.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
     state: AppState,
     /// None without SMTP: mail then stays in the outbox.
     mail_sender: Option<MailSender>,
@@ -73,6 +77,14 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
         let local_addr =
             listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => {
+                let bound = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+                let local = bound.local_addr().map_err(|source| StartupError::Bind { addr, source })?;
+                Some((bound, local))
+            }
+            None => None,
+        };
 
         let mut declared = settings.declared_projects();
         if !declared.iter().any(|(slug, ..)| slug.is_default()) {
@@ -105,11 +117,16 @@ impl Application {
             settings,
             metrics: metrics_handle(),
         });
-        Ok(Self { listener, local_addr, state, mail_sender })
+        Ok(Self { listener, local_addr, metrics_listener, state, mail_sender })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `metrics_listen` was bound, if it is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     pub fn state(&self) -> &AppState {
@@ -147,7 +164,20 @@ impl Application {
         ];
         if let Some(sender) = self.mail_sender {
             let mail = DeliveryWorker { store, clock, settings: s.settings.webhook_delivery.clone(), sender };
-            workers.push(tokio::spawn(mail.run(stopped)));
+            workers.push(tokio::spawn(mail.run(stopped.clone())));
+        }
+        if let Some((listener, addr)) = self.metrics_listener {
+            tracing::info!("metrics served without authentication on http://{addr}/metrics");
+            let mut stopped = stopped.clone();
+            let metrics = operations::metrics_only(self.state.clone());
+            workers.push(tokio::spawn(async move {
+                let until_stopped = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                if let Err(e) = axum::serve(listener, metrics).with_graceful_shutdown(until_stopped).await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            }));
         }
         let app = router(self.state.clone());
         let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -182,7 +212,7 @@ fn router(state: AppState) -> Router {
         .routes(routes!(native_email::resend_verification))
         .routes(routes!(native_email::request_sign_in_code))
         .routes(routes!(native_email::sign_in_with_code))
-        .routes(routes!(native_email::sign_in_with_link))
+        .routes(routes!(native_email::confirm_sign_in_link, native_email::sign_in_with_link))
         .routes(routes!(native_oauth::callback))
         .routes(routes!(rivergen::sign_up))
         .routes(routes!(aufy::challenge))
@@ -198,6 +228,8 @@ fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn(contract_errors))
+        .layer(from_fn_with_state(state.clone(), refuse_cross_site))
         .with_state(state.clone());
     // The project prefix must be stripped before routing, so the resolver wraps the router
     // instead of being one of its layers.
@@ -210,6 +242,7 @@ fn router(state: AppState) -> Router {
                 tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id)
             }))
             .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(from_fn(security_headers))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(from_fn(record_http_metrics)),
     )

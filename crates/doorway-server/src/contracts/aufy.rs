@@ -25,11 +25,12 @@ use doorway_core::external_signup::SignUpModel;
 use doorway_core::flows::external_signup::{self, NextStep};
 use doorway_core::flows::oauth_signup::{self, OAuthError, OAuthOutcome};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::client_info::Client;
 use crate::cookies::{CookiePolicy, redirect, with_query};
-use crate::problem::Problem;
+use crate::oauth_binding;
+use crate::problem::{Problem, ProblemJson};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 
@@ -113,7 +114,7 @@ pub async fn challenge(
         &ctx,
         &provider,
         &q.callback_url,
-        redirect_uri,
+        redirect_uri.clone(),
         purpose,
         &client,
     )
@@ -129,7 +130,10 @@ pub async fn challenge(
         OAuthError::Unexpected(cause) => Problem::internal(&cause),
         other => Problem::new(StatusCode::BAD_GATEWAY, other.to_string()),
     })?;
-    Ok(redirect(CookieJar::new(), &url))
+    let raw_state =
+        oauth_binding::state_in(&url).ok_or_else(|| Problem::internal(&"no state in the authorization URL"))?;
+    let binding = oauth_binding::bind(CookiePolicy::for_public_url(&state.public_url), raw_state, &redirect_uri);
+    Ok(redirect(CookieJar::new().add(binding), &url))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -144,7 +148,7 @@ pub struct CallbackQuery {
 #[utoipa::path(get, path = "/auth/external/callback/{provider}", tag = "aufy", params(("provider" = String, Path), CallbackQuery),
     responses(
         (status = 302, description = "`callbackUrl` with the sign-in cookie; `callbackUrl?signup=true` with the sign-up cookie; `callbackUrl?failed=true` when the provider failed"),
-        (status = 400, description = "Forged, replayed or expired state (problem+json)"),
+        (status = 400, description = "Forged, replayed or expired state, or a browser that did not start this flow (no matching state cookie) (problem+json)"),
     ))]
 pub async fn callback(
     State(state): State<AppState>,
@@ -153,12 +157,18 @@ pub async fn callback(
     Path(provider): Path<String>,
     Query(q): Query<CallbackQuery>,
     Client(client): Client,
+    headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, Problem> {
     let invalid =
         || Problem::new(StatusCode::BAD_REQUEST, "The sign-in attempt is unknown, expired or was already used");
     let raw_state = q.state.as_deref().filter(|s| !s.is_empty()).ok_or_else(invalid)?;
+    // Checked before the state is used up: a refused stranger costs the real browser nothing.
+    if !oauth_binding::is_bound(&headers, raw_state) {
+        return Err(Problem::new(StatusCode::BAD_REQUEST, "This sign-in was not started in this browser; start again"));
+    }
     let taken = oauth_signup::take_state(&state.services, &ctx, &provider, raw_state).await.map_err(|_| invalid())?;
+    let jar = jar.add(oauth_binding::release(CookiePolicy::for_public_url(&state.public_url), &taken.redirect_uri));
     let token_mode = match taken.purpose.as_str() {
         "aufy" => false,
         "aufy-token" => true,
@@ -295,6 +305,8 @@ pub async fn sign_in(
         (status = 400, description = "The body breaks the model: `errors` names every failing field (problem+json)"),
         (status = 401, description = "No valid external sign-up cookie (problem+json)"),
         (status = 404, description = "No sign-up model configured: the endpoint is off (problem+json)"),
+        (status = 413, description = "Body over 64 KiB (problem+json)"),
+        (status = 415, description = "Body not sent as JSON (problem+json)"),
     ))]
 pub async fn sign_up(
     State(state): State<AppState>,
@@ -304,14 +316,13 @@ pub async fn sign_up(
     Query(q): Query<UseCookieQuery>,
     headers: HeaderMap,
     jar: CookieJar,
-    body: axum::body::Bytes,
+    body: Result<ProblemJson, Problem>,
 ) -> Result<Response, Problem> {
     let Some(schema) = &ctx.project.settings.external_signup.schema else {
         return Err(not_found("External sign-up is not enabled for this project"));
     };
     let id = pending_id(&ctx, SIGN_UP_COOKIE, &jar, &headers).ok_or_else(unauthorized)?;
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "The body is not valid JSON"))?;
+    let ProblemJson(body) = body?;
     let model = SignUpModel::compile(schema).map_err(|e| Problem::internal(&e))?;
     if let Err(errors) = model.check(&body) {
         let mut p = Problem::new(StatusCode::BAD_REQUEST, "One or more validation errors occurred.");

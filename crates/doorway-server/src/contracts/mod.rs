@@ -47,6 +47,16 @@ impl Contract {
         }
     }
 
+    /// A refusal raised outside the contract's handlers (the cross-site guard, axum's own
+    /// rejections), in the contract's format. `code` is the native code.
+    pub fn refuse(self, status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+        match self {
+            Self::Native => ApiError::new(status, code, message).into_response(),
+            Self::Replyke => replyke::ReplykeError::refusal(status, message).into_response(),
+            Self::Storyden | Self::Aufy => Problem::new(status, message).into_response(),
+        }
+    }
+
     pub fn internal(self, cause: &dyn std::fmt::Display) -> Response {
         match self {
             Self::Native => ApiError::internal(cause).into_response(),

@@ -3,7 +3,8 @@
 //!
 //! Sign-up, sign-in, refresh, sign-out and who-am-I. The refresh token travels in the
 //! `doorway_refresh` cookie (path `…/api/auth`), the access token in `data.session.token` and
-//! in the `doorway_access` cookie.
+//! in the `doorway_access` cookie; projects other than `default` use `doorway_<slug>_refresh`
+//! and `doorway_<slug>_access`, so the default project's cookies (path `/`) never shadow theirs.
 
 use axum::Json;
 use axum::extract::{Extension, State};
@@ -21,19 +22,32 @@ use doorway_core::flows::sign_in::{self, SignInError};
 use doorway_core::lookalike;
 use doorway_core::organization::Organization;
 use doorway_core::password::Password;
-use doorway_core::session::{AccessToken, RefreshSecret};
+use doorway_core::session::{AccessToken, RefreshSecret, verify_access_token};
 use doorway_core::user::{ProfileDraft, User};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::client_info::Client;
-use crate::cookies::CookiePolicy;
+use crate::cookies::{CookiePolicy, cookie_values};
 use crate::errors::{ApiError, ErrorBody, FieldError, NativeJson};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 
-pub const ACCESS_COOKIE: &str = "doorway_access";
-pub const REFRESH_COOKIE: &str = "doorway_refresh";
+/// Doorway's own cookie names in a project: `doorway_access`/`doorway_refresh` in `default`,
+/// `doorway_<slug>_access`/`doorway_<slug>_refresh` elsewhere (slugs have no `_`, so names
+/// never collide).
+pub(crate) struct CookieNames {
+    pub(crate) access: String,
+    pub(crate) refresh: String,
+}
+
+impl CookieNames {
+    pub(crate) fn of(ctx: &ProjectContext) -> Self {
+        let slug = &ctx.project.slug;
+        let stem = if slug.is_default() { "doorway".to_owned() } else { format!("doorway_{slug}") };
+        Self { access: format!("{stem}_access"), refresh: format!("{stem}_refresh") }
+    }
+}
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -343,6 +357,7 @@ fn parse_signup(body: &Value, ctx: &ProjectContext, client: ClientInfo) -> Resul
 /// Cookie paths follow the prefix the client used, so projects never see each other's cookies.
 pub(crate) struct SessionCookies {
     policy: CookiePolicy,
+    names: CookieNames,
     prefix: String,
     access_ttl: i64,
     refresh_ttl: i64,
@@ -352,6 +367,7 @@ impl SessionCookies {
     pub(crate) fn new(state: &AppState, ctx: &ProjectContext, prefix: Option<Extension<RoutePrefix>>) -> Self {
         Self {
             policy: CookiePolicy::for_public_url(&state.public_url),
+            names: CookieNames::of(ctx),
             prefix: prefix.map(|Extension(p)| p.0).unwrap_or_default(),
             access_ttl: i64::from(ctx.project.settings.access_token_ttl_secs),
             refresh_ttl: i64::from(ctx.project.settings.refresh_token_ttl_secs),
@@ -367,13 +383,15 @@ impl SessionCookies {
     }
 
     pub(crate) fn issue(&self, jar: CookieJar, access: &AccessToken, refresh: &RefreshSecret) -> CookieJar {
-        jar.add(self.policy.set(ACCESS_COOKIE, access.token.clone(), self.access_path(), self.access_ttl))
-            .add(self.policy.set(REFRESH_COOKIE, refresh.expose().to_owned(), self.refresh_path(), self.refresh_ttl))
+        let names = &self.names;
+        jar.add(self.policy.set(names.access.clone(), access.token.clone(), self.access_path(), self.access_ttl)).add(
+            self.policy.set(names.refresh.clone(), refresh.expose().to_owned(), self.refresh_path(), self.refresh_ttl),
+        )
     }
 
     fn clear(&self, jar: CookieJar) -> CookieJar {
-        jar.add(self.policy.clear(ACCESS_COOKIE, self.access_path()))
-            .add(self.policy.clear(REFRESH_COOKIE, self.refresh_path()))
+        jar.add(self.policy.clear(self.names.access.clone(), self.access_path()))
+            .add(self.policy.clear(self.names.refresh.clone(), self.refresh_path()))
     }
 }
 
@@ -427,6 +445,7 @@ fn record_signup(outcome: &'static str) {
     request_body = SignUpRequestDoc,
     responses(
         (status = 201, body = SignUpResponse, description = "Account created; refresh token set in the `doorway_refresh` cookie"),
+        (status = 200, body = super::native_oauth::AuthorizationResponse, description = "OAuth form `{provider, callbackUrl}`: the provider's authorization URL; the short-lived HttpOnly `doorway_oauth_state` cookie binds the flow to this browser"),
         (status = 400, body = ErrorBody, description = "INVALID_JSON"),
         (status = 409, body = ErrorBody, description = "EMAIL_EXISTS"),
         (status = 413, body = ErrorBody, description = "PAYLOAD_TOO_LARGE"),
@@ -535,8 +554,8 @@ pub(crate) fn signed_in_response(
 
 /// The refresh token from the cookie, or from a JSON body `{"refreshToken": …}` for clients
 /// without a cookie jar.
-fn presented_refresh_token(jar: &CookieJar, body: &[u8]) -> Option<RefreshSecret> {
-    if let Some(c) = jar.get(REFRESH_COOKIE).filter(|c| !c.value().is_empty()) {
+fn presented_refresh_token(ctx: &ProjectContext, jar: &CookieJar, body: &[u8]) -> Option<RefreshSecret> {
+    if let Some(c) = jar.get(&CookieNames::of(ctx).refresh).filter(|c| !c.value().is_empty()) {
         return Some(RefreshSecret::from_client(c.value()));
     }
     let body: Value = serde_json::from_slice(body).ok()?;
@@ -549,6 +568,8 @@ fn presented_refresh_token(jar: &CookieJar, body: &[u8]) -> Option<RefreshSecret
     responses(
         (status = 200, body = RefreshResponse, description = "New access token; a new refresh token replaces the old one"),
         (status = 401, body = ErrorBody, description = "INVALID_REFRESH_TOKEN, or REFRESH_TOKEN_REUSED (the session is then revoked)"),
+        (status = 403, body = ErrorBody, description = "CROSS_SITE_REQUEST: cookies sent from a foreign origin"),
+        (status = 415, body = ErrorBody, description = "Cookies sent with a non-JSON body and no Origin or Sec-Fetch-Site"),
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -559,7 +580,7 @@ pub async fn refresh(
     body: axum::body::Bytes,
 ) -> Result<Response, Response> {
     let cookies = SessionCookies::new(&state, &ctx, prefix);
-    let Some(presented) = presented_refresh_token(&jar, &body) else {
+    let Some(presented) = presented_refresh_token(&ctx, &jar, &body) else {
         return Err(session_error(SessionError::InvalidRefreshToken).into_response());
     };
     match session_flow::refresh(&state.services, &ctx, &presented, &client).await {
@@ -583,10 +604,25 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
-/// The access token from `Authorization: Bearer …`, else from the access cookie.
-pub(crate) fn presented_access_token<'a>(headers: &'a HeaderMap, jar: &'a CookieJar) -> Option<&'a str> {
-    let cookie = |name| jar.get(name).map(|c| c.value()).filter(|v| !v.is_empty());
-    bearer(headers).or_else(|| cookie(ACCESS_COOKIE)).or_else(|| cookie(super::storyden::SESSION_COOKIE))
+/// The access token from `Authorization: Bearer …`, else from an access cookie: the project's
+/// own, or a seed-named one (`storyden-session`, `Aufy.AccessToken`). Seed names are the same in
+/// every project, so a browser may send several of one name (the default project's at `/`,
+/// another's at `/acme`): the first that verifies for this project (signature, issuer,
+/// audience = slug) wins, whatever the order.
+pub(crate) fn presented_access_token<'a>(
+    state: &AppState,
+    ctx: &ProjectContext,
+    headers: &'a HeaderMap,
+) -> Option<&'a str> {
+    if let Some(token) = bearer(headers) {
+        return Some(token);
+    }
+    let now = state.services.clock.now();
+    let own = CookieNames::of(ctx).access;
+    [own.as_str(), super::storyden::SESSION_COOKIE, super::aufy::ACCESS_COOKIE]
+        .into_iter()
+        .flat_map(|name| cookie_values(headers, name))
+        .find(|token| verify_access_token(ctx, token, now).is_some())
 }
 
 /// End the current session (by Bearer token, access cookie or refresh cookie).
@@ -594,6 +630,7 @@ pub(crate) fn presented_access_token<'a>(headers: &'a HeaderMap, jar: &'a Cookie
     responses(
         (status = 200, body = MessageResponse, description = "Session revoked; cookies cleared"),
         (status = 401, body = ErrorBody, description = "UNAUTHORIZED: no valid session presented"),
+        (status = 403, body = ErrorBody, description = "CROSS_SITE_REQUEST: cookies sent from a foreign origin"),
     ))]
 pub async fn sign_out(
     State(state): State<AppState>,
@@ -603,8 +640,8 @@ pub async fn sign_out(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, ApiError> {
-    let refresh = jar.get(REFRESH_COOKIE).map(|c| RefreshSecret::from_client(c.value()));
-    let proof = match (presented_access_token(&headers, &jar), &refresh) {
+    let refresh = jar.get(&CookieNames::of(&ctx).refresh).map(|c| RefreshSecret::from_client(c.value()));
+    let proof = match (presented_access_token(&state, &ctx, &headers), &refresh) {
         (Some(token), _) => SessionProof::AccessToken(token),
         (None, Some(secret)) => SessionProof::RefreshToken(secret),
         (None, None) => return Err(session_error(SessionError::Unauthenticated)),
@@ -625,9 +662,9 @@ pub async fn me(
     State(state): State<AppState>,
     CurrentProject(ctx): CurrentProject,
     headers: HeaderMap,
-    jar: CookieJar,
 ) -> Result<Json<MeResponse>, ApiError> {
-    let token = presented_access_token(&headers, &jar).ok_or_else(|| session_error(SessionError::Unauthenticated))?;
+    let token =
+        presented_access_token(&state, &ctx, &headers).ok_or_else(|| session_error(SessionError::Unauthenticated))?;
     let (_, user) = session_flow::authenticate(&state.services, &ctx, token).await.map_err(session_error)?;
     let store = &state.services.store;
     let memberships = store.memberships(&user.id).await.map_err(|e| ApiError::internal(&e))?;

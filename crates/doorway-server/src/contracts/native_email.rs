@@ -1,9 +1,16 @@
 //! The native API's email flows: verifying an address by code or link, re-sending the
 //! verification mail, and passwordless sign-in by one-time code or magic link.
+//!
+//! A mailed link (`GET …?token=`) only shows a confirmation page; its button POSTs the token
+//! to the same path, and only that POST verifies or signs in, so mail scanners that prefetch
+//! links consume nothing.
+
+use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Extension, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Extension, Form, FromRequest, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use doorway_core::email::EmailAddress;
@@ -14,7 +21,8 @@ use serde_json::Value;
 
 use crate::client_info::Client;
 use crate::contracts::native::{Fields, SignInResponse, UserView, presented_access_token, signed_in_response};
-use crate::errors::{ApiError, ErrorBody, NativeJson};
+use crate::errors::{ApiError, ErrorBody, MAX_BODY_BYTES, NativeJson};
+use crate::hosted_pages::{self, Confirmation};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 
@@ -52,12 +60,69 @@ pub struct EmailDoc {
     email: String,
 }
 
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = LinkTokenRequest)]
+pub struct LinkTokenDoc {
+    /// The token of the link in the mail.
+    token: String,
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     /// The token of the link in the mail.
     token: String,
 }
+
+/// A JSON body, or the urlencoded form posted by a confirmation page (as an object of strings).
+pub struct JsonOrForm(Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonOrForm {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            let NativeJson(body) = NativeJson::<Value>::from_request(req, state).await?;
+            return Ok(Self(body));
+        }
+        let Form(fields) = Form::<BTreeMap<String, String>>::from_request(req, state).await.map_err(|r| match r {
+            r @ FormRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("The body is larger than {} KiB", MAX_BODY_BYTES / 1024),
+            ),
+            _ => ApiError::new(StatusCode::BAD_REQUEST, "INVALID_BODY", "The form body could not be read"),
+        })?;
+        Ok(Self(Value::Object(fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect())))
+    }
+}
+
+/// `{token}` from a JSON body or a confirmation page's form.
+fn link_token(body: &Value) -> Result<String, ApiError> {
+    let mut f = Fields::of(body)?;
+    let token = f.required("token", "Token");
+    f.finish(token).map(str::to_owned)
+}
+
+const CONFIRM_VERIFICATION: Confirmation = Confirmation {
+    title: "Confirm your email address",
+    text: "Press the button to confirm this address.",
+    button: "Confirm my address",
+    action: "verify-email",
+};
+
+const CONFIRM_SIGN_IN: Confirmation = Confirmation {
+    title: "Sign in",
+    text: "Press the button to finish signing in on this device.",
+    button: "Sign me in",
+    action: "email-link",
+};
 
 fn code_error(e: CodeError, failed: StatusCode) -> ApiError {
     match e {
@@ -108,8 +173,13 @@ async fn verified(
     Ok(Json(VerifiedResponse { success: true, data: VerifiedData { user: (&user).into() }, message: "Email verified" }))
 }
 
-/// Verify an address with the code from the verification mail.
-#[utoipa::path(post, path = "/api/auth/verify-email", tag = "auth", request_body = EmailCodeDoc,
+/// Verify an address: with the code from the verification mail (`{email, code}`), or with the
+/// link's token (`{token}`, or the form of the link's confirmation page).
+#[utoipa::path(post, path = "/api/auth/verify-email", tag = "auth",
+    request_body(content(
+        (EmailCodeDoc = "application/json"),
+        (LinkTokenDoc = "application/x-www-form-urlencoded"),
+    ), description = "`{email, code}`, or `{token}` as JSON or as a form"),
     description = "Send the account's own session (Bearer or `doorway_access` cookie) when verifying: a first verification from anywhere else drops the account's password and revokes its sessions, since whoever set them never proved the address.",
     responses(
         (status = 200, body = VerifiedResponse),
@@ -121,31 +191,25 @@ pub async fn verify_by_code(
     CurrentProject(ctx): CurrentProject,
     Client(client): Client,
     headers: HeaderMap,
-    jar: CookieJar,
-    NativeJson(body): NativeJson<Value>,
+    JsonOrForm(body): JsonOrForm,
 ) -> Result<Json<VerifiedResponse>, ApiError> {
+    let session = presented_access_token(&state, &ctx, &headers);
+    if body.get("token").is_some() {
+        let token = link_token(&body)?;
+        return verified(&state, &ctx, Proof::Link { token: &token }, session, &client).await;
+    }
     let (email, code) = email_and_code(&body)?;
-    let session = presented_access_token(&headers, &jar);
     verified(&state, &ctx, Proof::Code { email: &email, code: &code }, session, &client).await
 }
 
-/// Verify an address with the link from the verification mail.
+/// The link from the verification mail: a confirmation page whose button POSTs the token here.
+/// Opening it verifies nothing.
 #[utoipa::path(get, path = "/api/auth/verify-email", tag = "auth", params(TokenQuery),
-    description = "Send the account's own session (Bearer or `doorway_access` cookie) when verifying: a first verification from anywhere else drops the account's password and revokes its sessions, since whoever set them never proved the address.",
     responses(
-        (status = 200, body = VerifiedResponse),
-        (status = 400, body = ErrorBody, description = "INVALID_CODE or CODE_EXPIRED"),
+        (status = 200, content_type = "text/html", body = String, description = "Confirmation page (no script; `Cache-Control: no-store`, `Referrer-Policy: no-referrer`)"),
     ))]
-pub async fn verify_by_link(
-    State(state): State<AppState>,
-    CurrentProject(ctx): CurrentProject,
-    Client(client): Client,
-    headers: HeaderMap,
-    jar: CookieJar,
-    Query(q): Query<TokenQuery>,
-) -> Result<Json<VerifiedResponse>, ApiError> {
-    let session = presented_access_token(&headers, &jar);
-    verified(&state, &ctx, Proof::Link { token: &q.token }, session, &client).await
+pub async fn verify_by_link(Query(q): Query<TokenQuery>) -> Response {
+    hosted_pages::confirmation(&CONFIRM_VERIFICATION, &q.token)
 }
 
 /// Send the verification mail again (the same code while it is valid). The answer does not
@@ -223,11 +287,26 @@ pub async fn sign_in_with_code(
     signed_in(&state, &ctx, prefix, jar, Proof::Code { email: &email, code: &code }, &client).await
 }
 
-/// Sign in with the mailed magic link.
+/// The mailed magic link: a confirmation page whose button POSTs the token here. Opening it
+/// signs nobody in.
 #[utoipa::path(get, path = "/api/auth/sign-in/email-link", tag = "auth", params(TokenQuery),
+    responses(
+        (status = 200, content_type = "text/html", body = String, description = "Confirmation page (no script; `Cache-Control: no-store`, `Referrer-Policy: no-referrer`)"),
+    ))]
+pub async fn confirm_sign_in_link(Query(q): Query<TokenQuery>) -> Response {
+    hosted_pages::confirmation(&CONFIRM_SIGN_IN, &q.token)
+}
+
+/// Sign in with the magic link's token (the confirmation page's form, or `{token}` as JSON).
+#[utoipa::path(post, path = "/api/auth/sign-in/email-link", tag = "auth",
+    request_body(content(
+        (LinkTokenDoc = "application/json"),
+        (LinkTokenDoc = "application/x-www-form-urlencoded"),
+    )),
     responses(
         (status = 200, body = SignInResponse, description = "Signed in (`amr: [\"otp\"]`); refresh cookie set"),
         (status = 401, body = ErrorBody, description = "INVALID_CODE or CODE_EXPIRED"),
+        (status = 422, body = ErrorBody, description = "VALIDATION_ERROR: no token"),
     ))]
 pub async fn sign_in_with_link(
     State(state): State<AppState>,
@@ -235,7 +314,8 @@ pub async fn sign_in_with_link(
     prefix: Option<Extension<RoutePrefix>>,
     Client(client): Client,
     jar: CookieJar,
-    Query(q): Query<TokenQuery>,
+    JsonOrForm(body): JsonOrForm,
 ) -> Result<Response, ApiError> {
-    signed_in(&state, &ctx, prefix, jar, Proof::Link { token: &q.token }, &client).await
+    let token = link_token(&body)?;
+    signed_in(&state, &ctx, prefix, jar, Proof::Link { token: &token }, &client).await
 }

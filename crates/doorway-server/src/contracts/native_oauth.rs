@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use doorway_core::ProjectContext;
@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::contracts::native::{Fields, SessionCookies};
-use crate::cookies::{redirect, with_query};
+use crate::cookies::{CookiePolicy, redirect, with_query};
 use crate::errors::{ApiError, FieldError};
+use crate::oauth_binding;
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 
@@ -55,7 +56,8 @@ pub fn oauth_error(e: OAuthError) -> ApiError {
     }
 }
 
-/// The OAuth form of `POST /api/auth/sign-up`.
+/// The OAuth form of `POST /api/auth/sign-up`; the answer also binds the flow to this browser
+/// (see `oauth_binding`).
 pub async fn start(
     state: &AppState,
     ctx: &ProjectContext,
@@ -74,14 +76,17 @@ pub async fn start(
         ctx,
         provider,
         callback,
-        redirect_uri,
+        redirect_uri.clone(),
         "native",
         client,
     )
     .await
     .map_err(oauth_error)?;
-    Ok(Json(AuthorizationResponse { success: true, data: AuthorizationData { authorization_url: url } })
-        .into_response())
+    let raw_state =
+        oauth_binding::state_in(&url).ok_or_else(|| ApiError::internal(&"no state in the authorization URL"))?;
+    let binding = oauth_binding::bind(CookiePolicy::for_public_url(&state.public_url), raw_state, &redirect_uri);
+    let body = AuthorizationResponse { success: true, data: AuthorizationData { authorization_url: url } };
+    Ok((CookieJar::new().add(binding), Json(body)).into_response())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -93,13 +98,14 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
-/// Where the provider sends the browser back: checks the state (single use), exchanges the
-/// code, sets the session cookies and redirects to `callbackUrl`.
+/// Where the provider sends the browser back: checks that this browser started the flow and
+/// the state (single use), exchanges the code, sets the session cookies and redirects to
+/// `callbackUrl`.
 #[utoipa::path(get, path = "/api/auth/oauth/{provider}/callback", tag = "auth",
     params(("provider" = String, Path), CallbackQuery),
     responses(
         (status = 302, description = "To `callbackUrl` (session cookies set), or `callbackUrl?error=…` when the provider failed or refused"),
-        (status = 400, body = crate::errors::ErrorBody, description = "INVALID_STATE: forged, replayed or expired state; nothing is created"),
+        (status = 400, body = crate::errors::ErrorBody, description = "INVALID_STATE: forged, replayed or expired state, or a browser that did not start this flow (no matching state cookie); nothing is created"),
     ))]
 pub async fn callback(
     State(state): State<AppState>,
@@ -108,15 +114,25 @@ pub async fn callback(
     crate::client_info::Client(client): crate::client_info::Client,
     Path(provider): Path<String>,
     Query(q): Query<CallbackQuery>,
-    jar: CookieJar,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(raw_state) = q.state.as_deref().filter(|s| !s.is_empty()) else {
         return Err(oauth_error(OAuthError::InvalidState));
     };
+    // Checked before the state is used up: a refused stranger costs the real browser nothing.
+    if !oauth_binding::is_bound(&headers, raw_state) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_STATE",
+            "This sign-in was not started in this browser; start again",
+        ));
+    }
     let taken = oauth_signup::take_state(&state.services, &ctx, &provider, raw_state).await.map_err(oauth_error)?;
     if taken.purpose != "native" {
         return Err(oauth_error(OAuthError::InvalidState));
     }
+    let jar = CookieJar::from_headers(&headers)
+        .add(oauth_binding::release(CookiePolicy::for_public_url(&state.public_url), &taken.redirect_uri));
     let code = match (q.error.as_deref(), q.code.as_deref()) {
         (None, Some(code)) if !code.is_empty() => code,
         (error, _) => {

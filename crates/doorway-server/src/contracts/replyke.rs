@@ -65,6 +65,20 @@ impl ReplykeError {
         }
     }
 
+    /// A refusal made before the handler ran, with the `auth/…` code of its status.
+    pub fn refusal(status: StatusCode, error: impl Into<String>) -> Self {
+        let code = match status {
+            StatusCode::FORBIDDEN => "auth/forbidden",
+            StatusCode::PAYLOAD_TOO_LARGE => "auth/payload-too-large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "auth/unsupported-media-type",
+            StatusCode::NOT_FOUND => "auth/not-found",
+            StatusCode::METHOD_NOT_ALLOWED => "auth/method-not-allowed",
+            s if s.is_server_error() => "auth/server-error",
+            _ => "auth/invalid-request",
+        };
+        Self::new(status, code, error)
+    }
+
     pub fn project_not_found(slug: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "project/not-found", format!("No project named '{slug}'"))
     }

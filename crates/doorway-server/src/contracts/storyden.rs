@@ -6,7 +6,7 @@
 //! problem details.
 
 use axum::Json;
-use axum::extract::{Extension, FromRequest, Request, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -22,23 +22,11 @@ use serde_json::{Value, json};
 use crate::client_info::Client;
 use crate::contracts::native::presented_access_token;
 use crate::cookies::CookiePolicy;
-use crate::errors::json_value;
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemJson};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "storyden-session";
-
-/// A JSON body whose rejections are problem details (400, 413, 415).
-pub struct StorydenJson(Value);
-
-impl<S: Send + Sync> FromRequest<S> for StorydenJson {
-    type Rejection = Problem;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        json_value(req, state).await.map(Self).map_err(|r| Problem::new(r.status(), r.message()))
-    }
-}
 
 fn bad_request(detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, detail)
@@ -110,7 +98,7 @@ pub async fn sign_up(
     prefix: Option<Extension<RoutePrefix>>,
     Client(client): Client,
     jar: CookieJar,
-    StorydenJson(body): StorydenJson,
+    ProblemJson(body): ProblemJson,
 ) -> Result<Response, Problem> {
     let email = email_field(&body)?;
     let password = string_field(&body, "password")?.filter(|p| !p.is_empty()).map(|p| Password::new(p.to_owned()));
@@ -161,15 +149,14 @@ pub async fn verify(
     CurrentProject(ctx): CurrentProject,
     Client(client): Client,
     headers: HeaderMap,
-    jar: CookieJar,
-    StorydenJson(body): StorydenJson,
+    ProblemJson(body): ProblemJson,
 ) -> Result<Json<AccountId>, Problem> {
     let email = email_field(&body)?;
     let code = string_field(&body, "code")?.ok_or_else(|| bad_request("'code' is required"))?;
     let proof = Proof::Code { email: email.as_str(), code };
     // Verifying inside the sign-up's own session keeps it; from anywhere else, what was set up
     // before the proof is dropped.
-    let session = presented_access_token(&headers, &jar);
+    let session = presented_access_token(&state, &ctx, &headers);
     match verification::verify_email(&state.services, &ctx, proof, session, &client).await {
         Ok(user) => Ok(Json(AccountId { id: user.id })),
         Err(CodeError::Invalid) => Err(bad_request("The code is not valid")),

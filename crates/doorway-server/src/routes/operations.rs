@@ -3,9 +3,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::admin_auth::Admin;
 use crate::errors::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -39,9 +40,28 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     }
 }
 
-/// Prometheus metrics in text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus metrics in text exposition format. On the main address they need the admin
+/// token (they tell request rates, failures and project activity); `metrics_listen` serves
+/// them without it on an address of their own.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = [])), responses(
+    (status = 200, content_type = "text/plain", body = String),
+    (status = 401, body = ErrorBody, description = "Missing or wrong admin token"),
+    (status = 403, body = ErrorBody, description = "ADMIN_DISABLED: no admin_token configured (use metrics_listen)"),
+))]
+pub async fn metrics(State(state): State<AppState>, _: Admin) -> Response {
+    render_metrics(&state)
+}
+
+pub fn render_metrics(state: &AppState) -> Response {
     metrics::gauge!("doorway_password_hash_queue_depth").set(state.services.hasher.queue_depth() as f64);
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+/// The router of `metrics_listen`: `GET /metrics` only, no authentication.
+pub fn metrics_only(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(|State(state): State<AppState>| async move { render_metrics(&state) }))
+        .fallback(crate::errors::route_not_found)
+        .layer(axum::middleware::from_fn(crate::security_headers::security_headers))
+        .with_state(state)
 }

@@ -17,6 +17,8 @@ on_both_backends!(
     api_clients_use_the_pending_token_header,
     provider_failure_and_forged_state,
     unverified_provider_address_is_neither_verified_nor_linked,
+    a_callback_opened_by_another_browser_is_refused,
+    oversized_and_non_json_bodies_are_problems,
 );
 
 fn issuer() -> String {
@@ -60,7 +62,7 @@ async fn app(backend: Backend, model: bool) -> TestApp {
 
 /// Challenge → provider (as `identity`) → Doorway's callback; returns the callback's answer.
 async fn round_trip(app: &TestApp, callback_url: &str, identity: &str, extra: &str) -> reqwest::Response {
-    let browser = app.bare_client();
+    let browser = app.browser();
     let challenge = browser
         .get(app.url(&format!("/acme/auth/external/challenge/google?callbackUrl={}{extra}", urlencode(callback_url))))
         .send()
@@ -262,7 +264,7 @@ async fn api_clients_use_the_pending_token_header(backend: Backend) {
 
 async fn provider_failure_and_forged_state(backend: Backend) {
     let app = app(backend, true).await;
-    let browser = app.bare_client();
+    let browser = app.browser();
     let challenge =
         browser.get(app.url("/acme/auth/external/challenge/google?callbackUrl=/back")).send().await.unwrap();
     let location = url::Url::parse(challenge.headers()["location"].to_str().unwrap()).unwrap();
@@ -323,4 +325,71 @@ async fn unverified_provider_address_is_neither_verified_nor_linked(backend: Bac
     let link = audit.iter().find(|a| a.action == "link").expect("the refusal is audited");
     assert_eq!(link.outcome, "denied:email_not_verified");
     assert_eq!(link.user_id.as_deref(), Some(attacker_id.as_str()));
+}
+
+/// Login CSRF on the external flow: a callback with the attacker's code, opened by a browser
+/// that did not start the flow, sets no cookie and uses nothing up.
+async fn a_callback_opened_by_another_browser_is_refused(backend: Backend) {
+    let app = app(backend, true).await;
+    let attacker = app.browser();
+    let challenge = attacker
+        .get(app.url(&format!("/acme/auth/external/challenge/google?callbackUrl={}", urlencode("/welcome"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), 302);
+    let binding = set_cookie(&challenge, "doorway_oauth_state").expect("the challenge binds the browser");
+    assert!(binding.contains("HttpOnly") && binding.contains("Path=/acme/auth/external/callback/google"), "{binding}");
+    let mut to_provider = url::Url::parse(challenge.headers()["location"].to_str().unwrap()).unwrap();
+    to_provider.query_pairs_mut().append_pair("login_hint", &identity(&unique_email("eve")));
+    let back = attacker.get(to_provider).send().await.unwrap();
+    let callback = back.headers()["location"].to_str().unwrap().to_owned();
+
+    for victim in [app.browser(), app.bare_client()] {
+        let refused = victim.get(&callback).send().await.unwrap();
+        assert_eq!(refused.status(), 400);
+        assert_eq!(refused.headers()["content-type"], "application/problem+json");
+        assert!(
+            set_cookie(&refused, "Aufy.ExternalSignUp").is_none()
+                && set_cookie(&refused, "Aufy.ExternalSignIn").is_none()
+        );
+        assert!(!refused.headers().contains_key("location"));
+    }
+    let landed = attacker.get(&callback).send().await.unwrap();
+    assert_eq!(landed.status(), 302);
+    assert_eq!(landed.headers()["location"], "/welcome?signup=true");
+    assert!(set_cookie(&landed, "Aufy.ExternalSignUp").is_some());
+}
+
+async fn oversized_and_non_json_bodies_are_problems(backend: Backend) {
+    let app = app(backend, true).await;
+    let landed = round_trip(&app, "/welcome", &identity(&unique_email("big")), "").await;
+    let cookie = cookie_value(&set_cookie(&landed, "Aufy.ExternalSignUp").unwrap());
+    let send = |content_type: &'static str, body: String| {
+        app.bare_client()
+            .post(app.url("/acme/auth/signup/external"))
+            .header("cookie", format!("Aufy.ExternalSignUp={cookie}"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let huge = format!(r#"{{"aboutMe":"{}"}}"#, "x".repeat(3 * 1024 * 1024));
+    for (status, response) in [
+        (413, send("application/json", huge).await.unwrap()),
+        (415, send("text/plain", "{}".into()).await.unwrap()),
+        (400, send("application/json", "{".into()).await.unwrap()),
+    ] {
+        assert_eq!(response.status(), status);
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{status}");
+        assert_eq!(json(response).await["status"], status);
+    }
+    // A query string that does not parse is a problem too, not plain text.
+    let bad_query = app.bare_client().get(app.url("/acme/auth/external/challenge/google")).send().await.unwrap();
+    assert_eq!(bad_query.status(), 400);
+    assert_eq!(bad_query.headers()["content-type"], "application/problem+json");
+    // The cookie was not used up by the refused bodies.
+    let ok = send("application/json", r#"{"aboutMe": "still here", "mySiteUrl": "https://x.example"}"#.into())
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
 }

@@ -3,7 +3,7 @@ use serde_json::json as j;
 use crate::harness::{ADMIN_TOKEN, Backend, TestApp, json, oversized};
 use crate::on_both_backends;
 
-on_both_backends!(malformed_requests_get_the_native_envelope);
+on_both_backends!(malformed_requests_get_the_native_envelope, oversized_bodies_answer_in_each_contracts_format);
 
 async fn malformed_requests_get_the_native_envelope(backend: Backend) {
     let app = TestApp::builder(backend).with_admin_token().spawn().await;
@@ -39,4 +39,50 @@ async fn malformed_requests_get_the_native_envelope(backend: Backend) {
     let list = json(app.admin_get("/admin/projects").await).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     let _ = j!(null);
+}
+
+/// Every contract's 413 (and the routes that read raw bytes or forms) in its own format, never
+/// axum's plain text.
+async fn oversized_bodies_answer_in_each_contracts_format(backend: Backend) {
+    let app = TestApp::builder(backend).with_admin_token().spawn().await;
+    for path in ["/api/auth/sign-up", "/api/auth/refresh", "/api/v1/auth/oauth/signup", "/api/auth/verify-email"] {
+        let response = oversized(&app, path).await;
+        assert_eq!(response.status(), 413, "{path}");
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"), "{path}");
+        assert_eq!(json(response).await["error"]["code"], "PAYLOAD_TOO_LARGE", "{path}");
+    }
+    let replyke = oversized(&app, "/auth/sign-up").await;
+    assert_eq!(replyke.status(), 413);
+    assert_eq!(json(replyke).await["code"], "auth/payload-too-large");
+    for path in ["/auth/email/signup", "/auth/email/verify"] {
+        let response = oversized(&app, path).await;
+        assert_eq!(response.status(), 413, "{path}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{path}");
+        assert_eq!(json(response).await["status"], 413, "{path}");
+    }
+    // A form too large for a confirmation page's POST.
+    let form = app
+        .bare_client()
+        .post(app.url("/api/auth/sign-in/email-link"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", "x".repeat(3 * 1024 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 413);
+    assert_eq!(json(form).await["error"]["code"], "PAYLOAD_TOO_LARGE");
+    // A non-JSON body on a JSON route, and a bad query string, are never plain text either.
+    let text = app
+        .bare_client()
+        .post(app.url("/api/auth/sign-in/email-link"))
+        .header("content-type", "text/plain")
+        .body("token=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), 415);
+    assert_eq!(json(text).await["error"]["code"], "UNSUPPORTED_MEDIA_TYPE");
+    let query = app.admin_get("/admin/projects/default/audit?limit=many").await;
+    assert_eq!(query.status(), 400);
+    assert_eq!(json(query).await["error"]["code"], "INVALID_REQUEST");
 }

@@ -59,6 +59,8 @@ pub struct TestAppBuilder {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://…` of `metrics_listen`, when the test configured one.
+    pub metrics_address: Option<String>,
     pub database_url: String,
     pub client: reqwest::Client,
     pub state: doorway_server::AppState,
@@ -112,6 +114,11 @@ impl TestApp {
 
     pub async fn admin_post(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client.post(self.url(path)).bearer_auth(ADMIN_TOKEN).json(body).send().await.expect("request failed")
+    }
+
+    /// A browser of its own: a fresh cookie jar, redirects not followed.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap()
     }
 
     /// A client with no cookie jar, for requests that must carry only what the test gives.
@@ -238,6 +245,7 @@ impl TestAppBuilder {
         };
         let app = Application::build_with_clock(settings, clock).await.expect("server failed to start");
         let address = format!("http://{}", app.local_addr());
+        let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
         let state = app.state().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
@@ -245,7 +253,7 @@ impl TestAppBuilder {
         }));
         let client =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
-        TestApp { address, database_url, client, state, shutdown: Some(tx), _db: db }
+        TestApp { address, metrics_address, database_url, client, state, shutdown: Some(tx), _db: db }
     }
 }
 

@@ -6,6 +6,7 @@ mod receiver;
 mod admin_projects;
 mod audit_log;
 mod aufy;
+mod browser_security;
 mod common_passwords;
 mod discovery;
 mod errors;

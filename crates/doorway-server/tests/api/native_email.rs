@@ -11,7 +11,18 @@ on_both_backends!(
     verify_email_by_link_and_by_code,
     resend_is_limited_to_three_mails_an_hour,
     passwordless_project_signs_in_by_code_and_link,
+    opening_a_mailed_link_consumes_nothing,
 );
+
+/// The token of a mailed link.
+fn link_token(link: &str) -> String {
+    url::Url::parse(link).unwrap().query_pairs().find(|(k, _)| k == "token").unwrap().1.into_owned()
+}
+
+/// What the confirmation page's button sends: a same-origin urlencoded form.
+async fn post_form(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
+    app.bare_client().post(app.url(path)).header("origin", &app.address).form(&[("token", token)]).send().await.unwrap()
+}
 
 fn config(verify_email: bool, password: PasswordMode) -> ProjectConfig {
     let mut config = ProjectConfig { name: Some("Acme".into()), ..Default::default() };
@@ -34,15 +45,18 @@ async fn verify_email_by_link_and_by_code(backend: Backend) {
     assert!(mail.subject.contains("Acme"), "{}", mail.subject);
     let link = mail.link();
     assert!(link.starts_with(&format!("{}/api/auth/verify-email?token=", app.address)), "{link}");
-    let verified = app.bare_client().get(&link).send().await.unwrap();
+    // Opening the link shows a confirmation page; its form posts the token.
+    let page = app.bare_client().get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let verified = post_form(&app, "/api/auth/verify-email", &link_token(&link)).await;
     assert_eq!(verified.status(), 200);
     let body = json(verified).await;
     assert_eq!(body["data"]["user"]["emailVerified"], true);
     assert_eq!(body["message"], "Email verified");
-    let reused = app.bare_client().get(&link).send().await.unwrap();
+    let reused = post_form(&app, "/api/auth/verify-email", &link_token(&link)).await;
     assert_eq!(reused.status(), 400);
     assert_eq!(json(reused).await["error"]["code"], "CODE_EXPIRED");
-    let forged = app.bare_client().get(app.url("/api/auth/verify-email?token=forged")).send().await.unwrap();
+    let forged = post_form(&app, "/api/auth/verify-email", "forged").await;
     assert_eq!(json(forged).await["error"]["code"], "INVALID_CODE");
 
     let by_code = unique_email("code");
@@ -147,7 +161,7 @@ async fn passwordless_project_signs_in_by_code_and_link(backend: Backend) {
     app.post_json("/api/auth/sign-in/email-code", &j!({"email": email})).await;
     let link = wait_for_mails(&email, 3).await[2].link();
     assert!(link.contains("/api/auth/sign-in/email-link?token="), "{link}");
-    let by_link = app.bare_client().get(&link).send().await.unwrap();
+    let by_link = post_form(&app, "/api/auth/sign-in/email-link", &link_token(&link)).await;
     assert_eq!(by_link.status(), 200);
     assert!(set_cookie(&by_link, "doorway_refresh").is_some());
 
@@ -159,4 +173,94 @@ async fn passwordless_project_signs_in_by_code_and_link(backend: Backend) {
     // No password sign-in for a passwordless account.
     let pw = app.post_json("/api/auth/sign-in", &j!({"email": email, "password": "Anything#1"})).await;
     assert_eq!(pw.status(), 401);
+}
+
+/// A mail scanner that fetches every link must not verify the address or sign anyone in: the
+/// GET only shows a page whose button posts the token.
+async fn opening_a_mailed_link_consumes_nothing(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_smtp()
+        .with_project_config("default", config(true, PasswordMode::Optional))
+        .spawn()
+        .await;
+    let email = unique_email("scanned");
+    let created = json(app.sign_up("", &email, "Scan Ned", None).await).await;
+    let verify_link = wait_for_mails(&email, 1).await[0].link();
+    let token = link_token(&verify_link);
+
+    for _ in 0..2 {
+        let page = app.bare_client().get(&verify_link).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let h = page.headers().clone();
+        assert_eq!(h["content-type"], "text/html; charset=utf-8");
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in ["default-src 'none'", "form-action 'self'", "frame-ancestors 'none'"] {
+            assert!(csp.contains(directive), "{directive}: {csp}");
+        }
+        assert!(set_cookie(&page, "doorway_access").is_none());
+        let html = page.text().await.unwrap();
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains(r#"<form method="post" action="verify-email">"#), "{html}");
+        assert!(html.contains(&format!(r#"name="token" value="{token}""#)), "{html}");
+    }
+    let me = json(
+        app.bare_client()
+            .get(app.url("/api/auth/me"))
+            .bearer_auth(created["data"]["session"]["token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(me["data"]["user"]["emailVerified"], false, "the GETs verified nothing");
+    // The page's form, sent by a browser that is signed in on this site: same-origin, accepted.
+    let signed_in_cookie = format!("doorway_access={}", created["data"]["session"]["token"].as_str().unwrap());
+    let confirmed = app
+        .bare_client()
+        .post(app.url("/api/auth/verify-email"))
+        .header("origin", &app.address)
+        .header("cookie", signed_in_cookie)
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    assert_eq!(json(confirmed).await["data"]["user"]["emailVerified"], true);
+
+    // The magic link: the GET sets no cookie, the token still signs in afterwards (JSON too).
+    app.post_json("/api/auth/sign-in/email-code", &j!({"email": email})).await;
+    let link = wait_for_mails(&email, 2).await[1].link();
+    let page = app.bare_client().get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(set_cookie(&page, "doorway_refresh").is_none() && set_cookie(&page, "doorway_access").is_none());
+    assert!(page.text().await.unwrap().contains(r#"action="email-link""#));
+    let by_json = app
+        .bare_client()
+        .post(app.url("/api/auth/sign-in/email-link"))
+        .json(&j!({"token": link_token(&link)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_json.status(), 200);
+    assert!(set_cookie(&by_json, "doorway_refresh").is_some());
+    assert_eq!(post_form(&app, "/api/auth/sign-in/email-link", &link_token(&link)).await.status(), 401, "single use");
+
+    // Whatever the link carries is escaped.
+    let hostile = app
+        .bare_client()
+        .get(app.url("/api/auth/sign-in/email-link"))
+        .query(&[("token", r#""><script>alert(1)</script>"#)])
+        .send()
+        .await
+        .unwrap();
+    let html = hostile.text().await.unwrap();
+    assert!(!html.contains("<script") && html.contains("&quot;&gt;&lt;script&gt;"), "{html}");
+    // No token: an error in the native envelope, not axum's plain text.
+    let missing = app.get("/api/auth/verify-email").await;
+    assert_eq!(missing.status(), 400);
+    assert_eq!(json(missing).await["error"]["code"], "INVALID_REQUEST");
+    let no_token = post_form(&app, "/api/auth/sign-in/email-link", "").await;
+    assert_eq!(no_token.status(), 401);
 }

@@ -253,7 +253,7 @@ async fn projects_are_isolated(backend: Backend) {
     assert_eq!(default.status(), 201);
     let acme = app.sign_up("/acme", "same@example.com", "Same Person", Some("Same Org")).await;
     assert_eq!(acme.status(), 201);
-    let cookie = set_cookie(&acme, "doorway_refresh").unwrap();
+    let cookie = set_cookie(&acme, "doorway_acme_refresh").unwrap();
     assert!(cookie.contains("Path=/acme/api/auth"), "{cookie}");
     let body = json(acme).await;
     assert_eq!(body["data"]["organization"]["slug"], "same-org", "slugs are unique per project only");

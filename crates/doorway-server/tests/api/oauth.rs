@@ -22,6 +22,7 @@ on_both_backends!(
     github_counts_only_a_verified_primary_email,
     native_redirect_flow_signs_in_and_refuses_replays,
     unverified_sign_up_collects_no_verified_sign_ins,
+    a_callback_opened_by_another_browser_is_refused,
 );
 
 const FRONT_END: &str = "http://localhost:9999/front-end/callback";
@@ -384,7 +385,8 @@ async fn native_redirect_flow_signs_in_and_refuses_replays(backend: Backend) {
     let email = unique_email("browser");
     let mut to_provider = authorization.clone();
     to_provider.query_pairs_mut().append_pair("login_hint", &format!("sub-{email}|{email}|true|Bro Wser"));
-    let browser = app.bare_client();
+    // The browser that started the flow (its cookie jar holds the state binding).
+    let browser = app.client.clone();
     let back = browser.get(to_provider).send().await.unwrap();
     let callback = back.headers()["location"].to_str().unwrap().to_owned();
     assert!(callback.starts_with(&format!("{}/api/auth/oauth/google/callback?", app.address)), "{callback}");
@@ -460,11 +462,11 @@ async fn unverified_sign_up_collects_no_verified_sign_ins(backend: Backend) {
     assert_eq!(json(refused).await["error"]["code"], "SOCIAL_SIGNUP_FAILED");
 
     // Native redirect: the same owner is sent back with account_exists and no session.
-    let start =
-        json(app.post_json("/api/auth/sign-up", &j!({"provider": "google", "callbackUrl": "/home"})).await).await;
+    let browser = app.browser();
+    let start = browser.post(app.url("/api/auth/sign-up")).json(&j!({"provider": "google", "callbackUrl": "/home"}));
+    let start = json(start.send().await.unwrap()).await;
     let mut to_provider = url::Url::parse(start["data"]["authorizationUrl"].as_str().unwrap()).unwrap();
     to_provider.query_pairs_mut().append_pair("login_hint", &format!("sub-owner2-{email}|{email}|true|Owner"));
-    let browser = app.bare_client();
     let back = browser.get(to_provider).send().await.unwrap();
     let landed = browser.get(back.headers()["location"].to_str().unwrap()).send().await.unwrap();
     assert_eq!(landed.headers()["location"], "/home?error=account_exists");
@@ -490,4 +492,53 @@ async fn unverified_sign_up_collects_no_verified_sign_ins(backend: Backend) {
     let audit = app.state.services.store.audit(&app.project_id("default").await).await.unwrap();
     let secured = audit.iter().find(|a| a.action == "account.secured").expect("audited");
     assert_eq!(secured.detail["dropped"], j!({"password": false, "unverifiedIdentities": 1, "sessionsRevoked": 1}));
+}
+
+/// Login CSRF: the attacker starts a flow, signs in at the provider as themselves and sends the
+/// victim the callback URL. The victim's browser never started that flow, so nothing happens;
+/// the attacker's own browser can still finish it.
+async fn a_callback_opened_by_another_browser_is_refused(backend: Backend) {
+    let app = app(backend, None).await;
+    let attacker = app.browser();
+    let start = attacker
+        .post(app.url("/api/auth/sign-up"))
+        .json(&j!({"provider": "google", "callbackUrl": "/dashboard"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 200);
+    let binding = set_cookie(&start, "doorway_oauth_state").expect("the start binds the browser");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/api/auth/oauth/google/callback", "Max-Age=600"] {
+        assert!(binding.contains(attribute), "{attribute}: {binding}");
+    }
+    let mut to_provider = url::Url::parse(json(start).await["data"]["authorizationUrl"].as_str().unwrap()).unwrap();
+    let email = unique_email("attacker");
+    to_provider.query_pairs_mut().append_pair("login_hint", &format!("sub-{email}|{email}|true|Eve Attacker"));
+    let back = attacker.get(to_provider).send().await.unwrap();
+    let callback = back.headers()["location"].to_str().unwrap().to_owned();
+
+    let victim = app.browser();
+    let refused = victim.get(&callback).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(set_cookie(&refused, "doorway_access").is_none() && set_cookie(&refused, "doorway_refresh").is_none());
+    assert_eq!(json(refused).await["error"]["code"], "INVALID_STATE");
+    assert_eq!(victim.get(app.url("/api/auth/me")).send().await.unwrap().status(), 401);
+    let project = app.project_id("default").await;
+    let created = |app: &TestApp| {
+        let project = project.clone();
+        let store = app.state.services.store.clone();
+        async move { store.outbox(&project).await.unwrap().iter().filter(|e| e.topic == "user.created").count() }
+    };
+    assert_eq!(created(&app).await, 0, "the refused callback created nothing");
+    // A forged binding cookie does not help either.
+    let forged = app.bare_client().get(&callback).header("cookie", "doorway_oauth_state=guess").send().await.unwrap();
+    assert_eq!(forged.status(), 400);
+
+    // The browser that started the flow still finishes it, and the binding is cleared.
+    let landed = attacker.get(&callback).send().await.unwrap();
+    assert_eq!(landed.status(), 302);
+    assert_eq!(landed.headers()["location"], "/dashboard");
+    assert!(set_cookie(&landed, "doorway_access").is_some());
+    assert!(set_cookie(&landed, "doorway_oauth_state").unwrap().contains("Max-Age=0"));
+    assert_eq!(created(&app).await, 1);
 }

@@ -1,7 +1,12 @@
 use crate::harness::{Backend, TestApp, json};
 use crate::on_both_backends;
 
-on_both_backends!(health_and_readiness, every_response_has_a_request_id, metrics_count_requests);
+on_both_backends!(
+    health_and_readiness,
+    every_response_has_a_request_id,
+    metrics_count_requests,
+    metrics_need_the_admin_token_or_their_own_listener,
+);
 
 async fn health_and_readiness(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -33,14 +38,53 @@ async fn every_response_has_a_request_id(backend: Backend) {
 }
 
 async fn metrics_count_requests(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend).with_admin_token().spawn().await;
     app.get("/healthz").await;
-    let response = app.get("/metrics").await;
+    let response = app.admin_get("/metrics").await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = response.text().await.unwrap();
     assert!(text.contains("doorway_http_requests_total"), "{text}");
     assert!(text.contains("doorway_http_request_duration_seconds"), "{text}");
+}
+
+async fn metrics_need_the_admin_token_or_their_own_listener(backend: Backend) {
+    // No admin token configured: the main port does not serve metrics at all.
+    let closed = TestApp::spawn(backend).await;
+    let response = closed.get("/metrics").await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(json(response).await["error"]["code"], "ADMIN_DISABLED");
+    assert_eq!(closed.get("/acme/metrics").await.status(), 404);
+
+    let app = TestApp::builder(backend)
+        .with_admin_token()
+        .configure(|s| s.metrics_listen = Some("127.0.0.1:0".parse().unwrap()))
+        .spawn()
+        .await;
+    let anonymous = app.get("/metrics").await;
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(json(anonymous).await["error"]["code"], "UNAUTHORIZED");
+    let wrong = app.client.get(app.url("/metrics")).bearer_auth("not-the-token-at-all").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(app.admin_get("/metrics").await.status(), 200);
+
+    // The metrics listener serves /metrics without authentication, and nothing else.
+    let metrics = app.metrics_address.clone().expect("metrics_listen bound");
+    assert_ne!(metrics, app.address);
+    let scraped = app.bare_client().get(format!("{metrics}/metrics")).send().await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert_eq!(scraped.headers()["x-content-type-options"], "nosniff");
+    assert!(scraped.text().await.unwrap().contains("doorway_http_requests_total"));
+    for path in ["/api/auth/me", "/admin/projects", "/healthz"] {
+        let response = app
+            .bare_client()
+            .get(format!("{metrics}{path}"))
+            .bearer_auth(crate::harness::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
 }
 
 #[tokio::test]
