@@ -55,7 +55,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn project_by_slug(&self, slug: &ProjectSlug) -> StoreResult<Option<Project>>;
     async fn list_projects(&self) -> StoreResult<Vec<Project>>;
-    /// Every stored key of the project, newest first (retired ones too, until purged).
+    /// Every stored key of the project, newest first: the signing key, then replaced keys by
+    /// their retirement, latest first (retired ones too, until purged).
     async fn project_keys(&self, project_id: &str) -> StoreResult<Vec<ProjectKey>>;
     /// Deletes keys retired at or before `now`: nothing they signed or sealed is still valid.
     async fn purge_retired_keys(&self, now: Timestamp) -> StoreResult<u64>;

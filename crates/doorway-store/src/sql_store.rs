@@ -184,7 +184,8 @@ macro_rules! sql_store {
             async fn project_keys(&self, project_id: &str) -> StoreResult<Vec<ProjectKey>> {
                 sqlx::query_as::<_, KeyRow>(
                     "SELECT kid, secret, secret_format, created_at, retires_at FROM signing_keys
-                     WHERE project_id = $1 ORDER BY created_at DESC, kid",
+                     WHERE project_id = $1
+                     ORDER BY COALESCE(retires_at, 9223372036854775807) DESC, created_at DESC, kid",
                 )
                 .bind(project_id)
                 .fetch_all(&self.pool)
