@@ -129,8 +129,7 @@ mod tests {
 
     #[test]
     fn overlap_outlives_every_derived_secret() {
-        let mut settings = ProjectSettings::default();
-        settings.access_token_ttl_secs = 7200;
+        let mut settings = ProjectSettings { access_token_ttl_secs: 7200, ..Default::default() };
         assert_eq!(rotation_overlap_secs(&settings), 7200 + 60);
         settings.access_token_ttl_secs = 60;
         settings.verification.code_ttl_secs = 900;

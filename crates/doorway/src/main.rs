@@ -225,7 +225,7 @@ async fn keys(store: Store, cmd: KeysCommand) -> Result<(), String> {
         print_new_master_key();
         return Ok(());
     };
-    let parsed = ProjectSlug::parse(&slug).map_err(|e| format!("project slug {e}"))?;
+    let parsed = ProjectSlug::parse(slug).map_err(|e| format!("project slug {e}"))?;
     let project = store
         .project_by_slug(&parsed)
         .await

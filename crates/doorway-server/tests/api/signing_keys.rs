@@ -72,7 +72,7 @@ async fn tokens_signed_before_a_rotation_verify_until_the_overlap_ends(backend: 
     assert_eq!(rotated["keys"][1]["kid"], old_kid.as_str());
     assert_eq!(rotated["keys"][1]["state"], "retiring");
     assert!(rotated["keys"][1]["retiresAt"].is_string());
-    assert_eq!(published_kids(&app, "").await, [new_kid.clone(), old_kid.clone()]);
+    assert_eq!(published_kids(&app, "").await, [new_kid.as_str(), old_kid.as_str()]);
     assert_eq!(me(&app, &before).await, 200, "a token signed before the rotation still verifies");
     assert_eq!(me(&app, &long_lived).await, 200);
     let after = sign_in(&app, &email).await;
@@ -82,7 +82,7 @@ async fn tokens_signed_before_a_rotation_verify_until_the_overlap_ends(backend: 
 
     // Default settings: access tokens live 3600 s, the longest of what a key signs; plus 60 s slack.
     clock.advance_seconds(3600 + 60);
-    assert_eq!(published_kids(&app, "").await, [new_kid.clone()], "the old key is no longer published");
+    assert_eq!(published_kids(&app, "").await, [new_kid.as_str()], "the old key is no longer published");
     assert_eq!(me(&app, &long_lived).await, 401, "the retired key's tokens are refused");
     assert_eq!(me(&app, &before).await, 401);
     assert_eq!(kid_of(&sign_in(&app, &email).await), new_kid);
@@ -97,12 +97,12 @@ async fn tokens_signed_before_a_rotation_verify_until_the_overlap_ends(backend: 
 async fn another_instance_picks_up_a_rotation_within_the_cache_ttl(backend: Backend) {
     let first = TestApp::builder(backend).with_admin_token().spawn().await;
     let old_kid = published_kids(&first, "").await.remove(0);
-    assert_eq!(published_kids(&first, "").await, [old_kid.clone()], "cached by the first instance");
+    assert_eq!(published_kids(&first, "").await, [old_kid.as_str()], "cached by the first instance");
     // The CLI or another instance rotates: the first instance's cache is not told.
     let second = TestApp::builder(backend).with_admin_token().on_database_of(&first).spawn().await;
     let new_kid = rotate(&second, "default").await["kid"].as_str().unwrap().to_owned();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(12);
-    while published_kids(&first, "").await != [new_kid.clone(), old_kid.clone()] {
+    while published_kids(&first, "").await != [new_kid.as_str(), old_kid.as_str()] {
         assert!(std::time::Instant::now() < deadline, "the first instance never saw the new key");
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
