@@ -78,14 +78,18 @@ macro_rules! sql_store {
                     let secret = key_sealing::from_stored(master, &kid, &stored, &format)?;
                     if format == key_sealing::PLAIN && let Some(master) = master {
                         let (stored, format) = key_sealing::to_stored(Some(master), &kid, &secret);
-                        sqlx::query("UPDATE signing_keys SET secret = $2, secret_format = $3 WHERE kid = $1")
-                            .bind(&kid)
-                            .bind(stored)
-                            .bind(format)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(ConnectError::Open)?;
-                        sealed += 1;
+                        // Another instance starting at the same time may have sealed it already.
+                        let done = sqlx::query(
+                            "UPDATE signing_keys SET secret = $2, secret_format = $3 WHERE kid = $1 AND secret_format = $4",
+                        )
+                        .bind(&kid)
+                        .bind(stored)
+                        .bind(format)
+                        .bind(key_sealing::PLAIN)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(ConnectError::Open)?;
+                        sealed += done.rows_affected() as usize;
                     }
                 }
                 tx.commit().await.map_err(ConnectError::Open)?;
