@@ -221,29 +221,42 @@ async fn open_with_keys(mut settings: Settings) -> Result<Store, ExitCode> {
 }
 
 async fn keys(store: Store, cmd: KeysCommand) -> Result<(), String> {
-    let (KeysCommand::Rotate { project: slug } | KeysCommand::List { project: slug }) = &cmd else {
-        print_new_master_key();
-        return Ok(());
-    };
+    match cmd {
+        KeysCommand::Rotate { project } => rotate(store, &project).await,
+        KeysCommand::List { project } => list_keys(store, &project).await,
+        KeysCommand::GenerateMasterKey => {
+            print_new_master_key();
+            Ok(())
+        }
+    }
+}
+
+async fn find_project(store: &Store, slug: &str) -> Result<doorway_core::Project, String> {
     let parsed = ProjectSlug::parse(slug).map_err(|e| format!("project slug {e}"))?;
-    let project = store
+    store
         .project_by_slug(&parsed)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no project named '{slug}' (see `doorway project list`)"))?;
-    if let KeysCommand::Rotate { .. } = cmd {
-        let rotation = rotate_keys(store.as_ref(), &SystemClock, &project).await.map_err(|e| e.to_string())?;
-        let retire_at = rotation.previous_retire_at.to_rfc3339();
-        let detail = serde_json::json!({"kid": rotation.kid, "previousRetireAt": retire_at});
-        record_admin_action(store.as_ref(), SystemClock.now(), &project.id, "admin.keys.rotate", detail)
-            .await
-            .map_err(|e| e.to_string())?;
-        println!(
-            "project {slug} now signs with key {}; the previous key verifies until {retire_at} (running servers pick the new key up within 10 s)",
-            rotation.kid
-        );
-        return Ok(());
-    }
+        .ok_or_else(|| format!("no project named '{slug}' (see `doorway project list`)"))
+}
+
+async fn rotate(store: Store, slug: &str) -> Result<(), String> {
+    let project = find_project(&store, slug).await?;
+    let rotation = rotate_keys(store.as_ref(), &SystemClock, &project).await.map_err(|e| e.to_string())?;
+    let retire_at = rotation.previous_retire_at.to_rfc3339();
+    let detail = serde_json::json!({"kid": rotation.kid, "previousRetireAt": retire_at});
+    record_admin_action(store.as_ref(), SystemClock.now(), &project.id, "admin.keys.rotate", detail)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "project {slug} now signs with key {}; the previous key verifies until {retire_at} (running servers pick the new key up within 10 s)",
+        rotation.kid
+    );
+    Ok(())
+}
+
+async fn list_keys(store: Store, slug: &str) -> Result<(), String> {
+    let project = find_project(&store, slug).await?;
     let now = SystemClock.now();
     for k in store.project_keys(&project.id).await.map_err(|e| e.to_string())? {
         let retires = k.retires_at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());

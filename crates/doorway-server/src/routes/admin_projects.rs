@@ -233,11 +233,11 @@ pub async fn rotate_signing_key(
     let rotation = rotate_keys(store, clock, &project).await.map_err(|e| ApiError::internal(&e))?;
     state.projects.forget(&parsed);
     tracing::info!(project = %parsed, kid = %rotation.kid, "signing key rotated through the admin API");
+    let now = clock.now();
     let detail = serde_json::json!({"kid": rotation.kid, "previousRetireAt": rotation.previous_retire_at.to_rfc3339()});
-    record_admin_action(store, clock.now(), &project.id, "admin.keys.rotate", detail)
+    record_admin_action(store, now, &project.id, "admin.keys.rotate", detail)
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let now = clock.now();
     let keys = store.project_keys(&project.id).await.map_err(|e| ApiError::internal(&e))?;
     let keys = keys
         .into_iter()
