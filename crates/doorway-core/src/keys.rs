@@ -18,8 +18,30 @@ pub struct ProjectKey {
     secret: [u8; 32],
     public: [u8; 32],
     pub created_at: Timestamp,
-    /// After this time the key no longer signs; it stays published until tokens it signed expire.
+    /// Set when a newer key replaced this one: from then on it only verifies, and at this time
+    /// (after everything it signed or sealed has expired) it is no longer published or accepted.
     pub retires_at: Option<Timestamp>,
+}
+
+/// Where a key is in its life, for operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Signs new tokens.
+    Active,
+    /// Replaced: still published and verifying until `retires_at`.
+    Retiring,
+    /// No longer published or accepted; its private half awaits deletion.
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Retiring => "retiring",
+            Self::Retired => "retired",
+        }
+    }
 }
 
 impl fmt::Debug for ProjectKey {
@@ -61,8 +83,17 @@ impl ProjectKey {
         &self.public
     }
 
-    pub fn signs_at(&self, now: Timestamp) -> bool {
+    /// Whether the key is in the JWKS and accepted at `now`.
+    pub fn is_published_at(&self, now: Timestamp) -> bool {
         self.retires_at.is_none_or(|r| now < r)
+    }
+
+    pub fn state_at(&self, now: Timestamp) -> KeyState {
+        match self.retires_at {
+            None => KeyState::Active,
+            Some(_) if self.is_published_at(now) => KeyState::Retiring,
+            Some(_) => KeyState::Retired,
+        }
     }
 
     pub fn jwk(&self) -> PublicJwk {

@@ -360,15 +360,21 @@ mod tests {
 #[derive(Debug)]
 pub struct ProjectContext {
     pub project: Project,
-    /// Published keys, newest first.
+    /// Keys published when the context was loaded, newest first.
     pub keys: Vec<crate::keys::ProjectKey>,
     /// Token issuer and base URL of this project's routes.
     pub issuer: String,
 }
 
 impl ProjectContext {
-    /// The key new tokens are signed with.
-    pub fn signing_key(&self, now: Timestamp) -> Option<&crate::keys::ProjectKey> {
-        self.keys.iter().find(|k| k.signs_at(now))
+    /// The key new tokens are signed with: the newest key not yet replaced by a rotation.
+    pub fn signing_key(&self) -> Option<&crate::keys::ProjectKey> {
+        self.keys.iter().find(|k| k.retires_at.is_none())
+    }
+
+    /// Keys published and accepted at `now`, newest first. A context may be cached past a key's
+    /// retirement, so time-bound checks filter here rather than trusting `keys`.
+    pub fn published_keys(&self, now: Timestamp) -> impl Iterator<Item = &crate::keys::ProjectKey> {
+        self.keys.iter().filter(move |k| k.is_published_at(now))
     }
 }

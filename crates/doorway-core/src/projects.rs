@@ -1,6 +1,8 @@
 //! Creating and updating projects; each new project gets its signing key in the same transaction.
+//! Rotating a project's signing key.
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
+use crate::flows::external_signup::PENDING_TTL_SECS;
 use crate::ids::new_id;
 use crate::keys::ProjectKey;
 use crate::project::{Project, ProjectSettings, ProjectSlug};
@@ -87,4 +89,52 @@ pub async fn ensure_project(
         return Ok(existing);
     }
     Err(ProjectError::Exists(declared.slug))
+}
+
+/// Added to the longest lifetime of anything derived from a key: covers other instances'
+/// project cache (10 s), during which they may still sign with the replaced key, and clock skew.
+const ROTATION_SLACK_SECS: i64 = 60;
+
+/// How long a replaced key stays published: longer than anything it signed or sealed lives
+/// (access tokens, mailed codes and links, sealed pending external sign-ups).
+pub fn rotation_overlap_secs(settings: &ProjectSettings) -> i64 {
+    let longest = i64::from(settings.access_token_ttl_secs.max(settings.verification.code_ttl_secs));
+    longest.max(PENDING_TTL_SECS) + ROTATION_SLACK_SECS
+}
+
+pub struct Rotation {
+    /// The new signing key's id.
+    pub kid: String,
+    /// When the keys it replaced stop being published and accepted.
+    pub previous_retire_at: Timestamp,
+}
+
+/// Makes a new key the project's signing key. The keys it replaces keep verifying for
+/// `rotation_overlap_secs`; keys already retired are deleted (nothing derived from them is valid).
+pub async fn rotate_keys(store: &dyn Store, clock: &dyn Clock, project: &Project) -> Result<Rotation, StoreError> {
+    let now = clock.now();
+    let previous_retire_at = now.plus_seconds(rotation_overlap_secs(&project.settings));
+    let key = ProjectKey::generate(now);
+    let mut tx = store.begin().await?;
+    tx.retire_project_keys(&project.id, previous_retire_at).await?;
+    tx.insert_project_key(&project.id, &key).await?;
+    tx.commit().await?;
+    store.purge_retired_keys(now).await?;
+    Ok(Rotation { kid: key.kid, previous_retire_at })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_outlives_every_derived_secret() {
+        let mut settings = ProjectSettings { access_token_ttl_secs: 7200, ..Default::default() };
+        assert_eq!(rotation_overlap_secs(&settings), 7200 + 60);
+        settings.access_token_ttl_secs = 60;
+        settings.verification.code_ttl_secs = 900;
+        assert_eq!(rotation_overlap_secs(&settings), 900 + 60);
+        settings.verification.code_ttl_secs = 60;
+        assert_eq!(rotation_overlap_secs(&settings), PENDING_TTL_SECS + 60);
+    }
 }

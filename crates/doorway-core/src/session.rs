@@ -165,7 +165,7 @@ pub fn sign_access_token(
     mfa_bypassed: bool,
     now: Timestamp,
 ) -> Result<AccessToken, TokenError> {
-    let key = ctx.signing_key(now).ok_or(TokenError::NoSigningKey)?;
+    let key = ctx.signing_key().ok_or(TokenError::NoSigningKey)?;
     let expires_at = now.plus_seconds(i64::from(ctx.project.settings.access_token_ttl_secs)).min(session.expires_at);
     let claims = AccessClaims {
         iss: ctx.issuer.clone(),
@@ -188,7 +188,7 @@ pub fn verify_access_token(ctx: &ProjectContext, token: &str, now: Timestamp) ->
         return None;
     }
     let kid = header.kid?;
-    let key = ctx.keys.iter().find(|k| k.kid == kid)?;
+    let key = ctx.published_keys(now).find(|k| k.kid == kid)?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_issuer(&[&ctx.issuer]);
     validation.set_audience(&[ctx.project.slug.as_str()]);

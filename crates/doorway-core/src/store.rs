@@ -55,8 +55,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn project_by_slug(&self, slug: &ProjectSlug) -> StoreResult<Option<Project>>;
     async fn list_projects(&self) -> StoreResult<Vec<Project>>;
-    /// Every key of the project that is still published, newest first.
+    /// Every stored key of the project, newest first: the signing key, then replaced keys by
+    /// their retirement, latest first (retired ones too, until purged).
     async fn project_keys(&self, project_id: &str) -> StoreResult<Vec<ProjectKey>>;
+    /// Deletes keys retired at or before `now`: nothing they signed or sealed is still valid.
+    async fn purge_retired_keys(&self, now: Timestamp) -> StoreResult<u64>;
 
     async fn user_by_id(&self, project_id: &str, user_id: &str) -> StoreResult<Option<User>>;
     /// The user and their password hash (if they have a password).
@@ -120,6 +123,8 @@ pub trait StoreTx: Send {
     async fn insert_project(&mut self, project: &Project) -> StoreResult<()>;
     async fn update_project(&mut self, project: &Project) -> StoreResult<()>;
     async fn insert_project_key(&mut self, project_id: &str, key: &ProjectKey) -> StoreResult<()>;
+    /// Sets every key of the project that would retire later (or never) to retire at `retires_at`.
+    async fn retire_project_keys(&mut self, project_id: &str, retires_at: Timestamp) -> StoreResult<()>;
 
     /// Stores a new user and returns its integer `seq`. A taken email or username is a
     /// `Conflict` on `users_project_id_email_key` / `users_project_id_username_key`.

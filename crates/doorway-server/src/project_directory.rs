@@ -1,23 +1,24 @@
 //! Projects and their keys, cached briefly so a request costs no extra query, yet settings
-//! changed through another instance are seen within `TTL`.
+//! changed and keys rotated through another instance or the CLI are seen within `TTL` (10 s).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use doorway_core::{ProjectContext, ProjectSlug, Store, StoreError};
+use doorway_core::{Clock, ProjectContext, ProjectSlug, Store, StoreError};
 
 const TTL: Duration = Duration::from_secs(10);
 
 pub struct ProjectDirectory {
     store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
     public_url: String,
     cache: RwLock<HashMap<ProjectSlug, (Instant, Arc<ProjectContext>)>>,
 }
 
 impl ProjectDirectory {
-    pub fn new(store: Arc<dyn Store>, public_url: String) -> Self {
-        Self { store, public_url, cache: RwLock::new(HashMap::new()) }
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, public_url: String) -> Self {
+        Self { store, clock, public_url, cache: RwLock::new(HashMap::new()) }
     }
 
     pub fn issuer_for(&self, slug: &ProjectSlug) -> String {
@@ -33,7 +34,9 @@ impl ProjectDirectory {
         let Some(project) = self.store.project_by_slug(slug).await? else {
             return Ok(None);
         };
-        let keys = self.store.project_keys(&project.id).await?;
+        let now = self.clock.now();
+        let mut keys = self.store.project_keys(&project.id).await?;
+        keys.retain(|k| k.is_published_at(now));
         let ctx = Arc::new(ProjectContext { issuer: self.issuer_for(slug), project, keys });
         self.cache.write().expect("cache lock").insert(slug.clone(), (Instant::now(), ctx.clone()));
         Ok(Some(ctx))

@@ -38,6 +38,11 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// File holding the admin token (for secret mounts); wins over `admin_token`.
     pub admin_token_file: Option<PathBuf>,
+    /// Encrypts private signing keys at rest: 32 random bytes as base64 or hex
+    /// (`doorway keys generate-master-key`). Without it they are stored unencrypted.
+    pub master_key: Option<String>,
+    /// File holding the master key (for secret mounts); wins over `master_key`.
+    pub master_key_file: Option<PathBuf>,
     pub log_format: LogFormat,
     /// argon2id cost and the size of the hashing pool (shared by every project).
     pub password_hashing: HashingSettings,
@@ -59,6 +64,7 @@ impl std::fmt::Debug for Settings {
             .field("database_url", &redact_url(&self.database_url))
             .field("public_url", &self.public_url)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("master_key", &self.master_key.as_ref().map(|_| "<redacted>"))
             .field("log_format", &self.log_format)
             .field("smtp", &self.smtp)
             .field("projects", &self.projects.keys())
@@ -133,6 +139,8 @@ impl Default for Settings {
             public_url: None,
             admin_token: None,
             admin_token_file: None,
+            master_key: None,
+            master_key_file: None,
             log_format: LogFormat::Text,
             password_hashing: HashingSettings::default(),
             trusted_proxies: Vec::new(),
@@ -201,6 +209,13 @@ impl Settings {
                 )),
             }
         }
+        if let Some(path) = &settings.master_key_file {
+            match std::fs::read_to_string(path) {
+                Ok(key) => settings.master_key = Some(key.trim().to_owned()),
+                Err(e) => problems
+                    .push(format!("master_key_file: cannot read {}: {e}; point it at a readable file", path.display())),
+            }
+        }
         if let Some(smtp) = &mut settings.smtp
             && let Some(path) = &smtp.password_file
         {
@@ -249,6 +264,11 @@ impl Settings {
             out.push(
                 "admin_token: too short; use at least 16 random characters (e.g. `openssl rand -hex 32`)".to_owned(),
             );
+        }
+        if let Some(key) = &self.master_key
+            && let Err(e) = doorway_store::MasterKey::parse(key)
+        {
+            out.push(format!("master_key: {e}"));
         }
         if let Some(smtp) = &self.smtp {
             let scheme_ok = smtp.url.starts_with("smtp://") || smtp.url.starts_with("smtps://");
@@ -402,9 +422,29 @@ mod tests {
         let s = Settings {
             admin_token: Some("super-secret-admin-token".into()),
             database_url: "postgres://u:hunter2@h/d".into(),
+            master_key: Some("c2VjcmV0LW1hc3Rlci1rZXktMzItYnl0ZXMtbG9uZyE=".into()),
             ..Settings::default()
         };
         let text = format!("{s:?}");
         assert!(!text.contains("super-secret") && !text.contains("hunter2"), "{text}");
+        assert!(!text.contains("c2VjcmV0"), "{text}");
+    }
+
+    #[test]
+    fn master_key_comes_from_its_file_and_a_bad_one_is_named_without_its_value() {
+        Jail::expect_with(|jail| {
+            let good = "ab".repeat(32);
+            jail.create_file("master.key", &format!("{good}\n"))?;
+            jail.set_env("DOORWAY_MASTER_KEY_FILE", "master.key");
+            let s = Settings::load(None, &Overrides::default()).unwrap();
+            assert_eq!(s.master_key.as_deref(), Some(good.as_str()));
+
+            jail.create_file("master.key", "not-a-key-at-all")?;
+            let err = Settings::load(None, &Overrides::default()).unwrap_err();
+            let text = err.problems().join("\n");
+            assert!(text.starts_with("master_key: must be 32 random bytes"), "{text}");
+            assert!(!text.contains("not-a-key-at-all"), "{text}");
+            Ok(())
+        });
     }
 }

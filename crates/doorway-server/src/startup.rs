@@ -44,6 +44,8 @@ use crate::workers::webhooks::WebhookSender;
 pub enum StartupError {
     #[error(transparent)]
     Database(#[from] doorway_store::ConnectError),
+    #[error("master_key: {0}")]
+    MasterKey(#[from] doorway_store::MasterKeyError),
     #[error("cannot set up project '{slug}': {source}")]
     Project { slug: String, source: ProjectError },
     #[error("cannot set up mail: {0}")]
@@ -71,7 +73,17 @@ impl Application {
 
     /// Connects, migrates, provisions projects and binds; serving starts with `run_until`.
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
-        let store = doorway_store::connect_and_migrate(&settings.database_url).await?;
+        let mut settings = settings;
+        let master_key = settings.master_key.take().map(|text| doorway_store::MasterKey::parse(&text)).transpose()?;
+        let encrypted = master_key.is_some();
+        let opened = doorway_store::connect_with_master_key(&settings.database_url, master_key).await?;
+        if opened.keys_sealed > 0 {
+            tracing::info!("encrypted {} plaintext signing key(s) at rest with the master key", opened.keys_sealed);
+        }
+        if !encrypted {
+            tracing::info!("no master key set: private signing keys are stored unencrypted (see master_key_file)");
+        }
+        let store = opened.store;
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
@@ -97,7 +109,6 @@ impl Application {
                 .map_err(|source| StartupError::Project { slug: slug.to_string(), source })?;
         }
 
-        let mut settings = settings;
         if settings.public_url.is_none() && settings.listen.port() == 0 {
             settings.public_url = Some(format!("http://{local_addr}"));
         }
@@ -110,7 +121,7 @@ impl Application {
             _ => Arc::new(MemoryRateLimiter::default()),
         };
         let state = AppState::new(Inner {
-            projects: ProjectDirectory::new(store.clone(), public_url.clone()),
+            projects: ProjectDirectory::new(store.clone(), clock.clone(), public_url.clone()),
             identity_providers: Arc::new(HttpIdentityProviders::new()),
             services: Services { store, clock, hasher, hooks: Arc::new(HttpHookCaller::new()), rate_limiter },
             public_url,
@@ -200,6 +211,7 @@ fn router(state: AppState) -> Router {
         .routes(routes!(admin_projects::create, admin_projects::list))
         .routes(routes!(admin_projects::get))
         .routes(routes!(admin_projects::get_user))
+        .routes(routes!(admin_projects::rotate_signing_key))
         .routes(routes!(admin_activity::audit))
         .routes(routes!(admin_activity::deliveries))
         .routes(routes!(admin_activity::replay))

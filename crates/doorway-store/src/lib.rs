@@ -4,6 +4,7 @@
 //! differ per dialect, with the same numbers.
 
 mod errors;
+mod key_sealing;
 mod rows;
 mod sql_store;
 
@@ -15,6 +16,7 @@ use doorway_core::Store;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+pub use key_sealing::{KeyAtRestError, MasterKey, MasterKeyError};
 pub use sql_store::{PgStore, SqliteStore};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -28,6 +30,15 @@ pub enum ConnectError {
     Open(#[source] sqlx::Error),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Keys(#[from] KeyAtRestError),
+}
+
+/// A store whose signing keys were checked against the master key at opening.
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    /// Plain signing keys sealed with the master key just now.
+    pub keys_sealed: usize,
 }
 
 /// Which engine a URL names, without connecting.
@@ -42,7 +53,39 @@ pub fn backend_of(database_url: &str) -> Result<&'static str, ConnectError> {
 }
 
 /// Opens the database (creating an SQLite file if needed) and applies pending migrations.
+/// The store has no master key: for work that never reads private signing keys.
 pub async fn connect_and_migrate(database_url: &str) -> Result<Arc<dyn Store>, ConnectError> {
+    Ok(match connect(database_url).await? {
+        Pools::Sqlite(pool) => Arc::new(SqliteStore::new(pool)),
+        Pools::Postgres(pool) => Arc::new(PgStore::new(pool)),
+    })
+}
+
+/// Opens and migrates, then makes the stored signing keys match `master_key`: with one,
+/// plain keys are sealed (in one transaction) and every sealed key must open; without one,
+/// any sealed key fails the opening, naming its kid.
+pub async fn connect_with_master_key(
+    database_url: &str,
+    master_key: Option<MasterKey>,
+) -> Result<Opened, ConnectError> {
+    Ok(match connect(database_url).await? {
+        Pools::Sqlite(pool) => {
+            let store = SqliteStore::new(pool).with_master_key(master_key);
+            Opened { keys_sealed: store.protect_signing_keys().await?, store: Arc::new(store) }
+        }
+        Pools::Postgres(pool) => {
+            let store = PgStore::new(pool).with_master_key(master_key);
+            Opened { keys_sealed: store.protect_signing_keys().await?, store: Arc::new(store) }
+        }
+    })
+}
+
+enum Pools {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+async fn connect(database_url: &str) -> Result<Pools, ConnectError> {
     match backend_of(database_url)? {
         "sqlite" => {
             let options = SqliteConnectOptions::from_str(database_url)
@@ -55,7 +98,7 @@ pub async fn connect_and_migrate(database_url: &str) -> Result<Arc<dyn Store>, C
             let pool =
                 SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(ConnectError::Open)?;
             SQLITE_MIGRATIONS.run(&pool).await.map_err(ConnectError::Migrate)?;
-            Ok(Arc::new(SqliteStore::new(pool)))
+            Ok(Pools::Sqlite(pool))
         }
         _ => {
             let pool = PgPoolOptions::new()
@@ -65,7 +108,7 @@ pub async fn connect_and_migrate(database_url: &str) -> Result<Arc<dyn Store>, C
                 .await
                 .map_err(ConnectError::Open)?;
             POSTGRES_MIGRATIONS.run(&pool).await.map_err(ConnectError::Migrate)?;
-            Ok(Arc::new(PgStore::new(pool)))
+            Ok(Pools::Postgres(pool))
         }
     }
 }

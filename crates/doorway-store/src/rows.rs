@@ -13,6 +13,7 @@ use doorway_core::webhooks::{Delivery, DeliveryAttempt, DeliveryKind, DeliverySt
 use doorway_core::{Project, ProjectSlug, StoreError, Timestamp};
 
 use crate::errors::corrupt;
+use crate::key_sealing::{self, MasterKey};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ProjectRow {
@@ -43,18 +44,21 @@ impl TryFrom<ProjectRow> for Project {
 pub(crate) struct KeyRow {
     kid: String,
     secret: Vec<u8>,
+    secret_format: String,
     created_at: i64,
     retires_at: Option<i64>,
 }
 
-impl TryFrom<KeyRow> for ProjectKey {
-    type Error = StoreError;
-    fn try_from(r: KeyRow) -> Result<Self, StoreError> {
+impl KeyRow {
+    /// The key, its secret opened with the master key when it is sealed.
+    pub(crate) fn into_key(self, master: Option<&MasterKey>) -> Result<ProjectKey, StoreError> {
+        let secret = key_sealing::from_stored(master, &self.kid, &self.secret, &self.secret_format)
+            .map_err(StoreError::unexpected)?;
         ProjectKey::from_stored(
-            r.kid,
-            &r.secret,
-            Timestamp::from_millis(r.created_at),
-            r.retires_at.map(Timestamp::from_millis),
+            self.kid,
+            &secret,
+            Timestamp::from_millis(self.created_at),
+            self.retires_at.map(Timestamp::from_millis),
         )
         .map_err(|e| corrupt(e.to_string()))
     }

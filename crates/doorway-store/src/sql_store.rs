@@ -18,8 +18,11 @@ use doorway_core::verification::Verification;
 use doorway_core::webhooks::{AttemptOutcome, Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
 use doorway_core::{Project, ProjectSlug, Timestamp};
 use sqlx::Row;
+use std::sync::Arc;
 
+use crate::ConnectError;
 use crate::errors::store_error;
+use crate::key_sealing::{self, MasterKey};
 use crate::rows::{
     AttemptRow, AuditRow, DeliveryRow, KeyRow, MembershipRow, OAuthStateRow, OutboxRow, ProjectRow, RefreshTokenRow,
     SessionRow, UserRow, UserWithPasswordRow, VerificationRow, WorkspaceRow, json_text, settings_json,
@@ -46,11 +49,51 @@ macro_rules! sql_store {
         #[derive(Clone)]
         pub struct $store {
             pool: sqlx::Pool<$db>,
+            /// Seals private signing keys at rest when set.
+            master: Option<Arc<MasterKey>>,
         }
 
         impl $store {
             pub fn new(pool: sqlx::Pool<$db>) -> Self {
-                Self { pool }
+                Self { pool, master: None }
+            }
+
+            pub fn with_master_key(self, master: Option<MasterKey>) -> Self {
+                Self { master: master.map(Arc::new), ..self }
+            }
+
+            /// Brings every stored signing key to the form the master key asks for, in one
+            /// transaction: with a master key, plain secrets are sealed (returns how many) and
+            /// sealed ones must open; without one, any sealed secret is an error.
+            pub async fn protect_signing_keys(&self) -> Result<usize, ConnectError> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(ConnectError::Open)?;
+                let rows: Vec<(String, Vec<u8>, String)> =
+                    sqlx::query_as("SELECT kid, secret, secret_format FROM signing_keys ORDER BY kid")
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(ConnectError::Open)?;
+                let master = self.master.as_deref();
+                let mut sealed = 0;
+                for (kid, stored, format) in rows {
+                    let secret = key_sealing::from_stored(master, &kid, &stored, &format)?;
+                    if format == key_sealing::PLAIN && let Some(master) = master {
+                        let (stored, format) = key_sealing::to_stored(Some(master), &kid, &secret);
+                        // Another instance starting at the same time may have sealed it already.
+                        let done = sqlx::query(
+                            "UPDATE signing_keys SET secret = $2, secret_format = $3 WHERE kid = $1 AND secret_format = $4",
+                        )
+                        .bind(&kid)
+                        .bind(stored)
+                        .bind(format)
+                        .bind(key_sealing::PLAIN)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(ConnectError::Open)?;
+                        sealed += done.rows_affected() as usize;
+                    }
+                }
+                tx.commit().await.map_err(ConnectError::Open)?;
+                Ok(sealed)
             }
 
             pub fn pool(&self) -> &sqlx::Pool<$db> {
@@ -60,6 +103,7 @@ macro_rules! sql_store {
 
         pub struct $tx {
             tx: sqlx::Transaction<'static, $db>,
+            master: Option<Arc<MasterKey>>,
         }
 
         mod $queries {
@@ -124,7 +168,7 @@ macro_rules! sql_store {
 
             async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
                 let tx = self.pool.begin_with($begin).await.map_err(store_error)?;
-                Ok(Box::new($tx { tx }))
+                Ok(Box::new($tx { tx, master: self.master.clone() }))
             }
 
             async fn project_by_slug(&self, slug: &ProjectSlug) -> StoreResult<Option<Project>> {
@@ -143,16 +187,26 @@ macro_rules! sql_store {
 
             async fn project_keys(&self, project_id: &str) -> StoreResult<Vec<ProjectKey>> {
                 sqlx::query_as::<_, KeyRow>(
-                    "SELECT kid, secret, created_at, retires_at FROM signing_keys
-                     WHERE project_id = $1 ORDER BY created_at DESC, kid",
+                    "SELECT kid, secret, secret_format, created_at, retires_at FROM signing_keys
+                     WHERE project_id = $1
+                     ORDER BY COALESCE(retires_at, 9223372036854775807) DESC, created_at DESC, kid",
                 )
                 .bind(project_id)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(store_error)?
                 .into_iter()
-                .map(ProjectKey::try_from)
+                .map(|row| row.into_key(self.master.as_deref()))
                 .collect()
+            }
+
+            async fn purge_retired_keys(&self, now: Timestamp) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM signing_keys WHERE retires_at IS NOT NULL AND retires_at <= $1")
+                    .bind(now.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                Ok(done.rows_affected())
             }
 
             async fn user_by_id(&self, project_id: &str, user_id: &str) -> StoreResult<Option<User>> {
@@ -470,15 +524,30 @@ macro_rules! sql_store {
                 project_id: &str,
                 key: &ProjectKey,
             ) -> StoreResult<()> {
+                let (secret, format) = key_sealing::to_stored(self.master.as_deref(), &key.kid, key.secret_bytes());
                 sqlx::query(
-                    "INSERT INTO signing_keys (kid, project_id, secret, created_at, retires_at)
-                     VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO signing_keys (kid, project_id, secret, secret_format, created_at, retires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(&key.kid)
                 .bind(project_id)
-                .bind(&key.secret_bytes()[..])
+                .bind(secret)
+                .bind(format)
                 .bind(key.created_at.millis())
                 .bind(key.retires_at.map(|t| t.millis()))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn retire_project_keys(&mut self, project_id: &str, retires_at: Timestamp) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE signing_keys SET retires_at = $2
+                     WHERE project_id = $1 AND (retires_at IS NULL OR retires_at > $2)",
+                )
+                .bind(project_id)
+                .bind(retires_at.millis())
                 .execute(&mut *self.tx)
                 .await
                 .map_err(store_error)?;

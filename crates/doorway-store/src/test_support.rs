@@ -35,3 +35,16 @@ pub async fn fresh_database(backend: Backend) -> FreshDatabase {
         }
     }
 }
+
+/// Signing-key rows exactly as stored (kid, secret, secret_format), oldest first, read
+/// straight from the table, bypassing the store.
+pub async fn stored_signing_keys(database_url: &str) -> Vec<(String, Vec<u8>, String)> {
+    const SQL: &str = "SELECT kid, secret, secret_format FROM signing_keys ORDER BY created_at, kid";
+    if database_url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(database_url).await.expect("open the test SQLite");
+        sqlx::query_as(SQL).fetch_all(&pool).await.expect("read signing_keys")
+    } else {
+        let pool = sqlx::PgPool::connect(database_url).await.expect("connect to the test PostgreSQL");
+        sqlx::query_as(SQL).fetch_all(&pool).await.expect("read signing_keys")
+    }
+}

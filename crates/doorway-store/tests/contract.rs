@@ -20,6 +20,7 @@ on_both_backends!(
     duplicate_slug_is_a_named_conflict,
     uncommitted_writes_vanish,
     keys_round_trip_newest_first,
+    retired_keys_sort_after_the_signing_key_and_are_purged,
     migrating_twice_is_harmless
 );
 
@@ -96,6 +97,33 @@ async fn keys_round_trip_newest_first(backend: Backend) {
     assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), [new.kid.as_str(), old.kid.as_str()]);
     assert_eq!(keys[0].secret_bytes(), new.secret_bytes());
     assert_eq!(keys[1].public_bytes(), old.public_bytes());
+}
+
+async fn retired_keys_sort_after_the_signing_key_and_are_purged(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let (first, second, third) = (
+        ProjectKey::generate(Timestamp::from_millis(1)),
+        ProjectKey::generate(Timestamp::from_millis(1)),
+        ProjectKey::generate(Timestamp::from_millis(1)),
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_project(&project("acme", 1)).await.unwrap();
+    tx.insert_project_key("prj_acme", &first).await.unwrap();
+    tx.retire_project_keys("prj_acme", Timestamp::from_millis(100)).await.unwrap();
+    tx.insert_project_key("prj_acme", &second).await.unwrap();
+    tx.retire_project_keys("prj_acme", Timestamp::from_millis(200)).await.unwrap();
+    tx.insert_project_key("prj_acme", &third).await.unwrap();
+    tx.commit().await.unwrap();
+    // Same creation time: the order still follows the rotations, and a retirement never moves later.
+    let keys = store.project_keys("prj_acme").await.unwrap();
+    let order: Vec<(&str, Option<i64>)> =
+        keys.iter().map(|k| (k.kid.as_str(), k.retires_at.map(|t| t.millis()))).collect();
+    assert_eq!(order, [(third.kid.as_str(), None), (second.kid.as_str(), Some(200)), (first.kid.as_str(), Some(100))]);
+
+    assert_eq!(store.purge_retired_keys(Timestamp::from_millis(99)).await.unwrap(), 0);
+    assert_eq!(store.purge_retired_keys(Timestamp::from_millis(100)).await.unwrap(), 1);
+    let left: Vec<String> = store.project_keys("prj_acme").await.unwrap().into_iter().map(|k| k.kid).collect();
+    assert_eq!(left, [third.kid.clone(), second.kid.clone()]);
 }
 
 async fn migrating_twice_is_harmless(backend: Backend) {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use doorway_core::flows::record_admin_action;
-use doorway_core::projects::{NewProject, ProjectError, create_project};
+use doorway_core::projects::{NewProject, ProjectError, create_project, rotate_keys};
 use doorway_core::store::AuditFilter;
 use doorway_core::webhooks::{DeliveryKind, DeliveryStatus};
 use doorway_core::{Clock, ProjectSettings, ProjectSlug, SystemClock};
@@ -52,6 +52,25 @@ enum Command {
     /// Read outgoing mail (with no SMTP configured, mail waits here).
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Rotate and list signing keys; make a master key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key; the replaced one verifies until what it signed has expired.
+    Rotate {
+        #[arg(long, default_value = "default")]
+        project: String,
+    },
+    /// Print the project's keys: kid, created, retires, state (active, retiring, retired).
+    List {
+        #[arg(long, default_value = "default")]
+        project: String,
+    },
+    /// Print a new random master key (32 bytes, base64) for master_key_file / DOORWAY_MASTER_KEY.
+    GenerateMasterKey,
 }
 
 #[derive(Subcommand)]
@@ -123,6 +142,10 @@ enum ConfigCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Needs no configuration, so a broken one does not stand in the way of making a key.
+    if let Command::Keys(KeysCommand::GenerateMasterKey) = cli.command {
+        return print_new_master_key();
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
         _ => None,
@@ -139,7 +162,11 @@ async fn main() -> ExitCode {
     };
     match cli.command {
         Command::Config(ConfigCommand::Check) => {
-            println!("configuration OK: {} project(s) declared", settings.projects.len());
+            let keys = match settings.master_key {
+                Some(_) => "signing keys encrypted at rest with the master key (redacted)",
+                None => "no master key: signing keys stored unencrypted",
+            };
+            println!("configuration OK: {} project(s) declared; {keys}", settings.projects.len());
             ExitCode::SUCCESS
         }
         Command::Serve { .. } => serve(settings).await,
@@ -157,7 +184,85 @@ async fn main() -> ExitCode {
         Command::Audit(cmd) => operate(settings, |store| Box::pin(audit(store, cmd))).await,
         Command::Webhooks(cmd) => operate(settings, |store| Box::pin(webhooks(store, cmd))).await,
         Command::Mail(cmd) => operate(settings, |store| Box::pin(mail(store, cmd))).await,
+        Command::Keys(cmd) => match open_with_keys(settings).await {
+            Ok(store) => match keys(store, cmd).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    ExitCode::from(2)
+                }
+            },
+            Err(code) => code,
+        },
     }
+}
+
+fn print_new_master_key() -> ExitCode {
+    println!("{}", doorway_store::MasterKey::generate());
+    ExitCode::SUCCESS
+}
+
+/// Opens the database for work that reads or writes private signing keys: with the master
+/// key, plain keys are encrypted first; a missing or wrong master key fails here.
+async fn open_with_keys(mut settings: Settings) -> Result<Store, ExitCode> {
+    let master_key = match settings.master_key.take().map(|k| doorway_store::MasterKey::parse(&k)).transpose() {
+        Ok(key) => key,
+        Err(e) => return Err(fail(&format!("master_key: {e}"))),
+    };
+    match doorway_store::connect_with_master_key(&settings.database_url, master_key).await {
+        Ok(opened) => {
+            if opened.keys_sealed > 0 {
+                eprintln!("encrypted {} plaintext signing key(s) at rest with the master key", opened.keys_sealed);
+            }
+            Ok(opened.store)
+        }
+        Err(e) => Err(fail(&e)),
+    }
+}
+
+async fn keys(store: Store, cmd: KeysCommand) -> Result<(), String> {
+    match cmd {
+        KeysCommand::Rotate { project } => rotate(store, &project).await,
+        KeysCommand::List { project } => list_keys(store, &project).await,
+        KeysCommand::GenerateMasterKey => {
+            print_new_master_key();
+            Ok(())
+        }
+    }
+}
+
+async fn find_project(store: &Store, slug: &str) -> Result<doorway_core::Project, String> {
+    let parsed = ProjectSlug::parse(slug).map_err(|e| format!("project slug {e}"))?;
+    store
+        .project_by_slug(&parsed)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no project named '{slug}' (see `doorway project list`)"))
+}
+
+async fn rotate(store: Store, slug: &str) -> Result<(), String> {
+    let project = find_project(&store, slug).await?;
+    let rotation = rotate_keys(store.as_ref(), &SystemClock, &project).await.map_err(|e| e.to_string())?;
+    let retire_at = rotation.previous_retire_at.to_rfc3339();
+    let detail = serde_json::json!({"kid": rotation.kid, "previousRetireAt": retire_at});
+    record_admin_action(store.as_ref(), SystemClock.now(), &project.id, "admin.keys.rotate", detail)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "project {slug} now signs with key {}; the previous key verifies until {retire_at} (running servers pick the new key up within 10 s)",
+        rotation.kid
+    );
+    Ok(())
+}
+
+async fn list_keys(store: Store, slug: &str) -> Result<(), String> {
+    let project = find_project(&store, slug).await?;
+    let now = SystemClock.now();
+    for k in store.project_keys(&project.id).await.map_err(|e| e.to_string())? {
+        let retires = k.retires_at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());
+        println!("{}\t{}\t{retires}\t{}", k.kid, k.created_at.to_rfc3339(), k.state_at(now).as_str());
+    }
+    Ok(())
 }
 
 type Store = std::sync::Arc<dyn doorway_core::Store>;
@@ -304,9 +409,9 @@ async fn project(settings: Settings, cmd: ProjectCommand) -> ExitCode {
     if settings.log_format == LogFormat::Json {
         telemetry::init_logging(settings.log_format);
     }
-    let store = match doorway_store::connect_and_migrate(&settings.database_url).await {
+    let store = match open_with_keys(settings).await {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     match cmd {
         ProjectCommand::Add { slug, name } => {

@@ -273,3 +273,92 @@ fn the_shipped_example_config_is_valid() {
     let check = doorway(dir.path(), &["config", "check"]);
     assert!(check.status.success(), "doorway.example.toml: {}", text(&check.stderr));
 }
+
+/// `doorway` with extra environment variables.
+fn doorway_with(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_doorway"));
+    command.args(args).current_dir(dir).env_remove("DOORWAY_MASTER_KEY").env_remove("DOORWAY_MASTER_KEY_FILE");
+    command.envs(env.iter().copied()).output().expect("run doorway")
+}
+
+#[test]
+fn keys_rotate_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let add = doorway(dir.path(), &["--database-url", &db, "project", "add", "acme"]);
+    assert!(add.status.success(), "{}", text(&add.stderr));
+
+    let list = |dir: &Path| {
+        let out = doorway(dir, &["--database-url", &db, "keys", "list", "--project", "acme"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).lines().map(|l| l.split('\t').map(str::to_owned).collect::<Vec<_>>()).collect::<Vec<_>>()
+    };
+    let before = list(dir.path());
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!((before[0][2].as_str(), before[0][3].as_str()), ("-", "active"));
+
+    let rotate = doorway(dir.path(), &["--database-url", &db, "keys", "rotate", "--project", "acme"]);
+    assert!(rotate.status.success(), "{}", text(&rotate.stderr));
+    let after = list(dir.path());
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(text(&rotate.stdout).contains(&format!("now signs with key {}", after[0][0])), "{}", text(&rotate.stdout));
+    assert_eq!(after[0][3], "active");
+    assert_eq!((after[1][0].as_str(), after[1][3].as_str()), (before[0][0].as_str(), "retiring"));
+    assert!(after[1][2].ends_with('Z'), "a retirement time: {:?}", after[1]);
+
+    let unknown = doorway(dir.path(), &["--database-url", &db, "keys", "rotate", "--project", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no project named 'nope'"));
+}
+
+#[test]
+fn a_missing_or_wrong_master_key_fails_in_one_line_without_key_material() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let made = doorway(dir.path(), &["keys", "generate-master-key"]);
+    let master_key = text(&made.stdout).trim().to_owned();
+    assert_eq!(master_key.len(), 44, "{master_key}");
+    std::fs::write(dir.path().join("master.key"), format!("{master_key}\n")).unwrap();
+    let with_key = [("DOORWAY_MASTER_KEY_FILE", "master.key")];
+
+    let check = doorway_with(dir.path(), &[("DOORWAY_MASTER_KEY", &master_key)], &["config", "check"]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    assert!(text(&check.stdout).contains("encrypted at rest"), "{}", text(&check.stdout));
+    assert!(!text(&check.stdout).contains(&master_key));
+    let bad = doorway_with(dir.path(), &[("DOORWAY_MASTER_KEY", "not-a-master-key")], &["config", "check"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("master_key: must be 32 random bytes"), "{}", text(&bad.stderr));
+    assert!(!text(&bad.stderr).contains("not-a-master-key"));
+
+    let add = doorway_with(dir.path(), &with_key, &["--database-url", &db, "project", "add", "acme"]);
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    let listed = doorway_with(dir.path(), &with_key, &["--database-url", &db, "keys", "list", "--project", "acme"]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let kid = text(&listed.stdout).split('\t').next().unwrap().to_owned();
+
+    let without = doorway_with(dir.path(), &[], &["--database-url", &db, "keys", "rotate", "--project", "acme"]);
+    assert_eq!(without.status.code(), Some(1));
+    let message = text(&without.stderr);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(message.contains(&kid) && message.contains("master_key_file"), "{message}");
+
+    let other = doorway(dir.path(), &["keys", "generate-master-key"]);
+    let other = text(&other.stdout).trim().to_owned();
+    let wrong = doorway_with(
+        dir.path(),
+        &[("DOORWAY_MASTER_KEY", &other)],
+        &["--database-url", &db, "keys", "list", "--project", "acme"],
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    let message = text(&wrong.stderr);
+    assert!(message.contains(&format!("does not decrypt signing key {kid}")), "{message}");
+    assert!(!message.contains(&other) && !message.contains(&master_key), "{message}");
+
+    // The server refuses to start the same way, and says why.
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let serve = doorway_with(dir.path(), &[], &["--database-url", &db, "serve", "--listen", &listen]);
+    assert!(!serve.status.success());
+    let output = format!("{}{}", text(&serve.stdout), text(&serve.stderr));
+    assert!(output.contains("master_key_file") && output.contains("encrypted at rest"), "{output}");
+}

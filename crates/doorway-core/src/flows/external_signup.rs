@@ -18,7 +18,7 @@ use crate::project::ProjectContext;
 use crate::services::Services;
 use crate::store::{OAuthState, PendingExternal};
 
-const PENDING_TTL_SECS: i64 = 600;
+pub(crate) const PENDING_TTL_SECS: i64 = 600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NextStep {

@@ -71,7 +71,7 @@ pub(crate) async fn send_code(
     let (verification, key) = match reusable {
         Some(found) => found,
         None => {
-            let key = ctx.signing_key(now).ok_or_else(|| StoreError::unexpected(NoKey))?.clone();
+            let key = ctx.signing_key().ok_or_else(|| StoreError::unexpected(NoKey))?.clone();
             let id = new_id("ver");
             let v = Verification {
                 code_hash: hash_secret(&code_for(&key, &id)),

@@ -52,10 +52,13 @@ fn seal(ctx: &ProjectContext, name: &'static str, value: &str) -> Option<String>
     jar.get(name).map(|c| c.value().to_owned())
 }
 
+/// Tries every published key, so a cookie sealed just before a key rotation still opens.
 fn open(ctx: &ProjectContext, name: &'static str, sealed: &str) -> Option<String> {
     let mut jar = cookie::CookieJar::new();
     jar.add_original(cookie::Cookie::new(name, sealed.to_owned()));
-    jar.private(&cookie_key(ctx)?).get(name).map(|c| c.value().to_owned())
+    ctx.keys
+        .iter()
+        .find_map(|k| jar.private(&Key::derive_from(k.secret_bytes())).get(name).map(|c| c.value().to_owned()))
 }
 
 /// The pending id from the cookie, or from the header for clients without cookies.

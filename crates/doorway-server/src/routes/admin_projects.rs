@@ -1,10 +1,10 @@
-//! `/admin/projects`: create, list and read projects.
+//! `/admin/projects`: create, list and read projects; rotate their signing keys.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use doorway_core::flows::record_admin_action;
-use doorway_core::projects::{NewProject, ProjectError, create_project};
+use doorway_core::projects::{NewProject, ProjectError, create_project, rotate_keys};
 use doorway_core::{Project, ProjectSettings, ProjectSlug};
 use serde::{Deserialize, Serialize};
 
@@ -187,4 +187,66 @@ pub async fn get_user(
         "updatedAt": u.updated_at.to_rfc3339(),
     });
     Ok(Json(AdminUserEnvelope { success: true, data }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView {
+    kid: String,
+    created_at: String,
+    /// When a replaced key stops being published and accepted; null for the signing key.
+    retires_at: Option<String>,
+    /// `active` (signs), `retiring` (verifies only) or `retired`.
+    state: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RotatedKeys {
+    /// The new signing key.
+    kid: String,
+    /// Every stored key of the project, newest first.
+    keys: Vec<KeyView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RotatedKeysEnvelope {
+    success: bool,
+    data: RotatedKeys,
+}
+
+/// Rotate the project's signing key: a new key signs from now on; the replaced keys stay
+/// published and verifying until everything they signed has expired.
+#[utoipa::path(post, path = "/admin/projects/{slug}/keys/rotate", tag = "admin", security(("admin_token" = [])),
+    params(("slug" = String, Path)),
+    responses((status = 200, body = RotatedKeysEnvelope), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "PROJECT_NOT_FOUND")))]
+pub async fn rotate_signing_key(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Json<RotatedKeysEnvelope>, ApiError> {
+    let parsed = ProjectSlug::parse(&slug).map_err(|_| ApiError::project_not_found(&slug))?;
+    let store = state.services.store.as_ref();
+    let project = store.project_by_slug(&parsed).await.map_err(|e| ApiError::internal(&e))?;
+    let project = project.ok_or_else(|| ApiError::project_not_found(&slug))?;
+    let clock = state.services.clock.as_ref();
+    let rotation = rotate_keys(store, clock, &project).await.map_err(|e| ApiError::internal(&e))?;
+    state.projects.forget(&parsed);
+    tracing::info!(project = %parsed, kid = %rotation.kid, "signing key rotated through the admin API");
+    let now = clock.now();
+    let detail = serde_json::json!({"kid": rotation.kid, "previousRetireAt": rotation.previous_retire_at.to_rfc3339()});
+    record_admin_action(store, now, &project.id, "admin.keys.rotate", detail)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let keys = store.project_keys(&project.id).await.map_err(|e| ApiError::internal(&e))?;
+    let keys = keys
+        .into_iter()
+        .map(|k| KeyView {
+            state: k.state_at(now).as_str(),
+            created_at: k.created_at.to_rfc3339(),
+            retires_at: k.retires_at.map(|t| t.to_rfc3339()),
+            kid: k.kid,
+        })
+        .collect();
+    Ok(Json(RotatedKeysEnvelope { success: true, data: RotatedKeys { kid: rotation.kid, keys } }))
 }

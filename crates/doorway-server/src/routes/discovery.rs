@@ -1,10 +1,12 @@
 //! Public keys and OIDC-style discovery, per project (`/{slug}/.well-known/…`).
 
 use axum::Json;
+use axum::extract::State;
 use doorway_core::keys::PublicJwk;
 use serde::Serialize;
 
 use crate::project_scope::CurrentProject;
+use crate::state::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct JwkSet {
@@ -14,8 +16,9 @@ pub struct JwkSet {
 
 /// The project's public signing keys (Ed25519, `EdDSA`).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery", responses((status = 200, body = JwkSet)))]
-pub async fn jwks(CurrentProject(ctx): CurrentProject) -> Json<JwkSet> {
-    Json(JwkSet { keys: ctx.keys.iter().map(|k| k.jwk()).collect() })
+pub async fn jwks(State(state): State<AppState>, CurrentProject(ctx): CurrentProject) -> Json<JwkSet> {
+    let now = state.services.clock.now();
+    Json(JwkSet { keys: ctx.published_keys(now).map(|k| k.jwk()).collect() })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -11,12 +11,18 @@ use std::time::Duration;
 use doorway_core::{Clock, Store};
 use tokio::sync::watch;
 
-/// Drops rate-limit buckets of windows that ended long ago, once a minute.
+/// Once a minute: drops rate-limit buckets of windows that ended long ago, and deletes
+/// signing keys past their retirement (nothing they signed or sealed is valid any more).
 pub async fn housekeeping(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         let day_ago = clock.now().plus_seconds(-86_400).millis();
         if let Err(e) = store.purge_rate_limits(day_ago).await {
             tracing::warn!(error = %e, "cannot purge old rate-limit buckets");
+        }
+        match store.purge_retired_keys(clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("deleted {n} retired signing key(s)"),
+            Err(e) => tracing::warn!(error = %e, "cannot delete retired signing keys"),
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}

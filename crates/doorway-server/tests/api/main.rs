@@ -21,5 +21,6 @@ mod pre_signup_hook;
 mod project_scope;
 mod rate_limits;
 mod replyke;
+mod signing_keys;
 mod storyden;
 mod webhooks;
