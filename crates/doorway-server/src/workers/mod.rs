@@ -11,11 +11,10 @@ use std::time::Duration;
 use doorway_core::{Clock, Store};
 use tokio::sync::watch;
 
-/// Drops rate-limit buckets of windows that ended long ago, once a minute.
+/// Drops rate-limit keys whose budget is full again (as good as absent), once a minute.
 pub async fn housekeeping(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
-        let day_ago = clock.now().plus_seconds(-86_400).millis();
-        if let Err(e) = store.purge_rate_limits(day_ago).await {
+        if let Err(e) = store.purge_rate_limits(clock.now().millis()).await {
             tracing::warn!(error = %e, "cannot purge old rate-limit buckets");
         }
         tokio::select! {
