@@ -16,6 +16,7 @@ on_both_backends!(
     sign_up_with_the_model_then_sign_in_again,
     api_clients_use_the_pending_token_header,
     provider_failure_and_forged_state,
+    token_mode_callbacks_cannot_climb_out_of_an_allowed_prefix,
 );
 
 fn issuer() -> String {
@@ -288,4 +289,50 @@ async fn provider_failure_and_forged_state(backend: Backend) {
         browser.get(app.url("/ghost/auth/external/challenge/google?callbackUrl=/x")).send().await.unwrap();
     assert_eq!(unknown_project.status(), 404);
     assert_eq!(unknown_project.headers()["content-type"], "application/problem+json");
+}
+
+/// With `https://other.example.com/auth/done` allowed, `…/auth/done/../../evil` used to pass
+/// and the pending token landed on `/evil`. Dot segments, encoded separators and the other
+/// ways out are refused before any redirect; what is accepted is redirected to normalised.
+async fn token_mode_callbacks_cannot_climb_out_of_an_allowed_prefix(backend: Backend) {
+    let mut config = config(true);
+    config.settings.redirect_allowlist.push("https://other.example.com/auth/done".into());
+    let app = TestApp::builder(backend).with_project_config("acme", config).spawn().await;
+    let browser = app.bare_client();
+    for evil in [
+        "https://other.example.com/auth/done/../../evil",
+        "https://other.example.com/auth/done/%2e%2e/%2e%2e/evil",
+        "https://other.example.com/auth/done/..%2F..%2Fevil",
+        "https://other.example.com/auth/donex",
+        "https://app.example.com@evil.example.com/",
+        "//evil.example.com",
+        "/\\evil.example.com",
+        "/%2F%2Fevil.example.com",
+        "/a/..//evil.example.com",
+        "javascript:alert(1)",
+        "/\tdone",
+    ] {
+        let challenge =
+            browser
+                .get(app.url(&format!(
+                    "/acme/auth/external/challenge/google?callbackUrl={}&response=token",
+                    urlencode(evil)
+                )))
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(challenge.status(), 400, "{evil}");
+        assert!(!challenge.headers().contains_key("location"), "{evil}");
+    }
+
+    let email = unique_email("dots");
+    let landed =
+        round_trip(&app, "https://other.example.com/auth/done/step/../next", &identity(&email), "&response=token")
+            .await;
+    let location = landed.headers()["location"].to_str().unwrap().to_owned();
+    let (target, fragment) = location.split_once('#').unwrap();
+    assert_eq!(target, "https://other.example.com/auth/done/next?signup=true", "the normalised URL, not the raw one");
+    assert!(fragment.starts_with("pending_token="));
+    let relative = round_trip(&app, "/after/./sign-in/../done", &identity(&unique_email("rel")), "").await;
+    assert_eq!(relative.headers()["location"], "/after/done?signup=true");
 }
