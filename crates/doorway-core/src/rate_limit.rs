@@ -34,8 +34,11 @@ pub struct RateLimits {
     pub oauth_signup: Rule,
     /// Email-only sign-ups (Storyden), per client IP.
     pub email_signup: Rule,
-    /// Verification and one-time-code mails, per address.
+    /// Verification and one-time-code mails to one address caused by one requester (client
+    /// IP; IPv6 by /64), so a third party spends only its own budget, never the owner's.
     pub verification_email: Rule,
+    /// Every mail to one address, whoever asks: bounds mail bombing from many addresses.
+    pub verification_email_per_address: Rule,
     /// Password sign-in attempts, per client IP.
     pub sign_in: Rule,
 }
@@ -48,6 +51,7 @@ impl Default for RateLimits {
             oauth_signup: Rule::per_hour(20),
             email_signup: Rule::per_hour(10),
             verification_email: Rule::per_hour(3),
+            verification_email_per_address: Rule::per_hour(10),
             sign_in: Rule { limit: 30, window_secs: 900 },
         }
     }
@@ -60,6 +64,7 @@ impl RateLimits {
             ("rate_limits.oauth_signup", self.oauth_signup),
             ("rate_limits.email_signup", self.email_signup),
             ("rate_limits.verification_email", self.verification_email),
+            ("rate_limits.verification_email_per_address", self.verification_email_per_address),
             ("rate_limits.sign_in", self.sign_in),
         ];
         rules

@@ -407,7 +407,7 @@ macro_rules! sql_store {
             async fn replay_delivery(&self, project_id: &str, delivery_id: &str, now: Timestamp) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "UPDATE deliveries SET status = 'pending', next_attempt_at = $3, claimed_until = NULL
-                     WHERE project_id = $1 AND id = $2",
+                     WHERE project_id = $1 AND id = $2 AND status <> 'suppressed'",
                 )
                 .bind(project_id)
                 .bind(delivery_id)

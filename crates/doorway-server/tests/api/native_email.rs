@@ -2,7 +2,7 @@
 
 use doorway_core::PasswordMode;
 use doorway_server::settings::ProjectConfig;
-use serde_json::json as j;
+use serde_json::{Value, json as j};
 
 use crate::harness::{Backend, TestApp, json, mails_now, set_cookie, unique_email, wait_for_mails};
 use crate::on_both_backends;
@@ -11,6 +11,8 @@ on_both_backends!(
     verify_email_by_link_and_by_code,
     resend_is_limited_to_three_mails_an_hour,
     passwordless_project_signs_in_by_code_and_link,
+    wrong_codes_and_code_requests_do_not_tell_known_addresses_from_unknown,
+    a_third_party_cannot_spend_the_owners_mail_budget,
 );
 
 fn config(verify_email: bool, password: PasswordMode) -> ProjectConfig {
@@ -159,4 +161,149 @@ async fn passwordless_project_signs_in_by_code_and_link(backend: Backend) {
     // No password sign-in for a passwordless account.
     let pw = app.post_json("/api/auth/sign-in", &j!({"email": email, "password": "Anything#1"})).await;
     assert_eq!(pw.status(), 401);
+}
+
+/// Status and body of each of six wrong codes for `email` at `path`.
+async fn six_wrong_codes(app: &TestApp, path: &str, email: &str, wrong: &str) -> Vec<(u16, Value)> {
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let response =
+            app.bare_client().post(app.url(path)).json(&j!({"email": email, "code": wrong})).send().await.unwrap();
+        let status = response.status().as_u16();
+        let mut body: Value = response.json().await.unwrap();
+        // Problem documents name the request; nothing else may differ.
+        body.as_object_mut().map(|b| b.remove("instance"));
+        answers.push((status, body));
+    }
+    answers
+}
+
+fn another_code(code: &str) -> String {
+    format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000)
+}
+
+/// After 5 wrong codes an address with an account used to answer CODE_EXPIRED and an unknown
+/// one INVALID_CODE forever; asking for a code did no work for an unknown address. Now both
+/// count attempts on a verification row and answer alike, on every contract.
+async fn wrong_codes_and_code_requests_do_not_tell_known_addresses_from_unknown(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_smtp()
+        .with_project_config("default", config(true, PasswordMode::Optional))
+        .spawn()
+        .await;
+    let known = unique_email("known");
+    assert_eq!(app.sign_up("", &known, "Known Person", None).await.status(), 201);
+    let code = wait_for_mails(&known, 1).await[0].code();
+    let unknown = unique_email("unknown");
+
+    // Verification codes (native).
+    let expected: Vec<(u16, Value)> = std::iter::repeat_n("INVALID_CODE", 5)
+        .chain(["CODE_EXPIRED"])
+        .map(|code| {
+            let message = if code == "INVALID_CODE" {
+                "The code or link is not valid"
+            } else {
+                "The code or link has expired or had too many wrong attempts; request a new one"
+            };
+            (400, j!({"success": false, "error": {"code": code, "message": message}}))
+        })
+        .collect();
+    let for_known = six_wrong_codes(&app, "/api/auth/verify-email", &known, &another_code(&code)).await;
+    assert_eq!(for_known, expected);
+    assert_eq!(six_wrong_codes(&app, "/api/auth/verify-email", &unknown, &another_code(&code)).await, expected);
+
+    // Sign-in codes: the request answers alike, then wrong codes answer alike.
+    let mut requests = Vec::new();
+    for email in [&known, &unknown] {
+        let response = app.post_json("/api/auth/sign-in/email-code", &j!({"email": email})).await;
+        requests.push((response.status().as_u16(), response.text().await.unwrap()));
+    }
+    assert_eq!(requests[0], requests[1]);
+    assert_eq!(requests[0].0, 200);
+    let sign_in_code = wait_for_mails(&known, 2).await[1].code();
+    let path = "/api/auth/sign-in/email-code/verify";
+    let for_known = six_wrong_codes(&app, path, &known, &another_code(&sign_in_code)).await;
+    let for_unknown = six_wrong_codes(&app, path, &unknown, &another_code(&sign_in_code)).await;
+    assert_eq!(for_known, for_unknown);
+    assert_eq!(for_known[5].1["error"]["code"], "CODE_EXPIRED");
+
+    // Storyden's verify answers alike too.
+    let story_known = unique_email("story-known");
+    let created =
+        app.bare_client().post(app.url("/auth/email/signup")).json(&j!({"email": story_known})).send().await.unwrap();
+    assert_eq!(created.status(), 200);
+    let story_code = wait_for_mails(&story_known, 1).await[0].code();
+    let story_unknown = unique_email("story-unknown");
+    let for_known = six_wrong_codes(&app, "/auth/email/verify", &story_known, &another_code(&story_code)).await;
+    let for_unknown = six_wrong_codes(&app, "/auth/email/verify", &story_unknown, &another_code(&story_code)).await;
+    assert_eq!(for_known, for_unknown);
+    assert_ne!(for_known[0], for_known[5], "the code runs out after 5 wrong attempts");
+
+    // Only real accounts get mail; the unknown address's code mail was written but suppressed.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(mails_now(&unknown).is_empty());
+    let project = app.project_id("default").await;
+    let suppressed = app
+        .state
+        .services
+        .store
+        .deliveries(
+            &project,
+            doorway_core::webhooks::DeliveryKind::Mail,
+            Some(doorway_core::webhooks::DeliveryStatus::Suppressed),
+            50,
+        )
+        .await
+        .unwrap();
+    assert!(suppressed.iter().any(|d| d.target == unknown));
+}
+
+/// Three code requests by anyone used to block the owner's own codes for an hour. Now each
+/// requester (client IP) has its own budget per address; the per-address cap (10/hour) only
+/// bounds mail bombing from many addresses.
+async fn a_third_party_cannot_spend_the_owners_mail_budget(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_smtp()
+        .with_rate_limits()
+        .configure(|s| s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()])
+        .with_project_config("default", config(true, PasswordMode::Required))
+        .spawn()
+        .await;
+    let victim = unique_email("victim");
+    let from = |ip: &'static str, email: &str| {
+        app.client
+            .post(app.url("/api/auth/verify-email/resend"))
+            .header("x-forwarded-for", ip)
+            .json(&j!({"email": email}))
+            .send()
+    };
+    let signed_up = app
+        .client
+        .post(app.url("/api/auth/sign-up"))
+        .header("x-forwarded-for", "198.51.100.1")
+        .json(&j!({"email": victim, "password": crate::harness::STRONG_PASSWORD, "name": "Vic Tim"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 201);
+
+    let mut attacker = Vec::new();
+    for _ in 0..4 {
+        attacker.push(from("203.0.113.7", &victim).await.unwrap().status().as_u16());
+    }
+    assert_eq!(attacker, [200, 200, 200, 429], "the third party spends its own budget");
+    let own = from("198.51.100.1", &victim).await.unwrap();
+    assert_eq!(own.status(), 200, "the owner still gets a code");
+    let mails = wait_for_mails(&victim, 5).await;
+    assert!(mails.iter().all(|m| m.code() == mails[0].code()), "re-sends carry the same live code");
+
+    // Many requesters together stop at the per-address cap.
+    let mut others = Vec::new();
+    for ip in ["203.0.113.8", "203.0.113.8", "203.0.113.8", "203.0.113.9", "203.0.113.9", "203.0.113.9", "203.0.113.10"]
+    {
+        others.push(from(ip, &victim).await.unwrap().status().as_u16());
+    }
+    assert_eq!(others, [200, 200, 200, 200, 200, 429, 429]);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(mails_now(&victim).len(), 10);
 }
