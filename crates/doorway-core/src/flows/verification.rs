@@ -281,3 +281,17 @@ pub(crate) fn denial(e: &CodeError) -> &'static str {
         CodeError::Unexpected(_) => "error",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::requester;
+
+    #[test]
+    fn requesters_are_client_ips_with_ipv6_by_64() {
+        assert_eq!(requester(Some("203.0.113.7")), "203.0.113.7");
+        assert_eq!(requester(Some("::ffff:203.0.113.7")), "203.0.113.7");
+        assert_eq!(requester(Some("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
+        assert_eq!(requester(Some("2001:db8:1:2:ffff::9")), requester(Some("2001:db8:1:2::1")));
+        assert_eq!(requester(None), "-");
+    }
+}

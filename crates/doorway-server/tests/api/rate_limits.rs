@@ -105,8 +105,16 @@ async fn no_burst_at_a_fixed_window_boundary(backend: Backend) {
     assert_eq!(sixth.headers()["ratelimit-limit"], "5");
     assert_eq!(sixth.headers()["ratelimit-remaining"], "0");
     assert_eq!(sixth.headers()["ratelimit-reset"], (12 * 60 - 61).to_string());
+    // The Replyke route shares the rule and reports the same wait in its own format.
+    clock.advance_seconds(60);
+    let replyke = app.post_json("/auth/sign-up", &j!({"email": "b5@example.com", "password": "longenough"})).await;
+    assert_eq!(replyke.status(), 429);
+    assert_eq!(replyke.headers()["retry-after"], (12 * 60 - 121).to_string());
+    assert_eq!(replyke.headers()["ratelimit-reset"], (12 * 60 - 121).to_string());
+    assert_eq!(replyke.headers()["ratelimit-remaining"], "0");
+    assert_eq!(json(replyke).await["code"], "auth/too-many-requests");
     // Refusals cost nothing: 12 minutes after the burst one more goes through, and only one.
-    clock.advance_seconds(12 * 60 - 61);
+    clock.advance_seconds(12 * 60 - 121);
     assert_eq!(app.sign_up("", "b6@example.com", "Bursty", None).await.status(), 201);
     assert_eq!(app.sign_up("", "b7@example.com", "Bursty", None).await.status(), 429);
 }
