@@ -34,11 +34,15 @@ pub struct RateLimits {
     pub oauth_signup: Rule,
     /// Email-only sign-ups (Storyden), per client IP.
     pub email_signup: Rule,
-    /// Verification and one-time-code mails to one address caused by one requester (client
-    /// IP; IPv6 by /64), so a third party spends only its own budget, never the owner's.
+    /// Mails with a new verification or one-time code to one address caused by one requester
+    /// (client IP; IPv6 by /64), so a third party spends only its own budget, never the owner's.
     pub verification_email: Rule,
-    /// Every mail to one address, whoever asks: bounds mail bombing from many addresses.
+    /// Every mail with a new code to one address, whoever asks: bounds mail bombing from many
+    /// client addresses.
     pub verification_email_per_address: Rule,
+    /// Re-sends of the live code to one address, whoever asks. They spend no budget (the mail
+    /// goes to the owner with the code the owner already has); this only bounds mail bombing.
+    pub verification_resend: Rule,
     /// Password sign-in attempts, per client IP.
     pub sign_in: Rule,
 }
@@ -52,6 +56,7 @@ impl Default for RateLimits {
             email_signup: Rule::per_hour(10),
             verification_email: Rule::per_hour(3),
             verification_email_per_address: Rule::per_hour(10),
+            verification_resend: Rule::per_hour(2),
             sign_in: Rule { limit: 30, window_secs: 900 },
         }
     }
@@ -65,6 +70,7 @@ impl RateLimits {
             ("rate_limits.email_signup", self.email_signup),
             ("rate_limits.verification_email", self.verification_email),
             ("rate_limits.verification_email_per_address", self.verification_email_per_address),
+            ("rate_limits.verification_resend", self.verification_resend),
             ("rate_limits.sign_in", self.sign_in),
         ];
         rules

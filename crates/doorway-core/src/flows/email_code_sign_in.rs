@@ -6,7 +6,7 @@ use crate::email::EmailAddress;
 use crate::events::ClientInfo;
 use crate::flows::sign_in::SignInOutcome;
 use crate::flows::verification::{
-    CodeError, Proof, Recipient, check_mail_budget, denial, proof_method, redeem, send_code,
+    CodeError, Proof, Recipient, check_code_mail_budget, denial, proof_method, redeem, send_code,
 };
 use crate::flows::{Audit, emit, session_event};
 use crate::mail::CodePurpose;
@@ -23,12 +23,12 @@ pub async fn request_code(
     client: &ClientInfo,
 ) -> Result<(), CodeError> {
     let audit = Audit { ctx, action: "signin.code_requested", method: Some("otp"), client };
-    check_mail_budget(svc, &audit, email).await.map_err(CodeError::RateLimited)?;
     let user = svc.store.user_with_password(&ctx.project.id, email).await?.map(|(user, _)| user);
     let (recipient, outcome) = match &user {
         Some(user) => (Recipient::Account(&user.id), "ok"),
         None => (Recipient::Nobody, "denied:no_account"),
     };
+    check_code_mail_budget(svc, &audit, email, recipient, CodePurpose::SignIn).await.map_err(CodeError::RateLimited)?;
     let now = svc.clock.now();
     let mut tx = svc.store.begin().await?;
     send_code(tx.as_mut(), ctx, email, recipient, CodePurpose::SignIn, now).await?;

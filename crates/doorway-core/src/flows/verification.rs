@@ -41,11 +41,12 @@ pub enum Proof<'a> {
     Link { token: &'a str },
 }
 
-/// Counts one mail to `email`: first against the requester's own budget for that address
-/// (`rate_limits.verification_email`, keyed by client IP and address), then against the
-/// address's cap (`rate_limits.verification_email_per_address`). A refused hit costs nothing,
-/// and the cap is only reached through requests the requester's budget let through, so a third
-/// party cannot spend the owner's budget and needs many addresses to reach the cap.
+/// Counts a mail with a new code for `email`: first against the requester's own budget for
+/// that address (`rate_limits.verification_email`, keyed by client IP and address), then
+/// against the address's cap (`rate_limits.verification_email_per_address`). A refused hit
+/// costs nothing and the cap is only reached through requests a requester's budget let
+/// through, so a third party spends its own budget, never the owner's, and needs many client
+/// addresses to reach the cap.
 pub(crate) async fn check_mail_budget(
     svc: &Services,
     audit: &Audit<'_>,
@@ -56,6 +57,51 @@ pub(crate) async fn check_mail_budget(
     enforce_rate_limit(svc, audit, "verification_email", limits.verification_email, Some(&requester)).await?;
     let cap = limits.verification_email_per_address;
     enforce_rate_limit(svc, audit, "verification_email_per_address", cap, Some(email.as_str())).await
+}
+
+/// Counts a code mail for `recipient`. Re-sending the live code spends no budget, only the
+/// address's re-send allowance (`rate_limits.verification_resend`, against mail bombing):
+/// whoever asks, the mail goes to the owner, with the code the owner already has. A new code
+/// (none is live) is counted by [`check_mail_budget`].
+pub(crate) async fn check_code_mail_budget(
+    svc: &Services,
+    audit: &Audit<'_>,
+    email: &EmailAddress,
+    recipient: Recipient<'_>,
+    purpose: CodePurpose,
+) -> Result<(), RateLimited> {
+    let now = svc.clock.now();
+    let live = async {
+        let mut tx = svc.store.begin().await?;
+        let latest = tx.latest_verification(&audit.ctx.project.id, email, purpose).await?;
+        Ok::<_, StoreError>(live_code(audit.ctx, latest, recipient, now).is_some())
+    };
+    match live.await {
+        Ok(true) => {
+            let rule = audit.ctx.project.settings.rate_limits.verification_resend;
+            enforce_rate_limit(svc, audit, "verification_resend", rule, Some(email.as_str())).await
+        }
+        Ok(false) => check_mail_budget(svc, audit, email).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look up the live code; counting the mail as a new code");
+            check_mail_budget(svc, audit, email).await
+        }
+    }
+}
+
+/// The verification `latest` if it is `recipient`'s and can still be used, with its key.
+fn live_code(
+    ctx: &ProjectContext,
+    latest: Option<Verification>,
+    recipient: Recipient<'_>,
+    now: Timestamp,
+) -> Option<(Verification, ProjectKey)> {
+    let max_attempts = i64::from(ctx.project.settings.verification.max_attempts);
+    // Only the same recipient's code is re-sent: an account made after a code was asked for
+    // the bare address gets a code of its own.
+    let v = latest.filter(|v| v.user_id.as_deref() == recipient.user_id())?;
+    let key = ctx.keys.iter().find(|k| k.kid == v.kid)?;
+    v.is_usable(now, max_attempts).then(|| (v, key.clone()))
 }
 
 /// Who asks: the client IP, or its /64 for IPv6 (one host usually holds a whole /64).
@@ -81,6 +127,15 @@ pub(crate) enum Recipient<'a> {
     Nobody,
 }
 
+impl Recipient<'_> {
+    fn user_id(&self) -> Option<&str> {
+        match self {
+            Self::Account(id) => Some(id),
+            Self::Nobody => None,
+        }
+    }
+}
+
 /// Queues a mail with the address's still-valid code for `purpose` (the same code as before),
 /// or with a new code when there is none, in the caller's transaction.
 pub(crate) async fn send_code(
@@ -91,22 +146,15 @@ pub(crate) async fn send_code(
     purpose: CodePurpose,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let (user_id, status) = match recipient {
-        Recipient::Account(id) => (Some(id), DeliveryStatus::Pending),
-        Recipient::Nobody => (None, DeliveryStatus::Suppressed),
+    let status = match recipient {
+        Recipient::Account(_) => DeliveryStatus::Pending,
+        Recipient::Nobody => DeliveryStatus::Suppressed,
     };
-    let max_attempts = i64::from(ctx.project.settings.verification.max_attempts);
-    let existing = tx.latest_verification(&ctx.project.id, email, purpose).await?;
-    // Only the same recipient's code is re-sent: an account made after a code was asked for
-    // the bare address gets a code of its own.
-    let reusable = existing.filter(|v| v.user_id.as_deref() == user_id).and_then(|v| {
-        let key = ctx.keys.iter().find(|k| k.kid == v.kid)?;
-        v.is_usable(now, max_attempts).then(|| (v, key.clone()))
-    });
-    let (verification, key) = match reusable {
+    let latest = tx.latest_verification(&ctx.project.id, email, purpose).await?;
+    let (verification, key) = match live_code(ctx, latest, recipient, now) {
         Some(found) => found,
         None => {
-            let (v, key) = new_verification(ctx, email, user_id, purpose, now)?;
+            let (v, key) = new_verification(ctx, email, recipient.user_id(), purpose, now)?;
             tx.insert_verification(&v).await?;
             (v, key)
         }
@@ -251,13 +299,15 @@ pub async fn resend_verification(
     client: &ClientInfo,
 ) -> Result<(), CodeError> {
     let audit = Audit { ctx, action: "verify_email.resend", method: Some("email"), client };
-    check_mail_budget(svc, &audit, email).await.map_err(CodeError::RateLimited)?;
     let user = svc.store.user_with_password(&ctx.project.id, email).await?.map(|(user, _)| user);
     let unverified = user.as_ref().filter(|u| !u.email_verified);
     let (recipient, outcome) = match unverified {
         Some(user) => (Recipient::Account(&user.id), "ok"),
         None => (Recipient::Nobody, "denied:nothing_to_verify"),
     };
+    check_code_mail_budget(svc, &audit, email, recipient, CodePurpose::VerifyEmail)
+        .await
+        .map_err(CodeError::RateLimited)?;
     let now = svc.clock.now();
     let mut tx = svc.store.begin().await?;
     send_code(tx.as_mut(), ctx, email, recipient, CodePurpose::VerifyEmail, now).await?;

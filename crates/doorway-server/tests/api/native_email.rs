@@ -13,6 +13,7 @@ on_both_backends!(
     passwordless_project_signs_in_by_code_and_link,
     wrong_codes_and_code_requests_do_not_tell_known_addresses_from_unknown,
     a_third_party_cannot_spend_the_owners_mail_budget,
+    new_codes_stop_at_the_per_address_cap,
 );
 
 fn config(verify_email: bool, password: PasswordMode) -> ProjectConfig {
@@ -258,9 +259,10 @@ async fn wrong_codes_and_code_requests_do_not_tell_known_addresses_from_unknown(
     assert!(suppressed.iter().any(|d| d.target == unknown));
 }
 
-/// Three code requests by anyone used to block the owner's own codes for an hour. Now each
-/// requester (client IP) has its own budget per address; the per-address cap (10/hour) only
-/// bounds mail bombing from many addresses.
+/// Three code requests by anyone used to block the owner's own codes for an hour. Now
+/// re-sending the live code spends no budget (the mail goes to the owner, with the owner's
+/// code; only a per-address re-send allowance bounds it), and new codes spend the requester's
+/// own budget (client IP + address); a per-address cap bounds mail bombing from many clients.
 async fn a_third_party_cannot_spend_the_owners_mail_budget(backend: Backend) {
     let app = TestApp::builder(backend)
         .with_smtp()
@@ -270,40 +272,104 @@ async fn a_third_party_cannot_spend_the_owners_mail_budget(backend: Backend) {
         .spawn()
         .await;
     let victim = unique_email("victim");
-    let from = |ip: &'static str, email: &str| {
+    let owner_ip = "198.51.100.1";
+    let resend = |ip: &'static str| {
         app.client
             .post(app.url("/api/auth/verify-email/resend"))
             .header("x-forwarded-for", ip)
-            .json(&j!({"email": email}))
+            .json(&j!({"email": victim}))
             .send()
+    };
+    // Five wrong codes kill the live code, so that the next request needs a new one.
+    let burn = |mails: usize| {
+        let app = &app;
+        let victim = victim.clone();
+        async move {
+            let code = wait_for_mails(&victim, mails).await.pop().unwrap().code();
+            let wrong = if code == "000000" { "111111" } else { "000000" };
+            for _ in 0..5 {
+                let r = app.post_json("/api/auth/verify-email", &j!({"email": victim, "code": wrong})).await;
+                assert_eq!(r.status(), 400);
+            }
+        }
     };
     let signed_up = app
         .client
         .post(app.url("/api/auth/sign-up"))
-        .header("x-forwarded-for", "198.51.100.1")
+        .header("x-forwarded-for", owner_ip)
         .json(&j!({"email": victim, "password": crate::harness::STRONG_PASSWORD, "name": "Vic Tim"}))
         .send()
         .await
         .unwrap();
     assert_eq!(signed_up.status(), 201);
 
-    let mut attacker = Vec::new();
-    for _ in 0..4 {
-        attacker.push(from("203.0.113.7", &victim).await.unwrap().status().as_u16());
+    // Re-sends of the live code: no budget, only the address's re-send allowance (2/hour).
+    let attacker = "203.0.113.7";
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(resend(attacker).await.unwrap().status().as_u16());
     }
-    assert_eq!(attacker, [200, 200, 200, 429], "the third party spends its own budget");
-    let own = from("198.51.100.1", &victim).await.unwrap();
-    assert_eq!(own.status(), 200, "the owner still gets a code");
-    let mails = wait_for_mails(&victim, 5).await;
-    assert!(mails.iter().all(|m| m.code() == mails[0].code()), "re-sends carry the same live code");
+    assert_eq!(statuses, [200, 200, 429]);
+    let mails = wait_for_mails(&victim, 3).await;
+    assert!(mails.iter().all(|m| m.code() == mails[0].code()), "the owner's own live code each time");
 
-    // Many requesters together stop at the per-address cap.
-    let mut others = Vec::new();
-    for ip in ["203.0.113.8", "203.0.113.8", "203.0.113.8", "203.0.113.9", "203.0.113.9", "203.0.113.9", "203.0.113.10"]
-    {
-        others.push(from(ip, &victim).await.unwrap().status().as_u16());
+    // New codes (after burning the live one) spend the third party's own budget (3/hour).
+    let mut sent = 3;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        burn(sent).await;
+        let status = resend(attacker).await.unwrap().status().as_u16();
+        sent += usize::from(status == 200);
+        statuses.push(status);
     }
-    assert_eq!(others, [200, 200, 200, 200, 200, 429, 429]);
+    assert_eq!(statuses, [200, 200, 200, 429], "the third party spends its own budget");
+
+    // The owner still gets a new code, and it works.
+    assert_eq!(resend(owner_ip).await.unwrap().status(), 200, "the owner still gets a code");
+    sent += 1;
+    let code = wait_for_mails(&victim, sent).await.pop().unwrap().code();
+    let verified = app.post_json("/api/auth/verify-email", &j!({"email": victim, "code": code})).await;
+    assert_eq!(verified.status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    assert_eq!(mails_now(&victim).len(), 10);
+    assert_eq!(mails_now(&victim).len(), 7);
+}
+
+/// However many clients ask, an address gets at most `verification_email_per_address` new
+/// codes an hour.
+async fn new_codes_stop_at_the_per_address_cap(backend: Backend) {
+    let mut config = config(false, PasswordMode::Off);
+    config.settings.rate_limits.verification_email_per_address = doorway_core::rate_limit::Rule::per_hour(4);
+    let app = TestApp::builder(backend)
+        .with_smtp()
+        .with_rate_limits()
+        .configure(|s| s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()])
+        .with_project_config("default", config)
+        .spawn()
+        .await;
+    let target = unique_email("bombed");
+    let created = app.post_json("/api/auth/sign-up", &j!({"email": target, "name": "Bom Bed"})).await;
+    assert_eq!(created.status(), 201, "the sign-up mail is the first new code");
+    let mut statuses = Vec::new();
+    for (i, ip) in ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"].iter().enumerate() {
+        if i > 0 {
+            // Kill the live sign-in code so that the next request needs a new one.
+            let code = wait_for_mails(&target, i + 1).await.pop().unwrap().code();
+            let wrong = if code == "000000" { "111111" } else { "000000" };
+            for _ in 0..5 {
+                app.post_json("/api/auth/sign-in/email-code/verify", &j!({"email": target, "code": wrong})).await;
+            }
+        }
+        let response = app
+            .client
+            .post(app.url("/api/auth/sign-in/email-code"))
+            .header("x-forwarded-for", *ip)
+            .json(&j!({"email": target}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "each client had budget left; the address had not");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(mails_now(&target).len(), 4);
 }
