@@ -74,6 +74,8 @@ pub(crate) async fn check_code_mail_budget(
     let live = async {
         let mut tx = svc.store.begin().await?;
         let latest = tx.latest_verification(&audit.ctx.project.id, email, purpose).await?;
+        // Nothing was written; committing ends the transaction (and SQLite's write lock) now.
+        tx.commit().await?;
         Ok::<_, StoreError>(live_code(audit.ctx, latest, recipient, now).is_some())
     };
     match live.await {
