@@ -189,50 +189,235 @@ pub trait IdentityProviders: Send + Sync + 'static {
     ) -> Result<ExternalProfile, ProviderError>;
 }
 
-/// Where a flow may send the browser back to: a relative path, or a URL whose origin (or
-/// exact prefix) is in the project's `redirect_allowlist`. Anything else is an open redirect.
-pub fn callback_allowed(raw: &str, allowlist: &[String]) -> bool {
-    let raw = raw.trim();
-    if raw.starts_with('/') {
-        return !raw.starts_with("//") && !raw.contains('\\') && !raw.chars().any(char::is_control);
-    }
-    let Ok(url) = url::Url::parse(raw) else { return false };
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return false;
-    }
-    let origin = url.origin().ascii_serialization();
-    allowlist.iter().any(|allowed| {
-        let allowed = allowed.trim_end_matches('/');
-        match url::Url::parse(allowed) {
-            Ok(a) if a.path() == "/" || a.path().is_empty() => a.origin().ascii_serialization() == origin,
-            Ok(_) => {
-                raw == allowed || raw.starts_with(&format!("{allowed}/")) || raw.starts_with(&format!("{allowed}?"))
-            }
-            Err(_) => false,
+/// Where a flow may send the browser back to, normalised: a path on Doorway's own origin, or
+/// an http(s) URL under an entry of the project's `redirect_allowlist` (an origin, or an
+/// origin and path prefix matched by whole segments). Redirect to this, never to the raw input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackUrl(String);
+
+/// The base relative callbacks are resolved against: any origin would do, since only the
+/// path, query and fragment are kept, but the result must still be on it.
+const OWN_ORIGIN: &str = "https://doorway.invalid/";
+
+impl CallbackUrl {
+    /// `None` for anything that could leave the allowed places: other origins, userinfo,
+    /// backslashes, whitespace or control characters, encoded separators (`%2F`, `%5C`),
+    /// dot segments that climb out of a prefix, non-http(s) schemes.
+    pub fn parse(raw: &str, allowlist: &[String]) -> Option<Self> {
+        // Browsers drop tabs and newlines inside URLs and treat `\` as `/`: refuse them all
+        // rather than guess which reading a browser will pick.
+        if raw.is_empty() || raw.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
+            return None;
         }
-    })
+        if raw.starts_with('/') {
+            return Self::relative(raw);
+        }
+        let url = url::Url::parse(raw).ok()?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || has_userinfo(&url) {
+            return None;
+        }
+        let segments = clean_segments(&url)?;
+        let allowed = allowlist.iter().any(|entry| {
+            let Ok(entry) = url::Url::parse(entry) else { return false };
+            if entry.origin() != url.origin() {
+                return false;
+            }
+            // `https://a.example/auth/done/` and `…/done` are the same prefix.
+            let mut prefix: Vec<_> = entry
+                .path_segments()
+                .into_iter()
+                .flatten()
+                .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy())
+                .collect();
+            if prefix.last().is_some_and(|s| s.is_empty()) {
+                prefix.pop();
+            }
+            segments.len() >= prefix.len() && segments.iter().zip(&prefix).all(|(a, b)| a == b)
+        });
+        allowed.then(|| Self(url.into()))
+    }
+
+    fn relative(raw: &str) -> Option<Self> {
+        if raw.starts_with("//") {
+            return None;
+        }
+        let base = url::Url::parse(OWN_ORIGIN).ok()?;
+        let url = base.join(raw).ok()?;
+        if url.origin() != base.origin() || has_userinfo(&url) {
+            return None;
+        }
+        clean_segments(&url)?;
+        let path = url.path();
+        // `/a/..//evil.example` normalises to `//evil.example`: protocol-relative, so off-origin.
+        if path.starts_with("//") {
+            return None;
+        }
+        let mut out = path.to_owned();
+        if let Some(q) = url.query() {
+            out.push('?');
+            out.push_str(q);
+        }
+        if let Some(f) = url.fragment() {
+            out.push('#');
+            out.push_str(f);
+        }
+        Some(Self(out))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn has_userinfo(url: &url::Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// The path's segments, decoded once; `None` when decoding reveals a separator, a dot segment,
+/// a control character or invalid UTF-8 (a server or proxy that decodes again would see a
+/// different path than the one matched).
+fn clean_segments(url: &url::Url) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for raw in url.path_segments()? {
+        let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().ok()?;
+        if decoded.contains(['/', '\\', '%'])
+            || decoded.chars().any(char::is_control)
+            || decoded == "."
+            || decoded == ".."
+        {
+            return None;
+        }
+        out.push(decoded.into_owned());
+    }
+    Some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn allowlist() -> Vec<String> {
+        vec!["https://app.example.com".to_owned(), "https://other.example.com/auth/done".to_owned()]
+    }
+
+    fn normalised(raw: &str) -> Option<String> {
+        CallbackUrl::parse(raw, &allowlist()).map(|c| c.as_str().to_owned())
+    }
+
     #[test]
-    fn callbacks_are_relative_or_allow_listed() {
-        let list = vec!["https://app.example.com".to_owned(), "https://other.example.com/auth/done".to_owned()];
-        for ok in ["/dashboard", "/a?b=c", "https://app.example.com/x", "https://other.example.com/auth/done?x=1"] {
-            assert!(callback_allowed(ok, &list), "{ok}");
+    fn callbacks_are_relative_or_allow_listed_and_come_back_normalised() {
+        for (raw, expected) in [
+            ("/dashboard", "/dashboard"),
+            ("/a?b=c#d", "/a?b=c#d"),
+            ("/a/./b/../c", "/a/c"),
+            ("https://app.example.com/x", "https://app.example.com/x"),
+            ("https://APP.example.com:443/x/../y", "https://app.example.com/y"),
+            ("https://other.example.com/auth/done", "https://other.example.com/auth/done"),
+            ("https://other.example.com/auth/done/", "https://other.example.com/auth/done/"),
+            ("https://other.example.com/auth/done?x=1", "https://other.example.com/auth/done?x=1"),
+            ("https://other.example.com/auth/done/step/../next", "https://other.example.com/auth/done/next"),
+        ] {
+            assert_eq!(normalised(raw).as_deref(), Some(expected), "{raw}");
         }
+    }
+
+    #[test]
+    fn escapes_are_refused() {
         for bad in [
+            "",
+            "dashboard",
             "//evil.example.com",
             "/\\evil.example.com",
+            "\\/evil.example.com",
+            "/%2F%2Fevil.example.com",
+            "/%5Cevil.example.com",
+            "/a/..//evil.example.com",
+            "/..//evil.example.com",
+            " /dashboard",
+            "/dash\tboard",
+            "/\n/evil.example.com",
+            "/%0d%0aSet-Cookie:x",
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,hi",
             "https://evil.example.com",
             "https://app.example.com.evil.example/",
-            "javascript:alert(1)",
+            "https://app.example.com@evil.example/",
+            "https://user:pw@app.example.com/",
+            "http://app.example.com/",
+            "https://app.example.com:8443/",
+            "https://other.example.com/",
+            "https://other.example.com/auth",
             "https://other.example.com/auth/donex",
-            "dashboard",
+            "https://other.example.com/auth/done/../../evil",
+            "https://other.example.com/auth/done/%2e%2e/%2e%2e/evil",
+            "https://other.example.com/auth/done/..%2F..%2Fevil",
+            "https://other.example.com/auth/done/%2e%2e%2f%2e%2e%2fevil",
+            "https://other.example.com/auth/done/%252e%252e/evil",
+            "https://other.example.com/auth//done",
         ] {
-            assert!(!callback_allowed(bad, &list), "{bad}");
+            assert_eq!(normalised(bad), None, "{bad:?}");
+        }
+    }
+
+    /// Where a browser lands when it follows the callback as a `Location` from Doorway.
+    fn landing(callback: &str) -> url::Url {
+        url::Url::parse("https://doorway.example.net/acme/auth/external/callback/google")
+            .unwrap()
+            .join(callback)
+            .unwrap()
+    }
+
+    fn pieces() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let start = prop::sample::select(vec![
+            "",
+            "/",
+            "//",
+            "https://other.example.com/auth/done",
+            "https://other.example.com/auth/done/",
+            "https://app.example.com",
+            "https://evil.example",
+            "javascript:",
+            "https://a@app.example.com",
+            "HTTPS://other.example.com:443/auth/done",
+            "/\\",
+            "http:",
+        ]);
+        let piece = prop::sample::select(vec![
+            "/", "..", ".", "%2F", "%2f", "%5C", "\\", "%2e", "%2E%2E", "%252e", "evil", "@", "?", "#", " ", "\t",
+            "%00", ":", "done", "auth", "//", "x?y=/..", "%", "é",
+        ]);
+        (start, prop::collection::vec(piece, 0..8)).prop_map(|(s, rest)| format!("{s}{}", rest.concat()))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_input_panics(raw in proptest::prelude::any::<String>(), built in pieces()) {
+            let _ = CallbackUrl::parse(&raw, &allowlist());
+            let _ = CallbackUrl::parse(&built, &allowlist());
+        }
+
+        #[test]
+        fn an_accepted_callback_lands_on_an_allowed_origin_and_prefix(raw in pieces()) {
+            if let Some(callback) = CallbackUrl::parse(&raw, &allowlist()) {
+                let to = landing(callback.as_str());
+                let path: Vec<_> = to.path_segments().unwrap().collect();
+                let ok = match to.host_str() {
+                    Some("doorway.example.net") => callback.as_str().starts_with('/'),
+                    Some("app.example.com") => true,
+                    Some("other.example.com") => path.len() >= 2 && path[..2] == ["auth", "done"],
+                    _ => false,
+                };
+                proptest::prop_assert!(ok, "{raw:?} -> {:?} -> {to}", callback.as_str());
+                proptest::prop_assert_eq!(to.scheme(), "https");
+                proptest::prop_assert!(to.username().is_empty() && to.password().is_none());
+                let dots = |s: &&str| matches!(&*percent_encoding::percent_decode_str(s).decode_utf8_lossy(), "." | "..");
+                proptest::prop_assert!(!path.iter().any(dots), "a dot segment survived: {to}");
+                // Normalising is idempotent: what Doorway redirects to is itself accepted as is.
+                let again = CallbackUrl::parse(callback.as_str(), &allowlist());
+                proptest::prop_assert_eq!(again.as_ref(), Some(&callback));
+            }
         }
     }
 

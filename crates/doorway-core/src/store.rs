@@ -11,6 +11,7 @@ use crate::keys::ProjectKey;
 use crate::mail::CodePurpose;
 use crate::organization::{Organization, Workspace};
 use crate::project::{Project, ProjectSlug};
+use crate::rate_limit::Gcra;
 use crate::session::{RefreshToken, Session};
 use crate::user::User;
 use crate::verification::Verification;
@@ -74,10 +75,11 @@ pub trait Store: Send + Sync + 'static {
     /// Outbox messages of a project, oldest first (for inspection; workers claim separately).
     async fn outbox(&self, project_id: &str) -> StoreResult<Vec<OutboxMessage>>;
     async fn audit(&self, project_id: &str) -> StoreResult<Vec<AuditEntry>>;
-    /// Adds a hit to the bucket `key` for the window starting at `window_start` (a new window
-    /// resets the count) and returns the hits so far in that window. Atomic across instances.
-    async fn rate_limit_hit(&self, key: &str, window_start: i64) -> StoreResult<i64>;
-    /// Drops buckets of windows that started before `before`.
+    /// One GCRA hit against `key` at `now`, atomic across instances: moves the key's TAT on
+    /// when the hit is allowed. Returns whether it was, and the TAT (new if allowed, else
+    /// unchanged).
+    async fn rate_limit_hit(&self, key: &str, now: Timestamp, gcra: Gcra) -> StoreResult<(bool, i64)>;
+    /// Drops keys whose TAT is before `before` (their budget is full: as good as absent).
     async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64>;
 
     async fn project_by_id(&self, project_id: &str) -> StoreResult<Option<Project>>;

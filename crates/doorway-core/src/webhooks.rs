@@ -72,6 +72,9 @@ pub enum DeliveryStatus {
     Pending,
     Delivered,
     Dead,
+    /// Never sent: a code mail for an address without an account (or with nothing to
+    /// verify). Written anyway so that answering takes the same work either way.
+    Suppressed,
 }
 
 impl DeliveryStatus {
@@ -80,6 +83,7 @@ impl DeliveryStatus {
             Self::Pending => "pending",
             Self::Delivered => "delivered",
             Self::Dead => "dead",
+            Self::Suppressed => "suppressed",
         }
     }
 
@@ -88,6 +92,7 @@ impl DeliveryStatus {
             "pending" => Some(Self::Pending),
             "delivered" => Some(Self::Delivered),
             "dead" => Some(Self::Dead),
+            "suppressed" => Some(Self::Suppressed),
             _ => None,
         }
     }

@@ -10,6 +10,7 @@ use doorway_core::keys::ProjectKey;
 use doorway_core::mail::CodePurpose;
 use doorway_core::organization::Organization;
 use doorway_core::organization::Workspace;
+use doorway_core::rate_limit::Gcra;
 use doorway_core::session::{RefreshToken, Session};
 use doorway_core::store::{AuditFilter, Identity, OAuthState, PendingExternal, SsoSession};
 use doorway_core::store::{Store, StoreResult, StoreTx};
@@ -261,25 +262,33 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn rate_limit_hit(&self, key: &str, window_start: i64) -> StoreResult<i64> {
+            async fn rate_limit_hit(&self, key: &str, now: Timestamp, gcra: Gcra) -> StoreResult<(bool, i64)> {
+                // GCRA in one statement (the row lock of the upsert serialises instances):
+                // next = max(tat, now) + interval; allowed when next - now <= capacity.
+                // Every SET expression reads the old row, so `allowed` and `tat` agree.
                 let row = sqlx::query(
-                    "INSERT INTO rate_limit_buckets (key, window_start, hits) VALUES ($1, $2, 1)
+                    "INSERT INTO rate_limit_tats (key, tat, allowed) VALUES ($1, $2 + $3, TRUE)
                      ON CONFLICT (key) DO UPDATE SET
-                         hits = CASE WHEN rate_limit_buckets.window_start = excluded.window_start
-                                     THEN rate_limit_buckets.hits + 1 ELSE 1 END,
-                         window_start = excluded.window_start
-                     RETURNING hits",
+                         allowed = (CASE WHEN rate_limit_tats.tat > $2 THEN rate_limit_tats.tat ELSE $2 END)
+                                   + $3 - $2 <= $4,
+                         tat = CASE WHEN (CASE WHEN rate_limit_tats.tat > $2 THEN rate_limit_tats.tat ELSE $2 END)
+                                         + $3 - $2 <= $4
+                                    THEN (CASE WHEN rate_limit_tats.tat > $2 THEN rate_limit_tats.tat ELSE $2 END) + $3
+                                    ELSE rate_limit_tats.tat END
+                     RETURNING allowed, tat",
                 )
                 .bind(key)
-                .bind(window_start)
+                .bind(now.millis())
+                .bind(gcra.interval_ms)
+                .bind(gcra.capacity_ms)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(store_error)?;
-                row.try_get::<i64, _>("hits").map_err(store_error)
+                Ok((row.try_get::<bool, _>("allowed").map_err(store_error)?, row.try_get::<i64, _>("tat").map_err(store_error)?))
             }
 
             async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
-                let done = sqlx::query("DELETE FROM rate_limit_buckets WHERE window_start < $1")
+                let done = sqlx::query("DELETE FROM rate_limit_tats WHERE tat < $1")
                     .bind(before)
                     .execute(&self.pool)
                     .await
@@ -452,7 +461,7 @@ macro_rules! sql_store {
             async fn replay_delivery(&self, project_id: &str, delivery_id: &str, now: Timestamp) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "UPDATE deliveries SET status = 'pending', next_attempt_at = $3, claimed_until = NULL
-                     WHERE project_id = $1 AND id = $2",
+                     WHERE project_id = $1 AND id = $2 AND status <> 'suppressed'",
                 )
                 .bind(project_id)
                 .bind(delivery_id)

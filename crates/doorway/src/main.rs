@@ -106,7 +106,7 @@ enum WebhooksCommand {
     List {
         #[arg(long, default_value = "default")]
         project: String,
-        /// pending, delivered or dead.
+        /// pending, delivered, dead or suppressed (code mails for addresses without an account).
         #[arg(long)]
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
@@ -346,7 +346,9 @@ async fn webhooks(store: Store, cmd: WebhooksCommand) -> Result<(), String> {
             let project_id = project_id(&store, &project).await?;
             let status = match status.as_deref() {
                 None => None,
-                Some(raw) => Some(DeliveryStatus::parse(raw).ok_or("--status must be pending, delivered or dead")?),
+                Some(raw) => {
+                    Some(DeliveryStatus::parse(raw).ok_or("--status must be pending, delivered, dead or suppressed")?)
+                }
             };
             let rows = store
                 .deliveries(&project_id, DeliveryKind::Webhook, status, limit.clamp(1, 500))

@@ -6,14 +6,17 @@ use crate::email::EmailAddress;
 use crate::events::ClientInfo;
 use crate::flows::account_securing::Presenter;
 use crate::flows::sign_in::SignInOutcome;
-use crate::flows::verification::{CodeError, Proof, check_mail_budget, denial, proof_method, redeem, send_code};
+use crate::flows::verification::{
+    CodeError, Proof, Recipient, check_code_mail_budget, denial, proof_method, redeem, send_code,
+};
 use crate::flows::{Audit, emit, session_event};
 use crate::mail::CodePurpose;
 use crate::project::ProjectContext;
 use crate::services::Services;
 use crate::session::{new_session, sign_access_token};
 
-/// Mails a sign-in code if the address has an account; the answer is the same either way.
+/// Mails a sign-in code if the address has an account; the answer, the budget spent and the
+/// work done are the same either way.
 pub async fn request_code(
     svc: &Services,
     ctx: &ProjectContext,
@@ -21,12 +24,16 @@ pub async fn request_code(
     client: &ClientInfo,
 ) -> Result<(), CodeError> {
     let audit = Audit { ctx, action: "signin.code_requested", method: Some("otp"), client };
-    check_mail_budget(svc, &audit, email).await.map_err(CodeError::RateLimited)?;
-    let Some((user, _)) = svc.store.user_with_password(&ctx.project.id, email).await? else { return Ok(()) };
+    let user = svc.store.user_with_password(&ctx.project.id, email).await?.map(|(user, _)| user);
+    let (recipient, outcome) = match &user {
+        Some(user) => (Recipient::Account(&user.id), "ok"),
+        None => (Recipient::Nobody, "denied:no_account"),
+    };
+    check_code_mail_budget(svc, &audit, email, recipient, CodePurpose::SignIn).await.map_err(CodeError::RateLimited)?;
     let now = svc.clock.now();
     let mut tx = svc.store.begin().await?;
-    send_code(tx.as_mut(), ctx, email, Some(&user.id), CodePurpose::SignIn, now).await?;
-    audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
+    send_code(tx.as_mut(), ctx, email, recipient, CodePurpose::SignIn, now).await?;
+    audit.record_in(tx.as_mut(), outcome, user.as_ref().map(|u| u.id.as_str()), now).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -7,7 +7,7 @@
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
 use crate::flows::password_signup::{NewAccount, SignupError, SignupOutcome, create_account};
-use crate::flows::verification::{check_mail_budget, send_code};
+use crate::flows::verification::{Recipient, check_code_mail_budget, check_mail_budget, send_code};
 use crate::flows::{Audit, enforce_rate_limit};
 use crate::mail::CodePurpose;
 use crate::password::{Password, PasswordPolicy};
@@ -68,11 +68,15 @@ pub async fn sign_up(
             audit.record_refusal(svc.store.as_ref(), "email_taken", None, svc.clock.now()).await;
             return Err(SignupError::EmailTaken);
         }
-        check_mail_budget(svc, &audit, &cmd.email).await.map_err(SignupError::RateLimited)?;
+        let purpose = CodePurpose::VerifyEmail;
+        check_code_mail_budget(svc, &audit, &cmd.email, Recipient::Account(&user.id), purpose)
+            .await
+            .map_err(SignupError::RateLimited)?;
         let now = svc.clock.now();
         let mut tx = svc.store.begin().await?;
         if !user.email_verified {
-            send_code(tx.as_mut(), ctx, &cmd.email, Some(&user.id), CodePurpose::VerifyEmail, now).await?;
+            send_code(tx.as_mut(), ctx, &cmd.email, Recipient::Account(&user.id), CodePurpose::VerifyEmail, now)
+                .await?;
         }
         audit.record_in(tx.as_mut(), "denied:email_exists", Some(&user.id), now).await?;
         tx.commit().await?;

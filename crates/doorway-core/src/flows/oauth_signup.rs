@@ -15,7 +15,7 @@ use crate::flows::account_linking::{Linking, decide};
 use crate::flows::password_signup::{SignupError, ask_pre_signup_hook, create_owned_organization};
 use crate::flows::{Audit, emit, enforce_rate_limit, session_event, user_event};
 use crate::ids::new_id;
-use crate::oauth::{ExternalProfile, IdentityProviders, Provider, ProviderError, RedirectSecrets, callback_allowed};
+use crate::oauth::{CallbackUrl, ExternalProfile, IdentityProviders, Provider, ProviderError, RedirectSecrets};
 use crate::organization::{DEFAULT_ROLES, Organization, Workspace};
 use crate::project::ProjectContext;
 use crate::rate_limit::RateLimited;
@@ -121,9 +121,8 @@ pub async fn start(
     client: &ClientInfo,
 ) -> Result<String, OAuthError> {
     let provider = provider(ctx, provider_id)?;
-    if !callback_allowed(callback_url, &ctx.project.settings.redirect_allowlist) {
-        return Err(OAuthError::CallbackNotAllowed);
-    }
+    let callback_url = CallbackUrl::parse(callback_url, &ctx.project.settings.redirect_allowlist)
+        .ok_or(OAuthError::CallbackNotAllowed)?;
     let method = format!("oauth:{}", provider.id);
     count_attempt(svc, &Audit { ctx, action: "oauth.start", method: Some(&method), client }).await?;
     let secrets = RedirectSecrets { state: random_secret(), nonce: random_secret(), pkce_verifier: random_secret() };
@@ -136,7 +135,7 @@ pub async fn start(
         nonce: secrets.nonce.clone(),
         pkce_verifier: secrets.pkce_verifier.clone(),
         redirect_uri: redirect_uri.clone(),
-        callback_url: callback_url.trim().to_owned(),
+        callback_url: callback_url.as_str().to_owned(),
         purpose: purpose.to_owned(),
         created_at: now,
         expires_at: now.plus_seconds(STATE_TTL_SECS),

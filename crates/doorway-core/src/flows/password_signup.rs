@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
-use crate::flows::verification::{check_mail_budget, send_code};
+use crate::flows::verification::{Recipient, check_mail_budget, send_code};
 use crate::flows::{Audit, emit, enforce_rate_limit, session_event, user_event};
 use crate::hooks::{HookOutcome, Verdict, merge_into, run_pre_signup};
 use crate::ids::new_id;
@@ -157,7 +157,7 @@ pub(crate) async fn create_account(
     tx.insert_refresh_token(&new.refresh).await?;
     emit(tx.as_mut(), ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
     if account.send_verification {
-        send_code(tx.as_mut(), ctx, &user.email, Some(&user.id), CodePurpose::VerifyEmail, now).await?;
+        send_code(tx.as_mut(), ctx, &user.email, Recipient::Account(&user.id), CodePurpose::VerifyEmail, now).await?;
     }
     audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
     tx.commit().await?;

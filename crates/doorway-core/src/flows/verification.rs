@@ -8,6 +8,7 @@ use crate::events::ClientInfo;
 use crate::flows::account_securing::{self, Presenter};
 use crate::flows::{Audit, emit, enforce_rate_limit, user_event};
 use crate::ids::new_id;
+use crate::keys::ProjectKey;
 use crate::mail::{CodePurpose, code_mail};
 use crate::project::ProjectContext;
 use crate::rate_limit::RateLimited;
@@ -41,14 +42,101 @@ pub enum Proof<'a> {
     Link { token: &'a str },
 }
 
-/// Counts one mail against the address's budget (`rate_limits.verification_email`).
+/// Counts a mail with a new code for `email`: first against the requester's own budget for
+/// that address (`rate_limits.verification_email`, keyed by client IP and address), then
+/// against the address's cap (`rate_limits.verification_email_per_address`). A refused hit
+/// costs nothing and the cap is only reached through requests a requester's budget let
+/// through, so a third party spends its own budget, never the owner's, and needs many client
+/// addresses to reach the cap.
 pub(crate) async fn check_mail_budget(
     svc: &Services,
     audit: &Audit<'_>,
     email: &EmailAddress,
 ) -> Result<(), RateLimited> {
-    let rule = audit.ctx.project.settings.rate_limits.verification_email;
-    enforce_rate_limit(svc, audit, "verification_email", rule, Some(email.as_str())).await
+    let limits = &audit.ctx.project.settings.rate_limits;
+    let requester = format!("{}|{}", requester(audit.client.ip.as_deref()), email.as_str());
+    enforce_rate_limit(svc, audit, "verification_email", limits.verification_email, Some(&requester)).await?;
+    let cap = limits.verification_email_per_address;
+    enforce_rate_limit(svc, audit, "verification_email_per_address", cap, Some(email.as_str())).await
+}
+
+/// Counts a code mail for `recipient`. Re-sending the live code spends no budget, only the
+/// address's re-send allowance (`rate_limits.verification_resend`, against mail bombing):
+/// whoever asks, the mail goes to the owner, with the code the owner already has. A new code
+/// (none is live) is counted by [`check_mail_budget`].
+pub(crate) async fn check_code_mail_budget(
+    svc: &Services,
+    audit: &Audit<'_>,
+    email: &EmailAddress,
+    recipient: Recipient<'_>,
+    purpose: CodePurpose,
+) -> Result<(), RateLimited> {
+    let now = svc.clock.now();
+    let live = async {
+        let mut tx = svc.store.begin().await?;
+        let latest = tx.latest_verification(&audit.ctx.project.id, email, purpose).await?;
+        // Nothing was written; committing ends the transaction (and SQLite's write lock) now.
+        tx.commit().await?;
+        Ok::<_, StoreError>(live_code(audit.ctx, latest, recipient, now).is_some())
+    };
+    match live.await {
+        Ok(true) => {
+            let rule = audit.ctx.project.settings.rate_limits.verification_resend;
+            enforce_rate_limit(svc, audit, "verification_resend", rule, Some(email.as_str())).await
+        }
+        Ok(false) => check_mail_budget(svc, audit, email).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look up the live code; counting the mail as a new code");
+            check_mail_budget(svc, audit, email).await
+        }
+    }
+}
+
+/// The verification `latest` if it is `recipient`'s and can still be used, with its key.
+fn live_code(
+    ctx: &ProjectContext,
+    latest: Option<Verification>,
+    recipient: Recipient<'_>,
+    now: Timestamp,
+) -> Option<(Verification, ProjectKey)> {
+    let max_attempts = i64::from(ctx.project.settings.verification.max_attempts);
+    // Only the same recipient's code is re-sent: an account made after a code was asked for
+    // the bare address gets a code of its own.
+    let v = latest.filter(|v| v.user_id.as_deref() == recipient.user_id())?;
+    let key = ctx.keys.iter().find(|k| k.kid == v.kid)?;
+    v.is_usable(now, max_attempts).then(|| (v, key.clone()))
+}
+
+/// Who asks: the client IP, or its /64 for IPv6 (one host usually holds a whole /64).
+fn requester(ip: Option<&str>) -> String {
+    match ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()).map(|ip| ip.to_canonical()) {
+        Some(std::net::IpAddr::V6(v6)) => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+        }
+        Some(v4) => v4.to_string(),
+        None => ip.unwrap_or("-").to_owned(),
+    }
+}
+
+/// Who a code mail is for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Recipient<'a> {
+    /// The account's owner: the mail goes out.
+    Account(&'a str),
+    /// An address with no account (or nothing to verify): the same statements run, with a
+    /// verification row without a user (so wrong codes are counted as for an account) and a
+    /// suppressed delivery, so that neither the answer nor its timing says which it was.
+    Nobody,
+}
+
+impl Recipient<'_> {
+    fn user_id(&self) -> Option<&str> {
+        match self {
+            Self::Account(id) => Some(id),
+            Self::Nobody => None,
+        }
+    }
 }
 
 /// Queues a mail with the address's still-valid code for `purpose` (the same code as before),
@@ -57,36 +145,19 @@ pub(crate) async fn send_code(
     tx: &mut dyn StoreTx,
     ctx: &ProjectContext,
     email: &EmailAddress,
-    user_id: Option<&str>,
+    recipient: Recipient<'_>,
     purpose: CodePurpose,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let settings = &ctx.project.settings.verification;
-    let max_attempts = i64::from(settings.max_attempts);
-    let existing = tx.latest_verification(&ctx.project.id, email, purpose).await?;
-    let reusable = existing.and_then(|v| {
-        let key = ctx.keys.iter().find(|k| k.kid == v.kid)?;
-        v.is_usable(now, max_attempts).then(|| (v, key.clone()))
-    });
-    let (verification, key) = match reusable {
+    let status = match recipient {
+        Recipient::Account(_) => DeliveryStatus::Pending,
+        Recipient::Nobody => DeliveryStatus::Suppressed,
+    };
+    let latest = tx.latest_verification(&ctx.project.id, email, purpose).await?;
+    let (verification, key) = match live_code(ctx, latest, recipient, now) {
         Some(found) => found,
         None => {
-            let key = ctx.signing_key().ok_or_else(|| StoreError::unexpected(NoKey))?.clone();
-            let id = new_id("ver");
-            let v = Verification {
-                code_hash: hash_secret(&code_for(&key, &id)),
-                link_hash: hash_secret(&link_token_for(&key, &id)),
-                id,
-                project_id: ctx.project.id.clone(),
-                user_id: user_id.map(str::to_owned),
-                email: email.clone(),
-                purpose,
-                kid: key.kid.clone(),
-                attempts: 0,
-                created_at: now,
-                expires_at: now.plus_seconds(i64::from(settings.code_ttl_secs)),
-                consumed_at: None,
-            };
+            let (v, key) = new_verification(ctx, email, recipient.user_id(), purpose, now)?;
             tx.insert_verification(&v).await?;
             (v, key)
         }
@@ -105,7 +176,7 @@ pub(crate) async fn send_code(
         kind: DeliveryKind::Mail,
         target: email.to_string(),
         body: serde_json::to_string(&mail).expect("mail serialises"),
-        status: DeliveryStatus::Pending,
+        status,
         attempts: 0,
         next_attempt_at: now,
         claimed_until: None,
@@ -114,6 +185,33 @@ pub(crate) async fn send_code(
         delivered_at: None,
     })
     .await
+}
+
+/// A fresh verification (not stored yet) and the key its code and link derive from.
+fn new_verification(
+    ctx: &ProjectContext,
+    email: &EmailAddress,
+    user_id: Option<&str>,
+    purpose: CodePurpose,
+    now: Timestamp,
+) -> Result<(Verification, ProjectKey), StoreError> {
+    let key = ctx.signing_key().ok_or_else(|| StoreError::unexpected(NoKey))?.clone();
+    let id = new_id("ver");
+    let v = Verification {
+        code_hash: hash_secret(&code_for(&key, &id)),
+        link_hash: hash_secret(&link_token_for(&key, &id)),
+        id,
+        project_id: ctx.project.id.clone(),
+        user_id: user_id.map(str::to_owned),
+        email: email.clone(),
+        purpose,
+        kid: key.kid.clone(),
+        attempts: 0,
+        created_at: now,
+        expires_at: now.plus_seconds(i64::from(ctx.project.settings.verification.code_ttl_secs)),
+        consumed_at: None,
+    };
+    Ok((v, key))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +233,17 @@ pub(crate) async fn redeem(
     let max_attempts = i64::from(ctx.project.settings.verification.max_attempts);
     let found = match proof {
         Proof::Code { email, .. } => match EmailAddress::parse(email) {
-            Ok(email) => tx.latest_verification(&ctx.project.id, &email, purpose).await?,
+            Ok(email) => match tx.latest_verification(&ctx.project.id, &email, purpose).await? {
+                Some(v) => Some(v),
+                None => {
+                    // No code for this address: count the wrong code on a verification without
+                    // a user, so that attempts run out as they would for an account.
+                    let (mut v, _) = new_verification(ctx, &email, None, purpose, now)?;
+                    v.attempts = 1;
+                    tx.insert_verification(&v).await?;
+                    return Ok(Err(CodeError::Invalid));
+                }
+            },
             Err(_) => None,
         },
         Proof::Link { token } => {
@@ -193,7 +301,7 @@ pub async fn verify_email(
 }
 
 /// Sends the verification mail again (the same code while valid), within the mail budget.
-/// Says nothing about whether the address has an account.
+/// Says nothing about whether the address has an account, in its answer or its timing.
 pub async fn resend_verification(
     svc: &Services,
     ctx: &ProjectContext,
@@ -201,15 +309,19 @@ pub async fn resend_verification(
     client: &ClientInfo,
 ) -> Result<(), CodeError> {
     let audit = Audit { ctx, action: "verify_email.resend", method: Some("email"), client };
-    check_mail_budget(svc, &audit, email).await.map_err(CodeError::RateLimited)?;
-    let Some((user, _)) = svc.store.user_with_password(&ctx.project.id, email).await? else { return Ok(()) };
-    if user.email_verified {
-        return Ok(());
-    }
+    let user = svc.store.user_with_password(&ctx.project.id, email).await?.map(|(user, _)| user);
+    let unverified = user.as_ref().filter(|u| !u.email_verified);
+    let (recipient, outcome) = match unverified {
+        Some(user) => (Recipient::Account(&user.id), "ok"),
+        None => (Recipient::Nobody, "denied:nothing_to_verify"),
+    };
+    check_code_mail_budget(svc, &audit, email, recipient, CodePurpose::VerifyEmail)
+        .await
+        .map_err(CodeError::RateLimited)?;
     let now = svc.clock.now();
     let mut tx = svc.store.begin().await?;
-    send_code(tx.as_mut(), ctx, email, Some(&user.id), CodePurpose::VerifyEmail, now).await?;
-    audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
+    send_code(tx.as_mut(), ctx, email, recipient, CodePurpose::VerifyEmail, now).await?;
+    audit.record_in(tx.as_mut(), outcome, user.as_ref().map(|u| u.id.as_str()), now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -227,5 +339,19 @@ pub(crate) fn denial(e: &CodeError) -> &'static str {
         CodeError::Expired => "expired_code",
         CodeError::RateLimited(_) => "rate_limited",
         CodeError::Unexpected(_) => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::requester;
+
+    #[test]
+    fn requesters_are_client_ips_with_ipv6_by_64() {
+        assert_eq!(requester(Some("203.0.113.7")), "203.0.113.7");
+        assert_eq!(requester(Some("::ffff:203.0.113.7")), "203.0.113.7");
+        assert_eq!(requester(Some("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
+        assert_eq!(requester(Some("2001:db8:1:2:ffff::9")), requester(Some("2001:db8:1:2::1")));
+        assert_eq!(requester(None), "-");
     }
 }

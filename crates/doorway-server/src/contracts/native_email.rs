@@ -218,7 +218,7 @@ pub async fn verify_by_link(Query(q): Query<TokenQuery>) -> Response {
     responses(
         (status = 200, body = SentResponse),
         (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody, description = "At most 3 mails per address per hour; see Retry-After"),
+        (status = 429, body = ErrorBody, description = "Mail budget spent (by default 3 per hour per address and client, 10 per hour per address); see Retry-After"),
     ))]
 pub async fn resend_verification(
     State(state): State<AppState>,
@@ -239,7 +239,7 @@ pub async fn resend_verification(
     responses(
         (status = 200, body = SentResponse),
         (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody, description = "At most 3 mails per address per hour; see Retry-After"),
+        (status = 429, body = ErrorBody, description = "Mail budget spent (by default 3 per hour per address and client, 10 per hour per address); see Retry-After"),
     ))]
 pub async fn request_sign_in_code(
     State(state): State<AppState>,

@@ -157,7 +157,7 @@ pub async fn deliveries(
     let status = match q.status.as_deref() {
         None => None,
         Some(raw) => Some(DeliveryStatus::parse(raw).ok_or_else(|| {
-            ApiError::validation(vec![FieldError::new("status", "must be pending, delivered or dead")])
+            ApiError::validation(vec![FieldError::new("status", "must be pending, delivered, dead or suppressed")])
         })?),
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);

@@ -11,12 +11,11 @@ use std::time::Duration;
 use doorway_core::{Clock, Store};
 use tokio::sync::watch;
 
-/// Once a minute: drops rate-limit buckets of windows that ended long ago, and deletes
-/// signing keys past their retirement (nothing they signed or sealed is valid any more).
+/// Once a minute: drops rate-limit keys whose budget is full again (as good as absent), and
+/// deletes signing keys past their retirement (nothing they signed or sealed is valid any more).
 pub async fn housekeeping(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
-        let day_ago = clock.now().plus_seconds(-86_400).millis();
-        if let Err(e) = store.purge_rate_limits(day_ago).await {
+        if let Err(e) = store.purge_rate_limits(clock.now().millis()).await {
             tracing::warn!(error = %e, "cannot purge old rate-limit buckets");
         }
         match store.purge_retired_keys(clock.now()).await {

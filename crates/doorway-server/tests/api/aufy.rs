@@ -19,6 +19,7 @@ on_both_backends!(
     unverified_provider_address_is_neither_verified_nor_linked,
     a_callback_opened_by_another_browser_is_refused,
     oversized_and_non_json_bodies_are_problems,
+    token_mode_callbacks_cannot_climb_out_of_an_allowed_prefix,
 );
 
 fn issuer() -> String {
@@ -392,4 +393,50 @@ async fn oversized_and_non_json_bodies_are_problems(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
+}
+
+/// With `https://other.example.com/auth/done` allowed, `…/auth/done/../../evil` used to pass
+/// and the pending token landed on `/evil`. Dot segments, encoded separators and the other
+/// ways out are refused before any redirect; what is accepted is redirected to normalised.
+async fn token_mode_callbacks_cannot_climb_out_of_an_allowed_prefix(backend: Backend) {
+    let mut config = config(true);
+    config.settings.redirect_allowlist.push("https://other.example.com/auth/done".into());
+    let app = TestApp::builder(backend).with_project_config("acme", config).spawn().await;
+    let browser = app.bare_client();
+    for evil in [
+        "https://other.example.com/auth/done/../../evil",
+        "https://other.example.com/auth/done/%2e%2e/%2e%2e/evil",
+        "https://other.example.com/auth/done/..%2F..%2Fevil",
+        "https://other.example.com/auth/donex",
+        "https://app.example.com@evil.example.com/",
+        "//evil.example.com",
+        "/\\evil.example.com",
+        "/%2F%2Fevil.example.com",
+        "/a/..//evil.example.com",
+        "javascript:alert(1)",
+        "/\tdone",
+    ] {
+        let challenge =
+            browser
+                .get(app.url(&format!(
+                    "/acme/auth/external/challenge/google?callbackUrl={}&response=token",
+                    urlencode(evil)
+                )))
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(challenge.status(), 400, "{evil}");
+        assert!(!challenge.headers().contains_key("location"), "{evil}");
+    }
+
+    let email = unique_email("dots");
+    let landed =
+        round_trip(&app, "https://other.example.com/auth/done/step/../next", &identity(&email), "&response=token")
+            .await;
+    let location = landed.headers()["location"].to_str().unwrap().to_owned();
+    let (target, fragment) = location.split_once('#').unwrap();
+    assert_eq!(target, "https://other.example.com/auth/done/next?signup=true", "the normalised URL, not the raw one");
+    assert!(fragment.starts_with("pending_token="));
+    let relative = round_trip(&app, "/after/./sign-in/../done", &identity(&unique_email("rel")), "").await;
+    assert_eq!(relative.headers()["location"], "/after/done?signup=true");
 }

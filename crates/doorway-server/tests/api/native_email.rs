@@ -2,7 +2,7 @@
 
 use doorway_core::PasswordMode;
 use doorway_server::settings::ProjectConfig;
-use serde_json::json as j;
+use serde_json::{Value, json as j};
 
 use crate::harness::{Backend, TestApp, json, mails_now, set_cookie, unique_email, wait_for_mails};
 use crate::on_both_backends;
@@ -12,6 +12,9 @@ on_both_backends!(
     resend_is_limited_to_three_mails_an_hour,
     passwordless_project_signs_in_by_code_and_link,
     opening_a_mailed_link_consumes_nothing,
+    wrong_codes_and_code_requests_do_not_tell_known_addresses_from_unknown,
+    a_third_party_cannot_spend_the_owners_mail_budget,
+    new_codes_stop_at_the_per_address_cap,
 );
 
 /// The token of a mailed link.
@@ -263,4 +266,214 @@ async fn opening_a_mailed_link_consumes_nothing(backend: Backend) {
     assert_eq!(json(missing).await["error"]["code"], "INVALID_REQUEST");
     let no_token = post_form(&app, "/api/auth/sign-in/email-link", "").await;
     assert_eq!(no_token.status(), 401);
+}
+
+/// Status and body of each of six wrong codes for `email` at `path`.
+async fn six_wrong_codes(app: &TestApp, path: &str, email: &str, wrong: &str) -> Vec<(u16, Value)> {
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let response =
+            app.bare_client().post(app.url(path)).json(&j!({"email": email, "code": wrong})).send().await.unwrap();
+        let status = response.status().as_u16();
+        let mut body: Value = response.json().await.unwrap();
+        // Problem documents name the request; nothing else may differ.
+        body.as_object_mut().map(|b| b.remove("instance"));
+        answers.push((status, body));
+    }
+    answers
+}
+
+fn another_code(code: &str) -> String {
+    format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000)
+}
+
+/// After 5 wrong codes an address with an account used to answer CODE_EXPIRED and an unknown
+/// one INVALID_CODE forever; asking for a code did no work for an unknown address. Now both
+/// count attempts on a verification row and answer alike, on every contract.
+async fn wrong_codes_and_code_requests_do_not_tell_known_addresses_from_unknown(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_smtp()
+        .with_project_config("default", config(true, PasswordMode::Optional))
+        .spawn()
+        .await;
+    let known = unique_email("known");
+    assert_eq!(app.sign_up("", &known, "Known Person", None).await.status(), 201);
+    let code = wait_for_mails(&known, 1).await[0].code();
+    let unknown = unique_email("unknown");
+
+    // Verification codes (native).
+    let expected: Vec<(u16, Value)> = std::iter::repeat_n("INVALID_CODE", 5)
+        .chain(["CODE_EXPIRED"])
+        .map(|code| {
+            let message = if code == "INVALID_CODE" {
+                "The code or link is not valid"
+            } else {
+                "The code or link has expired or had too many wrong attempts; request a new one"
+            };
+            (400, j!({"success": false, "error": {"code": code, "message": message}}))
+        })
+        .collect();
+    let for_known = six_wrong_codes(&app, "/api/auth/verify-email", &known, &another_code(&code)).await;
+    assert_eq!(for_known, expected);
+    assert_eq!(six_wrong_codes(&app, "/api/auth/verify-email", &unknown, &another_code(&code)).await, expected);
+
+    // Sign-in codes: the request answers alike, then wrong codes answer alike.
+    let mut requests = Vec::new();
+    for email in [&known, &unknown] {
+        let response = app.post_json("/api/auth/sign-in/email-code", &j!({"email": email})).await;
+        requests.push((response.status().as_u16(), response.text().await.unwrap()));
+    }
+    assert_eq!(requests[0], requests[1]);
+    assert_eq!(requests[0].0, 200);
+    let sign_in_code = wait_for_mails(&known, 2).await[1].code();
+    let path = "/api/auth/sign-in/email-code/verify";
+    let for_known = six_wrong_codes(&app, path, &known, &another_code(&sign_in_code)).await;
+    let for_unknown = six_wrong_codes(&app, path, &unknown, &another_code(&sign_in_code)).await;
+    assert_eq!(for_known, for_unknown);
+    assert_eq!(for_known[5].1["error"]["code"], "CODE_EXPIRED");
+
+    // Storyden's verify answers alike too.
+    let story_known = unique_email("story-known");
+    let created =
+        app.bare_client().post(app.url("/auth/email/signup")).json(&j!({"email": story_known})).send().await.unwrap();
+    assert_eq!(created.status(), 200);
+    let story_code = wait_for_mails(&story_known, 1).await[0].code();
+    let story_unknown = unique_email("story-unknown");
+    let for_known = six_wrong_codes(&app, "/auth/email/verify", &story_known, &another_code(&story_code)).await;
+    let for_unknown = six_wrong_codes(&app, "/auth/email/verify", &story_unknown, &another_code(&story_code)).await;
+    assert_eq!(for_known, for_unknown);
+    assert_ne!(for_known[0], for_known[5], "the code runs out after 5 wrong attempts");
+
+    // Only real accounts get mail; the unknown address's code mail was written but suppressed.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(mails_now(&unknown).is_empty());
+    let project = app.project_id("default").await;
+    let suppressed = app
+        .state
+        .services
+        .store
+        .deliveries(
+            &project,
+            doorway_core::webhooks::DeliveryKind::Mail,
+            Some(doorway_core::webhooks::DeliveryStatus::Suppressed),
+            50,
+        )
+        .await
+        .unwrap();
+    assert!(suppressed.iter().any(|d| d.target == unknown));
+}
+
+/// Three code requests by anyone used to block the owner's own codes for an hour. Now
+/// re-sending the live code spends no budget (the mail goes to the owner, with the owner's
+/// code; only a per-address re-send allowance bounds it), and new codes spend the requester's
+/// own budget (client IP + address); a per-address cap bounds mail bombing from many clients.
+async fn a_third_party_cannot_spend_the_owners_mail_budget(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_smtp()
+        .with_rate_limits()
+        .configure(|s| s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()])
+        .with_project_config("default", config(true, PasswordMode::Required))
+        .spawn()
+        .await;
+    let victim = unique_email("victim");
+    let owner_ip = "198.51.100.1";
+    let resend = |ip: &'static str| {
+        app.client
+            .post(app.url("/api/auth/verify-email/resend"))
+            .header("x-forwarded-for", ip)
+            .json(&j!({"email": victim}))
+            .send()
+    };
+    // Five wrong codes kill the live code, so that the next request needs a new one.
+    let burn = |mails: usize| {
+        let app = &app;
+        let victim = victim.clone();
+        async move {
+            let code = wait_for_mails(&victim, mails).await.pop().unwrap().code();
+            let wrong = if code == "000000" { "111111" } else { "000000" };
+            for _ in 0..5 {
+                let r = app.post_json("/api/auth/verify-email", &j!({"email": victim, "code": wrong})).await;
+                assert_eq!(r.status(), 400);
+            }
+        }
+    };
+    let signed_up = app
+        .client
+        .post(app.url("/api/auth/sign-up"))
+        .header("x-forwarded-for", owner_ip)
+        .json(&j!({"email": victim, "password": crate::harness::STRONG_PASSWORD, "name": "Vic Tim"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 201);
+
+    // Re-sends of the live code: no budget, only the address's re-send allowance (2/hour).
+    let attacker = "203.0.113.7";
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(resend(attacker).await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let mails = wait_for_mails(&victim, 3).await;
+    assert!(mails.iter().all(|m| m.code() == mails[0].code()), "the owner's own live code each time");
+
+    // New codes (after burning the live one) spend the third party's own budget (3/hour).
+    let mut sent = 3;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        burn(sent).await;
+        let status = resend(attacker).await.unwrap().status().as_u16();
+        sent += usize::from(status == 200);
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "the third party spends its own budget");
+
+    // The owner still gets a new code, and it works.
+    assert_eq!(resend(owner_ip).await.unwrap().status(), 200, "the owner still gets a code");
+    sent += 1;
+    let code = wait_for_mails(&victim, sent).await.pop().unwrap().code();
+    let verified = app.post_json("/api/auth/verify-email", &j!({"email": victim, "code": code})).await;
+    assert_eq!(verified.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(mails_now(&victim).len(), 7);
+}
+
+/// However many clients ask, an address gets at most `verification_email_per_address` new
+/// codes an hour.
+async fn new_codes_stop_at_the_per_address_cap(backend: Backend) {
+    let mut config = config(false, PasswordMode::Off);
+    config.settings.rate_limits.verification_email_per_address = doorway_core::rate_limit::Rule::per_hour(4);
+    let app = TestApp::builder(backend)
+        .with_smtp()
+        .with_rate_limits()
+        .configure(|s| s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()])
+        .with_project_config("default", config)
+        .spawn()
+        .await;
+    let target = unique_email("bombed");
+    let created = app.post_json("/api/auth/sign-up", &j!({"email": target, "name": "Bom Bed"})).await;
+    assert_eq!(created.status(), 201, "the sign-up mail is the first new code");
+    let mut statuses = Vec::new();
+    for (i, ip) in ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"].iter().enumerate() {
+        if i > 0 {
+            // Kill the live sign-in code so that the next request needs a new one.
+            let code = wait_for_mails(&target, i + 1).await.pop().unwrap().code();
+            let wrong = if code == "000000" { "111111" } else { "000000" };
+            for _ in 0..5 {
+                app.post_json("/api/auth/sign-in/email-code/verify", &j!({"email": target, "code": wrong})).await;
+            }
+        }
+        let response = app
+            .client
+            .post(app.url("/api/auth/sign-in/email-code"))
+            .header("x-forwarded-for", *ip)
+            .json(&j!({"email": target}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "each client had budget left; the address had not");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(mails_now(&target).len(), 4);
 }

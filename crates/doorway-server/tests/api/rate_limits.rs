@@ -4,13 +4,14 @@ use doorway_core::rate_limit::Rule;
 use doorway_server::settings::ProjectConfig;
 use serde_json::json as j;
 
-use crate::harness::{Backend, STRONG_PASSWORD, TestApp, json};
+use crate::harness::{Backend, STRONG_PASSWORD, TestApp, json, manual_clock};
 use crate::on_both_backends;
 
 on_both_backends!(
     sixth_password_sign_up_from_one_ip_is_429,
     forwarded_for_counts_only_from_trusted_proxies,
-    sign_in_attempts_are_limited
+    sign_in_attempts_are_limited,
+    no_burst_at_a_fixed_window_boundary,
 );
 
 async fn sixth_password_sign_up_from_one_ip_is_429(backend: Backend) {
@@ -83,6 +84,39 @@ async fn sign_in_attempts_are_limited(backend: Backend) {
     let third = app.post_json("/api/auth/sign-in", &body).await;
     assert_eq!(third.status(), 429);
     assert_eq!(third.headers()["ratelimit-limit"], "2");
+}
+
+/// A fixed window let 5 sign-ups through just before the top of the hour and 5 more just after
+/// it (10 in minutes under "5 per hour"). GCRA lets the 5 through at once, then one every 12
+/// minutes.
+async fn no_burst_at_a_fixed_window_boundary(backend: Backend) {
+    let clock = manual_clock();
+    // One minute before the top of an hour (manual_clock starts on one).
+    clock.advance_seconds(3600 - 60);
+    let app = TestApp::builder(backend).with_rate_limits().with_manual_clock(clock.clone()).spawn().await;
+    for i in 0..5 {
+        assert_eq!(app.sign_up("", &format!("b{i}@example.com"), "Bursty", None).await.status(), 201, "attempt {i}");
+    }
+    // Just past the boundary where a fixed window would have reset.
+    clock.advance_seconds(61);
+    let sixth = app.sign_up("", "b5@example.com", "Bursty", None).await;
+    assert_eq!(sixth.status(), 429);
+    assert_eq!(sixth.headers()["retry-after"], (12 * 60 - 61).to_string());
+    assert_eq!(sixth.headers()["ratelimit-limit"], "5");
+    assert_eq!(sixth.headers()["ratelimit-remaining"], "0");
+    assert_eq!(sixth.headers()["ratelimit-reset"], (12 * 60 - 61).to_string());
+    // The Replyke route shares the rule and reports the same wait in its own format.
+    clock.advance_seconds(60);
+    let replyke = app.post_json("/auth/sign-up", &j!({"email": "b5@example.com", "password": "longenough"})).await;
+    assert_eq!(replyke.status(), 429);
+    assert_eq!(replyke.headers()["retry-after"], (12 * 60 - 121).to_string());
+    assert_eq!(replyke.headers()["ratelimit-reset"], (12 * 60 - 121).to_string());
+    assert_eq!(replyke.headers()["ratelimit-remaining"], "0");
+    assert_eq!(json(replyke).await["code"], "auth/too-many-requests");
+    // Refusals cost nothing: 12 minutes after the burst one more goes through, and only one.
+    clock.advance_seconds(12 * 60 - 121);
+    assert_eq!(app.sign_up("", "b6@example.com", "Bursty", None).await.status(), 201);
+    assert_eq!(app.sign_up("", "b7@example.com", "Bursty", None).await.status(), 429);
 }
 
 /// Two instances on one PostgreSQL enforce one shared limit.

@@ -154,7 +154,7 @@ async fn a_pending_external_sign_up_sealed_before_a_rotation_still_opens(backend
         "additionalProperties": false
     }));
     let app = TestApp::builder(backend).with_admin_token().with_project_config("acme", config).spawn().await;
-    let browser = app.bare_client();
+    let browser = app.browser();
     let challenge = browser
         .get(app.url(
             "/acme/auth/external/challenge/google?callbackUrl=https%3A%2F%2Fapp.example.com%2Fnative&response=token",
