@@ -43,6 +43,9 @@ pub fn cookie_value(set_cookie: &str) -> String {
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
+/// A change to the server settings, applied after the builder's own.
+type SettingsTweak = Box<dyn FnOnce(&mut Settings) + Send>;
+
 pub struct TestAppBuilder {
     backend: Backend,
     database_url: Option<String>,
@@ -52,7 +55,7 @@ pub struct TestAppBuilder {
     hashing: Option<doorway_core::password_hashing::HashingSettings>,
     rate_limits: bool,
     delivery: doorway_server::settings::DeliverySettings,
-    tweaks: Vec<Box<dyn FnOnce(&mut Settings) + Send>>,
+    tweaks: Vec<SettingsTweak>,
     smtp: bool,
     shared_db: Option<Arc<FreshDatabase>>,
 }

@@ -1,5 +1,7 @@
 //! Integration tests: the real server over loopback, on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test's panic is its failure")]
+
 mod harness;
 mod receiver;
 
