@@ -21,7 +21,6 @@ fi
 # Inline snapshots (insta) are compared, never written: a mismatch fails the run. Accept a
 # change locally with `cargo insta review` or by editing the `@"…"` literal.
 export INSTA_UPDATE=no
-export INSTA_FORCE_PASS=0
 
 run_dir=$(mktemp -d /tmp/doorway-test.XXXXXX)
 chmod 755 "$run_dir"

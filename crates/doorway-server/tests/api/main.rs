@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test's panic is its failure")]
 
+mod clients;
 mod harness;
 mod receiver;
 
@@ -26,3 +27,4 @@ mod replyke;
 mod signing_keys;
 mod storyden;
 mod webhooks;
+mod wire_snapshots;
