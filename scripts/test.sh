@@ -3,8 +3,24 @@
 # other peers), runs every test on SQLite and PostgreSQL, and stops what it started.
 #   scripts/test.sh            # whole suite
 #   scripts/test.sh -E 'test(jwks)'   # extra arguments go to cargo nextest
+#   SKIP_CHECKS=1 scripts/test.sh -E …  # skip the format/lint/bench steps while iterating
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Habits first, failing fast: formatting, clippy on every target with warnings as errors, and the
+# bench/ workspace (its own workspace, so nothing else would notice it rot).
+if [ -z "${SKIP_CHECKS:-}" ]; then
+  echo "test.sh: cargo fmt --check"
+  cargo fmt --all --check
+  echo "test.sh: cargo clippy -D warnings"
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+  echo "test.sh: building bench/"
+  cargo build --quiet --manifest-path bench/Cargo.toml
+fi
+
+# Inline snapshots (insta) are compared, never written: a mismatch fails the run. Accept a
+# change locally with `cargo insta review` or by editing the `@"…"` literal.
+export INSTA_UPDATE=no
 
 run_dir=$(mktemp -d /tmp/doorway-test.XXXXXX)
 chmod 755 "$run_dir"

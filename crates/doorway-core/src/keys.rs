@@ -114,7 +114,10 @@ impl ProjectKey {
     /// Signs any claims as a compact JWT with this key's `kid`.
     pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, jsonwebtoken::errors::Error> {
         let signing = ed25519_dalek::SigningKey::from_bytes(&self.secret);
-        let der = signing.to_pkcs8_der().expect("an Ed25519 key always encodes as PKCS#8");
+        // An Ed25519 key always encodes as PKCS#8; should it not, the signing fails as a bad key would.
+        let der = signing
+            .to_pkcs8_der()
+            .map_err(|_| jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat))?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(der.as_bytes()))

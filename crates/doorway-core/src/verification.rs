@@ -37,6 +37,7 @@ impl Verification {
 }
 
 fn derive(key: &ProjectKey, label: &str, id: &str) -> [u8; 32] {
+    #[allow(clippy::expect_used, reason = "HMAC takes a key of any length")]
     let mut mac = Hmac::<Sha256>::new_from_slice(key.secret_bytes()).expect("HMAC takes any key length");
     mac.update(b"doorway-verification:");
     mac.update(label.as_bytes());

@@ -14,6 +14,10 @@ pub struct HttpHookCaller {
 }
 
 impl HttpHookCaller {
+    #[allow(
+        clippy::expect_used,
+        reason = "start-up: a client built from static settings only fails if TLS cannot initialise"
+    )]
     pub fn new() -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -28,6 +32,7 @@ impl HttpHookCaller {
 #[async_trait]
 impl HookCaller for HttpHookCaller {
     async fn call(&self, hook: &PreSignupHook, payload: &Value) -> Result<Value, HookFailure> {
+        #[allow(clippy::expect_used, reason = "a serde_json::Value always serialises")]
         let body = serde_json::to_vec(payload).expect("JSON values serialise");
         let id = doorway_core::ids::new_id("msg");
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -3,7 +3,7 @@
 //! and emails APIs. Redirects are never followed.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -25,6 +25,10 @@ pub struct HttpIdentityProviders {
 }
 
 impl HttpIdentityProviders {
+    #[allow(
+        clippy::expect_used,
+        reason = "start-up: a client built from static settings only fails if TLS cannot initialise"
+    )]
     pub fn new() -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -37,7 +41,7 @@ impl HttpIdentityProviders {
     }
 
     async fn metadata(&self, issuer: &str) -> Result<CoreProviderMetadata, ProviderError> {
-        if let Some((at, m)) = self.discovered.lock().expect("discovery cache").get(issuer)
+        if let Some((at, m)) = self.discovered.lock().unwrap_or_else(PoisonError::into_inner).get(issuer)
             && at.elapsed() < DISCOVERY_TTL
         {
             return Ok(m.clone());
@@ -46,7 +50,10 @@ impl HttpIdentityProviders {
         let metadata = CoreProviderMetadata::discover_async(url, &self.http)
             .await
             .map_err(|e| ProviderError::Failed(format!("discovery failed: {e}")))?;
-        self.discovered.lock().expect("discovery cache").insert(issuer.to_owned(), (Instant::now(), metadata.clone()));
+        self.discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(issuer.to_owned(), (Instant::now(), metadata.clone()));
         Ok(metadata)
     }
 
@@ -115,6 +122,10 @@ impl HttpIdentityProviders {
         })
     }
 
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one private call site; the arguments are the provider's endpoints and the callback's values"
+    )]
     async fn github_exchange(
         &self,
         provider: &Provider,

@@ -2,7 +2,7 @@
 //! changed and keys rotated through another instance or the CLI are seen within `TTL` (10 s).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use doorway_core::{Clock, ProjectContext, ProjectSlug, Store, StoreError};
@@ -26,7 +26,7 @@ impl ProjectDirectory {
     }
 
     pub async fn get(&self, slug: &ProjectSlug) -> Result<Option<Arc<ProjectContext>>, StoreError> {
-        if let Some((at, ctx)) = self.cache.read().expect("cache lock").get(slug)
+        if let Some((at, ctx)) = self.cache.read().unwrap_or_else(PoisonError::into_inner).get(slug)
             && at.elapsed() < TTL
         {
             return Ok(Some(ctx.clone()));
@@ -38,12 +38,12 @@ impl ProjectDirectory {
         let mut keys = self.store.project_keys(&project.id).await?;
         keys.retain(|k| k.is_published_at(now));
         let ctx = Arc::new(ProjectContext { issuer: self.issuer_for(slug), project, keys });
-        self.cache.write().expect("cache lock").insert(slug.clone(), (Instant::now(), ctx.clone()));
+        self.cache.write().unwrap_or_else(PoisonError::into_inner).insert(slug.clone(), (Instant::now(), ctx.clone()));
         Ok(Some(ctx))
     }
 
     /// Drops a cached entry after this instance changed the project.
     pub fn forget(&self, slug: &ProjectSlug) {
-        self.cache.write().expect("cache lock").remove(slug);
+        self.cache.write().unwrap_or_else(PoisonError::into_inner).remove(slug);
     }
 }

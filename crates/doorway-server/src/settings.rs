@@ -356,6 +356,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err, reason = "figment's `Jail` closures return its (large) `figment::Error`")]
 mod tests {
     use super::*;
     use figment::Jail;

@@ -1,5 +1,7 @@
 //! The store contract: every engine behaves the same through the port.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test's panic is its failure")]
+
 use doorway_core::keys::ProjectKey;
 use doorway_core::{Project, ProjectSettings, ProjectSlug, Store, StoreError, Timestamp};
 use doorway_store::test_support::{Backend, FreshDatabase, fresh_database};

@@ -1,5 +1,7 @@
 //! The `doorway` binary as an operator uses it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test's panic is its failure")]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;

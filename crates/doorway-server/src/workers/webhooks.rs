@@ -1,7 +1,7 @@
 //! Webhook sender: signed POSTs (Standard Webhooks headers, `webhook-id` = delivery id).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -21,6 +21,10 @@ pub struct WebhookSender {
 }
 
 impl WebhookSender {
+    #[allow(
+        clippy::expect_used,
+        reason = "start-up: a client built from static settings only fails if TLS cannot initialise"
+    )]
     pub fn new(store: Arc<dyn Store>, timeout: Duration) -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -34,7 +38,7 @@ impl WebhookSender {
 
     async fn endpoint(&self, d: &Delivery) -> Result<Option<WebhookEndpoint>, String> {
         let cached = {
-            let cache = self.endpoints.lock().expect("endpoint cache");
+            let cache = self.endpoints.lock().unwrap_or_else(PoisonError::into_inner);
             cache.get(&d.project_id).filter(|(at, _)| at.elapsed() < Duration::from_secs(5)).map(|(_, e)| e.clone())
         };
         let endpoints = match cached {
@@ -44,7 +48,7 @@ impl WebhookSender {
                     Some(p) => p.settings.webhooks,
                     None => Vec::new(),
                 };
-                let mut cache = self.endpoints.lock().expect("endpoint cache");
+                let mut cache = self.endpoints.lock().unwrap_or_else(PoisonError::into_inner);
                 cache.insert(d.project_id.clone(), (Instant::now(), endpoints.clone()));
                 endpoints
             }

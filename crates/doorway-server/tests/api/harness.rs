@@ -43,6 +43,9 @@ pub fn cookie_value(set_cookie: &str) -> String {
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
+/// A change to the server settings, applied after the builder's own.
+type SettingsTweak = Box<dyn FnOnce(&mut Settings) + Send>;
+
 pub struct TestAppBuilder {
     backend: Backend,
     database_url: Option<String>,
@@ -52,7 +55,7 @@ pub struct TestAppBuilder {
     hashing: Option<doorway_core::password_hashing::HashingSettings>,
     rate_limits: bool,
     delivery: doorway_server::settings::DeliverySettings,
-    tweaks: Vec<Box<dyn FnOnce(&mut Settings) + Send>>,
+    tweaks: Vec<SettingsTweak>,
     smtp: bool,
     shared_db: Option<Arc<FreshDatabase>>,
 }
@@ -64,6 +67,8 @@ pub struct TestApp {
     pub database_url: String,
     pub client: reqwest::Client,
     pub state: doorway_server::AppState,
+    /// Put in the display name of this app's From address, so `mails_to` finds only its mail.
+    pub mail_marker: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _db: Option<Arc<FreshDatabase>>,
 }
@@ -138,6 +143,27 @@ impl TestApp {
             body["organizationName"] = org.into();
         }
         self.post_json(&format!("{prefix}/api/auth/sign-up"), &body).await
+    }
+
+    /// The messages this app sent to `address`, oldest first (the Maildir is shared by the suite).
+    pub fn mails_to(&self, address: &str) -> Vec<Mail> {
+        mails_now(address)
+            .into_iter()
+            .filter(|m| m.from_name.split_whitespace().any(|w| w == self.mail_marker))
+            .collect()
+    }
+
+    /// Waits until this app sent at least `n` messages to `address`.
+    pub async fn wait_for_mails_to(&self, address: &str, n: usize) -> Vec<Mail> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let mails = self.mails_to(address);
+            if mails.len() >= n {
+                return mails;
+            }
+            assert!(std::time::Instant::now() < deadline, "expected {n} mails to {address}, got {}", mails.len());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn project_id(&self, slug: &str) -> String {
@@ -225,6 +251,7 @@ impl TestAppBuilder {
         if std::env::var("TEST_LOG").is_ok() {
             doorway_server::telemetry::init_logging(doorway_server::LogFormat::Text);
         }
+        let mail_marker = format!("app-{}", &uuid::Uuid::now_v7().simple().to_string()[16..]);
         if self.smtp {
             let url = std::env::var("TEST_SMTP_URL")
                 .expect("TEST_SMTP_URL is not set: run the suite with scripts/test.sh, which starts an SMTP receiver");
@@ -233,7 +260,7 @@ impl TestAppBuilder {
                 username: None,
                 password: None,
                 password_file: None,
-                from: "Doorway Tests <doorway@tests.example>".into(),
+                from: format!("Doorway Tests {mail_marker} <doorway@tests.example>"),
             });
         }
         for tweak in self.tweaks {
@@ -253,7 +280,7 @@ impl TestAppBuilder {
         }));
         let client =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
-        TestApp { address, metrics_address, database_url, client, state, shutdown: Some(tx), _db: db }
+        TestApp { address, metrics_address, database_url, client, state, mail_marker, shutdown: Some(tx), _db: db }
     }
 }
 
@@ -302,6 +329,8 @@ pub fn unique_email(name: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Mail {
     pub from: String,
+    /// The display name of the From address (it carries the sending app's `mail_marker`).
+    pub from_name: String,
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -347,6 +376,7 @@ pub fn mails_now(address: &str) -> Vec<Mail> {
             let to = message.to()?.first()?.address()?.to_lowercase();
             (to == address.to_lowercase()).then(|| Mail {
                 from: message.from().and_then(|f| f.first()).and_then(|a| a.address()).unwrap_or_default().to_owned(),
+                from_name: message.from().and_then(|f| f.first()).and_then(|a| a.name()).unwrap_or_default().to_owned(),
                 subject: message.subject().unwrap_or_default().to_owned(),
                 text: message.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
                 html: message.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),

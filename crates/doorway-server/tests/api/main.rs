@@ -1,5 +1,8 @@
 //! Integration tests: the real server over loopback, on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test's panic is its failure")]
+
+mod clients;
 mod harness;
 mod receiver;
 
@@ -24,3 +27,4 @@ mod replyke;
 mod signing_keys;
 mod storyden;
 mod webhooks;
+mod wire_snapshots;
