@@ -4,11 +4,9 @@
 use async_trait::async_trait;
 use doorway_core::Timestamp;
 use doorway_core::store::{OAuthState, OAuthStateTx, PendingExternal, StoreResult};
-use sqlx::Row;
 
 use super::{PgTx, SqliteTx};
-use crate::errors::{corrupt, store_error};
-use crate::rows::{OAuthStateRow, json_text};
+use crate::rows::{OAuthStateRow, PendingExternalRow, json_text};
 
 macro_rules! oauth {
     ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
@@ -77,28 +75,19 @@ macro_rules! oauth {
                 kind: &str,
                 now: Timestamp,
             ) -> StoreResult<Option<PendingExternal>> {
-                let row = sqlx::query(
+                fetch_optional!(
+                    PendingExternalRow,
+                    &mut *self.tx,
                     "UPDATE pending_externals SET consumed_at = $4
                      WHERE project_id = $1 AND id = $2 AND kind = $3 AND consumed_at IS NULL AND expires_at > $4
                      RETURNING id, project_id, kind, profile, created_at, expires_at",
-                )
-                .bind(project_id)
-                .bind(id)
-                .bind(kind)
-                .bind(now.millis())
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(store_error)?;
-                let Some(row) = row else { return Ok(None) };
-                let text: String = row.try_get("profile").map_err(store_error)?;
-                Ok(Some(PendingExternal {
-                    id: row.try_get("id").map_err(store_error)?,
-                    project_id: row.try_get("project_id").map_err(store_error)?,
-                    kind: row.try_get("kind").map_err(store_error)?,
-                    profile: serde_json::from_str(&text).map_err(|e| corrupt(format!("pending profile: {e}")))?,
-                    created_at: Timestamp::from_millis(row.try_get("created_at").map_err(store_error)?),
-                    expires_at: Timestamp::from_millis(row.try_get("expires_at").map_err(store_error)?),
-                }))
+                    project_id,
+                    id,
+                    kind,
+                    now.millis(),
+                )?
+                .map(PendingExternal::try_from)
+                .transpose()
             }
         }
     };

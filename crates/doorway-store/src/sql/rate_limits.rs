@@ -4,7 +4,6 @@ use async_trait::async_trait;
 use doorway_core::Timestamp;
 use doorway_core::rate_limit::Gcra;
 use doorway_core::store::{RateLimitStore, StoreResult};
-use sqlx::Row;
 
 use super::{PgStore, SqliteStore};
 use crate::errors::store_error;
@@ -17,7 +16,7 @@ macro_rules! rate_limits {
                 // GCRA in one statement (the row lock of the upsert serialises instances):
                 // next = max(tat, now) + interval; allowed when next - now <= capacity.
                 // Every SET expression reads the old row, so `allowed` and `tat` agree.
-                let row = sqlx::query(
+                sqlx::query_as::<_, (bool, i64)>(
                     "INSERT INTO rate_limit_tats (key, tat, allowed) VALUES ($1, $2 + $3, TRUE)
                      ON CONFLICT (key) DO UPDATE SET
                          allowed = (CASE WHEN rate_limit_tats.tat > $2 THEN rate_limit_tats.tat ELSE $2 END)
@@ -34,11 +33,7 @@ macro_rules! rate_limits {
                 .bind(gcra.capacity_ms)
                 .fetch_one(&self.pool)
                 .await
-                .map_err(store_error)?;
-                Ok((
-                    row.try_get::<bool, _>("allowed").map_err(store_error)?,
-                    row.try_get::<i64, _>("tat").map_err(store_error)?,
-                ))
+                .map_err(store_error)
             }
 
             async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
