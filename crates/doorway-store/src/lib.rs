@@ -1,12 +1,12 @@
 //! Doorway's storage: the [`doorway_core::Store`] port on SQLite and PostgreSQL.
 //!
-//! Both backends run the same SQL text (written once, in `sql_store`); only the migrations
+//! Both backends run the same SQL text (written once per aggregate, in `sql/`); only the migrations
 //! differ per dialect, with the same numbers.
 
 mod errors;
 mod key_sealing;
 mod rows;
-mod sql_store;
+mod sql;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use key_sealing::{KeyAtRestError, MasterKey, MasterKeyError};
-pub use sql_store::{PgStore, SqliteStore};
+pub use sql::{PgStore, SqliteStore};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

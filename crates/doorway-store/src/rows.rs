@@ -6,7 +6,7 @@ use doorway_core::keys::ProjectKey;
 use doorway_core::mail::CodePurpose;
 use doorway_core::organization::{Organization, Workspace};
 use doorway_core::session::{RefreshToken, Session};
-use doorway_core::store::OAuthState;
+use doorway_core::store::{OAuthState, PendingExternal};
 use doorway_core::user::{GeoPoint, User};
 use doorway_core::verification::Verification;
 use doorway_core::webhooks::{Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
@@ -408,6 +408,30 @@ impl From<OAuthStateRow> for OAuthState {
             created_at: Timestamp::from_millis(r.created_at),
             expires_at: Timestamp::from_millis(r.expires_at),
         }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PendingExternalRow {
+    id: String,
+    project_id: String,
+    kind: String,
+    profile: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<PendingExternalRow> for PendingExternal {
+    type Error = StoreError;
+    fn try_from(r: PendingExternalRow) -> Result<Self, StoreError> {
+        Ok(PendingExternal {
+            profile: serde_json::from_str(&r.profile).map_err(|e| corrupt(format!("pending profile: {e}")))?,
+            id: r.id,
+            project_id: r.project_id,
+            kind: r.kind,
+            created_at: Timestamp::from_millis(r.created_at),
+            expires_at: Timestamp::from_millis(r.expires_at),
+        })
     }
 }
 

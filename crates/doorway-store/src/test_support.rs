@@ -1,5 +1,5 @@
-//! Fresh databases for tests: a temp-file SQLite, or a new database on the PostgreSQL that
-//! `scripts/test.sh` started (`TEST_POSTGRES_URL`).
+//! Fresh databases for tests: a temp-file SQLite, a new database on the PostgreSQL that
+//! `scripts/test.sh` started (`TEST_POSTGRES_URL`), or a store on an in-memory SQLite.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -47,4 +47,36 @@ pub async fn stored_signing_keys(database_url: &str) -> Vec<(String, Vec<u8>, St
         let pool = sqlx::PgPool::connect(database_url).await.expect("connect to the test PostgreSQL");
         sqlx::query_as(SQL).fetch_all(&pool).await.expect("read signing_keys")
     }
+}
+
+/// A fresh, migrated SQLite database in memory, for fast tests of flows against the real SQL:
+/// no file, no server, gone when the last clone of the store is dropped.
+///
+/// It has one connection, so it behaves like a single SQLite writer: a test must not read
+/// through the store while it holds an open transaction of it (the read would wait for the
+/// connection and fail after a few seconds).
+pub async fn memory_store() -> std::sync::Arc<dyn doorway_core::Store> {
+    std::sync::Arc::new(memory_sqlite().await)
+}
+
+/// [`memory_store`], as its concrete type (for [`crate::SqliteStore::pool`]).
+pub async fn memory_sqlite() -> crate::SqliteStore {
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite::memory:")
+        .expect("an in-memory SQLite URL")
+        .foreign_keys(true);
+    // The database lives as long as a connection to it: keep exactly one, forever.
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .expect("open an in-memory SQLite");
+    crate::SQLITE_MIGRATIONS.run(&pool).await.expect("migrate the in-memory SQLite");
+    crate::SqliteStore::new(pool)
 }

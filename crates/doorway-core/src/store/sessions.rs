@@ -1,0 +1,40 @@
+//! Sessions, their refresh-token families, and the provider sessions they came from.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+use crate::clock::Timestamp;
+use crate::session::{RefreshToken, Session};
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn session(&self, session_id: &str) -> StoreResult<Option<Session>>;
+}
+
+#[async_trait]
+pub trait SessionTx: Send {
+    async fn insert_session(&mut self, session: &Session) -> StoreResult<()>;
+    /// Reads the session and holds it until commit, so that everything done to one session
+    /// (refresh, reuse, sign-out) happens one transaction at a time, in one lock order.
+    async fn lock_session(&mut self, session_id: &str) -> StoreResult<Option<Session>>;
+    /// Revokes the session and every refresh token of its family.
+    async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()>;
+    /// Revokes every active session of the user and their refresh tokens; returns how many sessions.
+    async fn revoke_user_sessions(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u64>;
+    async fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()>;
+    async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
+    /// Marks an unused token used; false when it was already used (a replay).
+    async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn insert_sso_session(&mut self, sso: &SsoSession) -> StoreResult<()>;
+}
+
+/// The provider session a Doorway session came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SsoSession {
+    pub id: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub provider: String,
+    pub subject: String,
+    pub created_at: Timestamp,
+}

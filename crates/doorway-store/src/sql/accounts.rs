@@ -1,0 +1,251 @@
+//! Accounts: users, passwords, external identities, organizations with their memberships,
+//! workspaces and roles, and terms acceptances.
+
+use async_trait::async_trait;
+use doorway_core::Timestamp;
+use doorway_core::email::EmailAddress;
+use doorway_core::organization::{Organization, Workspace};
+use doorway_core::store::{AccountStore, AccountTx, Identity, StoreResult};
+use doorway_core::user::User;
+
+use super::{PgStore, PgTx, SqliteStore, SqliteTx};
+use crate::errors::store_error;
+use crate::rows::{MembershipRow, UserRow, UserWithPasswordRow, WorkspaceRow, json_text};
+
+const USER_BY_ID: &str = "SELECT * FROM users WHERE project_id = $1 AND id = $2";
+
+macro_rules! accounts {
+    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+        #[async_trait]
+        impl AccountStore for $store {
+            async fn user_by_id(&self, project_id: &str, user_id: &str) -> StoreResult<Option<User>> {
+                fetch_optional!(UserRow, &self.pool, USER_BY_ID, project_id, user_id)?.map(User::try_from).transpose()
+            }
+
+            async fn user_with_password(
+                &self,
+                project_id: &str,
+                email: &EmailAddress,
+            ) -> StoreResult<Option<(User, Option<String>)>> {
+                fetch_optional!(
+                    UserWithPasswordRow,
+                    &self.pool,
+                    "SELECT u.*, p.phc FROM users u LEFT JOIN password_credentials p ON p.user_id = u.id
+                     WHERE u.project_id = $1 AND u.email = $2",
+                    project_id,
+                    email.as_str(),
+                )?
+                .map(<(User, Option<String>)>::try_from)
+                .transpose()
+            }
+
+            async fn identity_user(&self, project_id: &str, provider: &str, subject: &str) -> StoreResult<Option<User>> {
+                fetch_optional!(
+                    UserRow,
+                    &self.pool,
+                    "SELECT u.* FROM identities i JOIN users u ON u.id = i.user_id
+                     WHERE i.project_id = $1 AND i.provider = $2 AND i.subject = $3",
+                    project_id,
+                    provider,
+                    subject,
+                )?
+                .map(User::try_from)
+                .transpose()
+            }
+
+            async fn memberships(&self, user_id: &str) -> StoreResult<Vec<(Organization, String)>> {
+                Ok(fetch_all!(
+                    MembershipRow,
+                    &self.pool,
+                    "SELECT o.id, o.project_id, o.name, o.slug, o.created_at, m.role
+                     FROM memberships m JOIN organizations o ON o.id = m.organization_id
+                     WHERE m.user_id = $1 ORDER BY m.created_at, o.id",
+                    user_id,
+                )?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+            }
+
+            async fn workspaces(&self, organization_id: &str) -> StoreResult<Vec<Workspace>> {
+                Ok(fetch_all!(
+                    WorkspaceRow,
+                    &self.pool,
+                    "SELECT * FROM workspaces WHERE organization_id = $1 ORDER BY created_at, id",
+                    organization_id,
+                )?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+            }
+        }
+
+        #[async_trait]
+        impl AccountTx for $tx {
+            async fn insert_user(&mut self, u: &User) -> StoreResult<i64> {
+                sqlx::query_scalar(
+                    "INSERT INTO users (id, project_id, email, email_verified, name, username, avatar_url, bio,
+                        longitude, latitude, birthdate, metadata, secure_metadata, reputation, created_at, updated_at,
+                        custom_fields)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                     RETURNING seq",
+                )
+                .bind(&u.id)
+                .bind(&u.project_id)
+                .bind(u.email.as_str())
+                .bind(u.email_verified)
+                .bind(&u.name)
+                .bind(&u.username)
+                .bind(&u.avatar_url)
+                .bind(&u.bio)
+                .bind(u.location.map(|l| l.longitude))
+                .bind(u.location.map(|l| l.latitude))
+                .bind(&u.birthdate)
+                .bind(json_text(&u.metadata))
+                .bind(json_text(&u.secure_metadata))
+                .bind(u.reputation)
+                .bind(u.created_at.millis())
+                .bind(u.updated_at.millis())
+                .bind(json_text(&u.custom_fields))
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(store_error)
+            }
+
+            async fn user_by_id(&mut self, project_id: &str, user_id: &str) -> StoreResult<Option<User>> {
+                fetch_optional!(UserRow, &mut *self.tx, USER_BY_ID, project_id, user_id)?
+                    .map(User::try_from)
+                    .transpose()
+            }
+
+            async fn mark_email_verified(&mut self, user_id: &str, now: Timestamp) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1",
+                    user_id,
+                    now.millis(),
+                )?;
+                Ok(())
+            }
+
+            async fn insert_password(&mut self, user_id: &str, phc: &str, now: Timestamp) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "INSERT INTO password_credentials (user_id, phc, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+                    user_id,
+                    phc,
+                    now.millis(),
+                )?;
+                Ok(())
+            }
+
+            async fn delete_password(&mut self, user_id: &str) -> StoreResult<bool> {
+                let done = exec!(&mut *self.tx, "DELETE FROM password_credentials WHERE user_id = $1", user_id)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn lock_password(&mut self, user_id: &str) -> StoreResult<Option<String>> {
+                sqlx::query_scalar(concat!("SELECT phc FROM password_credentials WHERE user_id = $1", $row_lock))
+                    .bind(user_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(store_error)
+            }
+
+            async fn insert_identity(&mut self, i: &Identity) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "INSERT INTO identities (id, project_id, user_id, provider, subject, email, email_verified, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &i.id,
+                    &i.project_id,
+                    &i.user_id,
+                    &i.provider,
+                    &i.subject,
+                    &i.email,
+                    i.email_verified,
+                    i.created_at.millis(),
+                )?;
+                Ok(())
+            }
+
+            async fn delete_unverified_identities(&mut self, user_id: &str) -> StoreResult<u64> {
+                let done = exec!(
+                    &mut *self.tx,
+                    "DELETE FROM identities WHERE user_id = $1 AND email_verified = FALSE",
+                    user_id,
+                )?;
+                Ok(done.rows_affected())
+            }
+
+            async fn insert_organization_if_slug_free(&mut self, o: &Organization) -> StoreResult<bool> {
+                let done = exec!(
+                    &mut *self.tx,
+                    "INSERT INTO organizations (id, project_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (project_id, slug) DO NOTHING",
+                    &o.id,
+                    &o.project_id,
+                    &o.name,
+                    &o.slug,
+                    o.created_at.millis(),
+                )?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_membership(
+                &mut self,
+                organization_id: &str,
+                user_id: &str,
+                role: &str,
+                now: Timestamp,
+            ) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "INSERT INTO memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+                    organization_id,
+                    user_id,
+                    role,
+                    now.millis(),
+                )?;
+                Ok(())
+            }
+
+            async fn insert_workspace(&mut self, w: &Workspace) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    &w.id,
+                    &w.organization_id,
+                    &w.name,
+                    &w.slug,
+                    w.created_at.millis(),
+                )?;
+                Ok(())
+            }
+
+            async fn insert_role(&mut self, organization_id: &str, name: &str, now: Timestamp) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "INSERT INTO roles (organization_id, name, created_at) VALUES ($1, $2, $3)",
+                    organization_id,
+                    name,
+                    now.millis(),
+                )?;
+                Ok(())
+            }
+
+            async fn insert_terms_acceptance(&mut self, user_id: &str, version: &str, now: Timestamp) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)",
+                    user_id,
+                    version,
+                    now.millis(),
+                )?;
+                Ok(())
+            }
+        }
+    };
+}
+
+for_both_engines!(accounts);

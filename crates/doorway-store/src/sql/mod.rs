@@ -1,0 +1,169 @@
+//! The store port on SQLite and PostgreSQL: one implementation per aggregate (one file each,
+//! mirroring `doorway_core::store`), each expanded once per engine by [`for_both_engines!`].
+//!
+//! The SQL is the same text on SQLite and PostgreSQL (`$n` placeholders, Unix-ms times, TEXT
+//! json); the expansion only swaps the driver types and the few engine-specific bits passed to
+//! it here: how a transaction begins, the delivery claim, the row-lock suffix.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use doorway_core::store::{Store, StoreResult, StoreTx};
+
+use crate::ConnectError;
+use crate::errors::store_error;
+use crate::key_sealing::{self, MasterKey};
+
+/// Runs a statement with its binds, in order; returns the driver's result (`rows_affected`).
+macro_rules! exec {
+    ($conn:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        sqlx::query($sql)$(.bind($bind))*.execute($conn).await.map_err($crate::errors::store_error)
+    };
+}
+
+/// Reads at most one `$row` with these binds.
+macro_rules! fetch_optional {
+    ($row:ty, $conn:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        sqlx::query_as::<_, $row>($sql)$(.bind($bind))*.fetch_optional($conn).await.map_err($crate::errors::store_error)
+    };
+}
+
+/// Reads every `$row` with these binds.
+macro_rules! fetch_all {
+    ($row:ty, $conn:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        sqlx::query_as::<_, $row>($sql)$(.bind($bind))*.fetch_all($conn).await.map_err($crate::errors::store_error)
+    };
+}
+
+/// Expands an aggregate's implementation macro for each engine, with its arguments:
+/// `(store, tx, driver, backend name, begin statement, delivery claim SQL, row-lock suffix)`.
+///
+/// SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so concurrent writers wait
+/// (busy_timeout) instead of failing when a read lock cannot be upgraded; a row lock only
+/// means something on PostgreSQL, as SQLite transactions already hold the write lock.
+macro_rules! for_both_engines {
+    ($aggregate:ident) => {
+        $aggregate!(SqliteStore, SqliteTx, sqlx::Sqlite, "sqlite", "BEGIN IMMEDIATE", $crate::sql::CLAIM_SQLITE, "");
+        $aggregate!(PgStore, PgTx, sqlx::Postgres, "postgres", "BEGIN", $crate::sql::CLAIM_POSTGRES, " FOR UPDATE");
+    };
+}
+
+mod accounts;
+mod audit;
+mod oauth;
+mod outbox;
+mod projects;
+mod rate_limits;
+mod sessions;
+mod verification;
+
+/// Claiming due deliveries. On PostgreSQL several instances claim at once, so rows another
+/// worker is claiming are skipped; SQLite has a single writer and no `SKIP LOCKED`.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE deliveries SET claimed_until = $1, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM deliveries
+                 WHERE status = 'pending' AND kind = $2 AND next_attempt_at <= $3
+                   AND (claimed_until IS NULL OR claimed_until < $3)
+                 ORDER BY next_attempt_at, id LIMIT $4 ",
+            $lock,
+            ") RETURNING *"
+        )
+    };
+}
+
+const CLAIM_SQLITE: &str = claim_sql!("");
+const CLAIM_POSTGRES: &str = claim_sql!("FOR UPDATE SKIP LOCKED");
+
+/// The store and transaction types of one engine, and what is not an aggregate's: opening,
+/// pinging, beginning and committing, and sealing signing keys at start-up.
+macro_rules! engine {
+    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+        #[derive(Clone)]
+        pub struct $store {
+            pool: sqlx::Pool<$db>,
+            /// Seals private signing keys at rest when set.
+            master: Option<Arc<MasterKey>>,
+        }
+
+        impl $store {
+            pub fn new(pool: sqlx::Pool<$db>) -> Self {
+                Self { pool, master: None }
+            }
+
+            pub fn with_master_key(self, master: Option<MasterKey>) -> Self {
+                Self { master: master.map(Arc::new), ..self }
+            }
+
+            /// Brings every stored signing key to the form the master key asks for, in one
+            /// transaction: with a master key, plain secrets are sealed (returns how many) and
+            /// sealed ones must open; without one, any sealed secret is an error.
+            pub async fn protect_signing_keys(&self) -> Result<usize, ConnectError> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(ConnectError::Open)?;
+                let rows: Vec<(String, Vec<u8>, String)> =
+                    sqlx::query_as("SELECT kid, secret, secret_format FROM signing_keys ORDER BY kid")
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(ConnectError::Open)?;
+                let master = self.master.as_deref();
+                let mut sealed = 0;
+                for (kid, stored, format) in rows {
+                    let secret = key_sealing::from_stored(master, &kid, &stored, &format)?;
+                    if format == key_sealing::PLAIN && let Some(master) = master {
+                        let (stored, format) = key_sealing::to_stored(Some(master), &kid, &secret);
+                        // Another instance starting at the same time may have sealed it already.
+                        let done = sqlx::query(
+                            "UPDATE signing_keys SET secret = $2, secret_format = $3 WHERE kid = $1 AND secret_format = $4",
+                        )
+                        .bind(&kid)
+                        .bind(stored)
+                        .bind(format)
+                        .bind(key_sealing::PLAIN)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(ConnectError::Open)?;
+                        sealed += done.rows_affected() as usize;
+                    }
+                }
+                tx.commit().await.map_err(ConnectError::Open)?;
+                Ok(sealed)
+            }
+
+            pub fn pool(&self) -> &sqlx::Pool<$db> {
+                &self.pool
+            }
+        }
+
+        pub struct $tx {
+            tx: sqlx::Transaction<'static, $db>,
+            master: Option<Arc<MasterKey>>,
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                exec!(&self.pool, "SELECT 1")?;
+                Ok(())
+            }
+
+            async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
+                let tx = self.pool.begin_with($begin).await.map_err(store_error)?;
+                Ok(Box::new($tx { tx, master: self.master.clone() }))
+            }
+        }
+
+        #[async_trait]
+        impl StoreTx for $tx {
+            async fn commit(self: Box<Self>) -> StoreResult<()> {
+                self.tx.commit().await.map_err(store_error)
+            }
+        }
+    };
+}
+
+for_both_engines!(engine);

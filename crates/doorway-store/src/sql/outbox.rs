@@ -1,0 +1,175 @@
+//! The outbox and the deliveries fanned out from it, with their attempts.
+
+use async_trait::async_trait;
+use doorway_core::Timestamp;
+use doorway_core::events::OutboxMessage;
+use doorway_core::store::{OutboxStore, OutboxTx, StoreResult};
+use doorway_core::webhooks::{AttemptOutcome, Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
+
+use super::{PgStore, PgTx, SqliteStore, SqliteTx};
+use crate::errors::store_error;
+use crate::rows::{AttemptRow, DeliveryRow, OutboxRow, json_text};
+
+macro_rules! outbox {
+    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+        #[async_trait]
+        impl OutboxStore for $store {
+            async fn outbox(&self, project_id: &str) -> StoreResult<Vec<OutboxMessage>> {
+                fetch_all!(
+                    OutboxRow,
+                    &self.pool,
+                    "SELECT * FROM outbox WHERE project_id = $1 ORDER BY created_at, id",
+                    project_id
+                )?
+                .into_iter()
+                .map(OutboxMessage::try_from)
+                .collect()
+            }
+
+            async fn claim_deliveries(
+                &self,
+                kind: DeliveryKind,
+                now: Timestamp,
+                lease_until: Timestamp,
+                limit: u32,
+            ) -> StoreResult<Vec<Delivery>> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(store_error)?;
+                let rows = fetch_all!(
+                    DeliveryRow,
+                    &mut *tx,
+                    $claim,
+                    lease_until.millis(),
+                    kind.as_str(),
+                    now.millis(),
+                    i64::from(limit),
+                )?;
+                tx.commit().await.map_err(store_error)?;
+                rows.into_iter().map(Delivery::try_from).collect()
+            }
+
+            async fn finish_attempt(
+                &self,
+                a: &DeliveryAttempt,
+                outcome: AttemptOutcome,
+                error: Option<&str>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(store_error)?;
+                exec!(
+                    &mut *tx,
+                    "INSERT INTO delivery_attempts (delivery_id, attempt, at, status_code, latency_ms, error)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &a.delivery_id,
+                    a.attempt,
+                    a.at.millis(),
+                    a.status_code,
+                    a.latency_ms,
+                    &a.error,
+                )?;
+                let (status, next, delivered_at) = match outcome {
+                    AttemptOutcome::Delivered => (DeliveryStatus::Delivered, None, Some(a.at.millis())),
+                    AttemptOutcome::RetryAt(t) => (DeliveryStatus::Pending, Some(t.millis()), None),
+                    AttemptOutcome::Dead => (DeliveryStatus::Dead, None, None),
+                };
+                exec!(
+                    &mut *tx,
+                    "UPDATE deliveries SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at),
+                         delivered_at = $4, last_error = $5, claimed_until = NULL
+                     WHERE id = $1",
+                    &a.delivery_id,
+                    status.as_str(),
+                    next,
+                    delivered_at,
+                    error,
+                )?;
+                tx.commit().await.map_err(store_error)
+            }
+
+            async fn deliveries(
+                &self,
+                project_id: &str,
+                kind: DeliveryKind,
+                status: Option<DeliveryStatus>,
+                limit: u32,
+            ) -> StoreResult<Vec<Delivery>> {
+                fetch_all!(
+                    DeliveryRow,
+                    &self.pool,
+                    "SELECT * FROM deliveries WHERE project_id = $1 AND kind = $2 AND ($3 IS NULL OR status = $3)
+                     ORDER BY created_at DESC, id DESC LIMIT $4",
+                    project_id,
+                    kind.as_str(),
+                    status.map(DeliveryStatus::as_str),
+                    i64::from(limit),
+                )?
+                .into_iter()
+                .map(Delivery::try_from)
+                .collect()
+            }
+
+            async fn delivery_attempts(&self, delivery_id: &str) -> StoreResult<Vec<DeliveryAttempt>> {
+                Ok(fetch_all!(
+                    AttemptRow,
+                    &self.pool,
+                    "SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt",
+                    delivery_id,
+                )?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+            }
+
+            async fn replay_delivery(&self, project_id: &str, delivery_id: &str, now: Timestamp) -> StoreResult<bool> {
+                let done = exec!(
+                    &self.pool,
+                    "UPDATE deliveries SET status = 'pending', next_attempt_at = $3, claimed_until = NULL
+                     WHERE project_id = $1 AND id = $2 AND status <> 'suppressed'",
+                    project_id,
+                    delivery_id,
+                    now.millis(),
+                )?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
+        #[async_trait]
+        impl OutboxTx for $tx {
+            async fn insert_outbox(&mut self, m: &OutboxMessage) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "INSERT INTO outbox (id, project_id, topic, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    &m.id,
+                    &m.project_id,
+                    &m.topic,
+                    json_text(&m.payload),
+                    m.created_at.millis(),
+                )?;
+                Ok(())
+            }
+
+            async fn insert_delivery(&mut self, d: &Delivery) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "INSERT INTO deliveries (id, project_id, event_id, kind, target, body, status, attempts,
+                         next_attempt_at, claimed_until, last_error, created_at, delivered_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    &d.id,
+                    &d.project_id,
+                    &d.event_id,
+                    d.kind.as_str(),
+                    &d.target,
+                    &d.body,
+                    d.status.as_str(),
+                    d.attempts,
+                    d.next_attempt_at.millis(),
+                    d.claimed_until.map(|t| t.millis()),
+                    &d.last_error,
+                    d.created_at.millis(),
+                    d.delivered_at.map(|t| t.millis()),
+                )?;
+                Ok(())
+            }
+        }
+    };
+}
+
+for_both_engines!(outbox);

@@ -1,0 +1,141 @@
+//! Sessions, refresh-token families and SSO sessions. Every change to one session locks the
+//! session row first, then its tokens: one lock order.
+
+use async_trait::async_trait;
+use doorway_core::Timestamp;
+use doorway_core::session::{RefreshToken, Session};
+use doorway_core::store::{SessionStore, SessionTx, SsoSession, StoreResult};
+
+use super::{PgStore, PgTx, SqliteStore, SqliteTx};
+use crate::rows::{RefreshTokenRow, SessionRow};
+
+macro_rules! sessions {
+    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+        #[async_trait]
+        impl SessionStore for $store {
+            async fn session(&self, session_id: &str) -> StoreResult<Option<Session>> {
+                Ok(fetch_optional!(SessionRow, &self.pool, "SELECT * FROM sessions WHERE id = $1", session_id)?
+                    .map(Session::from))
+            }
+        }
+
+        #[async_trait]
+        impl SessionTx for $tx {
+            async fn insert_session(&mut self, s: &Session) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "INSERT INTO sessions (id, project_id, user_id, amr, ip, user_agent, created_at, expires_at, revoked_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    &s.id,
+                    &s.project_id,
+                    &s.user_id,
+                    s.amr.join(" "),
+                    &s.client.ip,
+                    &s.client.user_agent,
+                    s.created_at.millis(),
+                    s.expires_at.millis(),
+                    s.revoked_at.map(|t| t.millis()),
+                )?;
+                Ok(())
+            }
+
+            async fn lock_session(&mut self, session_id: &str) -> StoreResult<Option<Session>> {
+                Ok(fetch_optional!(
+                    SessionRow,
+                    &mut *self.tx,
+                    concat!("SELECT * FROM sessions WHERE id = $1", $row_lock),
+                    session_id,
+                )?
+                .map(Session::from))
+            }
+
+            async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+                    session_id,
+                    now.millis(),
+                )?;
+                exec!(
+                    &mut *self.tx,
+                    "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE session_id = $1",
+                    session_id,
+                    now.millis(),
+                )?;
+                Ok(())
+            }
+
+            async fn revoke_user_sessions(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u64> {
+                // Sessions first, then their tokens: the lock order of every session change.
+                let revoked = exec!(
+                    &mut *self.tx,
+                    "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                    user_id,
+                    now.millis(),
+                )?;
+                exec!(
+                    &mut *self.tx,
+                    "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2)
+                     WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
+                    user_id,
+                    now.millis(),
+                )?;
+                Ok(revoked.rows_affected())
+            }
+
+            async fn insert_refresh_token(&mut self, t: &RefreshToken) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "INSERT INTO refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, used_at, revoked_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &t.id,
+                    &t.session_id,
+                    &t.token_hash,
+                    &t.parent_id,
+                    t.created_at.millis(),
+                    t.expires_at.millis(),
+                    t.used_at.map(|x| x.millis()),
+                    t.revoked_at.map(|x| x.millis()),
+                )?;
+                Ok(())
+            }
+
+            async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
+                Ok(fetch_optional!(
+                    RefreshTokenRow,
+                    &mut *self.tx,
+                    "SELECT * FROM refresh_tokens WHERE token_hash = $1",
+                    token_hash,
+                )?
+                .map(RefreshToken::from))
+            }
+
+            async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<bool> {
+                let done = exec!(
+                    &mut *self.tx,
+                    "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
+                    token_id,
+                    now.millis(),
+                )?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_sso_session(&mut self, s: &SsoSession) -> StoreResult<()> {
+                exec!(
+                    &mut *self.tx,
+                    "INSERT INTO sso_sessions (id, session_id, user_id, provider, subject, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &s.id,
+                    &s.session_id,
+                    &s.user_id,
+                    &s.provider,
+                    &s.subject,
+                    s.created_at.millis(),
+                )?;
+                Ok(())
+            }
+        }
+    };
+}
+
+for_both_engines!(sessions);

@@ -1,0 +1,126 @@
+//! Sessions, refresh-token families, SSO sessions.
+
+use doorway_core::events::ClientInfo;
+use doorway_core::session::{RefreshToken, Session};
+use doorway_core::store::SsoSession;
+
+use crate::{Engine, insert_user, open_with_project, t, user};
+
+on_every_engine!(
+    sessions_round_trip_and_lock,
+    revoking_a_session_revokes_its_token_family,
+    a_refresh_token_is_used_once,
+    revoking_a_user_revokes_only_their_active_sessions,
+);
+
+fn session(id: &str, user_id: &str, expires_at: i64) -> Session {
+    Session {
+        id: id.into(),
+        project_id: "prj_acme".into(),
+        user_id: user_id.into(),
+        amr: vec!["pwd".into(), "otp".into()],
+        created_at: t(100),
+        expires_at: t(expires_at),
+        revoked_at: None,
+        client: ClientInfo { ip: Some("192.0.2.1".into()), user_agent: Some("test".into()) },
+    }
+}
+
+fn token(id: &str, session_id: &str, parent: Option<&str>) -> RefreshToken {
+    RefreshToken {
+        id: id.into(),
+        session_id: session_id.into(),
+        token_hash: format!("hash-{id}"),
+        parent_id: parent.map(Into::into),
+        created_at: t(100),
+        expires_at: t(10_000),
+        used_at: None,
+        revoked_at: None,
+    }
+}
+
+/// `prj_acme` with user `usr_1` and its session `ses_1` (expiring at 10 000), with tokens
+/// `rt_1` → `rt_2`.
+async fn open_with_session(
+    engine: Engine,
+) -> (Option<doorway_store::test_support::FreshDatabase>, std::sync::Arc<dyn doorway_core::Store>) {
+    let (db, store) = open_with_project(engine).await;
+    insert_user(&*store, user("usr_1", "ada@example.com")).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_session(&session("ses_1", "usr_1", 10_000)).await.unwrap();
+    tx.insert_refresh_token(&token("rt_1", "ses_1", None)).await.unwrap();
+    tx.insert_refresh_token(&token("rt_2", "ses_1", Some("rt_1"))).await.unwrap();
+    tx.commit().await.unwrap();
+    (db, store)
+}
+
+async fn sessions_round_trip_and_lock(engine: Engine) {
+    let (_db, store) = open_with_session(engine).await;
+    assert_eq!(store.session("ses_1").await.unwrap(), Some(session("ses_1", "usr_1", 10_000)));
+    assert_eq!(store.session("ses_unknown").await.unwrap(), None);
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.lock_session("ses_1").await.unwrap(), Some(session("ses_1", "usr_1", 10_000)));
+    assert_eq!(tx.lock_session("ses_unknown").await.unwrap(), None);
+    assert_eq!(tx.refresh_token_by_hash("hash-rt_2").await.unwrap(), Some(token("rt_2", "ses_1", Some("rt_1"))));
+    assert_eq!(tx.refresh_token_by_hash("hash-unknown").await.unwrap(), None);
+    let sso = SsoSession {
+        id: "sso_1".into(),
+        session_id: "ses_1".into(),
+        user_id: "usr_1".into(),
+        provider: "github".into(),
+        subject: "sub-1".into(),
+        created_at: t(100),
+    };
+    tx.insert_sso_session(&sso).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn revoking_a_session_revokes_its_token_family(engine: Engine) {
+    let (_db, store) = open_with_session(engine).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.revoke_session("ses_1", t(200)).await.unwrap();
+    tx.commit().await.unwrap();
+    // Revoking again keeps the first time.
+    let mut tx = store.begin().await.unwrap();
+    tx.revoke_session("ses_1", t(300)).await.unwrap();
+    for id in ["rt_1", "rt_2"] {
+        let token = tx.refresh_token_by_hash(&format!("hash-{id}")).await.unwrap().unwrap();
+        assert_eq!(token.revoked_at, Some(t(200)), "{id}");
+    }
+    tx.commit().await.unwrap();
+    let revoked = store.session("ses_1").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(t(200)));
+    assert!(!revoked.is_active(t(250)));
+}
+
+async fn a_refresh_token_is_used_once(engine: Engine) {
+    let (_db, store) = open_with_session(engine).await;
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.mark_refresh_token_used("rt_2", t(150)).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx.mark_refresh_token_used("rt_2", t(160)).await.unwrap(), "a replay");
+    assert_eq!(tx.refresh_token_by_hash("hash-rt_2").await.unwrap().unwrap().used_at, Some(t(150)));
+    assert!(!tx.mark_refresh_token_used("rt_unknown", t(160)).await.unwrap());
+}
+
+async fn revoking_a_user_revokes_only_their_active_sessions(engine: Engine) {
+    let (_db, store) = open_with_session(engine).await;
+    insert_user(&*store, user("usr_2", "bob@example.com")).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_session(&session("ses_2", "usr_1", 10_000)).await.unwrap();
+    tx.insert_session(&session("ses_old", "usr_1", 150)).await.unwrap();
+    tx.insert_session(&session("ses_bob", "usr_2", 10_000)).await.unwrap();
+    tx.insert_refresh_token(&token("rt_bob", "ses_bob", None)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.revoke_user_sessions("usr_1", t(200)).await.unwrap(), 2, "ses_1 and ses_2; ses_old expired");
+    assert_eq!(tx.refresh_token_by_hash("hash-rt_1").await.unwrap().unwrap().revoked_at, Some(t(200)));
+    assert_eq!(tx.refresh_token_by_hash("hash-rt_bob").await.unwrap().unwrap().revoked_at, None);
+    tx.commit().await.unwrap();
+    assert_eq!(store.session("ses_2").await.unwrap().unwrap().revoked_at, Some(t(200)));
+    assert_eq!(store.session("ses_old").await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(store.session("ses_bob").await.unwrap().unwrap().revoked_at, None);
+}
