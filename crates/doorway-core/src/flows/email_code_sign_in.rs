@@ -1,19 +1,18 @@
 //! Passwordless sign-in: a one-time code (or magic link) by mail, then a session.
 
-use serde_json::json;
-
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
+use crate::flows::Audit;
 use crate::flows::account_securing::Presenter;
+use crate::flows::session::start_session;
 use crate::flows::sign_in::SignInOutcome;
 use crate::flows::verification::{
     CodeError, Proof, Recipient, check_code_mail_budget, denial, proof_method, redeem, send_code,
 };
-use crate::flows::{Audit, emit, session_event};
 use crate::mail::CodePurpose;
 use crate::project::ProjectContext;
 use crate::services::Services;
-use crate::session::{new_session, sign_access_token};
+use crate::session::sign_access_token;
 
 /// Mails a sign-in code if the address has an account; the answer, the budget spent and the
 /// work done are the same either way.
@@ -59,12 +58,10 @@ pub async fn sign_in(
             return Err(e);
         }
     };
-    let new = new_session(ctx, &user.id, &["otp"], client, now);
-    tx.insert_session(&new.session).await?;
-    tx.insert_refresh_token(&new.refresh).await?;
-    emit(tx.as_mut(), ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
+    let (session, refresh_secret) = start_session(tx.as_mut(), ctx, &user, &["otp"], None, client, now).await?;
     audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
     tx.commit().await?;
-    let access = sign_access_token(ctx, &new.session, false, now).map_err(|e| CodeError::Unexpected(e.to_string()))?;
-    Ok(SignInOutcome { user, session: new.session, access, refresh_secret: new.refresh_secret })
+    let access = sign_access_token(ctx, &session, false, now)
+        .map_err(|e| CodeError::Unexpected(crate::error::Unexpected::context("signing the access token", e)))?;
+    Ok(SignInOutcome { user, session, access, refresh_secret })
 }

@@ -1,5 +1,6 @@
 //! One module per flow. Each owns its errors; contracts map them to their wire formats.
 
+pub mod account;
 pub(crate) mod account_linking;
 pub(crate) mod account_securing;
 pub mod email_code_sign_in;
@@ -21,6 +22,24 @@ use crate::session::Session;
 use crate::store::{Store, StoreTx};
 use crate::user::User;
 use crate::webhooks::{Delivery, DeliveryKind, DeliveryStatus};
+
+/// Records how a flow ended on its span (`outcome`: `ok`, or the error's variant name).
+pub(crate) fn record_outcome<T, E: std::fmt::Debug>(result: Result<T, E>) -> Result<T, E> {
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        match &result {
+            Ok(_) => {
+                span.record("outcome", "ok");
+            }
+            Err(e) => {
+                let debug = format!("{e:?}");
+                let variant: String = debug.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                span.record("outcome", variant.as_str());
+            }
+        }
+    }
+    result
+}
 
 /// The user as events describe it (never secure metadata).
 pub(crate) fn user_event(user: &User) -> serde_json::Value {

@@ -1,14 +1,18 @@
 //! The life of a session after sign-in: refresh rotation with reuse detection, sign-out, and
 //! authenticating a request by its access token.
 
+use serde_json::json;
+
 use crate::events::ClientInfo;
-use crate::flows::Audit;
+use crate::flows::{Audit, emit, session_event};
+use crate::ids::new_id;
 use crate::project::ProjectContext;
 use crate::services::Services;
 use crate::session::{
-    AccessClaims, AccessToken, RefreshSecret, Session, child_refresh_token, sign_access_token, verify_access_token,
+    AccessClaims, AccessToken, RefreshSecret, Session, child_refresh_token, new_session, sign_access_token,
+    verify_access_token,
 };
-use crate::store::StoreError;
+use crate::store::{SsoSession, StoreError, StoreTx};
 use crate::user::User;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,13 +24,42 @@ pub enum SessionError {
     #[error("not signed in")]
     Unauthenticated,
     #[error("session failure: {0}")]
-    Unexpected(String),
+    Unexpected(#[source] crate::error::Unexpected),
 }
 
 impl From<StoreError> for SessionError {
     fn from(e: StoreError) -> Self {
-        Self::Unexpected(e.to_string())
+        Self::Unexpected(e.into())
     }
+}
+
+/// A new session with its refresh token and `session.created` event; with `sso` (provider id,
+/// subject), also the SSO session of a provider sign-in.
+pub(crate) async fn start_session(
+    tx: &mut dyn StoreTx,
+    ctx: &ProjectContext,
+    user: &User,
+    amr: &[&str],
+    sso: Option<(&str, &str)>,
+    client: &crate::events::ClientInfo,
+    now: crate::Timestamp,
+) -> Result<(Session, RefreshSecret), StoreError> {
+    let new = new_session(ctx, &user.id, amr, client, now);
+    tx.insert_session(&new.session).await?;
+    if let Some((provider, subject)) = sso {
+        tx.insert_sso_session(&SsoSession {
+            id: new_id("sso"),
+            session_id: new.session.id.clone(),
+            user_id: user.id.clone(),
+            provider: provider.to_owned(),
+            subject: subject.to_owned(),
+            created_at: now,
+        })
+        .await?;
+    }
+    tx.insert_refresh_token(&new.refresh).await?;
+    emit(tx, ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
+    Ok((new.session, new.refresh_secret))
 }
 
 pub struct Refreshed {
@@ -68,7 +101,8 @@ pub async fn refresh(
     let (child, secret) = child_refresh_token(&session, Some(&token.id), now);
     tx.insert_refresh_token(&child).await?;
     tx.commit().await?;
-    let access = sign_access_token(ctx, &session, false, now).map_err(|e| SessionError::Unexpected(e.to_string()))?;
+    let access = sign_access_token(ctx, &session, false, now)
+        .map_err(|e| SessionError::Unexpected(crate::error::Unexpected::context("signing the access token", e)))?;
     Ok(Refreshed { session, access, refresh_secret: secret })
 }
 

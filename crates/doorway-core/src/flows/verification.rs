@@ -27,12 +27,12 @@ pub enum CodeError {
     #[error("too many mails to this address")]
     RateLimited(RateLimited),
     #[error("verification failed: {0}")]
-    Unexpected(String),
+    Unexpected(#[source] crate::error::Unexpected),
 }
 
 impl From<StoreError> for CodeError {
     fn from(e: StoreError) -> Self {
-        Self::Unexpected(e.to_string())
+        Self::Unexpected(e.into())
     }
 }
 
