@@ -354,7 +354,7 @@ mod tests {
             Credential::checked(Password::new("x".into()), &policy),
             Err(SignupError::WeakPassword(v)) if !v.is_empty()
         ));
-        assert!(Credential::checked(Password::new("a sturdy passphrase 93".into()), &policy).is_ok());
+        assert!(Credential::checked(Password::new("Sturdy-Passphrase-93!".into()), &policy).is_ok());
     }
 
     #[test]
