@@ -144,6 +144,10 @@ pub trait Store: Send + Sync + 'static {
     async fn workspaces(&self, organization_id: &str) -> StoreResult<Vec<Workspace>>;
 
     async fn replay_delivery(&self, project_id: &str, delivery_id: &str, now: Timestamp) -> StoreResult<bool>;
+
+    /// The user's organizations (oldest membership first), each with the user's role and its
+    /// workspaces (oldest first), in one query.
+    async fn memberships_with_workspaces(&self, user_id: &str) -> StoreResult<Vec<crate::organization::Membership>>;
 }
 
 #[async_trait]

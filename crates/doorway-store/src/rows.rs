@@ -4,7 +4,7 @@ use doorway_core::email::EmailAddress;
 use doorway_core::events::{AuditEntry, ClientInfo, OutboxMessage};
 use doorway_core::keys::ProjectKey;
 use doorway_core::mail::CodePurpose;
-use doorway_core::organization::{Organization, Workspace};
+use doorway_core::organization::{Membership, Organization, Workspace};
 use doorway_core::session::{RefreshToken, Session};
 use doorway_core::store::OAuthState;
 use doorway_core::user::{GeoPoint, User};
@@ -430,4 +430,55 @@ impl From<WorkspaceRow> for Workspace {
             created_at: Timestamp::from_millis(r.created_at),
         }
     }
+}
+
+/// One row per (membership, workspace); an organization without workspaces gives one row
+/// with the workspace columns NULL.
+#[derive(sqlx::FromRow)]
+pub(crate) struct MembershipWorkspaceRow {
+    id: String,
+    project_id: String,
+    name: String,
+    slug: String,
+    created_at: i64,
+    role: String,
+    workspace_id: Option<String>,
+    workspace_name: Option<String>,
+    workspace_slug: Option<String>,
+    workspace_created_at: Option<i64>,
+}
+
+/// Folds rows ordered by membership into memberships with their workspaces.
+pub(crate) fn memberships_from(rows: Vec<MembershipWorkspaceRow>) -> Vec<Membership> {
+    let mut memberships: Vec<Membership> = Vec::new();
+    for r in rows {
+        let workspace = match (r.workspace_id, r.workspace_name, r.workspace_slug, r.workspace_created_at) {
+            (Some(id), Some(name), Some(slug), Some(created_at)) => Some(Workspace {
+                id,
+                organization_id: r.id.clone(),
+                name,
+                slug,
+                created_at: Timestamp::from_millis(created_at),
+            }),
+            _ => None,
+        };
+        let same = memberships.last().is_some_and(|m| m.organization.id == r.id);
+        if !same {
+            memberships.push(Membership {
+                organization: Organization {
+                    id: r.id,
+                    project_id: r.project_id,
+                    name: r.name,
+                    slug: r.slug,
+                    created_at: Timestamp::from_millis(r.created_at),
+                },
+                role: r.role,
+                workspaces: Vec::new(),
+            });
+        }
+        if let (Some(w), Some(m)) = (workspace, memberships.last_mut()) {
+            m.workspaces.push(w);
+        }
+    }
+    memberships
 }

@@ -8,6 +8,7 @@ use doorway_core::email::EmailAddress;
 use doorway_core::events::{AuditEntry, OutboxMessage};
 use doorway_core::keys::ProjectKey;
 use doorway_core::mail::CodePurpose;
+use doorway_core::organization::Membership;
 use doorway_core::organization::Organization;
 use doorway_core::organization::Workspace;
 use doorway_core::rate_limit::Gcra;
@@ -25,8 +26,9 @@ use crate::ConnectError;
 use crate::errors::store_error;
 use crate::key_sealing::{self, MasterKey};
 use crate::rows::{
-    AttemptRow, AuditRow, DeliveryRow, KeyRow, MembershipRow, OAuthStateRow, OutboxRow, ProjectRow, RefreshTokenRow,
-    SessionRow, UserRow, UserWithPasswordRow, VerificationRow, WorkspaceRow, json_text, settings_json,
+    AttemptRow, AuditRow, DeliveryRow, KeyRow, MembershipRow, MembershipWorkspaceRow, OAuthStateRow, OutboxRow,
+    ProjectRow, RefreshTokenRow, SessionRow, UserRow, UserWithPasswordRow, VerificationRow, WorkspaceRow, json_text,
+    memberships_from, settings_json,
 };
 
 /// Claiming due deliveries. On PostgreSQL several instances claim at once, so rows another
@@ -481,6 +483,24 @@ macro_rules! sql_store {
                     .into_iter()
                     .map(Into::into)
                     .collect())
+            }
+
+            async fn memberships_with_workspaces(&self, user_id: &str) -> StoreResult<Vec<Membership>> {
+                let rows = sqlx::query_as::<_, MembershipWorkspaceRow>(
+                    "SELECT o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
+                            w.id AS workspace_id, w.name AS workspace_name, w.slug AS workspace_slug,
+                            w.created_at AS workspace_created_at
+                     FROM memberships m
+                     JOIN organizations o ON o.id = m.organization_id
+                     LEFT JOIN workspaces w ON w.organization_id = o.id
+                     WHERE m.user_id = $1
+                     ORDER BY m.created_at, o.id, w.created_at, w.id",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(memberships_from(rows))
             }
         }
 

@@ -8,6 +8,7 @@ pub mod email_signup;
 pub mod external_signup;
 pub mod oauth_signup;
 pub mod password_signup;
+pub mod profile;
 pub mod session;
 pub mod sign_in;
 pub mod verification;
