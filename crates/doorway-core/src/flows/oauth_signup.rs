@@ -130,6 +130,7 @@ async fn count_attempt(svc: &Services, audit: &Audit<'_>) -> Result<(), OAuthErr
 }
 
 /// Starts a redirect round trip; returns the provider URL to send the browser to.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "oauth", outcome = tracing::field::Empty))]
 pub async fn start(
     svc: &Services,
     idp: &dyn IdentityProviders,
@@ -140,49 +141,60 @@ pub async fn start(
     purpose: &str,
     client: &ClientInfo,
 ) -> Result<String, OAuthError> {
-    let provider = provider(ctx, provider_id)?;
-    let callback_url = CallbackUrl::parse(callback_url, &ctx.project.settings.redirect_allowlist)
-        .ok_or(OAuthError::CallbackNotAllowed)?;
-    let method = format!("oauth:{}", provider.id);
-    count_attempt(svc, &Audit { ctx, action: "oauth.start", method: Some(&method), client }).await?;
-    let secrets = RedirectSecrets { state: random_secret(), nonce: random_secret(), pkce_verifier: random_secret() };
-    let now = svc.clock.now();
-    let state = OAuthState {
-        id: new_id("ost"),
-        project_id: ctx.project.id.clone(),
-        state_hash: hash_secret(&secrets.state),
-        provider: provider.id.clone(),
-        nonce: secrets.nonce.clone(),
-        pkce_verifier: secrets.pkce_verifier.clone(),
-        redirect_uri: redirect_uri.clone(),
-        callback_url: callback_url.as_str().to_owned(),
-        purpose: purpose.to_owned(),
-        created_at: now,
-        expires_at: now.plus_seconds(STATE_TTL_SECS),
-    };
-    let mut tx = svc.store.begin().await?;
-    tx.insert_oauth_state(&state).await?;
-    tx.commit().await?;
-    Ok(idp.authorization_url(&provider, &redirect_uri, &secrets).await?)
+    let result: Result<String, OAuthError> = async {
+        let provider = provider(ctx, provider_id)?;
+        let callback_url = CallbackUrl::parse(callback_url, &ctx.project.settings.redirect_allowlist)
+            .ok_or(OAuthError::CallbackNotAllowed)?;
+        let method = format!("oauth:{}", provider.id);
+        count_attempt(svc, &Audit { ctx, action: "oauth.start", method: Some(&method), client }).await?;
+        let secrets =
+            RedirectSecrets { state: random_secret(), nonce: random_secret(), pkce_verifier: random_secret() };
+        let now = svc.clock.now();
+        let state = OAuthState {
+            id: new_id("ost"),
+            project_id: ctx.project.id.clone(),
+            state_hash: hash_secret(&secrets.state),
+            provider: provider.id.clone(),
+            nonce: secrets.nonce.clone(),
+            pkce_verifier: secrets.pkce_verifier.clone(),
+            redirect_uri: redirect_uri.clone(),
+            callback_url: callback_url.as_str().to_owned(),
+            purpose: purpose.to_owned(),
+            created_at: now,
+            expires_at: now.plus_seconds(STATE_TTL_SECS),
+        };
+        let mut tx = svc.store.begin().await?;
+        tx.insert_oauth_state(&state).await?;
+        tx.commit().await?;
+        Ok(idp.authorization_url(&provider, &redirect_uri, &secrets).await?)
+    }
+    .await;
+    record_outcome(result)
 }
 
 /// Uses up the state of a returning redirect. `InvalidState` for a forged, replayed, expired
 /// or cross-provider state: nothing else may happen then.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "oauth", outcome = tracing::field::Empty))]
 pub async fn take_state(
     svc: &Services,
     ctx: &ProjectContext,
     provider_id: &str,
     state: &str,
 ) -> Result<OAuthState, OAuthError> {
-    let provider = provider(ctx, provider_id)?;
-    let mut tx = svc.store.begin().await?;
-    let taken = tx.take_oauth_state(&ctx.project.id, &hash_secret(state), svc.clock.now()).await?;
-    tx.commit().await?;
-    taken.filter(|s| s.provider == provider.id).ok_or(OAuthError::InvalidState)
+    let result: Result<OAuthState, OAuthError> = async {
+        let provider = provider(ctx, provider_id)?;
+        let mut tx = svc.store.begin().await?;
+        let taken = tx.take_oauth_state(&ctx.project.id, &hash_secret(state), svc.clock.now()).await?;
+        tx.commit().await?;
+        taken.filter(|s| s.provider == provider.id).ok_or(OAuthError::InvalidState)
+    }
+    .await;
+    record_outcome(result)
 }
 
 /// Finishes a redirect round trip whose state was taken: exchanges the code (PKCE verifier and
 /// nonce checked) and completes the sign-up or sign-in.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "oauth", outcome = tracing::field::Empty))]
 pub async fn finish(
     svc: &Services,
     idp: &dyn IdentityProviders,
@@ -191,17 +203,22 @@ pub async fn finish(
     code: &str,
     client: &ClientInfo,
 ) -> Result<OAuthOutcome, OAuthError> {
-    let provider = provider(ctx, &state.provider)?;
-    let secrets = RedirectSecrets {
-        state: String::new(),
-        nonce: state.nonce.clone(),
-        pkce_verifier: state.pkce_verifier.clone(),
-    };
-    let profile = idp.exchange(&provider, code, &state.redirect_uri, Some(&secrets)).await?;
-    complete(svc, ctx, provider, profile, AccountOptions::default(), client).await
+    let result: Result<OAuthOutcome, OAuthError> = async {
+        let provider = provider(ctx, &state.provider)?;
+        let secrets = RedirectSecrets {
+            state: String::new(),
+            nonce: state.nonce.clone(),
+            pkce_verifier: state.pkce_verifier.clone(),
+        };
+        let profile = idp.exchange(&provider, code, &state.redirect_uri, Some(&secrets)).await?;
+        complete(svc, ctx, provider, profile, AccountOptions::default(), client).await
+    }
+    .await;
+    record_outcome(result)
 }
 
 /// A code the client obtained itself (with the provider's configured `redirect_uri`).
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "oauth", outcome = tracing::field::Empty))]
 pub async fn sign_up_with_code(
     svc: &Services,
     idp: &dyn IdentityProviders,
@@ -211,15 +228,20 @@ pub async fn sign_up_with_code(
     options: AccountOptions,
     client: &ClientInfo,
 ) -> Result<OAuthOutcome, OAuthError> {
-    let provider = provider(ctx, provider_id)?;
-    let redirect_uri = provider.settings.redirect_uri.clone().ok_or(OAuthError::NoRedirectUri)?;
-    let method = format!("oauth:{}", provider.id);
-    count_attempt(svc, &Audit { ctx, action: "signup", method: Some(&method), client }).await?;
-    let profile = idp.exchange(&provider, code, &redirect_uri, None).await?;
-    complete(svc, ctx, provider, profile, options, client).await
+    let result: Result<OAuthOutcome, OAuthError> = async {
+        let provider = provider(ctx, provider_id)?;
+        let redirect_uri = provider.settings.redirect_uri.clone().ok_or(OAuthError::NoRedirectUri)?;
+        let method = format!("oauth:{}", provider.id);
+        count_attempt(svc, &Audit { ctx, action: "signup", method: Some(&method), client }).await?;
+        let profile = idp.exchange(&provider, code, &redirect_uri, None).await?;
+        complete(svc, ctx, provider, profile, options, client).await
+    }
+    .await;
+    record_outcome(result)
 }
 
 /// Signs in, links, refuses or creates, as `account_linking` decides.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "oauth", outcome = tracing::field::Empty))]
 pub async fn complete(
     svc: &Services,
     ctx: &ProjectContext,
@@ -228,24 +250,28 @@ pub async fn complete(
     options: AccountOptions,
     client: &ClientInfo,
 ) -> Result<OAuthOutcome, OAuthError> {
-    let method = format!("oauth:{}", provider.id);
-    let store = svc.store.as_ref();
-    match decide(store, &ctx.project.id, &profile).await?.ok_or(OAuthError::NoEmail)? {
-        Linking::SignIn(user) => {
-            let audit = Audit { ctx, action: "signin", method: Some(&method), client };
-            sign_in(svc, ctx, &audit, provider, profile, user, None).await
+    let result: Result<OAuthOutcome, OAuthError> = async {
+        let method = format!("oauth:{}", provider.id);
+        let store = svc.store.as_ref();
+        match decide(store, &ctx.project.id, &profile).await?.ok_or(OAuthError::NoEmail)? {
+            Linking::SignIn(user) => {
+                let audit = Audit { ctx, action: "signin", method: Some(&method), client };
+                sign_in(svc, ctx, &audit, provider, profile, user, None).await
+            }
+            Linking::Link(user) => {
+                let audit = Audit { ctx, action: "link", method: Some(&method), client };
+                sign_in(svc, ctx, &audit, provider, profile, user, Some(())).await
+            }
+            Linking::Refuse(user) => {
+                let audit = Audit { ctx, action: "link", method: Some(&method), client };
+                audit.record_refusal(store, "email_not_verified", Some(&user.id), svc.clock.now()).await;
+                Err(OAuthError::AccountExists)
+            }
+            Linking::Create(email) => create(svc, ctx, provider, profile, email, options, client).await,
         }
-        Linking::Link(user) => {
-            let audit = Audit { ctx, action: "link", method: Some(&method), client };
-            sign_in(svc, ctx, &audit, provider, profile, user, Some(())).await
-        }
-        Linking::Refuse(user) => {
-            let audit = Audit { ctx, action: "link", method: Some(&method), client };
-            audit.record_refusal(store, "email_not_verified", Some(&user.id), svc.clock.now()).await;
-            Err(OAuthError::AccountExists)
-        }
-        Linking::Create(email) => create(svc, ctx, provider, profile, email, options, client).await,
     }
+    .await;
+    record_outcome(result)
 }
 
 async fn sign_in(

@@ -4,7 +4,7 @@
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
 use crate::flows::session::start_session;
-use crate::flows::{Audit, enforce_rate_limit};
+use crate::flows::{Audit, enforce_rate_limit, record_outcome};
 use crate::password::Password;
 use crate::password_hashing::HashError;
 use crate::project::ProjectContext;
@@ -45,6 +45,7 @@ fn hash_error(e: HashError) -> SignInError {
     }
 }
 
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "password", outcome = tracing::field::Empty))]
 pub async fn sign_in(
     svc: &Services,
     ctx: &ProjectContext,
@@ -52,39 +53,47 @@ pub async fn sign_in(
     password: Password,
     client: ClientInfo,
 ) -> Result<SignInOutcome, SignInError> {
-    let found = match EmailAddress::parse(email) {
-        Ok(email) => svc.store.user_with_password(&ctx.project.id, &email).await?,
-        Err(_) => None,
-    };
-    let audit = Audit { ctx, action: "signin", method: Some("password"), client: &client };
-    let rule = ctx.project.settings.rate_limits.sign_in;
-    enforce_rate_limit(svc, &audit, "sign_in", rule, client.ip.as_deref()).await.map_err(SignInError::RateLimited)?;
-    let (user, phc) = match found {
-        Some((user, Some(phc))) if svc.hasher.verify(password.clone(), &phc).await.map_err(hash_error)? => (user, phc),
-        Some((user, Some(_))) => {
-            audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), svc.clock.now()).await;
-            return Err(SignInError::InvalidCredentials);
-        }
-        _ => {
-            svc.hasher.verify_dummy(password).await.map_err(hash_error)?;
-            audit.record_refusal(svc.store.as_ref(), "invalid_credentials", None, svc.clock.now()).await;
-            return Err(SignInError::InvalidCredentials);
-        }
-    };
+    let result: Result<SignInOutcome, SignInError> = async {
+        let found = match EmailAddress::parse(email) {
+            Ok(email) => svc.store.user_with_password(&ctx.project.id, &email).await?,
+            Err(_) => None,
+        };
+        let audit = Audit { ctx, action: "signin", method: Some("password"), client: &client };
+        let rule = ctx.project.settings.rate_limits.sign_in;
+        enforce_rate_limit(svc, &audit, "sign_in", rule, client.ip.as_deref())
+            .await
+            .map_err(SignInError::RateLimited)?;
+        let (user, phc) = match found {
+            Some((user, Some(phc))) if svc.hasher.verify(password.clone(), &phc).await.map_err(hash_error)? => {
+                (user, phc)
+            }
+            Some((user, Some(_))) => {
+                audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), svc.clock.now()).await;
+                return Err(SignInError::InvalidCredentials);
+            }
+            _ => {
+                svc.hasher.verify_dummy(password).await.map_err(hash_error)?;
+                audit.record_refusal(svc.store.as_ref(), "invalid_credentials", None, svc.clock.now()).await;
+                return Err(SignInError::InvalidCredentials);
+            }
+        };
 
-    let now = svc.clock.now();
-    let mut tx = svc.store.begin().await?;
-    // The hash was checked outside the transaction: if a first proof of the address dropped the
-    // password (or it changed) meanwhile, this password no longer opens a session.
-    if tx.lock_password(&user.id).await?.as_deref() != Some(phc.as_str()) {
-        drop(tx);
-        audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), now).await;
-        return Err(SignInError::InvalidCredentials);
+        let now = svc.clock.now();
+        let mut tx = svc.store.begin().await?;
+        // The hash was checked outside the transaction: if a first proof of the address dropped the
+        // password (or it changed) meanwhile, this password no longer opens a session.
+        if tx.lock_password(&user.id).await?.as_deref() != Some(phc.as_str()) {
+            drop(tx);
+            audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), now).await;
+            return Err(SignInError::InvalidCredentials);
+        }
+        let (session, refresh_secret) = start_session(tx.as_mut(), ctx, &user, &["pwd"], None, &client, now).await?;
+        audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
+        tx.commit().await?;
+        let access = sign_access_token(ctx, &session, false, now)
+            .map_err(|e| SignInError::Unexpected(crate::error::Unexpected::context("signing the access token", e)))?;
+        Ok(SignInOutcome { user, session, access, refresh_secret })
     }
-    let (session, refresh_secret) = start_session(tx.as_mut(), ctx, &user, &["pwd"], None, &client, now).await?;
-    audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
-    tx.commit().await?;
-    let access = sign_access_token(ctx, &session, false, now)
-        .map_err(|e| SignInError::Unexpected(crate::error::Unexpected::context("signing the access token", e)))?;
-    Ok(SignInOutcome { user, session, access, refresh_secret })
+    .await;
+    record_outcome(result)
 }
