@@ -13,7 +13,7 @@ use crate::flows::account_linking::{Linking, decide};
 use crate::flows::oauth_signup::{self, AccountOptions, OAuthError, OAuthOutcome};
 use crate::flows::{Audit, record_outcome};
 use crate::ids::new_id;
-use crate::oauth::{ExternalProfile, IdentityProviders, Provider, RedirectSecrets};
+use crate::oauth::{ExternalProfile, IdentityProviders, Provider};
 use crate::project::ProjectContext;
 use crate::services::Services;
 use crate::store::{OAuthState, PendingExternal};
@@ -68,14 +68,7 @@ pub async fn after_callback(
     client: &ClientInfo,
 ) -> Result<(String, NextStep), OAuthError> {
     let result: Result<(String, NextStep), OAuthError> = async {
-        let provider = Provider::resolve(&ctx.project.settings.providers, &state.provider)
-            .ok_or_else(|| OAuthError::UnknownProvider(state.provider.clone()))?;
-        let secrets = RedirectSecrets {
-            state: String::new(),
-            nonce: state.nonce.clone(),
-            pkce_verifier: state.pkce_verifier.clone(),
-        };
-        let profile = idp.exchange(&provider, code, &state.redirect_uri, Some(&secrets)).await?;
+        let (provider, profile) = oauth_signup::exchange_returning(idp, ctx, state, code).await?;
         let store = svc.store.as_ref();
         let step = match decide(store, &ctx.project.id, &profile).await?.ok_or(OAuthError::NoEmail)? {
             Linking::SignIn(_) | Linking::Link(_) => NextStep::SignIn,

@@ -192,6 +192,24 @@ pub async fn take_state(
     record_outcome(result)
 }
 
+/// The provider and what it vouches for, for the code of a returning redirect whose state was
+/// taken (PKCE verifier and nonce checked).
+pub(crate) async fn exchange_returning(
+    idp: &dyn IdentityProviders,
+    ctx: &ProjectContext,
+    state: &OAuthState,
+    code: &str,
+) -> Result<(Provider, ExternalProfile), OAuthError> {
+    let provider = provider(ctx, &state.provider)?;
+    let secrets = RedirectSecrets {
+        state: String::new(),
+        nonce: state.nonce.clone(),
+        pkce_verifier: state.pkce_verifier.clone(),
+    };
+    let profile = idp.exchange(&provider, code, &state.redirect_uri, Some(&secrets)).await?;
+    Ok((provider, profile))
+}
+
 /// Finishes a redirect round trip whose state was taken: exchanges the code (PKCE verifier and
 /// nonce checked) and completes the sign-up or sign-in.
 #[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "oauth", outcome = tracing::field::Empty))]
@@ -204,13 +222,7 @@ pub async fn finish(
     client: &ClientInfo,
 ) -> Result<OAuthOutcome, OAuthError> {
     let result: Result<OAuthOutcome, OAuthError> = async {
-        let provider = provider(ctx, &state.provider)?;
-        let secrets = RedirectSecrets {
-            state: String::new(),
-            nonce: state.nonce.clone(),
-            pkce_verifier: state.pkce_verifier.clone(),
-        };
-        let profile = idp.exchange(&provider, code, &state.redirect_uri, Some(&secrets)).await?;
+        let (provider, profile) = exchange_returning(idp, ctx, state, code).await?;
         complete(svc, ctx, provider, profile, AccountOptions::default(), client).await
     }
     .await;
