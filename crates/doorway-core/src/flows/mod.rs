@@ -33,13 +33,17 @@ pub(crate) fn record_outcome<T, E: std::fmt::Debug>(result: Result<T, E>) -> Res
                 span.record("outcome", "ok");
             }
             Err(e) => {
-                let debug = format!("{e:?}");
-                let variant: String = debug.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-                span.record("outcome", variant.as_str());
+                span.record("outcome", variant_name(&format!("{e:?}")));
             }
         }
     }
     result
+}
+
+/// `Busy { retry_after_secs: 1 }` → `Busy`: an error's variant, without its payload.
+fn variant_name(debug: &str) -> &str {
+    let end = debug.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(debug.len());
+    &debug[..end]
 }
 
 /// The user as events describe it (never secure metadata).
@@ -203,4 +207,15 @@ pub async fn record_admin_action(
     let mut tx = store.begin().await?;
     tx.insert_audit(&entry).await?;
     tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn outcomes_name_the_error_variant_only() {
+        use super::variant_name;
+        assert_eq!(variant_name("EmailTaken"), "EmailTaken");
+        assert_eq!(variant_name("Busy { retry_after_secs: 1 }"), "Busy");
+        assert_eq!(variant_name("Unexpected(Unexpected { context: None, source: .. })"), "Unexpected");
+    }
 }
