@@ -1,6 +1,7 @@
 //! Doorway's domain: projects, keys, the storage port and the flows. No HTTP, no SQL.
 
 pub mod clock;
+pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod project;
@@ -9,7 +10,7 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use project::{PasswordMode, Project, ProjectContext, ProjectSettings, ProjectSlug, SlugError};
-pub use store::{Store, StoreError, StoreTx};
+pub use store::{Store, StoreError, StoreTx, UniqueKey};
 pub mod email;
 pub mod events;
 pub mod external_signup;

@@ -25,6 +25,14 @@ pub struct Workspace {
     pub created_at: Timestamp,
 }
 
+/// A user's place in an organization: their role and the organization's workspaces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Membership {
+    pub organization: Organization,
+    pub role: String,
+    pub workspaces: Vec<Workspace>,
+}
+
 /// `Acme Inc.` → `acme-inc`; names with no ASCII letters or digits become `org`.
 pub fn slugify(name: &str) -> String {
     let mut slug = String::with_capacity(name.len());

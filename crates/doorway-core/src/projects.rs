@@ -6,7 +6,7 @@ use crate::flows::external_signup::PENDING_TTL_SECS;
 use crate::ids::new_id;
 use crate::keys::ProjectKey;
 use crate::project::{Project, ProjectSettings, ProjectSlug};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, UniqueKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
@@ -41,7 +41,7 @@ pub async fn create_project(store: &dyn Store, clock: &dyn Clock, new: NewProjec
     };
     let mut tx = store.begin().await?;
     match tx.insert_project(&project).await {
-        Err(StoreError::Conflict { .. }) => return Err(ProjectError::Exists(project.slug)),
+        Err(StoreError::Conflict { key: UniqueKey::ProjectSlug }) => return Err(ProjectError::Exists(project.slug)),
         other => other?,
     }
     tx.insert_project_key(&project.id, &ProjectKey::generate(now)).await?;

@@ -4,7 +4,7 @@ use doorway_core::email::EmailAddress;
 use doorway_core::events::{AuditEntry, ClientInfo, OutboxMessage};
 use doorway_core::keys::ProjectKey;
 use doorway_core::mail::CodePurpose;
-use doorway_core::organization::{Organization, Workspace};
+use doorway_core::organization::{Membership, Organization, Workspace};
 use doorway_core::session::{RefreshToken, Session};
 use doorway_core::store::{OAuthState, PendingExternal};
 use doorway_core::user::{GeoPoint, User};
@@ -435,23 +435,73 @@ impl TryFrom<PendingExternalRow> for PendingExternal {
     }
 }
 
+/// One row per (membership, workspace); an organization without workspaces gives one row
+/// with the workspace columns NULL.
 #[derive(sqlx::FromRow)]
-pub(crate) struct WorkspaceRow {
-    id: String,
-    organization_id: String,
-    name: String,
-    slug: String,
-    created_at: i64,
+pub(crate) struct MembershipWorkspaceRow {
+    #[sqlx(flatten)]
+    membership: MembershipRow,
+    workspace_id: Option<String>,
+    workspace_name: Option<String>,
+    workspace_slug: Option<String>,
+    workspace_created_at: Option<i64>,
 }
 
-impl From<WorkspaceRow> for Workspace {
-    fn from(r: WorkspaceRow) -> Self {
-        Workspace {
-            id: r.id,
-            organization_id: r.organization_id,
-            name: r.name,
-            slug: r.slug,
-            created_at: Timestamp::from_millis(r.created_at),
+/// Folds rows ordered by membership into memberships with their workspaces.
+pub(crate) fn memberships_from(rows: Vec<MembershipWorkspaceRow>) -> Vec<Membership> {
+    let mut memberships: Vec<Membership> = Vec::new();
+    for r in rows {
+        let workspace = match (r.workspace_id, r.workspace_name, r.workspace_slug, r.workspace_created_at) {
+            (Some(id), Some(name), Some(slug), Some(created_at)) => Some(Workspace {
+                id,
+                organization_id: r.membership.id.clone(),
+                name,
+                slug,
+                created_at: Timestamp::from_millis(created_at),
+            }),
+            _ => None,
+        };
+        if memberships.last().is_none_or(|m| m.organization.id != r.membership.id) {
+            let (organization, role) = r.membership.into();
+            memberships.push(Membership { organization, role, workspaces: Vec::new() });
         }
+        if let (Some(w), Some(m)) = (workspace, memberships.last_mut()) {
+            m.workspaces.push(w);
+        }
+    }
+    memberships
+}
+
+#[cfg(test)]
+mod membership_tests {
+    use super::*;
+
+    fn row(org: &str, workspace: Option<&str>) -> MembershipWorkspaceRow {
+        MembershipWorkspaceRow {
+            membership: MembershipRow {
+                id: org.into(),
+                project_id: "prj_1".into(),
+                name: org.into(),
+                slug: org.into(),
+                created_at: 1,
+                role: "owner".into(),
+            },
+            workspace_id: workspace.map(Into::into),
+            workspace_name: workspace.map(Into::into),
+            workspace_slug: workspace.map(Into::into),
+            workspace_created_at: workspace.map(|_| 2),
+        }
+    }
+
+    #[test]
+    fn folds_workspaces_into_their_membership() {
+        let memberships =
+            memberships_from(vec![row("org_a", Some("wsp_1")), row("org_a", Some("wsp_2")), row("org_b", None)]);
+        let shape: Vec<(&str, Vec<&str>)> = memberships
+            .iter()
+            .map(|m| (m.organization.id.as_str(), m.workspaces.iter().map(|w| w.id.as_str()).collect()))
+            .collect();
+        assert_eq!(shape, vec![("org_a", vec!["wsp_1", "wsp_2"]), ("org_b", vec![])]);
+        assert_eq!(memberships[0].workspaces[1].organization_id, "org_a");
     }
 }

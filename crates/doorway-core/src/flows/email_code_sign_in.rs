@@ -1,70 +1,79 @@
 //! Passwordless sign-in: a one-time code (or magic link) by mail, then a session.
 
-use serde_json::json;
-
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
 use crate::flows::account_securing::Presenter;
+use crate::flows::session::start_session;
 use crate::flows::sign_in::SignInOutcome;
 use crate::flows::verification::{
     CodeError, Proof, Recipient, check_code_mail_budget, denial, proof_method, redeem, send_code,
 };
-use crate::flows::{Audit, emit, session_event};
+use crate::flows::{Audit, record_outcome};
 use crate::mail::CodePurpose;
 use crate::project::ProjectContext;
 use crate::services::Services;
-use crate::session::{new_session, sign_access_token};
+use crate::session::sign_access_token;
 
 /// Mails a sign-in code if the address has an account; the answer, the budget spent and the
 /// work done are the same either way.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "otp", outcome = tracing::field::Empty))]
 pub async fn request_code(
     svc: &Services,
     ctx: &ProjectContext,
     email: &EmailAddress,
     client: &ClientInfo,
 ) -> Result<(), CodeError> {
-    let audit = Audit { ctx, action: "signin.code_requested", method: Some("otp"), client };
-    let user = svc.store.user_with_password(&ctx.project.id, email).await?.map(|(user, _)| user);
-    let (recipient, outcome) = match &user {
-        Some(user) => (Recipient::Account(&user.id), "ok"),
-        None => (Recipient::Nobody, "denied:no_account"),
-    };
-    check_code_mail_budget(svc, &audit, email, recipient, CodePurpose::SignIn).await.map_err(CodeError::RateLimited)?;
-    let now = svc.clock.now();
-    let mut tx = svc.store.begin().await?;
-    send_code(tx.as_mut(), ctx, email, recipient, CodePurpose::SignIn, now).await?;
-    audit.record_in(tx.as_mut(), outcome, user.as_ref().map(|u| u.id.as_str()), now).await?;
-    tx.commit().await?;
-    Ok(())
+    let result: Result<(), CodeError> = async {
+        let audit = Audit { ctx, action: "signin.code_requested", method: Some("otp"), client };
+        let user = svc.store.user_with_password(&ctx.project.id, email).await?.map(|(user, _)| user);
+        let (recipient, outcome) = match &user {
+            Some(user) => (Recipient::Account(&user.id), "ok"),
+            None => (Recipient::Nobody, "denied:no_account"),
+        };
+        check_code_mail_budget(svc, &audit, email, recipient, CodePurpose::SignIn)
+            .await
+            .map_err(CodeError::RateLimited)?;
+        let now = svc.clock.now();
+        let mut tx = svc.store.begin().await?;
+        send_code(tx.as_mut(), ctx, email, recipient, CodePurpose::SignIn, now).await?;
+        audit.record_in(tx.as_mut(), outcome, user.as_ref().map(|u| u.id.as_str()), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    record_outcome(result)
 }
 
 /// Exchanges a mailed code or link for a session (`amr: ["otp"]`); also verifies the address.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "otp", outcome = tracing::field::Empty))]
 pub async fn sign_in(
     svc: &Services,
     ctx: &ProjectContext,
     proof: Proof<'_>,
     client: &ClientInfo,
 ) -> Result<SignInOutcome, CodeError> {
-    let now = svc.clock.now();
-    let audit = Audit { ctx, action: "signin", method: Some(proof_method(&proof)), client };
-    let mut tx = svc.store.begin().await?;
-    // A sign-in by code proves the mailbox but is nobody's earlier session: a first proof here
-    // drops what was set up before it, and the session made below is the only one left.
-    let presenter = Presenter::without_session(client);
-    let user = match redeem(tx.as_mut(), ctx, &proof, CodePurpose::SignIn, &presenter, now).await? {
-        Ok(user) => user,
-        Err(e) => {
-            audit.record_in(tx.as_mut(), &format!("denied:{}", denial(&e)), None, now).await?;
-            tx.commit().await?;
-            return Err(e);
-        }
-    };
-    let new = new_session(ctx, &user.id, &["otp"], client, now);
-    tx.insert_session(&new.session).await?;
-    tx.insert_refresh_token(&new.refresh).await?;
-    emit(tx.as_mut(), ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
-    audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
-    tx.commit().await?;
-    let access = sign_access_token(ctx, &new.session, false, now).map_err(|e| CodeError::Unexpected(e.to_string()))?;
-    Ok(SignInOutcome { user, session: new.session, access, refresh_secret: new.refresh_secret })
+    let result: Result<SignInOutcome, CodeError> = async {
+        let now = svc.clock.now();
+        let audit = Audit { ctx, action: "signin", method: Some(proof_method(&proof)), client };
+        let mut tx = svc.store.begin().await?;
+        // A sign-in by code proves the mailbox but is nobody's earlier session: a first proof here
+        // drops what was set up before it, and the session made below is the only one left.
+        let presenter = Presenter::without_session(client);
+        let user = match redeem(tx.as_mut(), ctx, &proof, CodePurpose::SignIn, &presenter, now).await? {
+            Ok(user) => user,
+            Err(e) => {
+                audit.record_in(tx.as_mut(), &format!("denied:{}", denial(&e)), None, now).await?;
+                tx.commit().await?;
+                return Err(e);
+            }
+        };
+        let (session, refresh_secret) = start_session(tx.as_mut(), ctx, &user, &["otp"], None, client, now).await?;
+        audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
+        tx.commit().await?;
+        let access = sign_access_token(ctx, &session, false, now)
+            .map_err(|e| CodeError::Unexpected(crate::error::Unexpected::context("signing the access token", e)))?;
+        Ok(SignInOutcome { user, session, access, refresh_secret })
+    }
+    .await;
+    record_outcome(result)
 }

@@ -6,9 +6,9 @@
 
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
-use crate::flows::password_signup::{NewAccount, SignupError, SignupOutcome, create_account};
-use crate::flows::verification::{Recipient, check_code_mail_budget, check_mail_budget, send_code};
-use crate::flows::{Audit, enforce_rate_limit};
+use crate::flows::account::{Credential, NewAccount, OrganizationPlan, SignupError, SignupOutcome, create_account};
+use crate::flows::verification::{Recipient, check_code_mail_budget, send_code};
+use crate::flows::{Audit, enforce_rate_limit, record_outcome};
 use crate::mail::CodePurpose;
 use crate::password::{Password, PasswordPolicy};
 use crate::project::{PasswordMode, ProjectContext};
@@ -39,7 +39,16 @@ pub enum EmailSignupOutcome {
     AlreadyRegistered,
 }
 
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "email", outcome = tracing::field::Empty))]
 pub async fn sign_up(
+    svc: &Services,
+    ctx: &ProjectContext,
+    cmd: EmailSignup,
+) -> Result<EmailSignupOutcome, SignupError> {
+    record_outcome(sign_up_inner(svc, ctx, cmd).await)
+}
+
+async fn sign_up_inner(
     svc: &Services,
     ctx: &ProjectContext,
     cmd: EmailSignup,
@@ -49,19 +58,14 @@ pub async fn sign_up(
     enforce_rate_limit(svc, &audit, "email_signup", rule, cmd.client.ip.as_deref())
         .await
         .map_err(SignupError::RateLimited)?;
-    match (&cmd.password, cmd.mode) {
+    let credential = match (cmd.password, cmd.mode) {
         (None, PasswordMode::Required) => return Err(SignupError::PasswordNotAccepted("Password is required")),
         (Some(_), PasswordMode::Off) => {
             return Err(SignupError::PasswordNotAccepted("This project signs in by email code only; send no password"));
         }
-        (Some(p), _) => {
-            let violations = cmd.policy.violations(p);
-            if !violations.is_empty() {
-                return Err(SignupError::WeakPassword(violations));
-            }
-        }
-        (None, _) => {}
-    }
+        (Some(password), _) => Some(Credential::checked(password, &cmd.policy)?),
+        (None, _) => None,
+    };
 
     if let Some((user, _)) = svc.store.user_with_password(&ctx.project.id, &cmd.email).await? {
         if cmd.on_existing == OnExisting::Refuse {
@@ -83,15 +87,12 @@ pub async fn sign_up(
         return Ok(EmailSignupOutcome::AlreadyRegistered);
     }
 
-    check_mail_budget(svc, &audit, &cmd.email).await.map_err(SignupError::RateLimited)?;
-    let amr = if cmd.password.is_some() { Some("pwd") } else { None };
     let account = NewAccount {
-        email: cmd.email,
-        password: cmd.password,
+        credential,
         profile: cmd.profile,
-        organization_name: cmd.organization_name,
-        amr,
+        organization: cmd.organization_name.map(OrganizationPlan::Named),
         send_verification: true,
+        ..NewAccount::new(cmd.email)
     };
     match create_account(svc, ctx, &audit, account).await {
         Ok(outcome) => Ok(EmailSignupOutcome::Created(Box::new(outcome))),

@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
-use crate::flows::Audit;
 use crate::flows::account_linking::{Linking, decide};
 use crate::flows::oauth_signup::{self, AccountOptions, OAuthError, OAuthOutcome};
+use crate::flows::{Audit, record_outcome};
 use crate::ids::new_id;
-use crate::oauth::{ExternalProfile, IdentityProviders, Provider, RedirectSecrets};
+use crate::oauth::{ExternalProfile, IdentityProviders, Provider};
 use crate::project::ProjectContext;
 use crate::services::Services;
 use crate::store::{OAuthState, PendingExternal};
@@ -58,6 +58,7 @@ fn profile_from(v: &Value) -> Option<ExternalProfile> {
 /// `account_linking` decides: a known identity (or one that may be linked) signs in; a new one
 /// signs up when the project has a sign-up model, and otherwise gets its account when it
 /// signs in. The decision is taken again when the step completes.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "external", outcome = tracing::field::Empty))]
 pub async fn after_callback(
     svc: &Services,
     idp: &dyn IdentityProviders,
@@ -66,39 +67,36 @@ pub async fn after_callback(
     code: &str,
     client: &ClientInfo,
 ) -> Result<(String, NextStep), OAuthError> {
-    let provider = Provider::resolve(&ctx.project.settings.providers, &state.provider)
-        .ok_or_else(|| OAuthError::UnknownProvider(state.provider.clone()))?;
-    let secrets = RedirectSecrets {
-        state: String::new(),
-        nonce: state.nonce.clone(),
-        pkce_verifier: state.pkce_verifier.clone(),
-    };
-    let profile = idp.exchange(&provider, code, &state.redirect_uri, Some(&secrets)).await?;
-    let store = svc.store.as_ref();
-    let step = match decide(store, &ctx.project.id, &profile).await?.ok_or(OAuthError::NoEmail)? {
-        Linking::SignIn(_) | Linking::Link(_) => NextStep::SignIn,
-        Linking::Create(_) if ctx.project.settings.external_signup.schema.is_some() => NextStep::SignUp,
-        Linking::Create(_) => NextStep::SignIn,
-        Linking::Refuse(user) => {
-            let method = format!("oauth:{}", provider.id);
-            let audit = Audit { ctx, action: "link", method: Some(&method), client };
-            audit.record_refusal(store, "email_not_verified", Some(&user.id), svc.clock.now()).await;
-            return Err(OAuthError::AccountExists);
-        }
-    };
-    let now = svc.clock.now();
-    let pending = PendingExternal {
-        id: new_id("pnd"),
-        project_id: ctx.project.id.clone(),
-        kind: step.kind().to_owned(),
-        profile: profile_json(&profile),
-        created_at: now,
-        expires_at: now.plus_seconds(PENDING_TTL_SECS),
-    };
-    let mut tx = svc.store.begin().await?;
-    tx.insert_pending_external(&pending).await?;
-    tx.commit().await?;
-    Ok((pending.id, step))
+    let result: Result<(String, NextStep), OAuthError> = async {
+        let (provider, profile) = oauth_signup::exchange_returning(idp, ctx, state, code).await?;
+        let store = svc.store.as_ref();
+        let step = match decide(store, &ctx.project.id, &profile).await?.ok_or(OAuthError::NoEmail)? {
+            Linking::SignIn(_) | Linking::Link(_) => NextStep::SignIn,
+            Linking::Create(_) if ctx.project.settings.external_signup.schema.is_some() => NextStep::SignUp,
+            Linking::Create(_) => NextStep::SignIn,
+            Linking::Refuse(user) => {
+                let method = format!("oauth:{}", provider.id);
+                let audit = Audit { ctx, action: "link", method: Some(&method), client };
+                audit.record_refusal(store, "email_not_verified", Some(&user.id), svc.clock.now()).await;
+                return Err(OAuthError::AccountExists);
+            }
+        };
+        let now = svc.clock.now();
+        let pending = PendingExternal {
+            id: new_id("pnd"),
+            project_id: ctx.project.id.clone(),
+            kind: step.kind().to_owned(),
+            profile: profile_json(&profile),
+            created_at: now,
+            expires_at: now.plus_seconds(PENDING_TTL_SECS),
+        };
+        let mut tx = svc.store.begin().await?;
+        tx.insert_pending_external(&pending).await?;
+        tx.commit().await?;
+        Ok((pending.id, step))
+    }
+    .await;
+    record_outcome(result)
 }
 
 /// Uses up a pending step; `None` when it is unknown, used, expired or of the other kind.
@@ -115,19 +113,25 @@ async fn take(
 }
 
 /// Completes a pending sign-in. `Ok(None)`: nothing pending under that id.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "external", outcome = tracing::field::Empty))]
 pub async fn sign_in(
     svc: &Services,
     ctx: &ProjectContext,
     pending_id: &str,
     client: &ClientInfo,
 ) -> Result<Option<OAuthOutcome>, OAuthError> {
-    let Some(profile) = take(svc, ctx, pending_id, NextStep::SignIn).await? else { return Ok(None) };
-    finish(svc, ctx, profile, AccountOptions::default(), client).await.map(Some)
+    let result: Result<Option<OAuthOutcome>, OAuthError> = async {
+        let Some(profile) = take(svc, ctx, pending_id, NextStep::SignIn).await? else { return Ok(None) };
+        finish(svc, ctx, profile, AccountOptions::default(), client).await.map(Some)
+    }
+    .await;
+    record_outcome(result)
 }
 
 /// Completes a pending sign-up with the model's (already validated) fields: the identity is
 /// linked and the fields become the user's custom profile. The address counts as verified only
 /// if the provider said so: filling in the model proves nothing about the mailbox.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "external", outcome = tracing::field::Empty))]
 pub async fn sign_up(
     svc: &Services,
     ctx: &ProjectContext,
@@ -135,9 +139,13 @@ pub async fn sign_up(
     fields: Value,
     client: &ClientInfo,
 ) -> Result<Option<OAuthOutcome>, OAuthError> {
-    let Some(profile) = take(svc, ctx, pending_id, NextStep::SignUp).await? else { return Ok(None) };
-    let options = AccountOptions { custom_fields: Some(fields), ..Default::default() };
-    finish(svc, ctx, profile, options, client).await.map(Some)
+    let result: Result<Option<OAuthOutcome>, OAuthError> = async {
+        let Some(profile) = take(svc, ctx, pending_id, NextStep::SignUp).await? else { return Ok(None) };
+        let options = AccountOptions { custom_fields: Some(fields), ..Default::default() };
+        finish(svc, ctx, profile, options, client).await.map(Some)
+    }
+    .await;
+    record_outcome(result)
 }
 
 async fn finish(

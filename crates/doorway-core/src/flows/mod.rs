@@ -1,5 +1,6 @@
 //! One module per flow. Each owns its errors; contracts map them to their wire formats.
 
+pub mod account;
 pub(crate) mod account_linking;
 pub(crate) mod account_securing;
 pub mod email_code_sign_in;
@@ -7,6 +8,7 @@ pub mod email_signup;
 pub mod external_signup;
 pub mod oauth_signup;
 pub mod password_signup;
+pub mod profile;
 pub mod session;
 pub mod sign_in;
 pub mod verification;
@@ -21,6 +23,28 @@ use crate::session::Session;
 use crate::store::{Store, StoreTx};
 use crate::user::User;
 use crate::webhooks::{Delivery, DeliveryKind, DeliveryStatus};
+
+/// Records how a flow ended on its span (`outcome`: `ok`, or the error's variant name).
+pub(crate) fn record_outcome<T, E: std::fmt::Debug>(result: Result<T, E>) -> Result<T, E> {
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        match &result {
+            Ok(_) => {
+                span.record("outcome", "ok");
+            }
+            Err(e) => {
+                span.record("outcome", variant_name(&format!("{e:?}")));
+            }
+        }
+    }
+    result
+}
+
+/// `Busy { retry_after_secs: 1 }` → `Busy`: an error's variant, without its payload.
+fn variant_name(debug: &str) -> &str {
+    let end = debug.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(debug.len());
+    &debug[..end]
+}
 
 /// The user as events describe it (never secure metadata).
 pub(crate) fn user_event(user: &User) -> serde_json::Value {
@@ -183,4 +207,15 @@ pub async fn record_admin_action(
     let mut tx = store.begin().await?;
     tx.insert_audit(&entry).await?;
     tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn outcomes_name_the_error_variant_only() {
+        use super::variant_name;
+        assert_eq!(variant_name("EmailTaken"), "EmailTaken");
+        assert_eq!(variant_name("Busy { retry_after_secs: 1 }"), "Busy");
+        assert_eq!(variant_name("Unexpected(Unexpected { context: None, source: .. })"), "Unexpected");
+    }
 }

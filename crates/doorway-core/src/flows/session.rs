@@ -1,14 +1,18 @@
 //! The life of a session after sign-in: refresh rotation with reuse detection, sign-out, and
 //! authenticating a request by its access token.
 
+use serde_json::json;
+
 use crate::events::ClientInfo;
-use crate::flows::Audit;
+use crate::flows::{Audit, emit, record_outcome, session_event};
+use crate::ids::new_id;
 use crate::project::ProjectContext;
 use crate::services::Services;
 use crate::session::{
-    AccessClaims, AccessToken, RefreshSecret, Session, child_refresh_token, sign_access_token, verify_access_token,
+    AccessClaims, AccessToken, RefreshSecret, Session, child_refresh_token, new_session, sign_access_token,
+    verify_access_token,
 };
-use crate::store::StoreError;
+use crate::store::{SsoSession, StoreError, StoreTx};
 use crate::user::User;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,13 +24,42 @@ pub enum SessionError {
     #[error("not signed in")]
     Unauthenticated,
     #[error("session failure: {0}")]
-    Unexpected(String),
+    Unexpected(#[source] crate::error::Unexpected),
 }
 
 impl From<StoreError> for SessionError {
     fn from(e: StoreError) -> Self {
-        Self::Unexpected(e.to_string())
+        Self::Unexpected(e.into())
     }
+}
+
+/// A new session with its refresh token and `session.created` event; with `sso` (provider id,
+/// subject), also the SSO session of a provider sign-in.
+pub(crate) async fn start_session(
+    tx: &mut dyn StoreTx,
+    ctx: &ProjectContext,
+    user: &User,
+    amr: &[&str],
+    sso: Option<(&str, &str)>,
+    client: &crate::events::ClientInfo,
+    now: crate::Timestamp,
+) -> Result<(Session, RefreshSecret), StoreError> {
+    let new = new_session(ctx, &user.id, amr, client, now);
+    tx.insert_session(&new.session).await?;
+    if let Some((provider, subject)) = sso {
+        tx.insert_sso_session(&SsoSession {
+            id: new_id("sso"),
+            session_id: new.session.id.clone(),
+            user_id: user.id.clone(),
+            provider: provider.to_owned(),
+            subject: subject.to_owned(),
+            created_at: now,
+        })
+        .await?;
+    }
+    tx.insert_refresh_token(&new.refresh).await?;
+    emit(tx, ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
+    Ok((new.session, new.refresh_secret))
 }
 
 pub struct Refreshed {
@@ -35,41 +68,47 @@ pub struct Refreshed {
     pub refresh_secret: RefreshSecret,
 }
 
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "refresh_token", outcome = tracing::field::Empty))]
 pub async fn refresh(
     svc: &Services,
     ctx: &ProjectContext,
     presented: &RefreshSecret,
     client: &ClientInfo,
 ) -> Result<Refreshed, SessionError> {
-    let now = svc.clock.now();
-    let mut tx = svc.store.begin().await?;
-    let Some(token) = tx.refresh_token_by_hash(&presented.hash()).await? else {
-        return Err(SessionError::InvalidRefreshToken);
-    };
-    let Some(session) = tx.lock_session(&token.session_id).await? else {
-        return Err(SessionError::InvalidRefreshToken);
-    };
-    if session.project_id != ctx.project.id
-        || token.revoked_at.is_some()
-        || !session.is_active(now)
-        || now >= token.expires_at
-    {
-        return Err(SessionError::InvalidRefreshToken);
-    }
-    let audit = Audit { ctx, action: "refresh", method: None, client };
-    // The conditional update decides races: of two concurrent uses, exactly one wins.
-    if token.used_at.is_some() || !tx.mark_refresh_token_used(&token.id, now).await? {
-        tx.revoke_session(&session.id, now).await?;
-        audit.record_in(tx.as_mut(), "denied:refresh_token_reused", Some(&session.user_id), now).await?;
+    let result: Result<Refreshed, SessionError> = async {
+        let now = svc.clock.now();
+        let mut tx = svc.store.begin().await?;
+        let Some(token) = tx.refresh_token_by_hash(&presented.hash()).await? else {
+            return Err(SessionError::InvalidRefreshToken);
+        };
+        let Some(session) = tx.lock_session(&token.session_id).await? else {
+            return Err(SessionError::InvalidRefreshToken);
+        };
+        if session.project_id != ctx.project.id
+            || token.revoked_at.is_some()
+            || !session.is_active(now)
+            || now >= token.expires_at
+        {
+            return Err(SessionError::InvalidRefreshToken);
+        }
+        let audit = Audit { ctx, action: "refresh", method: None, client };
+        // The conditional update decides races: of two concurrent uses, exactly one wins.
+        if token.used_at.is_some() || !tx.mark_refresh_token_used(&token.id, now).await? {
+            tx.revoke_session(&session.id, now).await?;
+            audit.record_in(tx.as_mut(), "denied:refresh_token_reused", Some(&session.user_id), now).await?;
+            tx.commit().await?;
+            tracing::warn!(session = %session.id, "refresh token reused: session revoked");
+            return Err(SessionError::RefreshTokenReused);
+        }
+        let (child, secret) = child_refresh_token(&session, Some(&token.id), now);
+        tx.insert_refresh_token(&child).await?;
         tx.commit().await?;
-        tracing::warn!(session = %session.id, "refresh token reused: session revoked");
-        return Err(SessionError::RefreshTokenReused);
+        let access = sign_access_token(ctx, &session, false, now)
+            .map_err(|e| SessionError::Unexpected(crate::error::Unexpected::context("signing the access token", e)))?;
+        Ok(Refreshed { session, access, refresh_secret: secret })
     }
-    let (child, secret) = child_refresh_token(&session, Some(&token.id), now);
-    tx.insert_refresh_token(&child).await?;
-    tx.commit().await?;
-    let access = sign_access_token(ctx, &session, false, now).map_err(|e| SessionError::Unexpected(e.to_string()))?;
-    Ok(Refreshed { session, access, refresh_secret: secret })
+    .await;
+    record_outcome(result)
 }
 
 /// How the caller proves which session to end.
@@ -78,47 +117,57 @@ pub enum SessionProof<'a> {
     RefreshToken(&'a RefreshSecret),
 }
 
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "session", outcome = tracing::field::Empty))]
 pub async fn sign_out(
     svc: &Services,
     ctx: &ProjectContext,
     proof: SessionProof<'_>,
     client: &ClientInfo,
 ) -> Result<(), SessionError> {
-    let now = svc.clock.now();
-    let mut tx = svc.store.begin().await?;
-    let session_id = match proof {
-        SessionProof::AccessToken(token) => verify_access_token(ctx, token, now).map(|c| c.sid),
-        SessionProof::RefreshToken(secret) => tx.refresh_token_by_hash(&secret.hash()).await?.map(|t| t.session_id),
-    };
-    let Some(session_id) = session_id else {
-        return Err(SessionError::Unauthenticated);
-    };
-    let Some(session) = tx.lock_session(&session_id).await? else {
-        return Err(SessionError::Unauthenticated);
-    };
-    if session.project_id != ctx.project.id || !session.is_active(now) {
-        return Err(SessionError::Unauthenticated);
+    let result: Result<(), SessionError> = async {
+        let now = svc.clock.now();
+        let mut tx = svc.store.begin().await?;
+        let session_id = match proof {
+            SessionProof::AccessToken(token) => verify_access_token(ctx, token, now).map(|c| c.sid),
+            SessionProof::RefreshToken(secret) => tx.refresh_token_by_hash(&secret.hash()).await?.map(|t| t.session_id),
+        };
+        let Some(session_id) = session_id else {
+            return Err(SessionError::Unauthenticated);
+        };
+        let Some(session) = tx.lock_session(&session_id).await? else {
+            return Err(SessionError::Unauthenticated);
+        };
+        if session.project_id != ctx.project.id || !session.is_active(now) {
+            return Err(SessionError::Unauthenticated);
+        }
+        tx.revoke_session(&session.id, now).await?;
+        Audit { ctx, action: "signout", method: None, client }
+            .record_in(tx.as_mut(), "ok", Some(&session.user_id), now)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
-    tx.revoke_session(&session.id, now).await?;
-    Audit { ctx, action: "signout", method: None, client }
-        .record_in(tx.as_mut(), "ok", Some(&session.user_id), now)
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    .await;
+    record_outcome(result)
 }
 
 /// The user behind an access token whose session is still active.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "access_token", outcome = tracing::field::Empty))]
 pub async fn authenticate(
     svc: &Services,
     ctx: &ProjectContext,
     access_token: &str,
 ) -> Result<(AccessClaims, User), SessionError> {
-    let now = svc.clock.now();
-    let claims = verify_access_token(ctx, access_token, now).ok_or(SessionError::Unauthenticated)?;
-    let session = svc.store.session(&claims.sid).await?.ok_or(SessionError::Unauthenticated)?;
-    if !session.is_active(now) || session.project_id != ctx.project.id {
-        return Err(SessionError::Unauthenticated);
+    let result: Result<(AccessClaims, User), SessionError> = async {
+        let now = svc.clock.now();
+        let claims = verify_access_token(ctx, access_token, now).ok_or(SessionError::Unauthenticated)?;
+        let session = svc.store.session(&claims.sid).await?.ok_or(SessionError::Unauthenticated)?;
+        if !session.is_active(now) || session.project_id != ctx.project.id {
+            return Err(SessionError::Unauthenticated);
+        }
+        let user = svc.store.user_by_id(&ctx.project.id, &claims.sub).await?.ok_or(SessionError::Unauthenticated)?;
+        Ok((claims, user))
     }
-    let user = svc.store.user_by_id(&ctx.project.id, &claims.sub).await?.ok_or(SessionError::Unauthenticated)?;
-    Ok((claims, user))
+    .await;
+    record_outcome(result)
 }

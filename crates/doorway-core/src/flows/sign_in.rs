@@ -1,16 +1,15 @@
 //! Email + password sign-in. An unknown address costs the same hash as a wrong password, and
 //! both get the same error.
 
-use serde_json::json;
-
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
-use crate::flows::{Audit, emit, enforce_rate_limit, session_event};
+use crate::flows::session::start_session;
+use crate::flows::{Audit, enforce_rate_limit, record_outcome};
 use crate::password::Password;
 use crate::password_hashing::HashError;
 use crate::project::ProjectContext;
 use crate::services::Services;
-use crate::session::{AccessToken, RefreshSecret, Session, new_session, sign_access_token};
+use crate::session::{AccessToken, RefreshSecret, Session, sign_access_token};
 use crate::store::StoreError;
 use crate::user::User;
 
@@ -30,22 +29,23 @@ pub enum SignInError {
     #[error("too many sign-ins are being processed; retry shortly")]
     Busy { retry_after_secs: u64 },
     #[error("sign-in failed: {0}")]
-    Unexpected(String),
+    Unexpected(#[source] crate::error::Unexpected),
 }
 
 impl From<StoreError> for SignInError {
     fn from(e: StoreError) -> Self {
-        Self::Unexpected(e.to_string())
+        Self::Unexpected(e.into())
     }
 }
 
 fn hash_error(e: HashError) -> SignInError {
     match e {
         HashError::Busy => SignInError::Busy { retry_after_secs: 1 },
-        other => SignInError::Unexpected(other.to_string()),
+        other => SignInError::Unexpected(crate::error::Unexpected::context("checking the password", other)),
     }
 }
 
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "password", outcome = tracing::field::Empty))]
 pub async fn sign_in(
     svc: &Services,
     ctx: &ProjectContext,
@@ -53,42 +53,47 @@ pub async fn sign_in(
     password: Password,
     client: ClientInfo,
 ) -> Result<SignInOutcome, SignInError> {
-    let found = match EmailAddress::parse(email) {
-        Ok(email) => svc.store.user_with_password(&ctx.project.id, &email).await?,
-        Err(_) => None,
-    };
-    let audit = Audit { ctx, action: "signin", method: Some("password"), client: &client };
-    let rule = ctx.project.settings.rate_limits.sign_in;
-    enforce_rate_limit(svc, &audit, "sign_in", rule, client.ip.as_deref()).await.map_err(SignInError::RateLimited)?;
-    let (user, phc) = match found {
-        Some((user, Some(phc))) if svc.hasher.verify(password.clone(), &phc).await.map_err(hash_error)? => (user, phc),
-        Some((user, Some(_))) => {
-            audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), svc.clock.now()).await;
-            return Err(SignInError::InvalidCredentials);
-        }
-        _ => {
-            svc.hasher.verify_dummy(password).await.map_err(hash_error)?;
-            audit.record_refusal(svc.store.as_ref(), "invalid_credentials", None, svc.clock.now()).await;
-            return Err(SignInError::InvalidCredentials);
-        }
-    };
+    let result: Result<SignInOutcome, SignInError> = async {
+        let found = match EmailAddress::parse(email) {
+            Ok(email) => svc.store.user_with_password(&ctx.project.id, &email).await?,
+            Err(_) => None,
+        };
+        let audit = Audit { ctx, action: "signin", method: Some("password"), client: &client };
+        let rule = ctx.project.settings.rate_limits.sign_in;
+        enforce_rate_limit(svc, &audit, "sign_in", rule, client.ip.as_deref())
+            .await
+            .map_err(SignInError::RateLimited)?;
+        let (user, phc) = match found {
+            Some((user, Some(phc))) if svc.hasher.verify(password.clone(), &phc).await.map_err(hash_error)? => {
+                (user, phc)
+            }
+            Some((user, Some(_))) => {
+                audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), svc.clock.now()).await;
+                return Err(SignInError::InvalidCredentials);
+            }
+            _ => {
+                svc.hasher.verify_dummy(password).await.map_err(hash_error)?;
+                audit.record_refusal(svc.store.as_ref(), "invalid_credentials", None, svc.clock.now()).await;
+                return Err(SignInError::InvalidCredentials);
+            }
+        };
 
-    let now = svc.clock.now();
-    let new = new_session(ctx, &user.id, &["pwd"], &client, now);
-    let mut tx = svc.store.begin().await?;
-    // The hash was checked outside the transaction: if a first proof of the address dropped the
-    // password (or it changed) meanwhile, this password no longer opens a session.
-    if tx.lock_password(&user.id).await?.as_deref() != Some(phc.as_str()) {
-        drop(tx);
-        audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), now).await;
-        return Err(SignInError::InvalidCredentials);
+        let now = svc.clock.now();
+        let mut tx = svc.store.begin().await?;
+        // The hash was checked outside the transaction: if a first proof of the address dropped the
+        // password (or it changed) meanwhile, this password no longer opens a session.
+        if tx.lock_password(&user.id).await?.as_deref() != Some(phc.as_str()) {
+            drop(tx);
+            audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), now).await;
+            return Err(SignInError::InvalidCredentials);
+        }
+        let (session, refresh_secret) = start_session(tx.as_mut(), ctx, &user, &["pwd"], None, &client, now).await?;
+        audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
+        tx.commit().await?;
+        let access = sign_access_token(ctx, &session, false, now)
+            .map_err(|e| SignInError::Unexpected(crate::error::Unexpected::context("signing the access token", e)))?;
+        Ok(SignInOutcome { user, session, access, refresh_secret })
     }
-    tx.insert_session(&new.session).await?;
-    tx.insert_refresh_token(&new.refresh).await?;
-    emit(tx.as_mut(), ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
-    audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
-    tx.commit().await?;
-    let access =
-        sign_access_token(ctx, &new.session, false, now).map_err(|e| SignInError::Unexpected(e.to_string()))?;
-    Ok(SignInOutcome { user, session: new.session, access, refresh_secret: new.refresh_secret })
+    .await;
+    record_outcome(result)
 }

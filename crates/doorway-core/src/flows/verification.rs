@@ -6,7 +6,7 @@ use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
 use crate::flows::account_securing::{self, Presenter};
-use crate::flows::{Audit, emit, enforce_rate_limit, user_event};
+use crate::flows::{Audit, emit, enforce_rate_limit, record_outcome, user_event};
 use crate::ids::new_id;
 use crate::keys::ProjectKey;
 use crate::mail::{CodePurpose, code_mail};
@@ -27,12 +27,12 @@ pub enum CodeError {
     #[error("too many mails to this address")]
     RateLimited(RateLimited),
     #[error("verification failed: {0}")]
-    Unexpected(String),
+    Unexpected(#[source] crate::error::Unexpected),
 }
 
 impl From<StoreError> for CodeError {
     fn from(e: StoreError) -> Self {
-        Self::Unexpected(e.to_string())
+        Self::Unexpected(e.into())
     }
 }
 
@@ -279,6 +279,7 @@ pub(crate) async fn redeem(
 /// Verifies the address behind a code or link. `access_token` is the session the request
 /// carried (Bearer or cookie), if any: proving the address inside the account's own session
 /// keeps its credentials (see `account_securing`).
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "email_code", outcome = tracing::field::Empty))]
 pub async fn verify_email(
     svc: &Services,
     ctx: &ProjectContext,
@@ -286,44 +287,53 @@ pub async fn verify_email(
     access_token: Option<&str>,
     client: &ClientInfo,
 ) -> Result<User, CodeError> {
-    let now = svc.clock.now();
-    let audit = Audit { ctx, action: "verify_email", method: Some(proof_method(&proof)), client };
-    let presenter = Presenter::with_access_token(svc.store.as_ref(), ctx, access_token, client, now).await?;
-    let mut tx = svc.store.begin().await?;
-    let outcome = redeem(tx.as_mut(), ctx, &proof, CodePurpose::VerifyEmail, &presenter, now).await?;
-    let (result, user_id) = match &outcome {
-        Ok(user) => ("ok".to_owned(), Some(user.id.clone())),
-        Err(e) => (format!("denied:{}", denial(e)), None),
-    };
-    audit.record_in(tx.as_mut(), &result, user_id.as_deref(), now).await?;
-    tx.commit().await?;
-    outcome
+    let result: Result<User, CodeError> = async {
+        let now = svc.clock.now();
+        let audit = Audit { ctx, action: "verify_email", method: Some(proof_method(&proof)), client };
+        let presenter = Presenter::with_access_token(svc.store.as_ref(), ctx, access_token, client, now).await?;
+        let mut tx = svc.store.begin().await?;
+        let outcome = redeem(tx.as_mut(), ctx, &proof, CodePurpose::VerifyEmail, &presenter, now).await?;
+        let (result, user_id) = match &outcome {
+            Ok(user) => ("ok".to_owned(), Some(user.id.clone())),
+            Err(e) => (format!("denied:{}", denial(e)), None),
+        };
+        audit.record_in(tx.as_mut(), &result, user_id.as_deref(), now).await?;
+        tx.commit().await?;
+        outcome
+    }
+    .await;
+    record_outcome(result)
 }
 
 /// Sends the verification mail again (the same code while valid), within the mail budget.
 /// Says nothing about whether the address has an account, in its answer or its timing.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "email", outcome = tracing::field::Empty))]
 pub async fn resend_verification(
     svc: &Services,
     ctx: &ProjectContext,
     email: &EmailAddress,
     client: &ClientInfo,
 ) -> Result<(), CodeError> {
-    let audit = Audit { ctx, action: "verify_email.resend", method: Some("email"), client };
-    let user = svc.store.user_with_password(&ctx.project.id, email).await?.map(|(user, _)| user);
-    let unverified = user.as_ref().filter(|u| !u.email_verified);
-    let (recipient, outcome) = match unverified {
-        Some(user) => (Recipient::Account(&user.id), "ok"),
-        None => (Recipient::Nobody, "denied:nothing_to_verify"),
-    };
-    check_code_mail_budget(svc, &audit, email, recipient, CodePurpose::VerifyEmail)
-        .await
-        .map_err(CodeError::RateLimited)?;
-    let now = svc.clock.now();
-    let mut tx = svc.store.begin().await?;
-    send_code(tx.as_mut(), ctx, email, recipient, CodePurpose::VerifyEmail, now).await?;
-    audit.record_in(tx.as_mut(), outcome, user.as_ref().map(|u| u.id.as_str()), now).await?;
-    tx.commit().await?;
-    Ok(())
+    let result: Result<(), CodeError> = async {
+        let audit = Audit { ctx, action: "verify_email.resend", method: Some("email"), client };
+        let user = svc.store.user_with_password(&ctx.project.id, email).await?.map(|(user, _)| user);
+        let unverified = user.as_ref().filter(|u| !u.email_verified);
+        let (recipient, outcome) = match unverified {
+            Some(user) => (Recipient::Account(&user.id), "ok"),
+            None => (Recipient::Nobody, "denied:nothing_to_verify"),
+        };
+        check_code_mail_budget(svc, &audit, email, recipient, CodePurpose::VerifyEmail)
+            .await
+            .map_err(CodeError::RateLimited)?;
+        let now = svc.clock.now();
+        let mut tx = svc.store.begin().await?;
+        send_code(tx.as_mut(), ctx, email, recipient, CodePurpose::VerifyEmail, now).await?;
+        audit.record_in(tx.as_mut(), outcome, user.as_ref().map(|u| u.id.as_str()), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    record_outcome(result)
 }
 
 pub(crate) fn proof_method(proof: &Proof<'_>) -> &'static str {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::StoreResult;
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
-use crate::organization::{Organization, Workspace};
+use crate::organization::{Membership, Organization, Workspace};
 use crate::user::User;
 
 #[async_trait]
@@ -20,9 +20,9 @@ pub trait AccountStore: Send + Sync {
     ) -> StoreResult<Option<(User, Option<String>)>>;
     /// The user an external identity belongs to.
     async fn identity_user(&self, project_id: &str, provider: &str, subject: &str) -> StoreResult<Option<User>>;
-    /// Organizations the user belongs to, with the user's role, oldest first.
-    async fn memberships(&self, user_id: &str) -> StoreResult<Vec<(Organization, String)>>;
-    async fn workspaces(&self, organization_id: &str) -> StoreResult<Vec<Workspace>>;
+    /// The user's organizations (oldest membership first), each with the user's role and its
+    /// workspaces (oldest first), in one query.
+    async fn memberships_with_workspaces(&self, user_id: &str) -> StoreResult<Vec<Membership>>;
 }
 
 #[async_trait]

@@ -31,9 +31,9 @@ pub use verification::VerificationTx;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A unique constraint refused the write; `constraint` names what clashed (e.g. `projects_slug`).
-    #[error("unique constraint {constraint} violated")]
-    Conflict { constraint: String },
+    /// A unique constraint refused the write; `key` says what clashed.
+    #[error("unique constraint on {key} violated")]
+    Conflict { key: UniqueKey },
     #[error("storage failure: {0}")]
     Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -41,6 +41,35 @@ pub enum StoreError {
 impl StoreError {
     pub fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Unexpected(Box::new(e))
+    }
+}
+
+/// What a refused write clashed with, the same on every engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UniqueKey {
+    /// A user's address, per project.
+    Email,
+    /// A user's username, per project.
+    Username,
+    ProjectSlug,
+    /// An organization's slug, per project.
+    OrganizationSlug,
+    /// An external identity (provider and subject), per project.
+    Identity,
+    /// Any other unique constraint, by its name.
+    Other(String),
+}
+
+impl std::fmt::Display for UniqueKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Email => f.write_str("email"),
+            Self::Username => f.write_str("username"),
+            Self::ProjectSlug => f.write_str("project slug"),
+            Self::OrganizationSlug => f.write_str("organization slug"),
+            Self::Identity => f.write_str("identity"),
+            Self::Other(name) => f.write_str(name),
+        }
     }
 }
 

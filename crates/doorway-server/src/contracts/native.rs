@@ -665,15 +665,21 @@ pub async fn me(
 ) -> Result<Json<MeResponse>, ApiError> {
     let token =
         presented_access_token(&state, &ctx, &headers).ok_or_else(|| session_error(SessionError::Unauthenticated))?;
-    let (_, user) = session_flow::authenticate(&state.services, &ctx, token).await.map_err(session_error)?;
-    let store = &state.services.store;
-    let memberships = store.memberships(&user.id).await.map_err(|e| ApiError::internal(&e))?;
-    let mut organizations = Vec::with_capacity(memberships.len());
-    for (o, role) in memberships {
-        let workspaces = store.workspaces(&o.id).await.map_err(|e| ApiError::internal(&e))?;
-        let workspaces =
-            workspaces.into_iter().map(|w| WorkspaceView { id: w.id, name: w.name, slug: w.slug }).collect();
-        organizations.push(MembershipView { id: o.id, name: o.name, slug: o.slug, role, workspaces });
-    }
-    Ok(Json(MeResponse { success: true, data: MeData { user: (&user).into(), organizations } }))
+    let me = doorway_core::flows::profile::who_am_i(&state.services, &ctx, token).await.map_err(session_error)?;
+    let organizations = me
+        .memberships
+        .into_iter()
+        .map(|m| MembershipView {
+            id: m.organization.id,
+            name: m.organization.name,
+            slug: m.organization.slug,
+            role: m.role,
+            workspaces: m
+                .workspaces
+                .into_iter()
+                .map(|w| WorkspaceView { id: w.id, name: w.name, slug: w.slug })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(MeResponse { success: true, data: MeData { user: (&me.user).into(), organizations } }))
 }

@@ -4,13 +4,13 @@
 use async_trait::async_trait;
 use doorway_core::Timestamp;
 use doorway_core::email::EmailAddress;
-use doorway_core::organization::{Organization, Workspace};
+use doorway_core::organization::{Membership, Organization, Workspace};
 use doorway_core::store::{AccountStore, AccountTx, Identity, StoreResult};
 use doorway_core::user::User;
 
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::errors::store_error;
-use crate::rows::{MembershipRow, UserRow, UserWithPasswordRow, WorkspaceRow, json_text};
+use crate::rows::{MembershipWorkspaceRow, UserRow, UserWithPasswordRow, json_text, memberships_from};
 
 const USER_BY_ID: &str = "SELECT * FROM users WHERE project_id = $1 AND id = $2";
 
@@ -53,30 +53,21 @@ macro_rules! accounts {
                 .transpose()
             }
 
-            async fn memberships(&self, user_id: &str) -> StoreResult<Vec<(Organization, String)>> {
-                Ok(fetch_all!(
-                    MembershipRow,
+            async fn memberships_with_workspaces(&self, user_id: &str) -> StoreResult<Vec<Membership>> {
+                let rows = fetch_all!(
+                    MembershipWorkspaceRow,
                     &self.pool,
-                    "SELECT o.id, o.project_id, o.name, o.slug, o.created_at, m.role
-                     FROM memberships m JOIN organizations o ON o.id = m.organization_id
-                     WHERE m.user_id = $1 ORDER BY m.created_at, o.id",
+                    "SELECT o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
+                            w.id AS workspace_id, w.name AS workspace_name, w.slug AS workspace_slug,
+                            w.created_at AS workspace_created_at
+                     FROM memberships m
+                     JOIN organizations o ON o.id = m.organization_id
+                     LEFT JOIN workspaces w ON w.organization_id = o.id
+                     WHERE m.user_id = $1
+                     ORDER BY m.created_at, o.id, w.created_at, w.id",
                     user_id,
-                )?
-                .into_iter()
-                .map(Into::into)
-                .collect())
-            }
-
-            async fn workspaces(&self, organization_id: &str) -> StoreResult<Vec<Workspace>> {
-                Ok(fetch_all!(
-                    WorkspaceRow,
-                    &self.pool,
-                    "SELECT * FROM workspaces WHERE organization_id = $1 ORDER BY created_at, id",
-                    organization_id,
-                )?
-                .into_iter()
-                .map(Into::into)
-                .collect())
+                )?;
+                Ok(memberships_from(rows))
             }
         }
 

@@ -1,7 +1,7 @@
 //! Accounts: users, passwords, identities, organizations and what hangs off them.
 
 use doorway_core::email::EmailAddress;
-use doorway_core::organization::{Organization, Workspace};
+use doorway_core::organization::{Membership, Organization, Workspace};
 use doorway_core::store::Identity;
 
 use crate::{Engine, assert_conflict, insert_user, open_with_project, t, user};
@@ -110,10 +110,9 @@ async fn organizations_memberships_and_workspaces(engine: Engine) {
     tx.insert_terms_acceptance("usr_1", "2024-01", t(12)).await.unwrap();
     tx.commit().await.unwrap();
 
-    assert_eq!(store.memberships("usr_1").await.unwrap(), vec![(org("org_1", 12), "owner".to_owned())]);
-    assert_eq!(store.memberships("usr_unknown").await.unwrap(), vec![]);
-    assert_eq!(store.workspaces("org_1").await.unwrap(), vec![workspace]);
-    assert_eq!(store.workspaces("org_2").await.unwrap(), vec![], "the refused organization does not exist");
+    let expected = Membership { organization: org("org_1", 12), role: "owner".into(), workspaces: vec![workspace] };
+    assert_eq!(store.memberships_with_workspaces("usr_1").await.unwrap(), vec![expected]);
+    assert_eq!(store.memberships_with_workspaces("usr_unknown").await.unwrap(), vec![]);
 }
 
 async fn identities_find_their_user_until_unlinked(engine: Engine) {

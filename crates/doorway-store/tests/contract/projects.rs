@@ -44,7 +44,7 @@ async fn duplicate_slug_is_a_named_conflict(engine: Engine) {
     again.id = "prj_other".into();
     let mut tx = store.begin().await.unwrap();
     match tx.insert_project(&again).await {
-        Err(StoreError::Conflict { constraint }) => assert_eq!(constraint, "projects_slug_key"),
+        Err(StoreError::Conflict { key }) => assert_eq!(key, doorway_core::UniqueKey::ProjectSlug),
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
