@@ -104,6 +104,23 @@ pub struct ProjectSettings {
     pub names: NameSettings,
     /// Browser origins other than Doorway's own that may send cookie-carrying requests.
     pub cors: CorsSettings,
+    /// Wire contracts by name (`native`, `replyke`, `storyden`, `rivergen`, `aufy`): every one
+    /// is served unless switched off here. The server knows the names and checks them.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub contracts: std::collections::BTreeMap<String, ContractSwitch>,
+}
+
+/// `contracts.<name>`: whether the project serves a contract's routes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContractSwitch {
+    pub enabled: bool,
+}
+
+impl Default for ContractSwitch {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,11 +253,17 @@ impl Default for ProjectSettings {
             external_signup: Default::default(),
             names: Default::default(),
             cors: Default::default(),
+            contracts: Default::default(),
         }
     }
 }
 
 impl ProjectSettings {
+    /// Whether the project serves the contract named `name` (on unless switched off).
+    pub fn contract_enabled(&self, name: &str) -> bool {
+        self.contracts.get(name).is_none_or(|s| s.enabled)
+    }
+
     /// The settings as an admin may see them: secrets masked.
     pub fn redacted(&self) -> Self {
         Self {

@@ -302,6 +302,9 @@ impl Settings {
             for (key, message) in project.settings.problems() {
                 out.push(format!("projects.{slug}.{key}: {message}"));
             }
+            for (key, message) in crate::contracts::switch_problems(&project.settings) {
+                out.push(format!("projects.{slug}.{key}: {message}"));
+            }
         }
         out
     }
