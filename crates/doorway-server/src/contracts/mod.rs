@@ -25,6 +25,9 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::errors::{ApiError, INTERNAL_MESSAGE, route_not_found};
 use crate::state::AppState;
 
+/// A contract's settings key and the check of a project's settings for it.
+pub type SettingsCheck = (&'static str, fn(&doorway_core::ProjectSettings) -> Vec<(String, String)>);
+
 /// One wire contract, as the server sees it.
 pub trait ContractAdapter: Sync {
     /// Its name in `projects.<slug>.contracts.<name>.enabled` and in the `contract` label of
@@ -47,6 +50,12 @@ pub trait ContractAdapter: Sync {
     /// The prefix named no project.
     fn project_not_found(&self, slug: &str) -> Response {
         self.refuse(StatusCode::NOT_FOUND, "PROJECT_NOT_FOUND", format!("No project named '{slug}'"))
+    }
+
+    /// Its own settings, if it has any: their key under `projects.<slug>` and their check
+    /// (see `common::settings::ContractSettings`).
+    fn settings_check(&self) -> Option<SettingsCheck> {
+        None
     }
 
     /// An unexpected failure before its handlers ran: the cause goes to the log (at the edge),
@@ -104,13 +113,27 @@ pub(crate) fn native_refusal(status: StatusCode, code: &'static str, message: St
     ApiError::new(status, code, message).into_response()
 }
 
-/// `contracts.<name>` entries that name no mounted contract, as `(key, message)` pairs.
-pub fn switch_problems(settings: &doorway_core::ProjectSettings) -> Vec<(String, String)> {
+/// Problems of a project's settings that only the contracts can see, as `(key, message)`
+/// pairs: `contracts.<name>` switches that name no contract, keys that no contract claims, and
+/// each contract's own settings.
+pub fn settings_problems(settings: &doorway_core::ProjectSettings) -> Vec<(String, String)> {
     let known: Vec<&str> = CONTRACTS.iter().map(|c| c.name()).collect();
-    settings
+    let mut out: Vec<(String, String)> = settings
         .contracts
         .keys()
         .filter(|name| !known.contains(&name.as_str()))
         .map(|name| (format!("contracts.{name}"), format!("is not a contract; known: {}", known.join(", "))))
-        .collect()
+        .collect();
+    let checks: Vec<SettingsCheck> = CONTRACTS.iter().filter_map(|c| c.settings_check()).collect();
+    for key in settings.contract_settings.keys() {
+        if !checks.iter().any(|(k, _)| k == key) {
+            out.push((key.clone(), format!("unknown key '{key}': not a project setting")));
+        }
+    }
+    for (key, check) in checks {
+        if settings.contract_settings.contains_key(key) {
+            out.extend(check(settings));
+        }
+    }
+    out
 }

@@ -20,7 +20,8 @@ use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ContractAdapter;
+use super::common::settings::{ContractSettings, relaxed_policy};
+use super::{ContractAdapter, SettingsCheck};
 use crate::client_info::Client;
 use crate::contracts::common::{BodyRejection, json_value};
 use crate::cookies::CookiePolicy;
@@ -28,6 +29,27 @@ use crate::errors::set_retry_headers;
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 use crate::telemetry::{record_signup, signup_outcome};
+
+/// `projects.<slug>.replyke`: seed 001 documents no password rules of its own.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplykeSettings {
+    pub password_policy: doorway_core::password::PasswordPolicy,
+}
+
+impl Default for ReplykeSettings {
+    fn default() -> Self {
+        Self { password_policy: relaxed_policy() }
+    }
+}
+
+impl ContractSettings for ReplykeSettings {
+    const KEY: &'static str = "replyke";
+
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        self.password_policy.problems().into_iter().map(|(_, m)| ("password_policy", m)).collect()
+    }
+}
 
 /// Seed 001; its errors are `{error, code, details?}` with `auth/…` codes.
 pub struct Replyke;
@@ -59,6 +81,10 @@ impl ContractAdapter for Replyke {
 
     fn internal(&self, cause: &dyn std::fmt::Display) -> Response {
         ReplykeError::internal(cause).into_response()
+    }
+
+    fn settings_check(&self) -> Option<SettingsCheck> {
+        Some((ReplykeSettings::KEY, ReplykeSettings::check))
     }
 }
 
@@ -397,7 +423,7 @@ pub async fn sign_up(
     let command = PasswordSignup {
         email: parsed.email,
         password: parsed.password,
-        policy: ctx.project.settings.replyke.password_policy.clone(),
+        policy: ReplykeSettings::of(&ctx.project.settings).map_err(|e| ReplykeError::internal(&e))?.password_policy,
         profile: parsed.profile,
         organization_name: None,
         client,

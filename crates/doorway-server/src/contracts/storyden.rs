@@ -10,6 +10,7 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
+use doorway_core::PasswordMode;
 use doorway_core::email::EmailAddress;
 use doorway_core::flows::email_signup::{self, EmailSignup, EmailSignupOutcome, OnExisting};
 use doorway_core::flows::password_signup::SignupError;
@@ -22,13 +23,32 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ContractAdapter;
+use super::common::settings::{ContractSettings, relaxed_policy};
+use super::{ContractAdapter, SettingsCheck};
 use crate::client_info::Client;
 use crate::contracts::common::{Problem, ProblemJson, presented_access_token};
 use crate::cookies::CookiePolicy;
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 use crate::telemetry::{record_signup, signup_outcome};
+
+/// `projects.<slug>.storyden`: whether sign-up takes a password, and its rules.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorydenSettings {
+    pub password: PasswordMode,
+    pub password_policy: doorway_core::password::PasswordPolicy,
+}
+
+impl Default for StorydenSettings {
+    fn default() -> Self {
+        Self { password: PasswordMode::Optional, password_policy: relaxed_policy() }
+    }
+}
+
+impl ContractSettings for StorydenSettings {
+    const KEY: &'static str = "storyden";
+}
 
 /// Seed 004; its errors are RFC 9457 problem details.
 pub struct Storyden;
@@ -52,6 +72,10 @@ impl ContractAdapter for Storyden {
 
     fn refuse(&self, status: StatusCode, _code: &'static str, message: String) -> Response {
         Problem::new(status, message).into_response()
+    }
+
+    fn settings_check(&self) -> Option<SettingsCheck> {
+        Some((StorydenSettings::KEY, StorydenSettings::check))
     }
 }
 
@@ -146,7 +170,7 @@ pub async fn sign_up(
     };
     let (email, password, username) =
         parse_signup(&body).inspect_err(|_| record_signup("storyden", method, "invalid"))?;
-    let settings = &ctx.project.settings.storyden;
+    let settings = StorydenSettings::of(&ctx.project.settings).map_err(|e| Problem::internal(&e))?;
     let command = EmailSignup {
         email,
         password,

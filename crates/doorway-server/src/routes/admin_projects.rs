@@ -91,7 +91,7 @@ pub async fn create(
     for (key, message) in settings.problems() {
         details.push(FieldError::new(format!("settings.{key}"), message));
     }
-    for (key, message) in crate::contracts::switch_problems(&settings) {
+    for (key, message) in crate::contracts::settings_problems(&settings) {
         details.push(FieldError::new(format!("settings.{key}"), message));
     }
     let (Some(slug), true) = (slug, details.is_empty()) else {

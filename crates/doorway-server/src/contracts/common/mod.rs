@@ -6,6 +6,7 @@ pub mod cookies;
 pub mod fields;
 pub mod oauth;
 pub mod problem;
+pub mod settings;
 pub mod tokens;
 
 pub(crate) use body::{BodyRejection, NativeJson, ProblemJson, json_value};
