@@ -204,7 +204,20 @@ pub async fn callback(
     if !oauth_binding::is_bound(&headers, raw_state) {
         return Err(Problem::new(StatusCode::BAD_REQUEST, "This sign-in was not started in this browser; start again"));
     }
-    let taken = oauth_signup::take_state(&state.services, &ctx, &provider, raw_state).await.map_err(|_| invalid())?;
+    let taken = oauth_signup::take_state(&state.services, &ctx, &provider, raw_state).await.map_err(|e| match e {
+        OAuthError::Unexpected(cause) => Problem::internal(&cause),
+        OAuthError::UnknownProvider(_)
+        | OAuthError::CallbackNotAllowed
+        | OAuthError::NoRedirectUri
+        | OAuthError::InvalidState
+        | OAuthError::RateLimited(_)
+        | OAuthError::CodeRejected(_)
+        | OAuthError::ProviderFailed(_)
+        | OAuthError::NoEmail
+        | OAuthError::AccountExists
+        | OAuthError::Denied(_)
+        | OAuthError::HookUnavailable => invalid(),
+    })?;
     let jar = jar.add(oauth_binding::release(CookiePolicy::for_public_url(&state.public_url), &taken.redirect_uri));
     let token_mode = match taken.purpose.as_str() {
         "aufy" => false,
