@@ -4,7 +4,18 @@
 //! A contract is one module exporting one [`ContractAdapter`]: its routes (with their OpenAPI
 //! paths), which paths are its own, and how it renders an error raised before one of its
 //! handlers ran (unknown project, 404/405/413/415, the cross-site guard, axum's rejections).
-//! The server mounts [`CONTRACTS`]; adding a contract is a new module plus one line there.
+//! The server mounts [`CONTRACTS`]; adding a contract is a new module plus one line there:
+//!
+//! 1. `contracts/acme.rs` (or `contracts/acme/` when it needs several files): its handlers with
+//!    `#[utoipa::path(..., tag = "acme")]`, using `common` for bodies, fields, cookies and
+//!    tokens, and `telemetry::record_signup("acme", method, outcome)` in its sign-up handler;
+//!    its error mappings match every variant of the flow errors it handles.
+//! 2. `pub struct Acme;` and `impl ContractAdapter for Acme` in that module: `name` (the key
+//!    of `projects.<slug>.contracts.acme.enabled`), `tag`, `routes`, `owns`, `refuse` (and
+//!    `project_not_found`/`internal` when its format needs more than a status and a message),
+//!    and `settings_check` when it reads `projects.<slug>.acme` (a type implementing
+//!    `common::settings::ContractSettings`).
+//! 3. `pub mod acme;` below, and `&acme::Acme` in [`CONTRACTS`].
 
 pub mod aufy;
 pub mod common;
