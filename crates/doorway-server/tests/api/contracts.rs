@@ -7,7 +7,11 @@ use serde_json::json as j;
 use crate::harness::{Backend, STRONG_PASSWORD, TestApp, json, unique_email};
 use crate::on_both_backends;
 
-on_both_backends!(a_disabled_contract_answers_as_an_unknown_route, unknown_contract_names_are_refused);
+on_both_backends!(
+    a_disabled_contract_answers_as_an_unknown_route,
+    unknown_contract_names_are_refused,
+    every_contract_records_its_sign_ups
+);
 
 async fn a_disabled_contract_answers_as_an_unknown_route(backend: Backend) {
     let mut acme = ProjectConfig { name: Some("Acme".into()), ..Default::default() };
@@ -47,4 +51,31 @@ async fn unknown_contract_names_are_refused(backend: Backend) {
     assert_eq!(app.admin_post("/admin/projects", &fine).await.status(), 201);
     let replyke = app.post_json("/fine/auth/sign-up", &j!({"email": unique_email("f"), "password": "x"})).await;
     assert_eq!(replyke.status(), 404);
+}
+
+async fn every_contract_records_its_sign_ups(backend: Backend) {
+    let app = TestApp::builder(backend).with_admin_token().spawn().await;
+    assert_eq!(app.sign_up("", &unique_email("n"), "Ada", None).await.status(), 201);
+    let replyke = app.post_json("/auth/sign-up", &j!({"email": unique_email("r"), "password": STRONG_PASSWORD})).await;
+    assert_eq!(replyke.status(), 201);
+    assert_eq!(app.post_json("/auth/email/signup", &j!({"email": unique_email("s")})).await.status(), 200);
+    let rivergen = app.post_json("/api/v1/auth/oauth/signup", &j!({"provider": "github"})).await;
+    assert_eq!(rivergen.status(), 422);
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
+    let recorded = |contract: &str, method: &str, outcome: &str| {
+        metrics.lines().any(|line| {
+            line.starts_with("doorway_signups_total{")
+                && [
+                    format!("contract=\"{contract}\""),
+                    format!("method=\"{method}\""),
+                    format!("outcome=\"{outcome}\""),
+                ]
+                .iter()
+                .all(|label| line.contains(label.as_str()))
+        })
+    };
+    assert!(recorded("native", "password", "created"), "{metrics}");
+    assert!(recorded("replyke", "password", "created"), "{metrics}");
+    assert!(recorded("storyden", "email", "created"), "{metrics}");
+    assert!(recorded("rivergen", "oauth", "invalid"), "{metrics}");
 }
