@@ -72,8 +72,13 @@ impl<'de> Deserialize<'de> for ProjectSlug {
 
 /// Per-project behaviour. Every field has the seeds' documented behaviour as its default,
 /// so an empty table is a valid project.
+///
+/// Settings that belong to one wire contract (`replyke`, `storyden`, …) are not typed here:
+/// they are kept in `contract_settings` under their key, and the server's contract modules own
+/// their shape, defaults and checks. So unknown keys are not refused by deserializing: the
+/// server refuses every key in `contract_settings` that no contract claims.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ProjectSettings {
     /// Lifetime of access tokens (JWT), in seconds.
     pub access_token_ttl_secs: u32,
@@ -83,15 +88,11 @@ pub struct ProjectSettings {
     pub password_policy: crate::password::PasswordPolicy,
     /// Calls made before a user is created (any contract).
     pub hooks: crate::hooks::HooksSettings,
-    /// The Replyke contract (seed 001), which documents no password rules of its own.
-    pub replyke: ReplykeSettings,
     pub rate_limits: crate::rate_limit::RateLimits,
     /// Where events (`user.created`, …) are delivered.
     pub webhooks: Vec<crate::webhooks::WebhookEndpoint>,
     /// The native sign-up (seed 002).
     pub signup: SignupSettings,
-    /// The Storyden contract (seed 004).
-    pub storyden: StorydenSettings,
     /// One-time codes and links.
     pub verification: VerificationSettings,
     /// OAuth / OpenID Connect providers by id (`google`, `github`, …).
@@ -104,6 +105,26 @@ pub struct ProjectSettings {
     pub names: NameSettings,
     /// Browser origins other than Doorway's own that may send cookie-carrying requests.
     pub cors: CorsSettings,
+    /// Wire contracts by name (`native`, `replyke`, `storyden`, `rivergen`, `aufy`): every one
+    /// is served unless switched off here. The server knows the names and checks them.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub contracts: std::collections::BTreeMap<String, ContractSwitch>,
+    /// Every other key: one contract's own settings (`replyke = {…}`), kept as given.
+    #[serde(flatten)]
+    pub contract_settings: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// `contracts.<name>`: whether the project serves a contract's routes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContractSwitch {
+    pub enabled: bool,
+}
+
+impl Default for ContractSwitch {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,19 +192,6 @@ impl Default for SignupSettings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StorydenSettings {
-    pub password: PasswordMode,
-    pub password_policy: crate::password::PasswordPolicy,
-}
-
-impl Default for StorydenSettings {
-    fn default() -> Self {
-        Self { password: PasswordMode::Optional, password_policy: ReplykeSettings::default().password_policy }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VerificationSettings {
@@ -199,25 +207,6 @@ impl Default for VerificationSettings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReplykeSettings {
-    pub password_policy: crate::password::PasswordPolicy,
-}
-
-impl Default for ReplykeSettings {
-    fn default() -> Self {
-        Self {
-            password_policy: crate::password::PasswordPolicy {
-                require_uppercase: false,
-                require_digit: false,
-                require_special: false,
-                ..Default::default()
-            },
-        }
-    }
-}
-
 impl Default for ProjectSettings {
     fn default() -> Self {
         Self {
@@ -225,22 +214,27 @@ impl Default for ProjectSettings {
             refresh_token_ttl_secs: 30 * 24 * 3600,
             password_policy: Default::default(),
             hooks: Default::default(),
-            replyke: Default::default(),
             rate_limits: Default::default(),
             webhooks: Vec::new(),
             signup: Default::default(),
-            storyden: Default::default(),
             verification: Default::default(),
             providers: Default::default(),
             redirect_allowlist: Vec::new(),
             external_signup: Default::default(),
             names: Default::default(),
             cors: Default::default(),
+            contracts: Default::default(),
+            contract_settings: Default::default(),
         }
     }
 }
 
 impl ProjectSettings {
+    /// Whether the project serves the contract named `name` (on unless switched off).
+    pub fn contract_enabled(&self, name: &str) -> bool {
+        self.contracts.get(name).is_none_or(|s| s.enabled)
+    }
+
     /// The settings as an admin may see them: secrets masked.
     pub fn redacted(&self) -> Self {
         Self {
@@ -291,7 +285,6 @@ impl ProjectSettings {
         if self.verification.max_attempts == 0 {
             out.push(("verification.max_attempts", "must be at least 1".to_owned()));
         }
-        out.extend(self.replyke.password_policy.problems().into_iter().map(|(_, m)| ("replyke.password_policy", m)));
         out
     }
 }
@@ -350,9 +343,14 @@ mod tests {
     }
 
     #[test]
-    fn settings_reject_unknown_keys() {
-        let err = serde_json::from_str::<ProjectSettings>(r#"{"acces_token_ttl_secs": 5}"#);
-        assert!(err.is_err());
+    fn unknown_keys_are_kept_for_the_server_to_refuse() {
+        // Contract settings are not typed in core, so a key no typed field takes is kept in
+        // `contract_settings`; the server refuses every key there that no contract claims.
+        let parsed = serde_json::from_str::<ProjectSettings>(r#"{"acces_token_ttl_secs": 5}"#).unwrap();
+        assert_eq!(parsed.access_token_ttl_secs, ProjectSettings::default().access_token_ttl_secs);
+        assert_eq!(parsed.contract_settings.keys().collect::<Vec<_>>(), ["acces_token_ttl_secs"]);
+        // Typed fields still refuse unknown keys inside them.
+        assert!(serde_json::from_str::<ProjectSettings>(r#"{"names": {"refuse_mixed": true}}"#).is_err());
     }
 }
 

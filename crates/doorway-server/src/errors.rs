@@ -2,15 +2,51 @@
 //! extractor that turns every body rejection into it.
 
 use axum::Json;
+use axum::extract::Request;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 /// Request bodies larger than this are refused with 413 before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What a client reads about any unexpected failure, in every contract.
+pub const INTERNAL_MESSAGE: &str = "Something went wrong on our side; please try again";
+
+/// The cause of an unexpected failure, carried on the response from where it happened to the
+/// edge (`log_failures`), which logs it once with the request id. Never rendered.
+#[derive(Clone, Debug)]
+pub struct InternalCause(pub String);
+
+/// The cause as logged: `{:#}`, so error types that print their chain in alternate form do.
+pub fn describe(cause: &dyn std::fmt::Display) -> String {
+    format!("{cause:#}")
+}
+
+/// Attaches the cause of a 500 to a response rendered in some contract's format.
+pub fn with_cause(mut response: Response, cause: &dyn std::fmt::Display) -> Response {
+    response.extensions_mut().insert(InternalCause(describe(cause)));
+    response
+}
+
+/// The edge: logs every answer with status 500 or above once, with its cause when one was
+/// attached, and the request's `x-request-id`.
+pub async fn log_failures(req: Request, next: axum::middleware::Next) -> Response {
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let mut response = next.run(req).await;
+    let status = response.status();
+    match response.extensions_mut().remove::<InternalCause>() {
+        Some(InternalCause(cause)) => {
+            tracing::error!(status = status.as_u16(), request_id, error = %cause, "request failed unexpectedly");
+        }
+        None if status.is_server_error() => {
+            tracing::warn!(status = status.as_u16(), request_id, "answered with a server error");
+        }
+        None => {}
+    }
+    response
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
@@ -33,6 +69,8 @@ pub struct ApiError {
     pub retry_after_secs: Option<u64>,
     /// Set on 429s: the limit that was exceeded, for the `RateLimit-*` headers.
     pub rate_limit: Option<u32>,
+    /// Set on 500s: what went wrong, for the log at the edge (never the client).
+    pub cause: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -53,7 +91,15 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: None, retry_after_secs: None, rate_limit: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after_secs: None,
+            rate_limit: None,
+            cause: None,
+        }
     }
 
     pub fn validation(details: Vec<FieldError>) -> Self {
@@ -71,14 +117,13 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "PROJECT_NOT_FOUND", format!("No project named '{slug}'"))
     }
 
-    /// Logs the cause once and answers without any of its text.
+    /// Answers without any of the cause's text; the cause is logged once, at the edge, with
+    /// the request id (see `log_failures`).
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "request failed unexpectedly");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            "Something went wrong on our side; please try again",
-        )
+        Self {
+            cause: Some(describe(cause)),
+            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", INTERNAL_MESSAGE)
+        }
     }
 
     pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
@@ -120,6 +165,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (self.status, Json(body)).into_response();
         set_retry_headers(&mut response, self.retry_after_secs, self.rate_limit);
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(InternalCause(cause));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -162,59 +210,11 @@ fn data_error_field(text: &str) -> String {
     }
 }
 
-/// Why a JSON body was refused, before a contract renders it in its own format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyRejection {
-    NotJson,
-    TooLarge,
-    Malformed,
-}
-
-impl BodyRejection {
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Malformed => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    pub fn message(self) -> String {
-        match self {
-            Self::NotJson => "Send the body as JSON with 'Content-Type: application/json'".to_owned(),
-            Self::TooLarge => format!("The body is larger than {} KiB", MAX_BODY_BYTES / 1024),
-            Self::Malformed => "The body is not valid JSON".to_owned(),
-        }
-    }
-}
-
-/// Any JSON value (contracts check its shape field by field), or why there is none.
-pub async fn json_value<S: Send + Sync>(req: Request, state: &S) -> Result<serde_json::Value, BodyRejection> {
-    match Json::<serde_json::Value>::from_request(req, state).await {
-        Ok(Json(v)) => Ok(v),
-        Err(JsonRejection::MissingJsonContentType(_)) => Err(BodyRejection::NotJson),
-        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(BodyRejection::TooLarge),
-        Err(_) => Err(BodyRejection::Malformed),
-    }
-}
-
-/// `Json<T>` whose rejections use the native envelope.
-pub struct NativeJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for NativeJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let Json(value) = Json::<T>::from_request(req, state).await?;
-        Ok(Self(value))
-    }
-}
-
 /// axum's own rejections (a query string or path that does not parse, a body read as bytes
 /// that is too large, …) answer in plain text; this renders every plain-text or empty error
 /// answer in the format of the contract that owns the path, keeping its status.
 pub async fn contract_errors(req: Request, next: axum::middleware::Next) -> Response {
-    let contract = crate::contracts::Contract::of_path(req.uri().path());
+    let contract = crate::contracts::contract_for(req.uri().path());
     let response = next.run(req).await;
     let status = response.status();
     let plain = response
@@ -237,13 +237,18 @@ pub async fn contract_errors(req: Request, next: axum::middleware::Next) -> Resp
         StatusCode::NOT_FOUND => ("NOT_FOUND", "No such route".to_owned()),
         StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "This route does not accept that method".to_owned()),
         s if s.is_server_error() => {
-            tracing::error!(status = %s, body = ?text, "plain-text error answer");
-            ("INTERNAL_ERROR", "Something went wrong on our side; please try again".to_owned())
+            let cause = format!("plain-text error answer: {}", text.as_deref().unwrap_or("(empty)"));
+            let rendered = contract.refuse(status, "INTERNAL_ERROR", INTERNAL_MESSAGE.to_owned());
+            return copy_headers(with_cause(rendered, &cause), &parts.headers);
         }
         _ => ("INVALID_REQUEST", text.unwrap_or_else(|| "The request is not valid".into())),
     };
-    let mut rendered = contract.refuse(status, code, message);
-    for (name, value) in &parts.headers {
+    copy_headers(contract.refuse(status, code, message), &parts.headers)
+}
+
+/// The original answer's headers (`Allow`, `Retry-After`, …) on its re-rendered form.
+fn copy_headers(mut rendered: Response, headers: &axum::http::HeaderMap) -> Response {
+    for (name, value) in headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             rendered.headers_mut().insert(name, value.clone());
         }

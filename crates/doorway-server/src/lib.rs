@@ -10,7 +10,6 @@ mod hosted_pages;
 mod identity_providers;
 mod oauth_binding;
 mod openapi;
-mod problem;
 mod project_directory;
 mod project_scope;
 mod routes;

@@ -1,4 +1,5 @@
-//! The OpenAPI document, assembled from the handlers' annotations.
+//! The OpenAPI document, assembled from the handlers' annotations. Contracts add their own
+//! tags (see `contracts::routes`).
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -8,11 +9,6 @@ use utoipa::{Modify, OpenApi};
     info(title = "Doorway", description = "Self-hosted sign-up and session server. Every route is also served under `/{project}/…` for a project other than `default`."),
     modifiers(&AdminToken),
     tags(
-        (name = "auth", description = "Sign-up, sign-in and sessions (native API)"),
-        (name = "replyke", description = "Replyke-compatible sign-up (seed 001)"),
-        (name = "storyden", description = "Storyden-compatible email sign-up (seed 004)"),
-        (name = "rivergen", description = "Rivergen-compatible social sign-up (seed 003)"),
-        (name = "aufy", description = "Aufy-compatible external sign-up and sign-in (seed 000)"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "discovery", description = "Signing keys and issuer metadata"),
         (name = "admin", description = "Administration (Bearer admin_token)"),

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use doorway_core::project::RESERVED_SLUGS;
 use doorway_core::{ProjectContext, ProjectSlug};
 
-use crate::contracts::Contract;
+use crate::contracts::contract_for;
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -23,7 +23,7 @@ pub async fn resolve_project(State(state): State<AppState>, mut req: Request, ne
     if first.is_empty() || RESERVED_SLUGS.contains(&first) {
         return next.run(req).await;
     }
-    let contract = Contract::of_path(&format!("/{rest}"));
+    let contract = contract_for(&format!("/{rest}"));
     let Ok(slug) = ProjectSlug::parse(first) else {
         return contract.project_not_found(first);
     };

@@ -15,7 +15,7 @@ use axum::response::Response;
 use doorway_core::project::{CorsSettings, exact_origin};
 use doorway_core::{ProjectContext, ProjectSlug};
 
-use crate::contracts::Contract;
+use crate::contracts::contract_for;
 use crate::state::AppState;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub async fn refuse_cross_site(State(state): State<AppState>, req: Request, next
     if req.method().is_safe() || !req.headers().contains_key(header::COOKIE) {
         return next.run(req).await;
     }
-    let contract = Contract::of_path(req.uri().path());
+    let contract = contract_for(req.uri().path());
     let ctx = match req.extensions().get::<Arc<ProjectContext>>() {
         Some(ctx) => ctx.clone(),
         None => match state.projects.get(&ProjectSlug::default_project()).await {
@@ -71,13 +71,13 @@ pub async fn refuse_cross_site(State(state): State<AppState>, req: Request, next
             contract.refuse(
                 StatusCode::FORBIDDEN,
                 "CROSS_SITE_REQUEST",
-                "Requests that carry cookies are accepted only from this site or an allowed origin",
+                "Requests that carry cookies are accepted only from this site or an allowed origin".to_owned(),
             )
         }
         Verdict::NotJson => contract.refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
-            "A request that carries cookies must send its body as JSON ('Content-Type: application/json')",
+            "A request that carries cookies must send its body as JSON ('Content-Type: application/json')".to_owned(),
         ),
     }
 }

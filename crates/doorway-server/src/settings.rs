@@ -302,6 +302,9 @@ impl Settings {
             for (key, message) in project.settings.problems() {
                 out.push(format!("projects.{slug}.{key}: {message}"));
             }
+            for (key, message) in crate::contracts::settings_problems(&project.settings) {
+                out.push(format!("projects.{slug}.{key}: {message}"));
+            }
         }
         out
     }
@@ -414,6 +417,36 @@ mod tests {
             jail.create_file("doorway.toml", "lissen = \"127.0.0.1:1\"\n")?;
             let err = Settings::load(None, &Overrides::default()).unwrap_err();
             assert!(err.problems()[0].contains("lissen"), "{:?}", err.problems());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn contract_settings_keep_their_keys_and_are_checked_by_their_contract() {
+        Jail::expect_with(|jail| {
+            let good = "[projects.default.replyke.password_policy]\nrequire_digit = true\n\
+                        [projects.default.storyden]\npassword = \"required\"\n\
+                        [projects.default.contracts.aufy]\nenabled = false\n";
+            jail.create_file("doorway.toml", good)?;
+            let s = Settings::load(None, &Overrides::default()).unwrap();
+            let default = &s.projects["default"].settings;
+            assert_eq!(default.contract_settings["replyke"]["password_policy"]["require_digit"], true);
+            assert_eq!(default.contract_settings["storyden"]["password"], "required");
+            assert!(!default.contract_enabled("aufy") && default.contract_enabled("replyke"));
+
+            let bad = "[projects.default]\nrepylke = {}\n[projects.default.storyden]\npasword = \"off\"\n\
+                       [projects.default.replyke.password_policy]\nmin_length = 0\n\
+                       [projects.default.contracts.nope]\nenabled = false\n";
+            jail.create_file("doorway.toml", bad)?;
+            let text = Settings::load(None, &Overrides::default()).unwrap_err().problems().join("\n");
+            for key in [
+                "repylke: unknown key",
+                "storyden: unknown field `pasword`",
+                "replyke.password_policy:",
+                "contracts.nope:",
+            ] {
+                assert!(text.contains(&format!("projects.default.{key}")), "{key} in {text}");
+            }
             Ok(())
         });
     }

@@ -22,8 +22,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::contracts::{aufy, native, native_email, native_oauth, replyke, rivergen, storyden};
-use crate::errors::{MAX_BODY_BYTES, contract_errors, method_not_allowed, panic_response, route_not_found};
+use crate::contracts::{self, refuse_disabled};
+use crate::errors::{
+    MAX_BODY_BYTES, contract_errors, log_failures, method_not_allowed, panic_response, route_not_found,
+};
 use crate::hook_caller::HttpHookCaller;
 use crate::identity_providers::HttpIdentityProviders;
 use crate::openapi::ApiDoc;
@@ -215,31 +217,14 @@ fn router(state: AppState) -> Router {
         .routes(routes!(admin_activity::audit))
         .routes(routes!(admin_activity::deliveries))
         .routes(routes!(admin_activity::replay))
-        .routes(routes!(native::sign_up))
-        .routes(routes!(native::sign_in))
-        .routes(routes!(native::refresh))
-        .routes(routes!(native::sign_out))
-        .routes(routes!(native::me))
-        .routes(routes!(native_email::verify_by_code, native_email::verify_by_link))
-        .routes(routes!(native_email::resend_verification))
-        .routes(routes!(native_email::request_sign_in_code))
-        .routes(routes!(native_email::sign_in_with_code))
-        .routes(routes!(native_email::confirm_sign_in_link, native_email::sign_in_with_link))
-        .routes(routes!(native_oauth::callback))
-        .routes(routes!(rivergen::sign_up))
-        .routes(routes!(aufy::challenge))
-        .routes(routes!(aufy::callback))
-        .routes(routes!(aufy::sign_in))
-        .routes(routes!(aufy::sign_up))
-        .routes(routes!(replyke::sign_up))
-        .routes(routes!(storyden::sign_up))
-        .routes(routes!(storyden::verify))
+        .merge(contracts::routes())
         .split_for_parts();
     let routes = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn_with_state(state.clone(), refuse_disabled))
         .layer(from_fn(contract_errors))
         .layer(from_fn_with_state(state.clone(), refuse_cross_site))
         .with_state(state.clone());
@@ -249,11 +234,16 @@ fn router(state: AppState) -> Router {
     Router::new().fallback_service(scoped).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
-                let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id)
-            }))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &axum::extract::Request| {
+                        let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                        tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id)
+                    })
+                    .on_failure(()),
+            )
             .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(from_fn(log_failures))
             .layer(from_fn(security_headers))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(from_fn(record_http_metrics)),

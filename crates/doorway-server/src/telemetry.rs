@@ -44,3 +44,41 @@ pub async fn record_http_metrics(req: Request, next: Next) -> Response {
         .record(started.elapsed().as_secs_f64());
     response
 }
+
+/// One sign-up attempt of any contract: `doorway_signups_total{contract, method, outcome}`.
+/// `method`: `password`, `email` (no password), `oauth` or `external`; `outcome`: `created`,
+/// `invalid`, `conflict`, `denied`, `busy`, `rate_limited` or `error`.
+pub fn record_signup(contract: &'static str, method: &'static str, outcome: &'static str) {
+    metrics::counter!("doorway_signups_total", "contract" => contract, "method" => method, "outcome" => outcome)
+        .increment(1);
+}
+
+/// The `outcome` label of a refused sign-up.
+pub fn signup_outcome(e: &doorway_core::flows::password_signup::SignupError) -> &'static str {
+    use doorway_core::flows::password_signup::SignupError;
+    match e {
+        SignupError::EmailTaken | SignupError::UsernameTaken => "conflict",
+        SignupError::Denied { .. } | SignupError::HookUnavailable => "denied",
+        SignupError::WeakPassword(_) | SignupError::PasswordNotAccepted(_) => "invalid",
+        SignupError::Busy { .. } => "busy",
+        SignupError::RateLimited(_) => "rate_limited",
+        SignupError::Unexpected(_) => "error",
+    }
+}
+
+/// The `outcome` label of a refused OAuth or external sign-up.
+pub fn oauth_signup_outcome(e: &doorway_core::flows::oauth_signup::OAuthError) -> &'static str {
+    use doorway_core::flows::oauth_signup::OAuthError;
+    match e {
+        OAuthError::UnknownProvider(_)
+        | OAuthError::CallbackNotAllowed
+        | OAuthError::NoRedirectUri
+        | OAuthError::InvalidState
+        | OAuthError::CodeRejected(_)
+        | OAuthError::NoEmail => "invalid",
+        OAuthError::AccountExists => "conflict",
+        OAuthError::Denied(_) | OAuthError::HookUnavailable => "denied",
+        OAuthError::RateLimited(_) => "rate_limited",
+        OAuthError::ProviderFailed(_) | OAuthError::Unexpected(_) => "error",
+    }
+}

@@ -26,13 +26,48 @@ use doorway_core::flows::external_signup::{self, NextStep};
 use doorway_core::flows::oauth_signup::{self, OAuthError, OAuthOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::ContractAdapter;
 use crate::client_info::Client;
+use crate::contracts::common::oauth::client_message;
+use crate::contracts::common::{CallbackQuery, Problem, ProblemJson};
 use crate::cookies::{CookiePolicy, redirect, with_query};
 use crate::oauth_binding;
-use crate::problem::{Problem, ProblemJson};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
+use crate::telemetry::{oauth_signup_outcome, record_signup};
+
+/// Seed 000; its errors are RFC 9457 problem details.
+pub struct Aufy;
+
+impl ContractAdapter for Aufy {
+    fn name(&self) -> &'static str {
+        "aufy"
+    }
+
+    fn tag(&self) -> (&'static str, &'static str) {
+        ("aufy", "Aufy-compatible external sign-up and sign-in (seed 000)")
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        OpenApiRouter::new()
+            .routes(routes!(challenge))
+            .routes(routes!(callback))
+            .routes(routes!(sign_in))
+            .routes(routes!(sign_up))
+    }
+
+    fn owns(&self, path: &str) -> bool {
+        matches!(path.trim_end_matches('/'), "/auth/signup/external" | "/auth/signin/external")
+            || path.starts_with("/auth/external/")
+    }
+
+    fn refuse(&self, status: StatusCode, _code: &'static str, message: String) -> Response {
+        Problem::new(status, message).into_response()
+    }
+}
 
 pub const SIGN_UP_COOKIE: &str = "Aufy.ExternalSignUp";
 pub const SIGN_IN_COOKIE: &str = "Aufy.ExternalSignIn";
@@ -131,20 +166,19 @@ pub async fn challenge(
         OAuthError::RateLimited(r) => Problem::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts")
             .with_retry(r.retry_after_secs, Some(r.limit)),
         OAuthError::Unexpected(cause) => Problem::internal(&cause),
-        other => Problem::new(StatusCode::BAD_GATEWAY, other.to_string()),
+        e @ (OAuthError::NoRedirectUri
+        | OAuthError::InvalidState
+        | OAuthError::CodeRejected(_)
+        | OAuthError::ProviderFailed(_)
+        | OAuthError::NoEmail
+        | OAuthError::AccountExists
+        | OAuthError::Denied(_)
+        | OAuthError::HookUnavailable) => Problem::new(StatusCode::BAD_GATEWAY, client_message(&e)),
     })?;
     let raw_state =
         oauth_binding::state_in(&url).ok_or_else(|| Problem::internal(&"no state in the authorization URL"))?;
     let binding = oauth_binding::bind(CookiePolicy::for_public_url(&state.public_url), raw_state, &redirect_uri);
     Ok(redirect(CookieJar::new().add(binding), &url))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CallbackQuery {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
 }
 
 /// The provider's redirect back: records the next step and redirects to `callbackUrl`.
@@ -170,7 +204,20 @@ pub async fn callback(
     if !oauth_binding::is_bound(&headers, raw_state) {
         return Err(Problem::new(StatusCode::BAD_REQUEST, "This sign-in was not started in this browser; start again"));
     }
-    let taken = oauth_signup::take_state(&state.services, &ctx, &provider, raw_state).await.map_err(|_| invalid())?;
+    let taken = oauth_signup::take_state(&state.services, &ctx, &provider, raw_state).await.map_err(|e| match e {
+        OAuthError::Unexpected(cause) => Problem::internal(&cause),
+        OAuthError::UnknownProvider(_)
+        | OAuthError::CallbackNotAllowed
+        | OAuthError::NoRedirectUri
+        | OAuthError::InvalidState
+        | OAuthError::RateLimited(_)
+        | OAuthError::CodeRejected(_)
+        | OAuthError::ProviderFailed(_)
+        | OAuthError::NoEmail
+        | OAuthError::AccountExists
+        | OAuthError::Denied(_)
+        | OAuthError::HookUnavailable => invalid(),
+    })?;
     let jar = jar.add(oauth_binding::release(CookiePolicy::for_public_url(&state.public_url), &taken.redirect_uri));
     let token_mode = match taken.purpose.as_str() {
         "aufy" => false,
@@ -193,8 +240,20 @@ pub async fn callback(
     {
         Ok(found) => found,
         Err(OAuthError::Unexpected(cause)) => return Err(Problem::internal(&cause)),
-        Err(e) => {
-            tracing::warn!(error = %e, provider, "external sign-in failed");
+        Err(
+            e @ (OAuthError::UnknownProvider(_)
+            | OAuthError::CallbackNotAllowed
+            | OAuthError::NoRedirectUri
+            | OAuthError::InvalidState
+            | OAuthError::RateLimited(_)
+            | OAuthError::CodeRejected(_)
+            | OAuthError::ProviderFailed(_)
+            | OAuthError::NoEmail
+            | OAuthError::AccountExists
+            | OAuthError::Denied(_)
+            | OAuthError::HookUnavailable),
+        ) => {
+            tracing::warn!(reason = client_message(&e), provider, "external sign-in failed");
             return Ok(redirect(jar, &with_query(&taken.callback_url, "failed", "true")));
         }
     };
@@ -269,11 +328,20 @@ fn tokens(
 
 fn completion_problem(e: OAuthError) -> Problem {
     match e {
-        OAuthError::AccountExists => Problem::new(StatusCode::CONFLICT, e.to_string()),
+        OAuthError::AccountExists => Problem::new(StatusCode::CONFLICT, client_message(&e)),
         OAuthError::Denied(message) => Problem::new(StatusCode::FORBIDDEN, message),
-        OAuthError::HookUnavailable => Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).with_retry(5, None),
+        OAuthError::HookUnavailable => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, client_message(&e)).with_retry(5, None)
+        }
         OAuthError::Unexpected(cause) => Problem::internal(&cause),
-        other => Problem::new(StatusCode::BAD_REQUEST, other.to_string()),
+        e @ (OAuthError::UnknownProvider(_)
+        | OAuthError::CallbackNotAllowed
+        | OAuthError::NoRedirectUri
+        | OAuthError::InvalidState
+        | OAuthError::RateLimited(_)
+        | OAuthError::CodeRejected(_)
+        | OAuthError::ProviderFailed(_)
+        | OAuthError::NoEmail) => Problem::new(StatusCode::BAD_REQUEST, client_message(&e)),
     }
 }
 
@@ -328,13 +396,18 @@ pub async fn sign_up(
     let ProblemJson(body) = body?;
     let model = SignUpModel::compile(schema).map_err(|e| Problem::internal(&e))?;
     if let Err(errors) = model.check(&body) {
+        record_signup("aufy", "external", "invalid");
         let mut p = Problem::new(StatusCode::BAD_REQUEST, "One or more validation errors occurred.");
         p.extensions.insert("errors".into(), json!(errors.into_iter().collect::<BTreeMap<_, _>>()));
         return Err(p);
     }
     let outcome = external_signup::sign_up(&state.services, &ctx, &id, body, &client)
         .await
-        .map_err(completion_problem)?
+        .map_err(|e| {
+            record_signup("aufy", "external", oauth_signup_outcome(&e));
+            completion_problem(e)
+        })?
         .ok_or_else(unauthorized)?;
+    record_signup("aufy", "external", "created");
     Ok(tokens(&state, &ctx, prefix_of(prefix), jar, SIGN_UP_COOKIE, &outcome, q.usecookie))
 }

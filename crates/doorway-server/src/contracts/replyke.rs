@@ -17,11 +17,76 @@ use doorway_core::user::{GeoPoint, ProfileDraft, User, Username};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::common::settings::{ContractSettings, relaxed_policy};
+use super::{ContractAdapter, SettingsCheck};
 use crate::client_info::Client;
+use crate::contracts::common::{BodyRejection, json_value};
 use crate::cookies::CookiePolicy;
-use crate::errors::{BodyRejection, json_value, set_retry_headers};
+use crate::errors::set_retry_headers;
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
+use crate::telemetry::{record_signup, signup_outcome};
+
+/// `projects.<slug>.replyke`: seed 001 documents no password rules of its own.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplykeSettings {
+    pub password_policy: doorway_core::password::PasswordPolicy,
+}
+
+impl Default for ReplykeSettings {
+    fn default() -> Self {
+        Self { password_policy: relaxed_policy() }
+    }
+}
+
+impl ContractSettings for ReplykeSettings {
+    const KEY: &'static str = "replyke";
+
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        self.password_policy.problems().into_iter().map(|(_, m)| ("password_policy", m)).collect()
+    }
+}
+
+/// Seed 001; its errors are `{error, code, details?}` with `auth/…` codes.
+pub struct Replyke;
+
+impl ContractAdapter for Replyke {
+    fn name(&self) -> &'static str {
+        "replyke"
+    }
+
+    fn tag(&self) -> (&'static str, &'static str) {
+        ("replyke", "Replyke-compatible sign-up (seed 001)")
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        OpenApiRouter::new().routes(routes!(sign_up))
+    }
+
+    fn owns(&self, path: &str) -> bool {
+        path.trim_end_matches('/') == "/auth/sign-up"
+    }
+
+    fn refuse(&self, status: StatusCode, _code: &'static str, message: String) -> Response {
+        ReplykeError::refusal(status, message).into_response()
+    }
+
+    fn project_not_found(&self, slug: &str) -> Response {
+        ReplykeError::project_not_found(slug).into_response()
+    }
+
+    fn internal(&self, cause: &dyn std::fmt::Display) -> Response {
+        ReplykeError::internal(cause).into_response()
+    }
+
+    fn settings_check(&self) -> Option<SettingsCheck> {
+        Some((ReplykeSettings::KEY, ReplykeSettings::check))
+    }
+}
 
 pub const REFRESH_COOKIE: &str = "replyke-refresh-jwt";
 
@@ -41,11 +106,13 @@ pub struct ReplykeError {
     details: Option<Value>,
     retry_after_secs: Option<u64>,
     rate_limit: Option<u32>,
+    /// Set on 500s: what went wrong, for the log at the edge (never the client).
+    cause: Option<String>,
 }
 
 impl ReplykeError {
     fn new(status: StatusCode, code: &'static str, error: impl Into<String>) -> Self {
-        Self { status, error: error.into(), code, details: None, retry_after_secs: None, rate_limit: None }
+        Self { status, error: error.into(), code, details: None, retry_after_secs: None, rate_limit: None, cause: None }
     }
 
     fn missing_fields() -> Self {
@@ -57,9 +124,10 @@ impl ReplykeError {
         Self { details: Some(json!(problems)), ..Self::new(StatusCode::BAD_REQUEST, first.code, first.message.clone()) }
     }
 
+    /// Answers without any of the cause's text; the cause is logged at the edge.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "request failed unexpectedly");
         Self {
+            cause: Some(crate::errors::describe(cause)),
             details: Some(json!("Unexpected failure; the server log has the cause under this request's x-request-id")),
             ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "auth/server-error", "Internal server error")
         }
@@ -96,6 +164,9 @@ impl IntoResponse for ReplykeError {
         }
         let mut response = (self.status, Json(body)).into_response();
         set_retry_headers(&mut response, self.retry_after_secs, self.rate_limit);
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(crate::errors::InternalCause(cause));
+        }
         response
     }
 }
@@ -347,17 +418,21 @@ pub async fn sign_up(
     jar: CookieJar,
     ReplykeJson(body): ReplykeJson,
 ) -> Result<Response, ReplykeError> {
-    let parsed = parse(&body, ctx.project.settings.names.refuse_mixed_script)?;
+    let parsed = parse(&body, ctx.project.settings.names.refuse_mixed_script)
+        .inspect_err(|_| record_signup("replyke", "password", "invalid"))?;
     let command = PasswordSignup {
         email: parsed.email,
         password: parsed.password,
-        policy: ctx.project.settings.replyke.password_policy.clone(),
+        policy: ReplykeSettings::of(&ctx.project.settings).map_err(|e| ReplykeError::internal(&e))?.password_policy,
         profile: parsed.profile,
         organization_name: None,
         client,
     };
-    let outcome = password_signup::sign_up(&state.services, &ctx, command).await.map_err(signup_error)?;
-    metrics::counter!("doorway_signups_total", "method" => "password", "outcome" => "created").increment(1);
+    let outcome = password_signup::sign_up(&state.services, &ctx, command).await.map_err(|e| {
+        record_signup("replyke", "password", signup_outcome(&e));
+        signup_error(e)
+    })?;
+    record_signup("replyke", "password", "created");
     let prefix = prefix.map(|Extension(p)| p.0).unwrap_or_default();
     let cookie = CookiePolicy::for_public_url(&state.public_url).set(
         REFRESH_COOKIE,

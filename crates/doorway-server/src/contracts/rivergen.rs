@@ -10,12 +10,44 @@ use doorway_core::flows::oauth_signup::{self, AccountOptions, OAuthError};
 use serde::Serialize;
 use serde_json::Value;
 
+use axum::response::Response;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::ContractAdapter;
 use crate::client_info::Client;
-use crate::contracts::native::Fields;
-use crate::contracts::native_oauth::oauth_error;
-use crate::errors::{ApiError, ErrorBody, FieldError, NativeJson};
+use crate::contracts::common::oauth::client_message;
+use crate::contracts::common::{Fields, NativeJson};
+use crate::contracts::native::oauth::oauth_error;
+use crate::errors::{ApiError, ErrorBody, FieldError};
 use crate::project_scope::CurrentProject;
 use crate::state::AppState;
+use crate::telemetry::{oauth_signup_outcome, record_signup};
+
+/// Seed 003; its errors use the native envelope.
+pub struct Rivergen;
+
+impl ContractAdapter for Rivergen {
+    fn name(&self) -> &'static str {
+        "rivergen"
+    }
+
+    fn tag(&self) -> (&'static str, &'static str) {
+        ("rivergen", "Rivergen-compatible social sign-up (seed 003)")
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        OpenApiRouter::new().routes(routes!(sign_up))
+    }
+
+    fn owns(&self, path: &str) -> bool {
+        path.starts_with("/api/v1/auth/")
+    }
+
+    fn refuse(&self, status: StatusCode, code: &'static str, message: String) -> Response {
+        super::native_refusal(status, code, message)
+    }
+}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SocialSignupData {
@@ -87,7 +119,8 @@ pub async fn sign_up(
         f.error("agree_to_terms", "The terms must be accepted to sign up");
     }
     let terms_version = f.optional("terms_version", "Terms version").unwrap_or("1.0").to_owned();
-    let (provider, code) = f.finish(provider.zip(code))?;
+    let (provider, code) =
+        f.finish(provider.zip(code)).inspect_err(|_| record_signup("rivergen", "oauth", "invalid"))?;
 
     let options =
         AccountOptions { personal_organization: true, terms_version: Some(terms_version), custom_fields: None };
@@ -101,15 +134,29 @@ pub async fn sign_up(
         &client,
     )
     .await
-    .map_err(|e| match e {
-        e @ (OAuthError::UnknownProvider(_) | OAuthError::RateLimited(_) | OAuthError::Unexpected(_)) => oauth_error(e),
-        OAuthError::NoRedirectUri => ApiError::validation(vec![FieldError::new(
-            "provider",
-            "This provider has no redirect_uri configured for client-side codes",
-        )]),
-        OAuthError::Denied(message) => failed(message),
-        other => failed(format!("{}: {other}", "Social sign-up failed")),
+    .map_err(|e| {
+        record_signup("rivergen", "oauth", oauth_signup_outcome(&e));
+        match e {
+            e @ (OAuthError::UnknownProvider(_) | OAuthError::RateLimited(_) | OAuthError::Unexpected(_)) => {
+                oauth_error(e)
+            }
+            OAuthError::NoRedirectUri => ApiError::validation(vec![FieldError::new(
+                "provider",
+                "This provider has no redirect_uri configured for client-side codes",
+            )]),
+            OAuthError::Denied(message) => failed(message),
+            e @ (OAuthError::CallbackNotAllowed
+            | OAuthError::InvalidState
+            | OAuthError::CodeRejected(_)
+            | OAuthError::ProviderFailed(_)
+            | OAuthError::NoEmail
+            | OAuthError::AccountExists
+            | OAuthError::HookUnavailable) => failed(format!("Social sign-up failed: {}", client_message(&e))),
+        }
     })?;
+    if outcome.is_new_user {
+        record_signup("rivergen", "oauth", "created");
+    }
     let message = format!("{} signup successful", outcome.provider.display_name);
     let user = &outcome.user;
     let display_name =

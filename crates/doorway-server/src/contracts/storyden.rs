@@ -10,6 +10,7 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
+use doorway_core::PasswordMode;
 use doorway_core::email::EmailAddress;
 use doorway_core::flows::email_signup::{self, EmailSignup, EmailSignupOutcome, OnExisting};
 use doorway_core::flows::password_signup::SignupError;
@@ -19,12 +20,64 @@ use doorway_core::user::{ProfileDraft, Username};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::common::settings::{ContractSettings, relaxed_policy};
+use super::{ContractAdapter, SettingsCheck};
 use crate::client_info::Client;
-use crate::contracts::native::presented_access_token;
+use crate::contracts::common::{Problem, ProblemJson, presented_access_token};
 use crate::cookies::CookiePolicy;
-use crate::problem::{Problem, ProblemJson};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
+use crate::telemetry::{record_signup, signup_outcome};
+
+/// `projects.<slug>.storyden`: whether sign-up takes a password, and its rules.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorydenSettings {
+    pub password: PasswordMode,
+    pub password_policy: doorway_core::password::PasswordPolicy,
+}
+
+impl Default for StorydenSettings {
+    fn default() -> Self {
+        Self { password: PasswordMode::Optional, password_policy: relaxed_policy() }
+    }
+}
+
+impl ContractSettings for StorydenSettings {
+    const KEY: &'static str = "storyden";
+}
+
+/// Seed 004; its errors are RFC 9457 problem details.
+pub struct Storyden;
+
+impl ContractAdapter for Storyden {
+    fn name(&self) -> &'static str {
+        "storyden"
+    }
+
+    fn tag(&self) -> (&'static str, &'static str) {
+        ("storyden", "Storyden-compatible email sign-up (seed 004)")
+    }
+
+    fn routes(&self) -> OpenApiRouter<AppState> {
+        OpenApiRouter::new().routes(routes!(sign_up)).routes(routes!(verify))
+    }
+
+    fn owns(&self, path: &str) -> bool {
+        matches!(path.trim_end_matches('/'), "/auth/email/signup" | "/auth/email/verify")
+    }
+
+    fn refuse(&self, status: StatusCode, _code: &'static str, message: String) -> Response {
+        Problem::new(status, message).into_response()
+    }
+
+    fn settings_check(&self) -> Option<SettingsCheck> {
+        Some((StorydenSettings::KEY, StorydenSettings::check))
+    }
+}
 
 pub const SESSION_COOKIE: &str = "storyden-session";
 
@@ -46,6 +99,17 @@ fn email_field(body: &Value) -> Result<EmailAddress, Problem> {
     }
     let raw = string_field(body, "email")?.ok_or_else(|| bad_request("'email' is required"))?;
     EmailAddress::parse(raw).map_err(|e| bad_request(e.to_string()))
+}
+
+/// `{email, password?, handle?}`: an empty password counts as none.
+fn parse_signup(body: &Value) -> Result<(EmailAddress, Option<Password>, Option<Username>), Problem> {
+    let email = email_field(body)?;
+    let password = string_field(body, "password")?.filter(|p| !p.is_empty()).map(|p| Password::new(p.to_owned()));
+    let username = match string_field(body, "handle")? {
+        Some(raw) => Some(Username::parse(raw).map_err(|e| bad_request(e.to_string()))?),
+        None => None,
+    };
+    Ok((email, password, username))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -100,13 +164,13 @@ pub async fn sign_up(
     jar: CookieJar,
     ProblemJson(body): ProblemJson,
 ) -> Result<Response, Problem> {
-    let email = email_field(&body)?;
-    let password = string_field(&body, "password")?.filter(|p| !p.is_empty()).map(|p| Password::new(p.to_owned()));
-    let username = match string_field(&body, "handle")? {
-        Some(raw) => Some(Username::parse(raw).map_err(|e| bad_request(e.to_string()))?),
-        None => None,
+    let method = match body.get("password") {
+        Some(Value::String(p)) if !p.is_empty() => "password",
+        _ => "email",
     };
-    let settings = &ctx.project.settings.storyden;
+    let (email, password, username) =
+        parse_signup(&body).inspect_err(|_| record_signup("storyden", method, "invalid"))?;
+    let settings = StorydenSettings::of(&ctx.project.settings).map_err(|e| Problem::internal(&e))?;
     let command = EmailSignup {
         email,
         password,
@@ -117,7 +181,17 @@ pub async fn sign_up(
         client,
         on_existing: OnExisting::ResendVerification,
     };
-    match email_signup::sign_up(&state.services, &ctx, command).await.map_err(signup_problem)? {
+    let result = email_signup::sign_up(&state.services, &ctx, command).await;
+    record_signup(
+        "storyden",
+        method,
+        match &result {
+            Ok(EmailSignupOutcome::Created(_)) => "created",
+            Ok(EmailSignupOutcome::AlreadyRegistered) => "conflict",
+            Err(e) => signup_outcome(e),
+        },
+    );
+    match result.map_err(signup_problem)? {
         EmailSignupOutcome::Created(outcome) => {
             let prefix = prefix.map(|Extension(p)| p.0).unwrap_or_default();
             let cookie = CookiePolicy::for_public_url(&state.public_url).set(

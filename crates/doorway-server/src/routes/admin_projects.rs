@@ -9,7 +9,8 @@ use doorway_core::{Project, ProjectSettings, ProjectSlug};
 use serde::{Deserialize, Serialize};
 
 use crate::admin_auth::Admin;
-use crate::errors::{ApiError, ErrorBody, FieldError, NativeJson};
+use crate::contracts::common::NativeJson;
+use crate::errors::{ApiError, ErrorBody, FieldError};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -88,6 +89,9 @@ pub async fn create(
     }
     let settings = body.settings.unwrap_or_default();
     for (key, message) in settings.problems() {
+        details.push(FieldError::new(format!("settings.{key}"), message));
+    }
+    for (key, message) in crate::contracts::settings_problems(&settings) {
         details.push(FieldError::new(format!("settings.{key}"), message));
     }
     let (Some(slug), true) = (slug, details.is_empty()) else {

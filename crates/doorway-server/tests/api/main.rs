@@ -11,6 +11,7 @@ mod audit_log;
 mod aufy;
 mod browser_security;
 mod common_passwords;
+mod contracts;
 mod discovery;
 mod errors;
 mod lookalikes;

@@ -226,7 +226,7 @@ async fn bad_bodies_are_400_problems(backend: Backend) {
 async fn password_follows_the_project_mode(backend: Backend) {
     let with_mode = |mode: PasswordMode| {
         let mut config = ProjectConfig { name: Some("Default".into()), ..Default::default() };
-        config.settings.storyden.password = mode;
+        config.settings.contract_settings.insert("storyden".into(), serde_json::json!({ "password": mode }));
         TestApp::builder(backend).with_project_config("default", config).spawn()
     };
     let required = with_mode(PasswordMode::Required).await;

@@ -548,7 +548,7 @@ async fn rivergen_bodies(backend: Backend) {
         "success": false,
         "error": {
           "code": "SOCIAL_SIGNUP_FAILED",
-          "message": "Social sign-up failed: the provider refused the code: invalid_grant"
+          "message": "Social sign-up failed: the provider refused the code"
         }
       }
     }

@@ -11,15 +11,17 @@ use axum_extra::extract::CookieJar;
 use doorway_core::ProjectContext;
 use doorway_core::events::ClientInfo;
 use doorway_core::flows::oauth_signup::{self, OAuthError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::contracts::native::{Fields, SessionCookies};
+use crate::contracts::common::oauth::client_message;
+use crate::contracts::common::{CallbackQuery, Fields, SessionCookies};
 use crate::cookies::{CookiePolicy, redirect, with_query};
 use crate::errors::{ApiError, FieldError};
 use crate::oauth_binding;
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
+use crate::telemetry::{oauth_signup_outcome, record_signup};
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -52,7 +54,11 @@ pub fn oauth_error(e: OAuthError) -> ApiError {
         OAuthError::Denied(message) => ApiError::new(StatusCode::FORBIDDEN, "SIGNUP_DENIED", message),
         OAuthError::HookUnavailable => ApiError::unavailable("Sign-up validation is unavailable; retry shortly", 5),
         OAuthError::Unexpected(cause) => ApiError::internal(&cause),
-        other => ApiError::new(StatusCode::BAD_REQUEST, "OAUTH_FAILED", other.to_string()),
+        e @ (OAuthError::NoRedirectUri
+        | OAuthError::CodeRejected(_)
+        | OAuthError::ProviderFailed(_)
+        | OAuthError::NoEmail
+        | OAuthError::AccountExists) => ApiError::new(StatusCode::BAD_REQUEST, "OAUTH_FAILED", client_message(&e)),
     }
 }
 
@@ -87,15 +93,6 @@ pub async fn start(
     let binding = oauth_binding::bind(CookiePolicy::for_public_url(&state.public_url), raw_state, &redirect_uri);
     let body = AuthorizationResponse { success: true, data: AuthorizationData { authorization_url: url } };
     Ok((CookieJar::new().add(binding), Json(body)).into_response())
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CallbackQuery {
-    code: Option<String>,
-    state: Option<String>,
-    /// Set by the provider when the user refused or it failed.
-    error: Option<String>,
 }
 
 /// Where the provider sends the browser back: checks that this browser started the flow and
@@ -140,7 +137,14 @@ pub async fn callback(
             return Ok(redirect(jar, &with_query(&taken.callback_url, "error", reason)));
         }
     };
-    match oauth_signup::finish(&state.services, state.identity_providers.as_ref(), &ctx, &taken, code, &client).await {
+    let finished =
+        oauth_signup::finish(&state.services, state.identity_providers.as_ref(), &ctx, &taken, code, &client).await;
+    match &finished {
+        Ok(outcome) if outcome.is_new_user => record_signup("native", "oauth", "created"),
+        Ok(_) => {}
+        Err(e) => record_signup("native", "oauth", oauth_signup_outcome(e)),
+    }
+    match finished {
         Ok(outcome) => {
             let jar = SessionCookies::new(&state, &ctx, prefix).issue(jar, &outcome.access, &outcome.refresh_secret);
             Ok(redirect(jar, &taken.callback_url))
@@ -150,8 +154,18 @@ pub async fn callback(
         }
         Err(OAuthError::Denied(_)) => Ok(redirect(jar, &with_query(&taken.callback_url, "error", "signup_denied"))),
         Err(OAuthError::Unexpected(cause)) => Err(ApiError::internal(&cause)),
-        Err(e) => {
-            tracing::warn!(error = %e, provider, "OAuth sign-in failed");
+        Err(
+            e @ (OAuthError::UnknownProvider(_)
+            | OAuthError::CallbackNotAllowed
+            | OAuthError::NoRedirectUri
+            | OAuthError::InvalidState
+            | OAuthError::RateLimited(_)
+            | OAuthError::CodeRejected(_)
+            | OAuthError::ProviderFailed(_)
+            | OAuthError::NoEmail
+            | OAuthError::HookUnavailable),
+        ) => {
+            tracing::warn!(reason = client_message(&e), provider, "OAuth sign-in failed");
             Ok(redirect(jar, &with_query(&taken.callback_url, "error", "oauth_failed")))
         }
     }

@@ -19,9 +19,11 @@ use doorway_core::flows::verification::{self, CodeError, Proof};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::handlers::signed_in_response;
+use super::views::{SignInResponse, UserView};
 use crate::client_info::Client;
-use crate::contracts::native::{Fields, SignInResponse, UserView, presented_access_token, signed_in_response};
-use crate::errors::{ApiError, ErrorBody, MAX_BODY_BYTES, NativeJson};
+use crate::contracts::common::{Fields, NativeJson, presented_access_token};
+use crate::errors::{ApiError, ErrorBody, MAX_BODY_BYTES};
 use crate::hosted_pages::{self, Confirmation};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;

@@ -1,0 +1,165 @@
+//! What the native API answers: its bodies, and the request shapes documented in OpenAPI.
+
+use doorway_core::organization::Organization;
+use doorway_core::session::AccessToken;
+use doorway_core::user::User;
+use serde::Serialize;
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    /// `usr_…`
+    pub(crate) id: String,
+    pub(crate) email: String,
+    pub(crate) name: Option<String>,
+    pub(crate) email_verified: bool,
+    /// RFC 3339, UTC.
+    pub(crate) created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.clone(),
+            email: u.email.to_string(),
+            name: u.name.clone(),
+            email_verified: u.email_verified,
+            created_at: u.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    /// Access token: a JWT signed with the project's Ed25519 key (`EdDSA`).
+    pub(crate) token: String,
+    pub(crate) expires_at: String,
+}
+
+impl From<&AccessToken> for SessionView {
+    fn from(a: &AccessToken) -> Self {
+        Self { token: a.token.clone(), expires_at: a.expires_at.to_rfc3339() }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrganizationView {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) slug: String,
+}
+
+impl From<&Organization> for OrganizationView {
+    fn from(o: &Organization) -> Self {
+        Self { id: o.id.clone(), name: o.name.clone(), slug: o.slug.clone() }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignUpData {
+    pub(crate) user: UserView,
+    pub(crate) session: SessionView,
+    /// Present when `organizationName` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) organization: Option<OrganizationView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignUpResponse {
+    pub(crate) success: bool,
+    pub(crate) data: SignUpData,
+    pub(crate) message: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignInData {
+    pub(crate) user: UserView,
+    pub(crate) session: SessionView,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignInResponse {
+    pub(crate) success: bool,
+    pub(crate) data: SignInData,
+    pub(crate) message: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RefreshData {
+    pub(crate) session: SessionView,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RefreshResponse {
+    pub(crate) success: bool,
+    pub(crate) data: RefreshData,
+    pub(crate) message: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MembershipView {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) slug: String,
+    pub(crate) role: String,
+    pub(crate) workspaces: Vec<WorkspaceView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WorkspaceView {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) slug: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeData {
+    pub(crate) user: UserView,
+    pub(crate) organizations: Vec<MembershipView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeResponse {
+    pub(crate) success: bool,
+    pub(crate) data: MeData,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MessageResponse {
+    pub(crate) success: bool,
+    pub(crate) message: &'static str,
+}
+
+/// Email/password sign-up request (seed 002). OAuth sign-up uses `{provider, callbackUrl}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = SignUpRequest, rename_all = "camelCase")]
+pub struct SignUpRequestDoc {
+    /// Valid address, unique in the project (case-insensitive).
+    pub(crate) email: String,
+    /// At least 8 characters with an uppercase letter, a number and a special character
+    /// (the project's `password_policy`).
+    pub(crate) password: String,
+    /// 2–100 characters.
+    pub(crate) name: String,
+    /// Optional, 2–100 characters: creates an organization owned by the new user.
+    pub(crate) organization_name: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = SignInRequest)]
+pub struct SignInRequestDoc {
+    pub(crate) email: String,
+    pub(crate) password: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = RefreshRequest)]
+pub struct RefreshRequestDoc {
+    /// Used when no `doorway_refresh` cookie is sent.
+    #[schema(rename = "refreshToken")]
+    pub(crate) refresh_token: String,
+}
