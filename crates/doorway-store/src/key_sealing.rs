@@ -69,6 +69,7 @@ impl MasterKey {
         STANDARD.encode(Aes256Gcm::generate_key(OsRng))
     }
 
+    #[allow(clippy::expect_used, reason = "AES-GCM only refuses messages over 64 GiB; a key is 32 bytes")]
     fn seal(&self, kid: &str, secret: &[u8]) -> Vec<u8> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let sealed = self

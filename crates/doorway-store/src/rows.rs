@@ -64,6 +64,7 @@ impl KeyRow {
     }
 }
 
+#[allow(clippy::expect_used, reason = "settings are structs and string-keyed maps, which always serialise")]
 pub(crate) fn settings_json(p: &Project) -> String {
     serde_json::to_string(&p.settings).expect("settings always serialise")
 }

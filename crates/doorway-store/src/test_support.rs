@@ -1,5 +1,6 @@
 //! Fresh databases for tests: a temp-file SQLite, a new database on the PostgreSQL that
 //! `scripts/test.sh` started (`TEST_POSTGRES_URL`), or a store on an in-memory SQLite.
+#![allow(clippy::expect_used, reason = "test fixtures fail loudly at set-up")]
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -129,18 +129,27 @@ async fn count_attempt(svc: &Services, audit: &Audit<'_>) -> Result<(), OAuthErr
         .map_err(OAuthError::RateLimited)
 }
 
+/// What a redirect round trip needs to start.
+pub struct RoundTrip<'a> {
+    pub provider_id: &'a str,
+    /// Where to send the browser at the end (relative, or on the project's allow-list).
+    pub callback_url: &'a str,
+    /// Where the provider sends the browser back to Doorway.
+    pub redirect_uri: String,
+    /// Which flow started it (`native`, `aufy`, `aufy-token`).
+    pub purpose: &'a str,
+}
+
 /// Starts a redirect round trip; returns the provider URL to send the browser to.
 #[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "oauth", outcome = tracing::field::Empty))]
 pub async fn start(
     svc: &Services,
     idp: &dyn IdentityProviders,
     ctx: &ProjectContext,
-    provider_id: &str,
-    callback_url: &str,
-    redirect_uri: String,
-    purpose: &str,
+    round_trip: RoundTrip<'_>,
     client: &ClientInfo,
 ) -> Result<String, OAuthError> {
+    let RoundTrip { provider_id, callback_url, redirect_uri, purpose } = round_trip;
     let result: Result<String, OAuthError> = async {
         let provider = provider(ctx, provider_id)?;
         let callback_url = CallbackUrl::parse(callback_url, &ctx.project.settings.redirect_allowlist)

@@ -175,7 +175,7 @@ pub(crate) async fn send_code(
         event_id: verification.id.clone(),
         kind: DeliveryKind::Mail,
         target: email.to_string(),
-        body: serde_json::to_string(&mail).expect("mail serialises"),
+        body: serde_json::to_string(&mail).map_err(StoreError::unexpected)?,
         status,
         attempts: 0,
         next_attempt_at: now,

@@ -23,7 +23,7 @@ use cookie::Key;
 use doorway_core::ProjectContext;
 use doorway_core::external_signup::SignUpModel;
 use doorway_core::flows::external_signup::{self, NextStep};
-use doorway_core::flows::oauth_signup::{self, OAuthError, OAuthOutcome};
+use doorway_core::flows::oauth_signup::{self, OAuthError, OAuthOutcome, RoundTrip};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
@@ -150,10 +150,12 @@ pub async fn challenge(
         &state.services,
         state.identity_providers.as_ref(),
         &ctx,
-        &provider,
-        &q.callback_url,
-        redirect_uri.clone(),
-        purpose,
+        RoundTrip {
+            provider_id: &provider,
+            callback_url: &q.callback_url,
+            redirect_uri: redirect_uri.clone(),
+            purpose,
+        },
         &client,
     )
     .await
@@ -187,6 +189,7 @@ pub async fn challenge(
         (status = 302, description = "`callbackUrl` with the sign-in cookie; `callbackUrl?signup=true` with the sign-up cookie; `callbackUrl?failed=true` when the provider failed"),
         (status = 400, description = "Forged, replayed or expired state, or a browser that did not start this flow (no matching state cookie) (problem+json)"),
     ))]
+#[allow(clippy::too_many_arguments, reason = "an axum handler takes one argument per extractor")]
 pub async fn callback(
     State(state): State<AppState>,
     CurrentProject(ctx): CurrentProject,
@@ -379,6 +382,7 @@ pub async fn sign_in(
         (status = 413, description = "Body over 64 KiB (problem+json)"),
         (status = 415, description = "Body not sent as JSON (problem+json)"),
     ))]
+#[allow(clippy::too_many_arguments, reason = "an axum handler takes one argument per extractor")]
 pub async fn sign_up(
     State(state): State<AppState>,
     CurrentProject(ctx): CurrentProject,

@@ -103,7 +103,7 @@ pub struct ReplykeError {
     status: StatusCode,
     error: String,
     code: &'static str,
-    details: Option<Value>,
+    details: Option<Box<Value>>,
     retry_after_secs: Option<u64>,
     rate_limit: Option<u32>,
     /// Set on 500s: what went wrong, for the log at the edge (never the client).
@@ -121,14 +121,19 @@ impl ReplykeError {
 
     fn invalid(problems: Vec<FieldProblem>) -> Self {
         let first = &problems[0];
-        Self { details: Some(json!(problems)), ..Self::new(StatusCode::BAD_REQUEST, first.code, first.message.clone()) }
+        Self {
+            details: Some(Box::new(json!(problems))),
+            ..Self::new(StatusCode::BAD_REQUEST, first.code, first.message.clone())
+        }
     }
 
     /// Answers without any of the cause's text; the cause is logged at the edge.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         Self {
             cause: Some(crate::errors::describe(cause)),
-            details: Some(json!("Unexpected failure; the server log has the cause under this request's x-request-id")),
+            details: Some(Box::new(json!(
+                "Unexpected failure; the server log has the cause under this request's x-request-id"
+            ))),
             ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "auth/server-error", "Internal server error")
         }
     }
@@ -160,7 +165,7 @@ impl IntoResponse for ReplykeError {
     fn into_response(self) -> Response {
         let mut body = json!({ "error": self.error, "code": self.code });
         if let Some(details) = self.details {
-            body["details"] = details;
+            body["details"] = *details;
         }
         let mut response = (self.status, Json(body)).into_response();
         set_retry_headers(&mut response, self.retry_after_secs, self.rate_limit);
@@ -312,7 +317,10 @@ fn parse(body: &Value, refuse_mixed_script: bool) -> Result<Parsed, ReplykeError
         return Err(ReplykeError::invalid(problems));
     }
     let profile = ProfileDraft { name, username, avatar_url, bio, location, birthdate, metadata, secure_metadata };
-    Ok(Parsed { email: email.expect("checked"), password: password.expect("checked"), profile })
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ReplykeError::missing_fields());
+    };
+    Ok(Parsed { email, password, profile })
 }
 
 fn is_web_url(raw: &str) -> bool {

@@ -2,6 +2,8 @@
 //! behaves the same through the port. Each test runs on a SQLite file, on PostgreSQL, and on
 //! the in-memory SQLite that flow tests use (`test_support::memory_store`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
 use std::sync::Arc;
 
 use doorway_core::email::EmailAddress;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use doorway_core::ProjectContext;
 use doorway_core::events::ClientInfo;
-use doorway_core::flows::oauth_signup::{self, OAuthError};
+use doorway_core::flows::oauth_signup::{self, OAuthError, RoundTrip};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -80,10 +80,12 @@ pub async fn start(
         &state.services,
         state.identity_providers.as_ref(),
         ctx,
-        provider,
-        callback,
-        redirect_uri.clone(),
-        "native",
+        RoundTrip {
+            provider_id: provider,
+            callback_url: callback,
+            redirect_uri: redirect_uri.clone(),
+            purpose: "native",
+        },
         client,
     )
     .await
