@@ -45,6 +45,9 @@ pub struct RateLimits {
     pub verification_resend: Rule,
     /// Password sign-in attempts, per client IP.
     pub sign_in: Rule,
+    /// Codes and links presented (verification and sign-in), per client IP: guessing is
+    /// already bounded per code; this bounds one client's guesses across addresses.
+    pub code_verification: Rule,
 }
 
 impl Default for RateLimits {
@@ -58,6 +61,7 @@ impl Default for RateLimits {
             verification_email_per_address: Rule::per_hour(10),
             verification_resend: Rule::per_hour(2),
             sign_in: Rule { limit: 30, window_secs: 900 },
+            code_verification: Rule { limit: 30, window_secs: 900 },
         }
     }
 }
@@ -72,6 +76,7 @@ impl RateLimits {
             ("rate_limits.verification_email_per_address", self.verification_email_per_address),
             ("rate_limits.verification_resend", self.verification_resend),
             ("rate_limits.sign_in", self.sign_in),
+            ("rate_limits.code_verification", self.code_verification),
         ];
         rules
             .into_iter()

@@ -6,7 +6,7 @@ use crate::flows::account_securing::Presenter;
 use crate::flows::session::start_session;
 use crate::flows::sign_in::SignInOutcome;
 use crate::flows::verification::{
-    CodeError, Proof, Recipient, check_code_mail_budget, denial, proof_method, redeem, send_code,
+    CodeError, Proof, Recipient, check_code_budget, check_code_mail_budget, denial, proof_method, redeem, send_code,
 };
 use crate::flows::{Audit, record_outcome};
 use crate::mail::CodePurpose;
@@ -55,6 +55,7 @@ pub async fn sign_in(
     let result: Result<SignInOutcome, CodeError> = async {
         let now = svc.clock.now();
         let audit = Audit { ctx, action: "signin", method: Some(proof_method(&proof)), client };
+        check_code_budget(svc, &audit).await?;
         let mut tx = svc.store.begin().await?;
         // A sign-in by code proves the mailbox but is nobody's earlier session: a first proof here
         // drops what was set up before it, and the session made below is the only one left.

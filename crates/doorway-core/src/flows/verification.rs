@@ -290,6 +290,7 @@ pub async fn verify_email(
     let result: Result<User, CodeError> = async {
         let now = svc.clock.now();
         let audit = Audit { ctx, action: "verify_email", method: Some(proof_method(&proof)), client };
+        check_code_budget(svc, &audit).await?;
         let presenter = Presenter::with_access_token(svc.store.as_ref(), ctx, access_token, client, now).await?;
         let mut tx = svc.store.begin().await?;
         let outcome = redeem(tx.as_mut(), ctx, &proof, CodePurpose::VerifyEmail, &presenter, now).await?;
@@ -303,6 +304,14 @@ pub async fn verify_email(
     }
     .await;
     record_outcome(result)
+}
+
+/// Counts one presented code or link against the client's budget (`rate_limits.code_verification`).
+pub(crate) async fn check_code_budget(svc: &Services, audit: &Audit<'_>) -> Result<(), CodeError> {
+    let rule = audit.ctx.project.settings.rate_limits.code_verification;
+    enforce_rate_limit(svc, audit, "code_verification", rule, audit.client.ip.as_deref())
+        .await
+        .map_err(CodeError::RateLimited)
 }
 
 /// Sends the verification mail again (the same code while valid), within the mail budget.

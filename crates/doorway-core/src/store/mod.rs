@@ -22,12 +22,12 @@ pub mod verification;
 
 pub use accounts::{AccountStore, AccountTx, Identity};
 pub use audit::{AuditFilter, AuditStore, AuditTx};
-pub use oauth::{OAuthState, OAuthStateTx, PendingExternal};
+pub use oauth::{OAuthState, OAuthStateStore, OAuthStateTx, PendingExternal};
 pub use outbox::{OutboxStore, OutboxTx};
 pub use projects::{ProjectStore, ProjectTx};
 pub use rate_limits::RateLimitStore;
 pub use sessions::{SessionStore, SessionTx, SsoSession};
-pub use verification::VerificationTx;
+pub use verification::{VerificationStore, VerificationTx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,7 +78,17 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The whole store, outside a transaction: every aggregate's reads, plus the connection itself.
 #[async_trait]
 pub trait Store:
-    ProjectStore + AccountStore + SessionStore + OutboxStore + RateLimitStore + AuditStore + Send + Sync + 'static
+    ProjectStore
+    + AccountStore
+    + SessionStore
+    + VerificationStore
+    + OAuthStateStore
+    + OutboxStore
+    + RateLimitStore
+    + AuditStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`, for logs and readiness output.
     fn backend(&self) -> &'static str;

@@ -7,6 +7,12 @@ use super::StoreResult;
 use crate::clock::Timestamp;
 
 #[async_trait]
+pub trait OAuthStateStore: Send + Sync {
+    /// Deletes OAuth states and pending external round trips that expired before `before`.
+    async fn purge_round_trips(&self, before: Timestamp) -> StoreResult<u64>;
+}
+
+#[async_trait]
 pub trait OAuthStateTx: Send {
     async fn insert_oauth_state(&mut self, state: &OAuthState) -> StoreResult<()>;
     /// Uses up the state with this hash, if it exists, is unused and not expired.

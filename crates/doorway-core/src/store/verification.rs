@@ -9,6 +9,13 @@ use crate::mail::CodePurpose;
 use crate::verification::Verification;
 
 #[async_trait]
+pub trait VerificationStore: Send + Sync {
+    /// Deletes verifications that expired before `before` (used, guessed out or not, none of
+    /// them can verify anything any more); returns how many.
+    async fn purge_verifications(&self, before: Timestamp) -> StoreResult<u64>;
+}
+
+#[async_trait]
 pub trait VerificationTx: Send {
     async fn insert_verification(&mut self, v: &Verification) -> StoreResult<()>;
     /// The newest unconsumed verification for the address and purpose.

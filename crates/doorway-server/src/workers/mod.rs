@@ -11,10 +11,19 @@ use std::time::Duration;
 use doorway_core::{Clock, Store};
 use tokio::sync::watch;
 
-/// Once a minute: drops rate-limit keys whose budget is full again (as good as absent), and
-/// deletes signing keys past their retirement (nothing they signed or sealed is valid any more).
+/// Once a minute: drops rate-limit keys whose budget is full again (as good as absent), deletes
+/// signing keys past their retirement (nothing they signed or sealed is valid any more), and
+/// deletes codes and round trips a day after they expired (kept that long for inspection), so
+/// that guessing at unknown addresses or abandoned sign-ins cannot grow the tables for good.
 pub async fn housekeeping(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
+        let day_ago = clock.now().plus_seconds(-86_400);
+        if let Err(e) = store.purge_verifications(day_ago).await {
+            tracing::warn!(error = %e, "cannot purge expired verification codes");
+        }
+        if let Err(e) = store.purge_round_trips(day_ago).await {
+            tracing::warn!(error = %e, "cannot purge expired OAuth round trips");
+        }
         if let Err(e) = store.purge_rate_limits(clock.now().millis()).await {
             tracing::warn!(error = %e, "cannot purge old rate-limit buckets");
         }

@@ -12,6 +12,7 @@ on_both_backends!(
     forwarded_for_counts_only_from_trusted_proxies,
     sign_in_attempts_are_limited,
     no_burst_at_a_fixed_window_boundary,
+    code_guesses_are_limited_per_client_across_addresses,
 );
 
 async fn sixth_password_sign_up_from_one_ip_is_429(backend: Backend) {
@@ -84,6 +85,29 @@ async fn sign_in_attempts_are_limited(backend: Backend) {
     let third = app.post_json("/api/auth/sign-in", &body).await;
     assert_eq!(third.status(), 429);
     assert_eq!(third.headers()["ratelimit-limit"], "2");
+}
+
+/// Each code dies after 5 wrong tries, but a client guessing across many addresses (every
+/// unknown address gets a fresh decoy row) must run out too, on every route that takes a code.
+async fn code_guesses_are_limited_per_client_across_addresses(backend: Backend) {
+    let mut config = ProjectConfig { name: Some("Default".into()), ..Default::default() };
+    config.settings.rate_limits.code_verification = Rule { limit: 3, window_secs: 60 };
+    let app = TestApp::builder(backend).with_rate_limits().with_project_config("default", config).spawn().await;
+    let guess = |path: &'static str, i: usize| {
+        let body = j!({"email": format!("guess{i}@example.com"), "code": "123456"});
+        let app = &app;
+        async move { app.post_json(path, &body).await }
+    };
+    for i in 0..3 {
+        assert_eq!(guess("/api/auth/verify-email", i).await.status(), 400, "guess {i}");
+    }
+    let refused = guess("/api/auth/sign-in/email-code/verify", 3).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["ratelimit-limit"], "3");
+    assert_eq!(json(refused).await["error"]["code"], "RATE_LIMITED");
+    let storyden = guess("/auth/email/verify", 4).await;
+    assert_eq!(storyden.status(), 429);
+    assert_eq!(storyden.headers()["content-type"], "application/problem+json");
 }
 
 /// A fixed window let 5 sign-ups through just before the top of the hour and 5 more just after

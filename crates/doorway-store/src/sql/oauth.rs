@@ -3,13 +3,22 @@
 
 use async_trait::async_trait;
 use doorway_core::Timestamp;
-use doorway_core::store::{OAuthState, OAuthStateTx, PendingExternal, StoreResult};
+use doorway_core::store::{OAuthState, OAuthStateStore, OAuthStateTx, PendingExternal, StoreResult};
 
-use super::{PgTx, SqliteTx};
+use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::rows::{OAuthStateRow, PendingExternalRow, json_text};
 
 macro_rules! oauth {
     ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+        #[async_trait]
+        impl OAuthStateStore for $store {
+            async fn purge_round_trips(&self, before: Timestamp) -> StoreResult<u64> {
+                let states = exec!(&self.pool, "DELETE FROM oauth_states WHERE expires_at < $1", before.millis())?;
+                let pending = exec!(&self.pool, "DELETE FROM pending_externals WHERE expires_at < $1", before.millis())?;
+                Ok(states.rows_affected() + pending.rows_affected())
+            }
+        }
+
         #[async_trait]
         impl OAuthStateTx for $tx {
             async fn insert_oauth_state(&mut self, s: &OAuthState) -> StoreResult<()> {

@@ -4,15 +4,23 @@ use async_trait::async_trait;
 use doorway_core::Timestamp;
 use doorway_core::email::EmailAddress;
 use doorway_core::mail::CodePurpose;
-use doorway_core::store::{StoreResult, VerificationTx};
+use doorway_core::store::{StoreResult, VerificationStore, VerificationTx};
 use doorway_core::verification::Verification;
 
-use super::{PgTx, SqliteTx};
+use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::errors::store_error;
 use crate::rows::VerificationRow;
 
 macro_rules! verification {
     ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+        #[async_trait]
+        impl VerificationStore for $store {
+            async fn purge_verifications(&self, before: Timestamp) -> StoreResult<u64> {
+                Ok(exec!(&self.pool, "DELETE FROM verifications WHERE expires_at < $1", before.millis())?
+                    .rows_affected())
+            }
+        }
+
         #[async_trait]
         impl VerificationTx for $tx {
             async fn insert_verification(&mut self, v: &Verification) -> StoreResult<()> {

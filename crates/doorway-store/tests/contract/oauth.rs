@@ -7,7 +7,8 @@ use crate::{Engine, open_with_project, t};
 on_every_engine!(
     oauth_state_is_taken_once,
     expired_oauth_state_is_not_taken,
-    pending_external_is_taken_once_by_its_kind
+    pending_external_is_taken_once_by_its_kind,
+    expired_round_trips_are_purged
 );
 
 fn state(id: &str, expires_at: i64) -> OAuthState {
@@ -68,4 +69,16 @@ async fn pending_external_is_taken_once_by_its_kind(engine: Engine) {
     assert_eq!(tx.take_pending_external("prj_acme", "pnd_1", "signup", t(1_000)).await.unwrap(), None, "expired");
     assert_eq!(tx.take_pending_external("prj_acme", "pnd_1", "signup", t(500)).await.unwrap(), Some(pending));
     assert_eq!(tx.take_pending_external("prj_acme", "pnd_1", "signup", t(500)).await.unwrap(), None, "taken");
+}
+
+async fn expired_round_trips_are_purged(engine: Engine) {
+    let (_db, store) = open_with_project(engine).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_oauth_state(&state("ost_old", 1_000)).await.unwrap();
+    tx.insert_oauth_state(&state("ost_new", 5_000)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.purge_round_trips(t(2_000)).await.unwrap(), 1);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.take_oauth_state("prj_acme", "hash-ost_old", t(500)).await.unwrap(), None, "purged");
+    assert!(tx.take_oauth_state("prj_acme", "hash-ost_new", t(500)).await.unwrap().is_some());
 }

@@ -6,7 +6,7 @@ use doorway_core::verification::Verification;
 
 use crate::{Engine, open_with_project, t};
 
-on_every_engine!(latest_unconsumed_wins_and_is_consumed_once, wrong_codes_are_counted);
+on_every_engine!(latest_unconsumed_wins_and_is_consumed_once, wrong_codes_are_counted, expired_codes_are_purged);
 
 fn verification(id: &str, purpose: CodePurpose, at: i64) -> Verification {
     Verification {
@@ -66,4 +66,18 @@ async fn wrong_codes_are_counted(engine: Engine) {
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.count_verification_attempt("ver_1").await.unwrap(), 3);
     assert_eq!(tx.verification_by_link_hash("prj_acme", "link-ver_1").await.unwrap().unwrap().attempts, 3);
+}
+
+async fn expired_codes_are_purged(engine: Engine) {
+    let (_db, store) = open_with_project(engine).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_verification(&verification("ver_old", CodePurpose::VerifyEmail, 100)).await.unwrap();
+    tx.insert_verification(&verification("ver_new", CodePurpose::VerifyEmail, 2_000_000)).await.unwrap();
+    tx.commit().await.unwrap();
+    // ver_old expired at 900_100, ver_new expires at 2_900_000.
+    assert_eq!(store.purge_verifications(t(900_100)).await.unwrap(), 0, "expiring now is not expired before");
+    assert_eq!(store.purge_verifications(t(1_000_000)).await.unwrap(), 1);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.verification_by_link_hash("prj_acme", "link-ver_old").await.unwrap(), None);
+    assert!(tx.verification_by_link_hash("prj_acme", "link-ver_new").await.unwrap().is_some());
 }
