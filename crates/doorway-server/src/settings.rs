@@ -318,6 +318,65 @@ impl Settings {
         out
     }
 
+    /// What `doorway serve` will run with these settings, for `doorway config check`.
+    pub fn summary(&self, config_file: Option<&Path>) -> Vec<String> {
+        let file = match config_file {
+            Some(path) => path.display().to_string(),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => DEFAULT_CONFIG_FILE.to_owned(),
+            None => "none (defaults and DOORWAY_* environment variables)".to_owned(),
+        };
+        let mut out = vec![
+            format!("configuration OK; file: {file}"),
+            format!("listen: {} (public URL {})", self.listen, self.public_url()),
+            format!("database: {}", redact_url(&self.database_url)),
+        ];
+        let mut projects = self.declared_projects();
+        if !projects.iter().any(|(slug, ..)| slug.is_default()) {
+            projects.insert(0, (ProjectSlug::default_project(), "Default".to_owned(), ProjectSettings::default()));
+        }
+        out.push(format!(
+            "projects: {} ({} declared here, `default` always exists; projects made with `doorway project add` run too)",
+            projects.len(),
+            self.projects.len()
+        ));
+        for (slug, name, p) in &projects {
+            let contracts: Vec<&str> =
+                crate::contracts::CONTRACTS.iter().map(|c| c.name()).filter(|c| p.contract_enabled(c)).collect();
+            let providers: Vec<&str> = p.providers.keys().map(String::as_str).collect();
+            let limit = &p.rate_limits.password_signup;
+            let limits = if p.rate_limits.enabled {
+                format!("{} password sign-ups per {} s per IP", limit.limit, limit.window_secs)
+            } else {
+                "rate limits off".to_owned()
+            };
+            out.push(format!(
+                "  {slug} ({name}): contracts {}; OAuth providers {}; {limits}",
+                if contracts.is_empty() { "none".to_owned() } else { contracts.join(", ") },
+                if providers.is_empty() { "none".to_owned() } else { providers.join(", ") },
+            ));
+        }
+        out.push(match &self.smtp {
+            Some(smtp) => format!("mail: sent through {} from {}", redact_url(&smtp.url), smtp.from),
+            None => "mail: no SMTP configured; mail stays in the outbox (`doorway mail list`)".to_owned(),
+        });
+        out.push(
+            if self.admin_token.is_some() {
+                "admin API: on (/admin/*, bearer token)"
+            } else {
+                "admin API: off (no admin_token)"
+            }
+            .to_owned(),
+        );
+        out.push(
+            match self.master_key {
+                Some(_) => "signing keys: encrypted at rest with the master key",
+                None => "signing keys: no master key, stored unencrypted",
+            }
+            .to_owned(),
+        );
+        out
+    }
+
     pub fn public_url(&self) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),

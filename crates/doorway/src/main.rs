@@ -162,11 +162,9 @@ async fn main() -> ExitCode {
     };
     match cli.command {
         Command::Config(ConfigCommand::Check) => {
-            let keys = match settings.master_key {
-                Some(_) => "signing keys encrypted at rest with the master key (redacted)",
-                None => "no master key: signing keys stored unencrypted",
-            };
-            println!("configuration OK: {} project(s) declared; {keys}", settings.projects.len());
+            for line in settings.summary(cli.config.as_deref()) {
+                println!("{line}");
+            }
             ExitCode::SUCCESS
         }
         Command::Serve { .. } => serve(settings).await,

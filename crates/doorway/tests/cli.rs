@@ -47,7 +47,10 @@ fn config_check_accepts_a_good_file_and_names_each_problem_of_a_bad_one() {
         .unwrap();
     let ok = doorway(dir.path(), &["config", "check"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
-    assert!(text(&ok.stdout).contains("configuration OK: 1 project"));
+    let summary = text(&ok.stdout);
+    assert!(summary.contains("configuration OK; file: doorway.toml"), "{summary}");
+    assert!(summary.contains("projects: 2 (1 declared here, `default` always exists"), "{summary}");
+    assert!(summary.contains("mail: no SMTP configured"), "{summary}");
 
     std::fs::write(
         dir.path().join("bad.toml"),
@@ -65,6 +68,67 @@ fn config_check_accepts_a_good_file_and_names_each_problem_of_a_bad_one() {
     let missing = doorway(dir.path(), &["--config", "nope.toml", "config", "check"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("nope.toml"));
+}
+
+/// One mistake of each kind, one line each, naming the key and where it is written.
+#[test]
+fn config_check_names_every_mistake_with_its_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = [
+        "lisen = \"127.0.0.1:8080\"",              // 1: misspelt top-level key
+        "public_url = \"not a url\"",              // 2: bad URL
+        "[smtp]",                                  // 3
+        "url = \"smtp://127.0.0.1:2525\"",         // 4
+        "form = \"Acme <no-reply@acme.example>\"", // 5: misspelt key in a table
+        "[projects.default]",                      // 6
+        "acess_token_ttl_secs = 60",               // 7: misspelt project key
+        "nmae = \"Acme\"",                         // 8: misspelt project key
+        "refresh_token_ttl_secs = \"a month\"",    // 9: wrong type
+        "[projects.default.signup]",               // 10
+        "verify_emial = true",                     // 11: misspelt key in a project's table
+        "[projects.default.providers.nope]",       // 12: unknown provider
+        "client_id = \"x\"",                       // 13
+        "[projects.Bad_Slug]",                     // 14: bad slug
+        "name = \"Bad\"",                          // 15
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("all.toml"), file).unwrap();
+    let out = doorway(dir.path(), &["--config", "all.toml", "config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let expected = [
+        ("lisen: unknown key; did you mean `listen`?", 1),
+        ("public_url: 'not a url' is not an absolute http(s) URL", 2),
+        ("smtp.form: unknown key; did you mean `from`?", 5),
+        ("projects.default.acess_token_ttl_secs: unknown key", 7),
+        ("projects.default.nmae: unknown key", 8),
+        ("projects.default.refresh_token_ttl_secs: expected u32, found string \"a month\"", 9),
+        ("projects.default.signup.verify_emial: unknown key; did you mean `verify_email`?", 11),
+        ("projects.default.providers: nope.issuer is required", 12),
+        ("projects.Bad_Slug: the project slug", 14),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{stderr}");
+    for (line, (key, number)) in lines.iter().zip(expected) {
+        assert!(line.starts_with(&format!("config: {key}")), "{key} in {line}");
+        assert!(line.ends_with(&format!("(all.toml:{number}:1)")), "line {number} in {line}");
+    }
+    assert!(lines[3].contains("did you mean `access_token_ttl_secs`?"), "{stderr}");
+    assert!(!stderr.contains("config: config:"), "{stderr}");
+
+    std::fs::write(dir.path().join("host.toml"), "listen = \"localhost:8080\"\n").unwrap();
+    let host = doorway(dir.path(), &["--config", "host.toml", "config", "check"]);
+    assert!(text(&host.stderr).contains("host names are not resolved"), "{}", text(&host.stderr));
+
+    let env = Command::new(env!("CARGO_BIN_EXE_doorway"))
+        .args(["config", "check"])
+        .env("DOORWAY_PROJECTS__DEFAULT__ACCESS_TOKEN_TTL_SECS", "an hour")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let env_err = text(&env.stderr);
+    assert!(env_err.contains("projects.default.access_token_ttl_secs: expected u32"), "{env_err}");
+    assert!(env_err.contains("environment variable DOORWAY_PROJECTS__DEFAULT__ACCESS_TOKEN_TTL_SECS"), "{env_err}");
 }
 
 #[test]
