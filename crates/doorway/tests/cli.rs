@@ -428,3 +428,73 @@ fn a_missing_or_wrong_master_key_fails_in_one_line_without_key_material() {
     let output = format!("{}{}", text(&serve.stdout), text(&serve.stderr));
     assert!(output.contains("master_key_file") && output.contains("encrypted at rest"), "{output}");
 }
+
+#[test]
+fn every_argument_of_every_command_has_a_description() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands: [&[&str]; 14] = [
+        &[],
+        &["serve"],
+        &["migrate"],
+        &["project", "add"],
+        &["project", "list"],
+        &["config", "check"],
+        &["audit", "tail"],
+        &["webhooks", "list"],
+        &["webhooks", "replay"],
+        &["mail", "list"],
+        &["keys", "rotate"],
+        &["keys", "list"],
+        &["keys", "generate-master-key"],
+        &["mail"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = text(&doorway(dir.path(), &args).stdout);
+        let mut section = false;
+        for line in help.lines() {
+            if line.ends_with(':') && !line.starts_with(' ') {
+                section = line == "Arguments:" || line == "Options:";
+                continue;
+            }
+            if section && line.trim_start().starts_with(['-', '<']) {
+                let described = line.split(" [default: ").next().unwrap_or_default();
+                let words = described.split_whitespace().filter(|w| !w.starts_with(['-', '<'])).count();
+                assert!(words > 0, "`doorway {}` has an argument without a description: {line}", command.join(" "));
+            }
+        }
+    }
+}
+
+#[test]
+fn mail_list_says_when_there_is_no_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    assert!(doorway(dir.path(), &["--database-url", &db, "project", "add", "acme"]).status.success());
+    let list = doorway(dir.path(), &["--database-url", &db, "mail", "list", "--project", "acme"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    assert_eq!(text(&list.stdout).trim(), "no mail in project acme");
+}
+
+#[test]
+fn text_logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorway"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_serving(&mut child, port);
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    child.wait().unwrap();
+    let mut logs = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
+    assert!(logs.contains("listening on"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "colour codes in piped logs: {logs:?}");
+}
