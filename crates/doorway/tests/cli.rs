@@ -498,3 +498,52 @@ fn text_logs_to_a_pipe_have_no_colour_codes() {
     assert!(logs.contains("listening on"), "{logs}");
     assert!(!logs.contains('\u{1b}'), "colour codes in piped logs: {logs:?}");
 }
+
+/// The README's route table names every operation of `/openapi.json`, and nothing else.
+#[test]
+fn the_readme_route_table_matches_the_openapi_document() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let table = readme
+        .split("<!-- routes:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- routes:end -->").next())
+        .expect("README.md has a route table between <!-- routes:begin --> and <!-- routes:end -->");
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let mut in_readme = std::collections::BTreeSet::new();
+    for row in table.lines().filter(|l| l.starts_with('|')) {
+        let first_cell = row.split('|').nth(1).unwrap_or_default();
+        for code in first_cell.split('`').skip(1).step_by(2) {
+            if let Some((method, path)) = code.split_once(' ')
+                && methods.contains(&method)
+            {
+                assert!(in_readme.insert(format!("{method} {path}")), "{method} {path} twice in README.md");
+            }
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorway"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_serving(&mut child, port);
+    let response = http_get(port, "/openapi.json").unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1;
+    let doc: serde_json::Value = serde_json::from_str(body).unwrap();
+    let mut in_openapi = std::collections::BTreeSet::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            in_openapi.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let missing: Vec<_> = in_openapi.difference(&in_readme).collect();
+    let extra: Vec<_> = in_readme.difference(&in_openapi).collect();
+    assert!(missing.is_empty(), "in /openapi.json but not in the README route table: {missing:?}");
+    assert!(extra.is_empty(), "in the README route table but not in /openapi.json: {extra:?}");
+}
