@@ -614,7 +614,7 @@ fn every_problem(fig: &Figment, at: &Locator<'_>) -> Vec<String> {
             let keys: Vec<String> = table.keys().cloned().collect();
             for key in keys {
                 let Some(v) = table.get(&key).cloned() else { continue };
-                let check = |v: Value| Value::from(Dict::from([(key.clone(), v)])).deserialize::<ProjectConfig>();
+                let check = |v: Value| Value::from(Dict::from([(key.clone(), v)])).deserialize::<ProjectConfig>().err();
                 let mut report = |sub: Option<&String>, errors: figment::Error| {
                     for e in errors {
                         let mut path = vec!["projects".to_owned(), slug.clone()];
@@ -627,24 +627,24 @@ fn every_problem(fig: &Figment, at: &Locator<'_>) -> Vec<String> {
                         problems.push(describe_error(&path, &e.kind, at).1);
                     }
                 };
-                if check(v.clone()).is_ok() {
+                if check(v.clone()).is_none() {
                     continue;
                 }
                 // A table: narrow the problem down to its entries and keep the good ones.
                 if let Value::Dict(_, inner) = &v {
                     let mut kept = inner.clone();
                     for (sub, sv) in inner {
-                        if let Err(errors) = check(Value::from(Dict::from([(sub.clone(), sv.clone())]))) {
+                        if let Some(errors) = check(Value::from(Dict::from([(sub.clone(), sv.clone())]))) {
                             report(Some(sub), errors);
                             kept.remove(sub);
                         }
                     }
-                    if check(Value::from(kept.clone())).is_ok() {
+                    if check(Value::from(kept.clone())).is_none() {
                         table.insert(key.clone(), Value::from(kept));
                         continue;
                     }
                 }
-                if let Err(errors) = check(v) {
+                if let Some(errors) = check(v) {
                     report(None, errors);
                 }
                 table.remove(&key);
