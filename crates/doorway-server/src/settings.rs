@@ -450,39 +450,40 @@ impl<'a> Locator<'a> {
     }
 }
 
-/// The line and column (1-based) where `key` is written in TOML `text`: its `key = …` line,
-/// else its `[table]` header, else the first key written beneath it.
-fn locate_key(text: &str, key: &[String]) -> Option<(usize, usize)> {
+/// Every key path written in TOML `text` (`[table]` headers and `key = …` lines), with its
+/// line and column (1-based).
+fn written_keys(text: &str) -> Vec<(Vec<String>, usize, usize)> {
     fn parts(raw: &str) -> Vec<String> {
         raw.split('.').map(|p| p.trim().trim_matches(|c| c == '"' || c == '\'').to_owned()).collect()
     }
     let mut table: Vec<String> = Vec::new();
-    let mut beneath = None;
+    let mut out = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let column = line.len() - line.trim_start().len() + 1;
         let trimmed = line.trim();
-        let found = if let Some(header) = trimmed.strip_prefix('[') {
+        if let Some(header) = trimmed.strip_prefix('[') {
             let header = header.trim_start_matches('[');
             let Some(end) = header.find(']') else { continue };
             table = parts(&header[..end]);
-            table.clone()
+            out.push((table.clone(), index + 1, column));
         } else if let Some((name, _)) = trimmed.split_once('=')
             && !trimmed.starts_with('#')
         {
             let mut full = table.clone();
             full.extend(parts(name));
-            full
-        } else {
-            continue;
-        };
-        if found == key {
-            return Some((index + 1, column));
-        }
-        if beneath.is_none() && found.starts_with(key) {
-            beneath = Some((index + 1, column));
+            out.push((full, index + 1, column));
         }
     }
-    beneath
+    out
+}
+
+/// Where `key` is written: its `key = …` line, else its `[table]` header, else the first key
+/// written beneath it.
+fn locate_key(text: &str, key: &[String]) -> Option<(usize, usize)> {
+    let written = written_keys(text);
+    let exact = written.iter().find(|(k, ..)| k == key);
+    let beneath = written.iter().find(|(k, ..)| k.starts_with(key));
+    exact.or(beneath).map(|(_, line, column)| (*line, *column))
 }
 
 /// Levenshtein distance, for "did you mean".
@@ -679,6 +680,19 @@ fn place(line: String, at: &Locator<'_>, project_keys: &[String]) -> String {
         return line;
     }
     let path: Vec<String> = key.split('.').map(str::to_owned).collect();
+    // A contract's table refused a key (serde's "unknown field `x`, expected …"): name the key.
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once('`')
+    {
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let written = at.file.as_ref().map(|(_, text)| written_keys(text)).unwrap_or_default();
+        let full = written
+            .into_iter()
+            .map(|(k, ..)| k)
+            .find(|k| k.starts_with(&path) && k.last().map(String::as_str) == Some(field))
+            .unwrap_or_else(|| path.iter().cloned().chain([field.to_owned()]).collect());
+        return format!("{}: unknown key{}{}", full.join("."), suggestion(field, known), at.suffix(&full));
+    }
     let mut hint = String::new();
     if message.contains("not a project setting")
         && let [_, _, unknown] = path.as_slice()
@@ -771,7 +785,7 @@ mod tests {
             let text = Settings::load(None, &Overrides::default()).unwrap_err().problems().join("\n");
             for key in [
                 "repylke: unknown key",
-                "storyden: unknown field `pasword`",
+                "storyden.pasword: unknown key; did you mean `password`?",
                 "replyke.password_policy:",
                 "contracts.nope:",
             ] {

@@ -90,6 +90,8 @@ fn config_check_names_every_mistake_with_its_key_and_line() {
         "client_id = \"x\"",                       // 13
         "[projects.Bad_Slug]",                     // 14: bad slug
         "name = \"Bad\"",                          // 15
+        "[projects.default.storyden]",             // 16
+        "pasword = \"off\"",                       // 17: misspelt key in a contract's table
     ]
     .join("\n");
     std::fs::write(dir.path().join("all.toml"), file).unwrap();
@@ -107,6 +109,7 @@ fn config_check_names_every_mistake_with_its_key_and_line() {
         ("projects.default.signup.verify_emial: unknown key; did you mean `verify_email`?", 11),
         ("projects.default.providers: nope.issuer is required", 12),
         ("projects.Bad_Slug: the project slug", 14),
+        ("projects.default.storyden.pasword: unknown key; did you mean `password`?", 17),
     ];
     assert_eq!(lines.len(), expected.len(), "{stderr}");
     for (line, (key, number)) in lines.iter().zip(expected) {
