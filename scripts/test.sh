@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The one test command: starts a throwaway PostgreSQL 15 (and, as later issues add them, the
-# other peers), runs every test on SQLite and PostgreSQL, and stops what it started.
+# The one test command: starts a throwaway PostgreSQL (any version >= 15), an SMTP receiver
+# and an OpenID Connect provider, runs every test on SQLite and PostgreSQL, and stops what it
+# started. A peer that does not come up stops the run at once, with its log.
 #   scripts/test.sh            # whole suite
 #   scripts/test.sh -E 'test(jwks)'   # extra arguments go to cargo nextest
 #   SKIP_CHECKS=1 scripts/test.sh -E …  # skip the format/lint/bench steps while iterating
+# Needs: Rust (see rust-version in Cargo.toml), PostgreSQL >= 15 server binaries (initdb,
+# pg_ctl), Python 3 with venv, Node.js with npm, curl; cargo-nextest when present. Without
+# cargo-nextest the tests run under `cargo test`, which understands only filters of the form
+# -E 'test(a)' or -E 'test(a) | test(b)' (a substring of the test's name, as in nextest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +46,54 @@ as_pg() {
 
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 export PATH="${pg_bin:+$pg_bin:}$PATH"
-command -v initdb >/dev/null || { echo "PostgreSQL server binaries (initdb) not found; install postgresql-15" >&2; exit 1; }
+command -v initdb >/dev/null || {
+  echo "test.sh: PostgreSQL server binaries (initdb, pg_ctl) not found; install PostgreSQL 15 or newer (e.g. apt-get install postgresql-15)" >&2
+  exit 1
+}
+pg_major=$(initdb --version | sed -E 's/[^0-9]*([0-9]+).*/\1/')
+[ "$pg_major" -ge 15 ] || { echo "test.sh: PostgreSQL $pg_major found; the tests need 15 or newer" >&2; exit 1; }
+
+# Stops the run with a clear message and the peer's log when a peer does not come up.
+peer_failed() {
+  echo "test.sh: $1 did not come up; its log ($2):" >&2
+  cat "$2" >&2 || true
+  exit 1
+}
+
+# How the tests run: cargo-nextest when installed, else `cargo test` with the same filter.
+if cargo nextest --version >/dev/null 2>&1; then
+  runner=nextest
+else
+  runner=cargo-test
+  filters=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      -E)
+        [ $# -ge 2 ] || { echo "test.sh: -E needs an expression" >&2; exit 2; }
+        IFS='|' read -ra parts <<<"$2"
+        for part in "${parts[@]}"; do
+          part=$(echo "$part" | sed -E 's/^ *//; s/ *$//')
+          if [[ "$part" =~ ^test\(([^()]+)\)$ ]]; then
+            filters+=("${BASH_REMATCH[1]}")
+          else
+            echo "test.sh: cargo-nextest is not installed, and without it only -E 'test(a) | test(b)' filters work (got: $part)." >&2
+            echo "test.sh: install it with: cargo install cargo-nextest --locked" >&2
+            exit 2
+          fi
+        done
+        shift 2
+        ;;
+      *)
+        echo "test.sh: cargo-nextest is not installed; without it only -E 'test(…)' filters are understood (got: $1)." >&2
+        echo "test.sh: install it with: cargo install cargo-nextest --locked" >&2
+        exit 2
+        ;;
+    esac
+  done
+  echo "test.sh: cargo-nextest not found (install: cargo install cargo-nextest --locked); running cargo test instead"
+fi
+
+command -v curl >/dev/null || { echo "test.sh: curl not found; install curl" >&2; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -50,46 +102,60 @@ mkdir -p "$run_dir/pg" "$run_dir/sock"
 [ "$(id -u)" = 0 ] && chown postgres "$run_dir/pg" "$run_dir/sock"
 as_pg initdb -D "$run_dir/pg" -U postgres -A trust --no-sync >"$run_dir/initdb.log" 2>&1 \
   || { cat "$run_dir/initdb.log" >&2; exit 1; }
-as_pg pg_ctl -D "$run_dir/pg" -l "$run_dir/sock/pg.log" -w \
+as_pg pg_ctl -D "$run_dir/pg" -l "$run_dir/sock/pg.log" -w -t 30 \
   -o "-p $pg_port -k $run_dir/sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-  start >/dev/null
+  start >/dev/null || peer_failed "PostgreSQL" "$run_dir/sock/pg.log"
 echo "test.sh: PostgreSQL on 127.0.0.1:$pg_port"
 
 export TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
 
 # A real SMTP receiver (aiosmtpd) writing every message to a Maildir, from a venv the script
 # keeps under target/ so later runs skip the install.
+# Every Python package is pinned in tests/peers/requirements.txt; a changed file reinstalls.
 venv=target/test-tools/venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6'
+requirements=tests/peers/requirements.txt
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
+  python3 -m venv "$venv" || { echo "test.sh: python3 -m venv failed; install Python 3 with venv (e.g. apt-get install python3-venv)" >&2; exit 1; }
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements"
+  cp "$requirements" "$venv/requirements.txt"
 fi
 smtp_port=$(free_port)
 mkdir -p "$run_dir/maildir/cur" "$run_dir/maildir/new" "$run_dir/maildir/tmp"
 "$venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$run_dir/maildir" \
   >"$run_dir/smtp.log" 2>&1 &
 smtp_pid=$!
-for _ in $(seq 50); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', $smtp_port), 1)" 2>/dev/null && break
+smtp_up=
+for _ in $(seq 100); do
+  kill -0 "$smtp_pid" 2>/dev/null || break
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', $smtp_port), 1)" 2>/dev/null && { smtp_up=1; break; }
   sleep 0.1
 done
+[ -n "$smtp_up" ] || peer_failed "the SMTP receiver (aiosmtpd)" "$run_dir/smtp.log"
 echo "test.sh: SMTP receiver on 127.0.0.1:$smtp_port, Maildir $run_dir/maildir"
 export TEST_SMTP_URL="smtp://127.0.0.1:$smtp_port"
 
 # A real OpenID Connect provider (npm oauth2-mock-server, pinned by tests/peers/package-lock.json).
 if [ ! -d tests/peers/node_modules/oauth2-mock-server ]; then
+  command -v npm >/dev/null || { echo "test.sh: npm not found; install Node.js with npm" >&2; exit 1; }
   (cd tests/peers && npm ci --silent --no-audit --no-fund)
 fi
 oidc_port=$(free_port)
 node tests/peers/oidc-provider.mjs "$oidc_port" >"$run_dir/oidc.log" 2>&1 &
 oidc_pid=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$oidc_port/.well-known/openid-configuration" >/dev/null 2>&1 && break
+oidc_up=
+for _ in $(seq 150); do
+  kill -0 "$oidc_pid" 2>/dev/null || break
+  curl -sf "http://127.0.0.1:$oidc_port/.well-known/openid-configuration" >/dev/null 2>&1 && { oidc_up=1; break; }
   sleep 0.1
 done
+[ -n "$oidc_up" ] || peer_failed "the OpenID Connect provider (node tests/peers/oidc-provider.mjs)" "$run_dir/oidc.log"
 echo "test.sh: OpenID Connect provider on http://localhost:$oidc_port"
 export TEST_OIDC_ISSUER="http://localhost:$oidc_port"
 export TEST_MAILDIR="$run_dir/maildir"
 export RUST_LOG="${RUST_LOG:-warn}"
 
-cargo nextest run --workspace --no-fail-fast "$@"
+if [ "$runner" = nextest ]; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast -- "${filters[@]}"
+fi

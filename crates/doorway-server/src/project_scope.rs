@@ -24,12 +24,24 @@ pub async fn resolve_project(State(state): State<AppState>, mut req: Request, ne
         return next.run(req).await;
     }
     let contract = contract_for(&format!("/{rest}"));
+    // `/nope` (one segment, no route under it) is more likely a mistyped route than a project.
+    let unknown = |first: &str| {
+        if rest.is_empty() {
+            ApiError::not_found(format!(
+                "No route {path} and no project named '{first}'; Doorway's routes are listed at /docs, \
+                 and a project's are under /{{project}}/ (e.g. /{first}/api/auth/sign-up)"
+            ))
+            .into_response()
+        } else {
+            contract.project_not_found(first)
+        }
+    };
     let Ok(slug) = ProjectSlug::parse(first) else {
-        return contract.project_not_found(first);
+        return unknown(first);
     };
     let ctx = match state.projects.get(&slug).await {
         Ok(Some(ctx)) => ctx,
-        Ok(None) => return contract.project_not_found(first),
+        Ok(None) => return unknown(first),
         Err(e) => return contract.internal(&e),
     };
     let new_path = format!("/{rest}");

@@ -196,9 +196,15 @@ impl Settings {
     /// Loads and validates; every problem is reported, one line each.
     pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
         let fig = figment(config_file, overrides)?;
-        let mut settings: Settings = fig
-            .extract()
-            .map_err(|e| ConfigError::Invalid(e.into_iter().map(|e| describe_figment_error(&e)).collect()))?;
+        let at = Locator::new(&fig, config_file);
+        let mut settings: Settings = match fig.extract() {
+            Ok(settings) => settings,
+            Err(_) => {
+                let mut problems = every_problem(&fig, &at);
+                sort_by_line(&mut problems);
+                return Err(ConfigError::Invalid(problems));
+            }
+        };
         let mut problems = Vec::new();
         if let Some(path) = &settings.admin_token_file {
             match std::fs::read_to_string(path) {
@@ -242,6 +248,9 @@ impl Settings {
             }
         }
         problems.extend(settings.problems());
+        let keys = project_keys();
+        let mut problems: Vec<String> = problems.into_iter().map(|line| place(line, &at, &keys)).collect();
+        sort_by_line(&mut problems);
         if problems.is_empty() { Ok(settings) } else { Err(ConfigError::Invalid(problems)) }
     }
 
@@ -309,6 +318,65 @@ impl Settings {
         out
     }
 
+    /// What `doorway serve` will run with these settings, for `doorway config check`.
+    pub fn summary(&self, config_file: Option<&Path>) -> Vec<String> {
+        let file = match config_file {
+            Some(path) => path.display().to_string(),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => DEFAULT_CONFIG_FILE.to_owned(),
+            None => "none (defaults and DOORWAY_* environment variables)".to_owned(),
+        };
+        let mut out = vec![
+            format!("configuration OK; file: {file}"),
+            format!("listen: {} (public URL {})", self.listen, self.public_url()),
+            format!("database: {}", redact_url(&self.database_url)),
+        ];
+        let mut projects = self.declared_projects();
+        if !projects.iter().any(|(slug, ..)| slug.is_default()) {
+            projects.insert(0, (ProjectSlug::default_project(), "Default".to_owned(), ProjectSettings::default()));
+        }
+        out.push(format!(
+            "projects: {} ({} declared here, `default` always exists; projects made with `doorway project add` run too)",
+            projects.len(),
+            self.projects.len()
+        ));
+        for (slug, name, p) in &projects {
+            let contracts: Vec<&str> =
+                crate::contracts::CONTRACTS.iter().map(|c| c.name()).filter(|c| p.contract_enabled(c)).collect();
+            let providers: Vec<&str> = p.providers.keys().map(String::as_str).collect();
+            let limit = &p.rate_limits.password_signup;
+            let limits = if p.rate_limits.enabled {
+                format!("{} password sign-ups per {} s per IP", limit.limit, limit.window_secs)
+            } else {
+                "rate limits off".to_owned()
+            };
+            out.push(format!(
+                "  {slug} ({name}): contracts {}; OAuth providers {}; {limits}",
+                if contracts.is_empty() { "none".to_owned() } else { contracts.join(", ") },
+                if providers.is_empty() { "none".to_owned() } else { providers.join(", ") },
+            ));
+        }
+        out.push(match &self.smtp {
+            Some(smtp) => format!("mail: sent through {} from {}", redact_url(&smtp.url), smtp.from),
+            None => "mail: no SMTP configured; mail stays in the outbox (`doorway mail list`)".to_owned(),
+        });
+        out.push(
+            if self.admin_token.is_some() {
+                "admin API: on (/admin/*, bearer token)"
+            } else {
+                "admin API: off (no admin_token)"
+            }
+            .to_owned(),
+        );
+        out.push(
+            match self.master_key {
+                Some(_) => "signing keys: encrypted at rest with the master key",
+                None => "signing keys: no master key, stored unencrypted",
+            }
+            .to_owned(),
+        );
+        out
+    }
+
     pub fn public_url(&self) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
@@ -332,22 +400,6 @@ impl Settings {
     }
 }
 
-fn describe_figment_error(e: &figment::Error) -> String {
-    let key = if e.path.is_empty() { "config".to_owned() } else { e.path.join(".") };
-    let source = e
-        .metadata
-        .as_ref()
-        .map(|m| format!(" (from {})", m.source.as_ref().map_or(m.name.to_string(), |s| s.to_string())))
-        .unwrap_or_default();
-    let hint = match &e.kind {
-        figment::error::Kind::UnknownField(_, expected) => {
-            format!("; known keys here: {}", expected.join(", "))
-        }
-        _ => String::new(),
-    };
-    format!("{key}: {}{source}{hint}", e.kind)
-}
-
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
@@ -356,6 +408,298 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Where a key's value came from: `FILE:LINE:COLUMN`, an environment variable, or nothing known.
+struct Locator<'a> {
+    fig: &'a Figment,
+    file: Option<(String, String)>,
+}
+
+impl<'a> Locator<'a> {
+    fn new(fig: &'a Figment, config_file: Option<&Path>) -> Self {
+        let path = config_file
+            .map(Path::to_path_buf)
+            .or_else(|| Path::new(DEFAULT_CONFIG_FILE).exists().then(|| PathBuf::from(DEFAULT_CONFIG_FILE)));
+        let file = path.and_then(|p| Some((p.display().to_string(), std::fs::read_to_string(&p).ok()?)));
+        Self { fig, file }
+    }
+
+    fn file_name(&self) -> &str {
+        self.file.as_ref().map_or(DEFAULT_CONFIG_FILE, |(name, _)| name.as_str())
+    }
+
+    /// ` (doorway.toml:3:1)`, ` (environment variable DOORWAY_X__Y)` or nothing.
+    fn suffix(&self, key: &[String]) -> String {
+        if key.is_empty() {
+            return String::new();
+        }
+        let dotted = key.join(".");
+        let from_env =
+            self.fig.find_metadata(&dotted).is_some_and(|m| m.source.is_none() && m.name.contains("environment"));
+        if from_env {
+            return format!(" (environment variable DOORWAY_{})", key.join("__").to_uppercase());
+        }
+        match &self.file {
+            Some((name, text)) => match locate_key(text, key) {
+                Some((line, column)) => format!(" ({name}:{line}:{column})"),
+                None => String::new(),
+            },
+            None => String::new(),
+        }
+    }
+}
+
+/// Every key path written in TOML `text` (`[table]` headers and `key = …` lines), with its
+/// line and column (1-based).
+fn written_keys(text: &str) -> Vec<(Vec<String>, usize, usize)> {
+    fn parts(raw: &str) -> Vec<String> {
+        raw.split('.').map(|p| p.trim().trim_matches(|c| c == '"' || c == '\'').to_owned()).collect()
+    }
+    let mut table: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let column = line.len() - line.trim_start().len() + 1;
+        let trimmed = line.trim();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            let header = header.trim_start_matches('[');
+            let Some(end) = header.find(']') else { continue };
+            table = parts(&header[..end]);
+            out.push((table.clone(), index + 1, column));
+        } else if let Some((name, _)) = trimmed.split_once('=')
+            && !trimmed.starts_with('#')
+        {
+            let mut full = table.clone();
+            full.extend(parts(name));
+            out.push((full, index + 1, column));
+        }
+    }
+    out
+}
+
+/// Where `key` is written: its `key = …` line, else its `[table]` header, else the first key
+/// written beneath it.
+fn locate_key(text: &str, key: &[String]) -> Option<(usize, usize)> {
+    let written = written_keys(text);
+    let exact = written.iter().find(|(k, ..)| k == key);
+    let beneath = written.iter().find(|(k, ..)| k.starts_with(key));
+    exact.or(beneath).map(|(_, line, column)| (*line, *column))
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb { previous } else { 1 + previous.min(row[j]).min(current) };
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// `; did you mean `x`?` when a known key is close, else the list of known keys.
+fn suggestion<'k>(unknown: &str, known: impl IntoIterator<Item = &'k str>) -> String {
+    let known: Vec<&str> = known.into_iter().collect();
+    let best = known.iter().map(|k| (edit_distance(unknown, k), *k)).min();
+    match best {
+        Some((distance, k)) if distance <= 2.max(unknown.len() / 3) => format!("; did you mean `{k}`?"),
+        _ if known.is_empty() => String::new(),
+        _ => format!("; known keys here: {}", known.join(", ")),
+    }
+}
+
+/// A parse error's several lines made one: `TOML parse error at line 1, column 7: invalid array`.
+fn one_line(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim_end).filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or_default().to_owned();
+    let rest: Vec<&str> = lines.filter(|l| !l.contains(" |") && !l.starts_with(' ') && !l.starts_with('|')).collect();
+    if rest.is_empty() { first } else { format!("{first}: {}", rest.join(", ")) }
+}
+
+fn describe_error(path: &[String], kind: &figment::error::Kind, at: &Locator<'_>) -> (Vec<String>, String) {
+    use figment::error::Kind;
+    let mut key = path.to_vec();
+    let message = match kind {
+        Kind::UnknownField(name, expected) => {
+            if key.last() != Some(name) {
+                key.push(name.clone());
+            }
+            if (path.is_empty() || path == std::slice::from_ref(name)) && project_keys().contains(name) {
+                "unknown key here: it is a project setting; put it under [projects.default] (or another [projects.<slug>])".to_owned()
+            } else {
+                format!("unknown key{}", suggestion(name, expected.iter().copied()))
+            }
+        }
+        Kind::UnknownVariant(name, expected) => {
+            format!("'{name}' is not one of {}{}", expected.join(", "), suggestion(name, expected.iter().copied()))
+        }
+        Kind::InvalidType(actual, expected) => format!("expected {expected}, found {actual}"),
+        Kind::InvalidValue(actual, expected) => format!("expected {expected}, found {actual}"),
+        Kind::MissingField(name) => format!("missing key `{name}`"),
+        Kind::Message(m) => one_line(m),
+        other => other.to_string(),
+    };
+    let hint = match key.last().map(String::as_str) {
+        Some("listen" | "metrics_listen") if key.len() == 1 => {
+            "; use an IP address and port such as 127.0.0.1:8080 or [::1]:8080 (host names are not resolved)"
+        }
+        _ => "",
+    };
+    let name = if key.is_empty() { at.file_name().to_owned() } else { key.join(".") };
+    let line = format!("{name}: {message}{hint}{}", at.suffix(&key));
+    (key, line)
+}
+
+/// Problems in the order of their lines in the file; those without a line last.
+fn sort_by_line(problems: &mut [String]) {
+    problems.sort_by_key(|line| {
+        line.strip_suffix(')')
+            .and_then(|l| l.rsplit_once(':'))
+            .and_then(|(l, _column)| l.rsplit_once(':'))
+            .and_then(|(_, n)| n.parse::<usize>().ok())
+            .unwrap_or(usize::MAX)
+    });
+}
+
+/// Removes `key` from a value tree; whether it was there.
+fn remove_key(value: &mut figment::value::Value, key: &[String]) -> bool {
+    use figment::value::Value;
+    let Some((last, parents)) = key.split_last() else { return false };
+    let mut current = value;
+    for part in parents {
+        match current {
+            Value::Dict(_, dict) => match dict.get_mut(part) {
+                Some(next) => current = next,
+                None => return false,
+            },
+            _ => return false,
+        }
+    }
+    match current {
+        Value::Dict(_, dict) => dict.remove(last).is_some(),
+        _ => false,
+    }
+}
+
+/// The keys a project table takes, for "did you mean".
+fn project_keys() -> Vec<String> {
+    let mut keys: Vec<String> = match serde_json::to_value(ProjectConfig::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    keys.push("contracts".to_owned());
+    keys.extend(crate::contracts::CONTRACTS.iter().filter_map(|c| c.settings_check()).map(|(k, _)| k.to_owned()));
+    keys
+}
+
+/// Every problem of a configuration that does not deserialize: the value tree is read
+/// leniently, each project key is checked on its own (a flattened table loses the key in
+/// serde's errors), and each failing key is reported and taken out until the rest is read.
+fn every_problem(fig: &Figment, at: &Locator<'_>) -> Vec<String> {
+    use figment::value::{Dict, Value};
+    let mut value: Value = match fig.extract() {
+        Ok(v) => v,
+        Err(errors) => return errors.into_iter().map(|e| describe_error(&e.path, &e.kind, at).1).collect(),
+    };
+    let mut problems = Vec::new();
+    if let Value::Dict(_, top) = &mut value
+        && let Some(Value::Dict(_, projects)) = top.get_mut("projects")
+    {
+        for (slug, project) in projects.iter_mut() {
+            let Value::Dict(_, table) = project else { continue };
+            let keys: Vec<String> = table.keys().cloned().collect();
+            for key in keys {
+                let Some(v) = table.get(&key).cloned() else { continue };
+                let check = |v: Value| Value::from(Dict::from([(key.clone(), v)])).deserialize::<ProjectConfig>().err();
+                let mut report = |sub: Option<&String>, errors: figment::Error| {
+                    for e in errors {
+                        let mut path = vec!["projects".to_owned(), slug.clone()];
+                        for part in [Some(&key), sub].into_iter().flatten() {
+                            if !e.path.contains(part) {
+                                path.push(part.clone());
+                            }
+                        }
+                        path.extend(e.path.iter().cloned());
+                        problems.push(describe_error(&path, &e.kind, at).1);
+                    }
+                };
+                if check(v.clone()).is_none() {
+                    continue;
+                }
+                // A table: narrow the problem down to its entries and keep the good ones.
+                if let Value::Dict(_, inner) = &v {
+                    let mut kept = inner.clone();
+                    for (sub, sv) in inner {
+                        if let Some(errors) = check(Value::from(Dict::from([(sub.clone(), sv.clone())]))) {
+                            report(Some(sub), errors);
+                            kept.remove(sub);
+                        }
+                    }
+                    if check(Value::from(kept.clone())).is_none() {
+                        table.insert(key.clone(), Value::from(kept));
+                        continue;
+                    }
+                }
+                if let Some(errors) = check(v) {
+                    report(None, errors);
+                }
+                table.remove(&key);
+            }
+        }
+    }
+    for _ in 0..200 {
+        let Err(errors) = value.deserialize::<Settings>() else { break };
+        let mut removed = false;
+        for e in errors {
+            let (key, line) = describe_error(&e.path, &e.kind, at);
+            problems.push(line);
+            removed |= remove_key(&mut value, &key) || remove_key(&mut value, &e.path);
+        }
+        if !removed {
+            break;
+        }
+    }
+    // What is left is read: check it too, so one run names every problem.
+    if let Ok(rest) = value.deserialize::<Settings>() {
+        let keys = project_keys();
+        problems.extend(rest.problems().into_iter().map(|line| place(line, at, &keys)));
+    }
+    problems
+}
+
+/// Adds where a checked key was written, and "did you mean" for unknown project keys, to a
+/// `key.path: message` line.
+fn place(line: String, at: &Locator<'_>, project_keys: &[String]) -> String {
+    let Some((key, message)) = line.split_once(": ") else { return line };
+    if key.contains(char::is_whitespace) {
+        return line;
+    }
+    let path: Vec<String> = key.split('.').map(str::to_owned).collect();
+    // A contract's table refused a key (serde's "unknown field `x`, expected …"): name the key.
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once('`')
+    {
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let written = at.file.as_ref().map(|(_, text)| written_keys(text)).unwrap_or_default();
+        let full = written
+            .into_iter()
+            .map(|(k, ..)| k)
+            .find(|k| k.starts_with(&path) && k.last().map(String::as_str) == Some(field))
+            .unwrap_or_else(|| path.iter().cloned().chain([field.to_owned()]).collect());
+        return format!("{}: unknown key{}{}", full.join("."), suggestion(field, known), at.suffix(&full));
+    }
+    let mut hint = String::new();
+    if message.contains("not a project setting")
+        && let [_, _, unknown] = path.as_slice()
+    {
+        hint = suggestion(unknown, project_keys.iter().map(String::as_str));
+    }
+    format!("{line}{hint}{}", at.suffix(&path))
 }
 
 #[cfg(test)]
@@ -441,7 +785,7 @@ mod tests {
             let text = Settings::load(None, &Overrides::default()).unwrap_err().problems().join("\n");
             for key in [
                 "repylke: unknown key",
-                "storyden: unknown field `pasword`",
+                "storyden.pasword: unknown key; did you mean `password`?",
                 "replyke.password_policy:",
                 "contracts.nope:",
             ] {

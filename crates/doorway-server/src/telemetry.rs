@@ -11,14 +11,21 @@ use tracing_subscriber::EnvFilter;
 
 use crate::settings::LogFormat;
 
-/// Installs the global log subscriber; `RUST_LOG` refines the default `info` level.
+/// Installs the global log subscriber; `RUST_LOG` refines the default `info` level. Text logs
+/// are coloured only on a terminal, and never with `NO_COLOR` set (https://no-color.org).
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let colour = colour_wanted(std::io::IsTerminal::is_terminal(&std::io::stdout()), std::env::var_os("NO_COLOR"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(colour);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Colour for a terminal, unless `NO_COLOR` is set to anything but the empty string.
+fn colour_wanted(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// The process-wide metrics recorder (installed once, shared by every app in the process).
@@ -80,5 +87,16 @@ pub fn oauth_signup_outcome(e: &doorway_core::flows::oauth_signup::OAuthError) -
         OAuthError::Denied(_) | OAuthError::HookUnavailable => "denied",
         OAuthError::RateLimited(_) => "rate_limited",
         OAuthError::ProviderFailed(_) | OAuthError::Unexpected(_) => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(super::colour_wanted(true, None));
+        assert!(super::colour_wanted(true, Some("".into())));
+        assert!(!super::colour_wanted(true, Some("1".into())));
+        assert!(!super::colour_wanted(false, None));
     }
 }

@@ -61,12 +61,14 @@ enum Command {
 enum KeysCommand {
     /// Make a new signing key; the replaced one verifies until what it signed has expired.
     Rotate {
-        #[arg(long, default_value = "default")]
+        /// Project slug.
+        #[arg(long, default_value = "default", value_name = "SLUG")]
         project: String,
     },
     /// Print the project's keys: kid, created, retires, state (active, retiring, retired).
     List {
-        #[arg(long, default_value = "default")]
+        /// Project slug.
+        #[arg(long, default_value = "default", value_name = "SLUG")]
         project: String,
     },
     /// Print a new random master key (32 bytes, base64) for master_key_file / DOORWAY_MASTER_KEY.
@@ -77,11 +79,13 @@ enum KeysCommand {
 enum MailCommand {
     /// Print mail, newest first: recipient, status, subject and text.
     List {
-        #[arg(long, default_value = "default")]
+        /// Project slug.
+        #[arg(long, default_value = "default", value_name = "SLUG")]
         project: String,
         /// Only mail to this address.
-        #[arg(long)]
+        #[arg(long, value_name = "EMAIL")]
         to: Option<String>,
+        /// Most mails to print.
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
@@ -91,10 +95,13 @@ enum MailCommand {
 enum AuditCommand {
     /// Print the newest entries, oldest first; with --follow keep printing new ones.
     Tail {
-        #[arg(long, default_value = "default")]
+        /// Project slug.
+        #[arg(long, default_value = "default", value_name = "SLUG")]
         project: String,
+        /// Most entries to print first.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Keep running and print new entries as they are written (Ctrl-C stops).
         #[arg(long)]
         follow: bool,
     },
@@ -104,18 +111,22 @@ enum AuditCommand {
 enum WebhooksCommand {
     /// List deliveries, newest first.
     List {
-        #[arg(long, default_value = "default")]
+        /// Project slug.
+        #[arg(long, default_value = "default", value_name = "SLUG")]
         project: String,
         /// pending, delivered, dead or suppressed (code mails for addresses without an account).
         #[arg(long)]
         status: Option<String>,
+        /// Most deliveries to print (at most 500).
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
     /// Send a delivery again (same webhook-id); a running server picks it up.
     Replay {
+        /// Delivery id, as printed by `doorway webhooks list`.
         id: String,
-        #[arg(long, default_value = "default")]
+        /// Project slug.
+        #[arg(long, default_value = "default", value_name = "SLUG")]
         project: String,
     },
 }
@@ -124,6 +135,7 @@ enum WebhooksCommand {
 enum ProjectCommand {
     /// Create a project and its signing key.
     Add {
+        /// Slug: lowercase letters, digits and '-', starting with a letter; used in URLs (/SLUG/...).
         slug: String,
         /// Display name (defaults to the slug).
         #[arg(long)]
@@ -162,11 +174,9 @@ async fn main() -> ExitCode {
     };
     match cli.command {
         Command::Config(ConfigCommand::Check) => {
-            let keys = match settings.master_key {
-                Some(_) => "signing keys encrypted at rest with the master key (redacted)",
-                None => "no master key: signing keys stored unencrypted",
-            };
-            println!("configuration OK: {} project(s) declared; {keys}", settings.projects.len());
+            for line in settings.summary(cli.config.as_deref()) {
+                println!("{line}");
+            }
             ExitCode::SUCCESS
         }
         Command::Serve { .. } => serve(settings).await,
@@ -183,7 +193,10 @@ async fn main() -> ExitCode {
         Command::Project(cmd) => project(settings, cmd).await,
         Command::Audit(cmd) => operate(settings, |store| Box::pin(audit(store, cmd))).await,
         Command::Webhooks(cmd) => operate(settings, |store| Box::pin(webhooks(store, cmd))).await,
-        Command::Mail(cmd) => operate(settings, |store| Box::pin(mail(store, cmd))).await,
+        Command::Mail(cmd) => {
+            let smtp = settings.smtp.is_some();
+            operate(settings, move |store| Box::pin(mail(store, cmd, smtp))).await
+        }
         Command::Keys(cmd) => match open_with_keys(settings).await {
             Ok(store) => match keys(store, cmd).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -325,16 +338,30 @@ async fn audit(store: Store, cmd: AuditCommand) -> Result<(), String> {
     }
 }
 
-async fn mail(store: Store, cmd: MailCommand) -> Result<(), String> {
+async fn mail(store: Store, cmd: MailCommand, smtp: bool) -> Result<(), String> {
     let MailCommand::List { project, to, limit } = cmd;
     let project_id = project_id(&store, &project).await?;
     let to = to.map(|t| t.trim().to_lowercase());
     let rows = store.deliveries(&project_id, DeliveryKind::Mail, None, 500).await.map_err(|e| e.to_string())?;
-    let rows = rows.into_iter().filter(|d| to.as_ref().is_none_or(|t| &d.target == t)).take(limit as usize);
+    let rows: Vec<_> =
+        rows.into_iter().filter(|d| to.as_ref().is_none_or(|t| &d.target == t)).take(limit as usize).collect();
+    if rows.is_empty() {
+        match &to {
+            Some(to) => println!("no mail to {to} in project {project}"),
+            None => println!("no mail in project {project}"),
+        }
+    }
     for d in rows {
         let mail: doorway_core::mail::RenderedMail =
             serde_json::from_str(&d.body).map_err(|e| format!("mail {} is unreadable: {e}", d.id))?;
-        println!("── {} to {} [{}] {}", d.created_at.to_rfc3339(), d.target, d.status.as_str(), d.id);
+        let status = match (d.status, smtp) {
+            (DeliveryStatus::Pending, false) => "pending: no SMTP configured, it stays here".to_owned(),
+            (_, _) => match &d.last_error {
+                Some(error) if d.status == DeliveryStatus::Pending => format!("pending: {error}"),
+                _ => d.status.as_str().to_owned(),
+            },
+        };
+        println!("── {} to {} [{status}] {}", d.created_at.to_rfc3339(), d.target, d.id);
         println!("Subject: {}\n\n{}", mail.subject, mail.text.trim_end());
     }
     Ok(())

@@ -47,7 +47,10 @@ fn config_check_accepts_a_good_file_and_names_each_problem_of_a_bad_one() {
         .unwrap();
     let ok = doorway(dir.path(), &["config", "check"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
-    assert!(text(&ok.stdout).contains("configuration OK: 1 project"));
+    let summary = text(&ok.stdout);
+    assert!(summary.contains("configuration OK; file: doorway.toml"), "{summary}");
+    assert!(summary.contains("projects: 2 (1 declared here, `default` always exists"), "{summary}");
+    assert!(summary.contains("mail: no SMTP configured"), "{summary}");
 
     std::fs::write(
         dir.path().join("bad.toml"),
@@ -65,6 +68,70 @@ fn config_check_accepts_a_good_file_and_names_each_problem_of_a_bad_one() {
     let missing = doorway(dir.path(), &["--config", "nope.toml", "config", "check"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("nope.toml"));
+}
+
+/// One mistake of each kind, one line each, naming the key and where it is written.
+#[test]
+fn config_check_names_every_mistake_with_its_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = [
+        "lisen = \"127.0.0.1:8080\"",              // 1: misspelt top-level key
+        "public_url = \"not a url\"",              // 2: bad URL
+        "[smtp]",                                  // 3
+        "url = \"smtp://127.0.0.1:2525\"",         // 4
+        "form = \"Acme <no-reply@acme.example>\"", // 5: misspelt key in a table
+        "[projects.default]",                      // 6
+        "acess_token_ttl_secs = 60",               // 7: misspelt project key
+        "nmae = \"Acme\"",                         // 8: misspelt project key
+        "refresh_token_ttl_secs = \"a month\"",    // 9: wrong type
+        "[projects.default.signup]",               // 10
+        "verify_emial = true",                     // 11: misspelt key in a project's table
+        "[projects.default.providers.nope]",       // 12: unknown provider
+        "client_id = \"x\"",                       // 13
+        "[projects.Bad_Slug]",                     // 14: bad slug
+        "name = \"Bad\"",                          // 15
+        "[projects.default.storyden]",             // 16
+        "pasword = \"off\"",                       // 17: misspelt key in a contract's table
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("all.toml"), file).unwrap();
+    let out = doorway(dir.path(), &["--config", "all.toml", "config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let expected = [
+        ("lisen: unknown key; did you mean `listen`?", 1),
+        ("public_url: 'not a url' is not an absolute http(s) URL", 2),
+        ("smtp.form: unknown key; did you mean `from`?", 5),
+        ("projects.default.acess_token_ttl_secs: unknown key", 7),
+        ("projects.default.nmae: unknown key", 8),
+        ("projects.default.refresh_token_ttl_secs: expected u32, found string \"a month\"", 9),
+        ("projects.default.signup.verify_emial: unknown key; did you mean `verify_email`?", 11),
+        ("projects.default.providers: nope.issuer is required", 12),
+        ("projects.Bad_Slug: the project slug", 14),
+        ("projects.default.storyden.pasword: unknown key; did you mean `password`?", 17),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{stderr}");
+    for (line, (key, number)) in lines.iter().zip(expected) {
+        assert!(line.starts_with(&format!("config: {key}")), "{key} in {line}");
+        assert!(line.ends_with(&format!("(all.toml:{number}:1)")), "line {number} in {line}");
+    }
+    assert!(lines[3].contains("did you mean `access_token_ttl_secs`?"), "{stderr}");
+    assert!(!stderr.contains("config: config:"), "{stderr}");
+
+    std::fs::write(dir.path().join("host.toml"), "listen = \"localhost:8080\"\n").unwrap();
+    let host = doorway(dir.path(), &["--config", "host.toml", "config", "check"]);
+    assert!(text(&host.stderr).contains("host names are not resolved"), "{}", text(&host.stderr));
+
+    let env = Command::new(env!("CARGO_BIN_EXE_doorway"))
+        .args(["config", "check"])
+        .env("DOORWAY_PROJECTS__DEFAULT__ACCESS_TOKEN_TTL_SECS", "an hour")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let env_err = text(&env.stderr);
+    assert!(env_err.contains("projects.default.access_token_ttl_secs: expected u32"), "{env_err}");
+    assert!(env_err.contains("environment variable DOORWAY_PROJECTS__DEFAULT__ACCESS_TOKEN_TTL_SECS"), "{env_err}");
 }
 
 #[test]
@@ -363,4 +430,123 @@ fn a_missing_or_wrong_master_key_fails_in_one_line_without_key_material() {
     assert!(!serve.status.success());
     let output = format!("{}{}", text(&serve.stdout), text(&serve.stderr));
     assert!(output.contains("master_key_file") && output.contains("encrypted at rest"), "{output}");
+}
+
+#[test]
+fn every_argument_of_every_command_has_a_description() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands: [&[&str]; 14] = [
+        &[],
+        &["serve"],
+        &["migrate"],
+        &["project", "add"],
+        &["project", "list"],
+        &["config", "check"],
+        &["audit", "tail"],
+        &["webhooks", "list"],
+        &["webhooks", "replay"],
+        &["mail", "list"],
+        &["keys", "rotate"],
+        &["keys", "list"],
+        &["keys", "generate-master-key"],
+        &["mail"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = text(&doorway(dir.path(), &args).stdout);
+        let mut section = false;
+        for line in help.lines() {
+            if line.ends_with(':') && !line.starts_with(' ') {
+                section = line == "Arguments:" || line == "Options:";
+                continue;
+            }
+            if section && line.trim_start().starts_with(['-', '<']) {
+                let described = line.split(" [default: ").next().unwrap_or_default();
+                let words = described.split_whitespace().filter(|w| !w.starts_with(['-', '<'])).count();
+                assert!(words > 0, "`doorway {}` has an argument without a description: {line}", command.join(" "));
+            }
+        }
+    }
+}
+
+#[test]
+fn mail_list_says_when_there_is_no_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    assert!(doorway(dir.path(), &["--database-url", &db, "project", "add", "acme"]).status.success());
+    let list = doorway(dir.path(), &["--database-url", &db, "mail", "list", "--project", "acme"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    assert_eq!(text(&list.stdout).trim(), "no mail in project acme");
+}
+
+#[test]
+fn text_logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorway"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_serving(&mut child, port);
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    child.wait().unwrap();
+    let mut logs = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
+    assert!(logs.contains("listening on"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "colour codes in piped logs: {logs:?}");
+}
+
+/// The README's route table names every operation of `/openapi.json`, and nothing else.
+#[test]
+fn the_readme_route_table_matches_the_openapi_document() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let table = readme
+        .split("<!-- routes:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- routes:end -->").next())
+        .expect("README.md has a route table between <!-- routes:begin --> and <!-- routes:end -->");
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let mut in_readme = std::collections::BTreeSet::new();
+    for row in table.lines().filter(|l| l.starts_with('|')) {
+        let first_cell = row.split('|').nth(1).unwrap_or_default();
+        for code in first_cell.split('`').skip(1).step_by(2) {
+            if let Some((method, path)) = code.split_once(' ')
+                && methods.contains(&method)
+            {
+                assert!(in_readme.insert(format!("{method} {path}")), "{method} {path} twice in README.md");
+            }
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_doorway"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_serving(&mut child, port);
+    let response = http_get(port, "/openapi.json").unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1;
+    let doc: serde_json::Value = serde_json::from_str(body).unwrap();
+    let mut in_openapi = std::collections::BTreeSet::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            in_openapi.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let missing: Vec<_> = in_openapi.difference(&in_readme).collect();
+    let extra: Vec<_> = in_readme.difference(&in_openapi).collect();
+    assert!(missing.is_empty(), "in /openapi.json but not in the README route table: {missing:?}");
+    assert!(extra.is_empty(), "in the README route table but not in /openapi.json: {extra:?}");
 }

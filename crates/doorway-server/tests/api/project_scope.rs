@@ -26,13 +26,26 @@ async fn prefix_selects_the_project(backend: Backend) {
 
 async fn unknown_project_is_404(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    for path in ["/nope/.well-known/jwks.json", "/nope", "/Not_A_Slug/api/auth/sign-up"] {
+    for path in ["/nope/.well-known/jwks.json", "/nope/api/auth/sign-up", "/Not_A_Slug/api/auth/sign-up"] {
         let response = app.get(path).await;
         assert_eq!(response.status(), 404, "{path}");
         let body = json(response).await;
         assert_eq!(body["success"], false);
         assert_eq!(body["error"]["code"], "PROJECT_NOT_FOUND", "{path}");
     }
+    // One unknown segment is a route 404 that names both possibilities.
+    for path in ["/nope", "/nope/", "/Nope.html"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let body = json(response).await;
+        assert_eq!(body["error"]["code"], "NOT_FOUND", "{path}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("No route") && message.contains("no project named"), "{message}");
+    }
+    // A missing documentation asset is a JSON 404 too.
+    let asset = app.get("/docs/nope.js").await;
+    assert_eq!(asset.status(), 404);
+    assert_eq!(json(asset).await["error"]["code"], "NOT_FOUND");
 }
 
 async fn config_declared_projects_are_created_then_updated(backend: Backend) {
