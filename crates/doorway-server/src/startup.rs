@@ -209,7 +209,7 @@ fn router(state: AppState) -> Router {
         .routes(routes!(operations::readyz))
         .routes(routes!(operations::metrics))
         .routes(routes!(discovery::jwks))
-        .routes(routes!(discovery::openid_configuration))
+        .routes(routes!(discovery::authorization_server_metadata))
         .routes(routes!(admin_projects::create, admin_projects::list))
         .routes(routes!(admin_projects::get))
         .routes(routes!(admin_projects::get_user))

@@ -406,7 +406,7 @@ fn signup_error(e: SignupError) -> ReplykeError {
 }
 
 /// Sign up with email, password and an optional rich profile (Replyke, seed 001).
-#[utoipa::path(post, path = "/auth/sign-up", tag = "replyke",
+#[utoipa::path(post, path = "/auth/sign-up", operation_id = "replykeSignUp", tag = "replyke",
     description = "Served for any project as `/{projectId}/auth/sign-up`. `secureMetadata` is stored but never returned.",
     request_body(content = Object, description = "email, password (required); name, username, avatar (URL), bio, location {longitude, latitude}, birthdate (ISO date), metadata, secureMetadata (objects)"),
     responses(

@@ -144,7 +144,7 @@ fn signup_problem(e: SignupError) -> Problem {
 }
 
 /// Register with an email address and optional password (Storyden).
-#[utoipa::path(post, path = "/auth/email/signup", tag = "storyden",
+#[utoipa::path(post, path = "/auth/email/signup", operation_id = "storydenEmailSignup", tag = "storyden",
     description = "`password` is optional, required or refused per the project's `storyden.password` mode. Heavily rate limited.",
     request_body(content = Object, description = "`{email, password?, handle?}`"),
     responses(
@@ -210,7 +210,7 @@ pub async fn sign_up(
 }
 
 /// Verify an address with the code from the mail (Storyden).
-#[utoipa::path(post, path = "/auth/email/verify", tag = "storyden",
+#[utoipa::path(post, path = "/auth/email/verify", operation_id = "storydenEmailVerify", tag = "storyden",
     description = "Send the `storyden-session` cookie of the sign-up: a first verification without it drops the account's password and revokes its sessions.",
     request_body(content = Object, description = "`{email, code}`"),
     responses(
