@@ -87,3 +87,109 @@ impl Modify for ServersAndDocs {
         openapi.paths.paths.insert("/docs/".into(), PathItem::new(HttpMethod::Get, docs));
     }
 }
+
+/// RFC 9457 problem details, the error format of the Storyden and Aufy contracts
+/// (`application/problem+json`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = Problem)]
+struct ProblemDoc {
+    /// Always `about:blank`.
+    #[schema(example = "about:blank")]
+    r#type: String,
+    /// The status's reason phrase.
+    #[schema(example = "Bad Request")]
+    title: String,
+    #[schema(example = 400)]
+    status: u16,
+    #[schema(example = "'email' is required")]
+    detail: String,
+    /// Every failing field, when there are several.
+    errors: Option<Vec<String>>,
+}
+
+/// The Replyke contract's error body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = ReplykeErrorBody)]
+struct ReplykeErrorDoc {
+    #[schema(example = "Missing required fields")]
+    error: String,
+    /// e.g. `auth/missing-fields`, `auth/invalid-email`, `auth/email-taken`.
+    #[schema(example = "auth/missing-fields")]
+    code: String,
+    /// Per-field problems (`field`, `code`, `message`) on `auth/invalid-fields`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    details: Option<Vec<serde_json::Value>>,
+}
+
+/// The rejections every route shares, documented in the owning contract's format from one
+/// place: the layers that answer them (`errors::contract_errors`, `same_origin`, the body limit)
+/// are the same for every route, so each operation gets them here instead of in its annotation.
+///  - every operation with a body: 400 (unparsable JSON, when not documented more precisely),
+///    413 (over 64 KiB) and 415 (not JSON);
+///  - every POST: 403 `CROSS_SITE_REQUEST` (cookies from a foreign origin);
+///  - every operation: 500;
+///  - an error status documented without a body gets the contract's error schema.
+pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{RefOr, Response};
+    let components = api.components.get_or_insert_with(Default::default);
+    for (name, schema) in [
+        ("Problem", <ProblemDoc as utoipa::PartialSchema>::schema()),
+        ("ReplykeErrorBody", <ReplykeErrorDoc as utoipa::PartialSchema>::schema()),
+    ] {
+        components.schemas.insert(name.to_owned(), schema);
+    }
+    for (path, item) in api.paths.paths.iter_mut() {
+        let is_document = path == "/openapi.json" || path == "/docs/" || path == "/healthz";
+        let operations = [
+            (true, item.post.as_mut()),
+            (false, item.get.as_mut()),
+            (true, item.put.as_mut()),
+            (true, item.patch.as_mut()),
+            (true, item.delete.as_mut()),
+        ];
+        for (unsafe_method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let tag = operation.tags.as_ref().and_then(|t| t.first()).map(String::as_str).unwrap_or("");
+            let (media, schema) = match tag {
+                "aufy" | "storyden" => ("application/problem+json", "Problem"),
+                "replyke" => ("application/json", "ReplykeErrorBody"),
+                _ => ("application/json", "ErrorBody"),
+            };
+            let error = |description: &str| -> RefOr<Response> {
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content(media, ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name(schema))).build())
+                        .build(),
+                )
+            };
+            let responses = &mut operation.responses.responses;
+            for (status, response) in responses.iter_mut() {
+                if let (true, RefOr::T(r)) = (status.starts_with('4') || status.starts_with('5'), response) {
+                    if r.content.is_empty() {
+                        r.content.insert(
+                            media.to_owned(),
+                            ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name(schema))).build(),
+                        );
+                    }
+                }
+            }
+            if operation.request_body.is_some() {
+                responses.entry("400".into()).or_insert_with(|| error("The body is not valid JSON"));
+                responses.entry("413".into()).or_insert_with(|| error("The body is over 64 KiB"));
+                responses.entry("415".into()).or_insert_with(|| error("The body is not sent as JSON"));
+            }
+            if unsafe_method {
+                responses.entry("403".into()).or_insert_with(|| {
+                    error("Cross-site: cookies sent from another origin, or a form or text body with cookies and no origin")
+                });
+            }
+            if !is_document {
+                responses.entry("500".into()).or_insert_with(|| error("Unexpected failure"));
+            }
+        }
+    }
+    api
+}

@@ -352,6 +352,7 @@ fn completion_problem(e: OAuthError) -> Problem {
 #[utoipa::path(post, path = "/auth/signin/external", operation_id = "aufyExternalSignIn", tag = "aufy", params(UseCookieQuery),
     responses(
         (status = 200, body = TokenResponse, description = "Refresh token in the `Aufy.RefreshToken` cookie"),
+        (status = 400, description = "The query string does not parse (problem+json)"),
         (status = 401, description = "No valid external sign-in cookie (problem+json)"),
     ))]
 pub async fn sign_in(

@@ -79,7 +79,7 @@ pub struct AuditPage {
 /// Read the project's audit log, newest first, with filters and pagination.
 #[utoipa::path(get, path = "/admin/projects/{slug}/audit", operation_id = "adminListAudit", tag = "admin", security(("admin_token" = [])),
     params(("slug" = String, Path), AuditQuery),
-    responses((status = 200, body = AuditPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody, description = "INVALID_REQUEST: the query string does not parse"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn audit(
     _: Admin,
@@ -154,7 +154,7 @@ fn delivery_view(d: &Delivery, attempts: Vec<Value>) -> Value {
 /// Webhook deliveries of the project, newest first, each with its attempt log.
 #[utoipa::path(get, path = "/admin/projects/{slug}/webhooks/deliveries", operation_id = "adminListWebhookDeliveries", tag = "admin", security(("admin_token" = [])),
     params(("slug" = String, Path), DeliveryQuery),
-    responses((status = 200, body = DeliveryList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = DeliveryList), (status = 400, body = ErrorBody, description = "INVALID_REQUEST: the query string does not parse"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn deliveries(
     _: Admin,

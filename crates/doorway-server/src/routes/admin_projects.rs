@@ -17,11 +17,13 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
     /// URL name: a-z, 0-9 and '-', starting with a letter; not a reserved route name.
+    #[schema(pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", min_length = 1, max_length = 63, example = "acme")]
     slug: String,
-    /// Display name; defaults to the slug.
+    /// Display name (1–100 characters); defaults to the slug.
+    #[schema(nullable, min_length = 1, max_length = 100, pattern = "\\S", example = "Acme")]
     name: Option<String>,
     /// Per-project settings; omitted keys take their defaults.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, nullable)]
     settings: Option<ProjectSettings>,
 }
 

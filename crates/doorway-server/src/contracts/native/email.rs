@@ -50,8 +50,10 @@ pub struct SentResponse {
 #[allow(dead_code)]
 #[schema(as = EmailCodeRequest)]
 pub struct EmailCodeDoc {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     email: String,
     /// The 6-digit code from the mail.
+    #[schema(pattern = "^[0-9]{6}$", example = "123456")]
     code: String,
 }
 
@@ -59,6 +61,7 @@ pub struct EmailCodeDoc {
 #[allow(dead_code)]
 #[schema(as = EmailRequest)]
 pub struct EmailDoc {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     email: String,
 }
 
@@ -67,13 +70,14 @@ pub struct EmailDoc {
 #[schema(as = LinkTokenRequest)]
 pub struct LinkTokenDoc {
     /// The token of the link in the mail.
+    #[schema(min_length = 1)]
     token: String,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TokenQuery {
-    /// The token of the link in the mail.
+    /// The token of the link in the mail (any value shows the page; the POST checks it).
     token: String,
 }
 
@@ -209,6 +213,7 @@ pub async fn verify_by_code(
 #[utoipa::path(get, path = "/api/auth/verify-email", operation_id = "nativeVerifyEmailPage", tag = "auth", params(TokenQuery),
     responses(
         (status = 200, content_type = "text/html", body = String, description = "Confirmation page (no script; `Cache-Control: no-store`, `Referrer-Policy: no-referrer`)"),
+        (status = 400, body = ErrorBody, description = "INVALID_REQUEST: no `token` in the query string"),
     ))]
 pub async fn verify_by_link(Query(q): Query<TokenQuery>) -> Response {
     hosted_pages::confirmation(&CONFIRM_VERIFICATION, &q.token)
@@ -294,6 +299,7 @@ pub async fn sign_in_with_code(
 #[utoipa::path(get, path = "/api/auth/sign-in/email-link", operation_id = "nativeSignInLinkPage", tag = "auth", params(TokenQuery),
     responses(
         (status = 200, content_type = "text/html", body = String, description = "Confirmation page (no script; `Cache-Control: no-store`, `Referrer-Policy: no-referrer`)"),
+        (status = 400, body = ErrorBody, description = "INVALID_REQUEST: no `token` in the query string"),
     ))]
 pub async fn confirm_sign_in_link(Query(q): Query<TokenQuery>) -> Response {
     hosted_pages::confirmation(&CONFIRM_SIGN_IN, &q.token)
