@@ -68,13 +68,16 @@ user_token=$(curl -sf -X POST "$base/api/auth/sign-up" -H 'content-type: applica
 status=0
 DOORWAY_FUZZ_ADMIN_TOKEN="$admin_token" DOORWAY_FUZZ_USER_TOKEN="$user_token" \
   "$venv/bin/python" -m schemathesis.cli --config-file scripts/schemathesis.toml run "$run_dir/openapi.json" \
-  --url "$base" --checks all --phases examples,coverage,fuzzing,stateful --max-examples "$max_examples" \
-  --seed "$seed" --workers 2 --request-timeout 10 --no-color --suppress-health-check all 2>&1 \
+  --url "$base" --checks all --phases "${FUZZ_PHASES:-examples,coverage,fuzzing,stateful}" \
+  --max-examples "$max_examples" --seed "$seed" --workers 2 --request-timeout 10 --no-color \
+  --suppress-health-check all --report junit --report-dir "$run_dir/report" 2>&1 \
   | tee "$run_dir/schemathesis.txt" || status=1
 if grep -q "panicked" "$run_dir/server.log"; then
   echo "fuzz.sh: the server panicked:" >&2
   grep -A5 "panicked" "$run_dir/server.log" >&2
   status=1
 fi
+# Keep the document, the report and the server log for inspection.
+mkdir -p target/fuzz && cp -r "$run_dir/openapi.json" "$run_dir/schemathesis.txt" "$run_dir/server.log" "$run_dir/report" target/fuzz/
 [ "$status" = 0 ] && echo "fuzz.sh: no failures" || echo "fuzz.sh: FAILED" >&2
 exit "$status"

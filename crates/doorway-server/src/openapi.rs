@@ -161,7 +161,10 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 RefOr::T(
                     ResponseBuilder::new()
                         .description(description)
-                        .content(media, ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name(schema))).build())
+                        .content(
+                            media,
+                            ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name(schema))).build(),
+                        )
                         .build(),
                 )
             };

@@ -423,7 +423,13 @@ pub struct SignUpDoc {
     #[schema(nullable, pattern = "^([A-Za-z0-9_.-]{2,30}|\\s*)$", example = "ada")]
     username: Option<String>,
     /// Absolute http(s) URL.
-    #[schema(nullable, format = "uri", pattern = "^https?://[A-Za-z0-9.-]+(/[A-Za-z0-9._~/-]*)?$", max_length = 2048, example = "https://example.com/ada.png")]
+    #[schema(
+        nullable,
+        format = "uri",
+        pattern = "^https?://[A-Za-z0-9.-]+(/[A-Za-z0-9._~/-]*)?$",
+        max_length = 2048,
+        example = "https://example.com/ada.png"
+    )]
     avatar: Option<String>,
     #[schema(nullable, max_length = 1000)]
     bio: Option<String>,
