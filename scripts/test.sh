@@ -93,3 +93,11 @@ export TEST_MAILDIR="$run_dir/maildir"
 export RUST_LOG="${RUST_LOG:-warn}"
 
 cargo nextest run --workspace --no-fail-fast "$@"
+
+# The API fuzz phase (scripts/fuzz.sh): openapi-spec-validator on /openapi.json, then
+# schemathesis (every check, stateful phase) against the real binary on SQLite. Opt-in with
+# FUZZ=1 for now (see scripts/fuzz.sh); SKIP_FUZZ=1 always skips it.
+if [ -n "${FUZZ:-}" ] && [ -z "${SKIP_FUZZ:-}" ]; then
+  echo "test.sh: API fuzz phase (scripts/fuzz.sh)"
+  scripts/fuzz.sh
+fi

@@ -131,7 +131,7 @@ struct ReplykeErrorDoc {
 ///  - every POST: 403 `CROSS_SITE_REQUEST` (cookies from a foreign origin);
 ///  - every operation: 500;
 ///  - an error status documented without a body gets the contract's error schema.
-pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
     use utoipa::openapi::{RefOr, Response};
     let components = api.components.get_or_insert_with(Default::default);
     for (name, schema) in [
@@ -194,5 +194,38 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             }
         }
     }
-    api
+    let mut doc = serde_json::to_value(&api).unwrap_or_default();
+    add_links(&mut doc);
+    doc
+}
+
+/// OpenAPI links from what one operation creates to the operations that read it, so clients
+/// (and the fuzzer's stateful phase) can follow a created project or user. Written as JSON:
+/// utoipa 5.5 serializes its `Link` with snake_case keys, which the specification refuses.
+fn add_links(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let slug = json!({"slug": "$response.body#/data/slug"});
+    let links = [
+        ("/admin/projects", "post", "201", "adminGetProject", slug.clone()),
+        ("/admin/projects", "post", "201", "adminListAudit", slug.clone()),
+        ("/admin/projects", "post", "201", "adminListWebhookDeliveries", slug.clone()),
+        ("/admin/projects", "post", "201", "adminRotateSigningKey", slug),
+        (
+            "/api/auth/sign-up",
+            "post",
+            "201",
+            "adminGetUser",
+            json!({"slug": "default", "user_id": "$response.body#/data/user/id"}),
+        ),
+        ("/api/auth/sign-up", "post", "201", "adminListAudit", json!({"slug": "default"})),
+    ];
+    for (path, method, status, to, parameters) in links {
+        if let Some(response) =
+            doc.pointer_mut(&format!("/paths/{}/{method}/responses/{status}", path.replace('/', "~1")))
+            && let Some(response) = response.as_object_mut()
+        {
+            let links = response.entry("links").or_insert_with(|| json!({}));
+            links[to] = json!({"operationId": to, "parameters": parameters});
+        }
+    }
 }

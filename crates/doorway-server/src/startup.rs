@@ -220,7 +220,7 @@ fn router(state: AppState) -> Router {
         .merge(contracts::routes())
         .split_for_parts();
     let routes = routes
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", crate::openapi::finish(api)))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", crate::openapi::finish(api)))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -56,8 +56,10 @@ pub struct AuditQuery {
     /// `ok` or `denied:<reason>`.
     outcome: Option<String>,
     /// RFC 3339; rows at or after.
+    #[param(format = DateTime, example = "2026-01-31T12:00:00Z")]
     since: Option<String>,
     /// RFC 3339; rows before.
+    #[param(format = DateTime, example = "2026-02-01T00:00:00Z")]
     until: Option<String>,
     /// `nextCursor` of the previous page.
     cursor: Option<String>,
@@ -126,11 +128,23 @@ pub async fn audit(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
-    /// `pending`, `delivered` or `dead`.
+    /// `pending`, `delivered`, `dead` or `suppressed`.
+    #[param(value_type = Option<DeliveryStatusDoc>, inline)]
     status: Option<String>,
     /// 1–500, default 50.
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+}
+
+/// A delivery's status, as the `status` filter takes it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = DeliveryStatus, rename_all = "lowercase")]
+pub enum DeliveryStatusDoc {
+    Pending,
+    Delivered,
+    Dead,
+    Suppressed,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
