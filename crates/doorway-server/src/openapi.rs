@@ -170,13 +170,13 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
             };
             let responses = &mut operation.responses.responses;
             for (status, response) in responses.iter_mut() {
-                if let (true, RefOr::T(r)) = (status.starts_with('4') || status.starts_with('5'), response) {
-                    if r.content.is_empty() {
-                        r.content.insert(
-                            media.to_owned(),
-                            ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name(schema))).build(),
-                        );
-                    }
+                if let (true, RefOr::T(r)) = (status.starts_with('4') || status.starts_with('5'), response)
+                    && r.content.is_empty()
+                {
+                    r.content.insert(
+                        media.to_owned(),
+                        ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name(schema))).build(),
+                    );
                 }
             }
             if operation.request_body.is_some() {
