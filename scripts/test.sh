@@ -159,3 +159,11 @@ if [ "$runner" = nextest ]; then
 else
   cargo test --workspace --no-fail-fast -- "${filters[@]}"
 fi
+
+# The API fuzz phase (scripts/fuzz.sh): openapi-spec-validator on /openapi.json, then
+# schemathesis (every check, stateful phase) against the real binary on SQLite. Opt-in with
+# FUZZ=1 for now (see scripts/fuzz.sh); SKIP_FUZZ=1 always skips it.
+if [ -n "${FUZZ:-}" ] && [ -z "${SKIP_FUZZ:-}" ]; then
+  echo "test.sh: API fuzz phase (scripts/fuzz.sh)"
+  scripts/fuzz.sh
+fi

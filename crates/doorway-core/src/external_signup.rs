@@ -66,6 +66,44 @@ mod tests {
         .unwrap()
     }
 
+    /// Arbitrary JSON values, nested a few levels.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map("[a-zA-Z/~.]{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// No body panics the check, and a refusal always names at least one field.
+        #[test]
+        fn any_body_is_checked_without_panic(body in any_json()) {
+            if let Err(errors) = model().check(&body) {
+                proptest::prop_assert!(!errors.is_empty() && errors.values().all(|m| !m.is_empty()));
+            }
+        }
+
+        /// Compiling any value as a schema never panics (it compiles or says why not), and a
+        /// compiled one checks any body without panicking.
+        #[test]
+        fn any_schema_compiles_or_is_refused(schema in any_json(), body in any_json()) {
+            if let Ok(model) = SignUpModel::compile(&schema) {
+                let _ = model.check(&body);
+            }
+        }
+    }
+
     #[test]
     fn names_every_failing_field() {
         let errors = model().check(&json!({"aboutMe": "x", "contact": "not-an-email"})).unwrap_err();

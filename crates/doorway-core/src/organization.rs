@@ -57,6 +57,23 @@ pub fn slug_candidate(base: &str, attempt: u32) -> String {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any name: no panic, a non-empty slug of lowercase ASCII letters and digits in
+        /// dash-separated runs (no leading, trailing or double dash), at most 48 characters,
+        /// and slugifying a slug changes nothing.
+        #[test]
+        fn slugify_is_total_well_formed_and_idempotent(name in "\\PC{0,80}") {
+            let slug = slugify(&name);
+            proptest::prop_assert!(!slug.is_empty() && slug.len() <= 48, "{slug:?}");
+            proptest::prop_assert!(
+                slug.split('-').all(|run| !run.is_empty() && run.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())),
+                "{slug:?}"
+            );
+            proptest::prop_assert_eq!(slugify(&slug), slug.clone());
+            proptest::prop_assert_eq!(slug_candidate(&slug, 1), slug);
+        }
+    }
+
     #[test]
     fn slugs_are_lowercase_dashed_ascii() {
         assert_eq!(slugify("Acme Inc"), "acme-inc");

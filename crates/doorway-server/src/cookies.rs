@@ -93,6 +93,30 @@ mod tests {
         assert!(cookie_values(&headers, "c").is_empty());
     }
 
+    proptest::proptest! {
+        /// Any header bytes: no panic, and what comes back is a non-empty value without `;`.
+        #[test]
+        fn any_cookie_header_parses_without_panic(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..200), name in "[a-z_=; ]{0,8}") {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_bytes(&raw) {
+                headers.append(header::COOKIE, value);
+            }
+            for value in cookie_values(&headers, &name) {
+                proptest::prop_assert!(!value.is_empty() && !value.contains(';'));
+            }
+        }
+
+        /// A header built from pairs gives back exactly the values of that name, in order.
+        #[test]
+        fn values_of_a_name_round_trip(pairs in proptest::collection::vec(("[a-c]{1,2}", "[A-Za-z0-9._~=-]{0,12}"), 0..12)) {
+            let line = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ");
+            let mut headers = HeaderMap::new();
+            headers.append(header::COOKIE, HeaderValue::from_str(&line).unwrap());
+            let expected: Vec<&str> = pairs.iter().filter(|(n, v)| n == "a" && !v.is_empty()).map(|(_, v)| v.as_str()).collect();
+            proptest::prop_assert_eq!(cookie_values(&headers, "a"), expected);
+        }
+    }
+
     #[test]
     fn secure_except_plain_http_on_loopback() {
         assert!(!CookiePolicy::for_public_url("http://127.0.0.1:8080").secure);

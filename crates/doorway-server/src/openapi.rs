@@ -1,13 +1,24 @@
 //! The OpenAPI document, assembled from the handlers' annotations. Contracts add their own
 //! tags (see `contracts::routes`).
 
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::server::{ServerBuilder, ServerVariableBuilder};
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Doorway", description = "Self-hosted sign-up and session server. Every route is also served under `/{project}/…` for a project other than `default`."),
-    modifiers(&AdminToken),
+    info(title = "Doorway", description = "Self-hosted sign-up and session server.\n\n\
+Every route except `/admin/…`, `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and `/docs/` is also served under \
+`/{project}/…` for a project other than `default` (the second server entry, with its `project` variable).\n\n\
+Discovery: each project publishes its signing keys at `/.well-known/jwks.json` and RFC 8414 authorization server \
+metadata (`issuer`, `jwks_uri`) at `/.well-known/oauth-authorization-server`. Doorway has no authorization or token \
+endpoint, so it publishes no `/.well-known/openid-configuration`: OpenID Connect Discovery requires \
+`authorization_endpoint` and `response_types_supported`, and an incomplete document would be invalid.\n\n\
+Errors come in the owning contract's format: `{success: false, error: {code, message, details?}}` for the native \
+API and administration, and each compatible contract's own format for its routes."),
+    modifiers(&AdminToken, &ServersAndDocs),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "discovery", description = "Signing keys and issuer metadata"),
@@ -29,5 +40,192 @@ impl Modify for AdminToken {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+    }
+}
+
+/// The per-project servers and the two routes the document itself is served on.
+struct ServersAndDocs;
+
+impl Modify for ServersAndDocs {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.servers = Some(vec![
+            ServerBuilder::new().url("/").description(Some("The `default` project (and administration)")).build(),
+            ServerBuilder::new()
+                .url("/{project}")
+                .description(Some("Any project, by slug"))
+                .parameter(
+                    "project",
+                    ServerVariableBuilder::new().default_value("default").description(Some("The project's slug")),
+                )
+                .build(),
+        ]);
+        let document = OperationBuilder::new()
+            .operation_id(Some("getOpenApiDocument"))
+            .tag("operations")
+            .summary(Some("This OpenAPI document"))
+            .response(
+                "200",
+                ResponseBuilder::new().description("The OpenAPI 3.1 document").content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::Object))).build(),
+                ),
+            )
+            .build();
+        let docs = OperationBuilder::new()
+            .operation_id(Some("getDocsPage"))
+            .tag("operations")
+            .summary(Some("Interactive documentation (Swagger UI, served offline)"))
+            .response(
+                "200",
+                ResponseBuilder::new().description("The documentation page").content(
+                    "text/html",
+                    ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).build(),
+                ),
+            )
+            .build();
+        openapi.paths.paths.insert("/openapi.json".into(), PathItem::new(HttpMethod::Get, document));
+        openapi.paths.paths.insert("/docs/".into(), PathItem::new(HttpMethod::Get, docs));
+    }
+}
+
+/// RFC 9457 problem details, the error format of the Storyden and Aufy contracts
+/// (`application/problem+json`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = Problem)]
+struct ProblemDoc {
+    /// Always `about:blank`.
+    #[schema(example = "about:blank")]
+    r#type: String,
+    /// The status's reason phrase.
+    #[schema(example = "Bad Request")]
+    title: String,
+    #[schema(example = 400)]
+    status: u16,
+    #[schema(example = "'email' is required")]
+    detail: String,
+    /// Every failing field, when there are several.
+    errors: Option<Vec<String>>,
+}
+
+/// The Replyke contract's error body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = ReplykeErrorBody)]
+struct ReplykeErrorDoc {
+    #[schema(example = "Missing required fields")]
+    error: String,
+    /// e.g. `auth/missing-fields`, `auth/invalid-email`, `auth/email-taken`.
+    #[schema(example = "auth/missing-fields")]
+    code: String,
+    /// Per-field problems (`field`, `code`, `message`) on `auth/invalid-fields`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    details: Option<Vec<serde_json::Value>>,
+}
+
+/// The rejections every route shares, documented in the owning contract's format from one
+/// place: the layers that answer them (`errors::contract_errors`, `same_origin`, the body limit)
+/// are the same for every route, so each operation gets them here instead of in its annotation.
+///  - every operation with a body: 400 (unparsable JSON, when not documented more precisely),
+///    413 (over 64 KiB) and 415 (not JSON);
+///  - every POST: 403 `CROSS_SITE_REQUEST` (cookies from a foreign origin);
+///  - every operation: 500;
+///  - an error status documented without a body gets the contract's error schema.
+pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
+    use utoipa::openapi::{RefOr, Response};
+    let components = api.components.get_or_insert_with(Default::default);
+    for (name, schema) in [
+        ("Problem", <ProblemDoc as utoipa::PartialSchema>::schema()),
+        ("ReplykeErrorBody", <ReplykeErrorDoc as utoipa::PartialSchema>::schema()),
+    ] {
+        components.schemas.insert(name.to_owned(), schema);
+    }
+    for (path, item) in api.paths.paths.iter_mut() {
+        let is_document = path == "/openapi.json" || path == "/docs/" || path == "/healthz";
+        let operations = [
+            (true, item.post.as_mut()),
+            (false, item.get.as_mut()),
+            (true, item.put.as_mut()),
+            (true, item.patch.as_mut()),
+            (true, item.delete.as_mut()),
+        ];
+        for (unsafe_method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let tag = operation.tags.as_ref().and_then(|t| t.first()).map(String::as_str).unwrap_or("");
+            let (media, schema) = match tag {
+                "aufy" | "storyden" => ("application/problem+json", "Problem"),
+                "replyke" => ("application/json", "ReplykeErrorBody"),
+                _ => ("application/json", "ErrorBody"),
+            };
+            let error = |description: &str| -> RefOr<Response> {
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            media,
+                            ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name(schema))).build(),
+                        )
+                        .build(),
+                )
+            };
+            let responses = &mut operation.responses.responses;
+            for (status, response) in responses.iter_mut() {
+                if let (true, RefOr::T(r)) = (status.starts_with('4') || status.starts_with('5'), response)
+                    && r.content.is_empty()
+                {
+                    r.content.insert(
+                        media.to_owned(),
+                        ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name(schema))).build(),
+                    );
+                }
+            }
+            if operation.request_body.is_some() {
+                responses.entry("400".into()).or_insert_with(|| error("The body is not valid JSON"));
+                responses.entry("413".into()).or_insert_with(|| error("The body is over 64 KiB"));
+                responses.entry("415".into()).or_insert_with(|| error("The body is not sent as JSON"));
+            }
+            if unsafe_method {
+                responses.entry("403".into()).or_insert_with(|| {
+                    error("Cross-site: cookies sent from another origin, or a form or text body with cookies and no origin")
+                });
+            }
+            if !is_document {
+                responses.entry("500".into()).or_insert_with(|| error("Unexpected failure"));
+            }
+        }
+    }
+    let mut doc = serde_json::to_value(&api).unwrap_or_default();
+    add_links(&mut doc);
+    doc
+}
+
+/// OpenAPI links from what one operation creates to the operations that read it, so clients
+/// (and the fuzzer's stateful phase) can follow a created project or user. Written as JSON:
+/// utoipa 5.5 serializes its `Link` with snake_case keys, which the specification refuses.
+fn add_links(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let slug = json!({"slug": "$response.body#/data/slug"});
+    let links = [
+        ("/admin/projects", "post", "201", "adminGetProject", slug.clone()),
+        ("/admin/projects", "post", "201", "adminListAudit", slug.clone()),
+        ("/admin/projects", "post", "201", "adminListWebhookDeliveries", slug.clone()),
+        ("/admin/projects", "post", "201", "adminRotateSigningKey", slug),
+        (
+            "/api/auth/sign-up",
+            "post",
+            "201",
+            "adminGetUser",
+            json!({"slug": "default", "user_id": "$response.body#/data/user/id"}),
+        ),
+        ("/api/auth/sign-up", "post", "201", "adminListAudit", json!({"slug": "default"})),
+    ];
+    for (path, method, status, to, parameters) in links {
+        if let Some(response) =
+            doc.pointer_mut(&format!("/paths/{}/{method}/responses/{status}", path.replace('/', "~1")))
+            && let Some(response) = response.as_object_mut()
+        {
+            let links = response.entry("links").or_insert_with(|| json!({}));
+            links[to] = json!({"operationId": to, "parameters": parameters});
+        }
     }
 }

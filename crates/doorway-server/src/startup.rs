@@ -209,7 +209,7 @@ fn router(state: AppState) -> Router {
         .routes(routes!(operations::readyz))
         .routes(routes!(operations::metrics))
         .routes(routes!(discovery::jwks))
-        .routes(routes!(discovery::openid_configuration))
+        .routes(routes!(discovery::authorization_server_metadata))
         .routes(routes!(admin_projects::create, admin_projects::list))
         .routes(routes!(admin_projects::get))
         .routes(routes!(admin_projects::get_user))
@@ -220,7 +220,7 @@ fn router(state: AppState) -> Router {
         .merge(contracts::routes())
         .split_for_parts();
     let routes = routes
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", crate::openapi::finish(api)))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

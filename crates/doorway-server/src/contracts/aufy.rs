@@ -129,7 +129,7 @@ pub struct ChallengeQuery {
 }
 
 /// Send the browser to the provider (state, nonce and PKCE kept server-side).
-#[utoipa::path(get, path = "/auth/external/challenge/{provider}", tag = "aufy", params(("provider" = String, Path), ChallengeQuery),
+#[utoipa::path(get, path = "/auth/external/challenge/{provider}", operation_id = "aufyExternalChallenge", tag = "aufy", params(("provider" = String, Path), ChallengeQuery),
     responses(
         (status = 302, description = "To the provider"),
         (status = 400, description = "callbackUrl not allowed (problem+json); no redirect"),
@@ -184,7 +184,7 @@ pub async fn challenge(
 }
 
 /// The provider's redirect back: records the next step and redirects to `callbackUrl`.
-#[utoipa::path(get, path = "/auth/external/callback/{provider}", tag = "aufy", params(("provider" = String, Path), CallbackQuery),
+#[utoipa::path(get, path = "/auth/external/callback/{provider}", operation_id = "aufyExternalCallback", tag = "aufy", params(("provider" = String, Path), CallbackQuery),
     responses(
         (status = 302, description = "`callbackUrl` with the sign-in cookie; `callbackUrl?signup=true` with the sign-up cookie; `callbackUrl?failed=true` when the provider failed"),
         (status = 400, description = "Forged, replayed or expired state, or a browser that did not start this flow (no matching state cookie) (problem+json)"),
@@ -349,9 +349,10 @@ fn completion_problem(e: OAuthError) -> Problem {
 }
 
 /// Sign in with the external sign-in cookie (or `X-Pending-External` header).
-#[utoipa::path(post, path = "/auth/signin/external", tag = "aufy", params(UseCookieQuery),
+#[utoipa::path(post, path = "/auth/signin/external", operation_id = "aufyExternalSignIn", tag = "aufy", params(UseCookieQuery),
     responses(
         (status = 200, body = TokenResponse, description = "Refresh token in the `Aufy.RefreshToken` cookie"),
+        (status = 400, description = "The query string does not parse (problem+json)"),
         (status = 401, description = "No valid external sign-in cookie (problem+json)"),
     ))]
 pub async fn sign_in(
@@ -372,7 +373,7 @@ pub async fn sign_in(
 }
 
 /// Sign up with the external sign-up cookie and the project's model as the body.
-#[utoipa::path(post, path = "/auth/signup/external", tag = "aufy", params(UseCookieQuery),
+#[utoipa::path(post, path = "/auth/signup/external", operation_id = "aufyExternalSignUp", tag = "aufy", params(UseCookieQuery),
     request_body(content = Object, description = "The project's sign-up model (`external_signup.schema`)"),
     responses(
         (status = 200, body = TokenResponse, description = "Account created; refresh token in the `Aufy.RefreshToken` cookie"),

@@ -405,10 +405,61 @@ fn signup_error(e: SignupError) -> ReplykeError {
     }
 }
 
+/// `POST /auth/sign-up` body (Replyke).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = ReplykeSignUpRequest)]
+#[serde(rename_all = "camelCase")]
+pub struct SignUpDoc {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
+    email: String,
+    /// The project's `replyke.password_policy` (default 8–128 characters).
+    #[schema(format = Password, min_length = 8, max_length = 128, example = "correct horse battery")]
+    password: String,
+    #[schema(nullable, max_length = 100, example = "Ada Lovelace")]
+    name: Option<String>,
+    /// 2–30 letters, digits, `_`, `.` or `-`.
+    /// Empty or blank counts as none.
+    #[schema(nullable, pattern = "^([A-Za-z0-9_.-]{2,30}|\\s*)$", example = "ada")]
+    username: Option<String>,
+    /// Absolute http(s) URL.
+    #[schema(
+        nullable,
+        format = "uri",
+        pattern = "^https?://[A-Za-z0-9.-]+(/[A-Za-z0-9._~/-]*)?$",
+        max_length = 2048,
+        example = "https://example.com/ada.png"
+    )]
+    avatar: Option<String>,
+    #[schema(nullable, max_length = 1000)]
+    bio: Option<String>,
+    #[schema(nullable)]
+    location: Option<GeoPointDoc>,
+    /// ISO date (`YYYY-MM-DD`), 1900 or later, not in the future.
+    #[schema(nullable, format = Date, example = "1990-12-10")]
+    birthdate: Option<String>,
+    /// Public metadata, returned with the user.
+    #[schema(value_type = Option<Object>, nullable)]
+    metadata: Option<serde_json::Value>,
+    /// Stored, never returned.
+    #[schema(value_type = Option<Object>, nullable)]
+    secure_metadata: Option<serde_json::Value>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = ReplykeGeoPoint)]
+pub struct GeoPointDoc {
+    #[schema(minimum = -180, maximum = 180)]
+    longitude: f64,
+    #[schema(minimum = -90, maximum = 90)]
+    latitude: f64,
+}
+
 /// Sign up with email, password and an optional rich profile (Replyke, seed 001).
-#[utoipa::path(post, path = "/auth/sign-up", tag = "replyke",
+#[utoipa::path(post, path = "/auth/sign-up", operation_id = "replykeSignUp", tag = "replyke",
     description = "Served for any project as `/{projectId}/auth/sign-up`. `secureMetadata` is stored but never returned.",
-    request_body(content = Object, description = "email, password (required); name, username, avatar (URL), bio, location {longitude, latitude}, birthdate (ISO date), metadata, secureMetadata (objects)"),
+    request_body(content = SignUpDoc, description = "email, password (required); name, username, avatar (URL), bio, location {longitude, latitude}, birthdate (ISO date), metadata, secureMetadata (objects)"),
     responses(
         (status = 201, description = "`{success, accessToken, refreshToken, user}`; refresh token also in the `replyke-refresh-jwt` cookie", body = Object),
         (status = 400, description = "`auth/missing-fields`, or `auth/invalid-<field>` with `details`", body = Object),

@@ -91,7 +91,7 @@ fn failed(message: impl Into<String>) -> ApiError {
 }
 
 /// Social sign-up with a provider authorization code (Rivergen).
-#[utoipa::path(post, path = "/api/v1/auth/oauth/signup", tag = "rivergen", request_body = SocialSignupDoc,
+#[utoipa::path(post, path = "/api/v1/auth/oauth/signup", operation_id = "rivergenOAuthSignup", tag = "rivergen", request_body = SocialSignupDoc,
     responses(
         (status = 201, body = SocialSignupResponse),
         (status = 400, body = ErrorBody, description = "SOCIAL_SIGNUP_FAILED: bad or used code, provider error, unlinkable account"),

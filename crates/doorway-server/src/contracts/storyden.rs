@@ -112,6 +112,33 @@ fn parse_signup(body: &Value) -> Result<(EmailAddress, Option<Password>, Option<
     Ok((email, password, username))
 }
 
+/// `POST /auth/email/signup` body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = StorydenEmailSignupRequest)]
+pub struct SignupDoc {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
+    email: String,
+    /// Optional, required or refused per the project's `storyden.password` mode; empty counts as none.
+    #[schema(format = Password, max_length = 128, example = "correct horse battery")]
+    password: Option<String>,
+    /// 2–30 letters, digits, `_`, `.` or `-`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{2,30}$", example = "ada")]
+    handle: Option<String>,
+}
+
+/// `POST /auth/email/verify` body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = StorydenEmailVerifyRequest)]
+pub struct VerifyDoc {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
+    email: String,
+    /// The 6-digit code from the mail.
+    #[schema(pattern = "^[0-9]{6}$", example = "123456")]
+    code: String,
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AccountId {
     /// The account's id.
@@ -144,9 +171,9 @@ fn signup_problem(e: SignupError) -> Problem {
 }
 
 /// Register with an email address and optional password (Storyden).
-#[utoipa::path(post, path = "/auth/email/signup", tag = "storyden",
+#[utoipa::path(post, path = "/auth/email/signup", operation_id = "storydenEmailSignup", tag = "storyden",
     description = "`password` is optional, required or refused per the project's `storyden.password` mode. Heavily rate limited.",
-    request_body(content = Object, description = "`{email, password?, handle?}`"),
+    request_body(content = SignupDoc, description = "`{email, password?, handle?}`"),
     responses(
         (status = 200, body = AccountId, description = "New address: account created, verification mail sent, `storyden-session` cookie set"),
         (status = 400, description = "Bad body (problem+json)"),
@@ -210,9 +237,9 @@ pub async fn sign_up(
 }
 
 /// Verify an address with the code from the mail (Storyden).
-#[utoipa::path(post, path = "/auth/email/verify", tag = "storyden",
+#[utoipa::path(post, path = "/auth/email/verify", operation_id = "storydenEmailVerify", tag = "storyden",
     description = "Send the `storyden-session` cookie of the sign-up: a first verification without it drops the account's password and revokes its sessions.",
-    request_body(content = Object, description = "`{email, code}`"),
+    request_body(content = VerifyDoc, description = "`{email, code}`"),
     responses(
         (status = 200, body = AccountId, description = "The address is verified"),
         (status = 400, description = "Bad body, or a wrong, expired or used-up code (problem+json)"),

@@ -36,6 +36,16 @@ fn parse_time(field: &str, raw: &Option<String>, details: &mut Vec<FieldError>) 
     }
 }
 
+/// The page size of both admin lists: 1–500 (documented as `minimum: 1, maximum: 500`), 50 when
+/// absent; anything else is a 422 on `limit`.
+fn page_limit(raw: Option<u32>, details: &mut Vec<FieldError>) -> u32 {
+    let limit = raw.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        details.push(FieldError::new("limit", "must be between 1 and 500"));
+    }
+    limit
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
@@ -46,12 +56,15 @@ pub struct AuditQuery {
     /// `ok` or `denied:<reason>`.
     outcome: Option<String>,
     /// RFC 3339; rows at or after.
+    #[param(format = DateTime, example = "2026-01-31T12:00:00Z")]
     since: Option<String>,
     /// RFC 3339; rows before.
+    #[param(format = DateTime, example = "2026-02-01T00:00:00Z")]
     until: Option<String>,
     /// `nextCursor` of the previous page.
     cursor: Option<String>,
     /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -66,9 +79,9 @@ pub struct AuditPage {
 }
 
 /// Read the project's audit log, newest first, with filters and pagination.
-#[utoipa::path(get, path = "/admin/projects/{slug}/audit", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/projects/{slug}/audit", operation_id = "adminListAudit", tag = "admin", security(("admin_token" = [])),
     params(("slug" = String, Path), AuditQuery),
-    responses((status = 200, body = AuditPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody, description = "INVALID_REQUEST: the query string does not parse"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn audit(
     _: Admin,
@@ -80,10 +93,7 @@ pub async fn audit(
     let mut details = Vec::new();
     let since = parse_time("since", &q.since, &mut details);
     let until = parse_time("until", &q.until, &mut details);
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        details.push(FieldError::new("limit", "must be between 1 and 500"));
-    }
+    let limit = page_limit(q.limit, &mut details);
     if !details.is_empty() {
         return Err(ApiError::validation(details));
     }
@@ -118,10 +128,23 @@ pub async fn audit(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
-    /// `pending`, `delivered` or `dead`.
+    /// `pending`, `delivered`, `dead` or `suppressed`.
+    #[param(value_type = Option<DeliveryStatusDoc>, inline)]
     status: Option<String>,
     /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+}
+
+/// A delivery's status, as the `status` filter takes it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = DeliveryStatus, rename_all = "lowercase")]
+pub enum DeliveryStatusDoc {
+    Pending,
+    Delivered,
+    Dead,
+    Suppressed,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -143,9 +166,9 @@ fn delivery_view(d: &Delivery, attempts: Vec<Value>) -> Value {
 }
 
 /// Webhook deliveries of the project, newest first, each with its attempt log.
-#[utoipa::path(get, path = "/admin/projects/{slug}/webhooks/deliveries", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/projects/{slug}/webhooks/deliveries", operation_id = "adminListWebhookDeliveries", tag = "admin", security(("admin_token" = [])),
     params(("slug" = String, Path), DeliveryQuery),
-    responses((status = 200, body = DeliveryList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = DeliveryList), (status = 400, body = ErrorBody, description = "INVALID_REQUEST: the query string does not parse"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn deliveries(
     _: Admin,
@@ -154,13 +177,21 @@ pub async fn deliveries(
     Query(q): Query<DeliveryQuery>,
 ) -> Result<Json<DeliveryList>, ApiError> {
     let project = project(&state, &slug).await?;
+    let mut details = Vec::new();
     let status = match q.status.as_deref() {
         None => None,
-        Some(raw) => Some(DeliveryStatus::parse(raw).ok_or_else(|| {
-            ApiError::validation(vec![FieldError::new("status", "must be pending, delivered, dead or suppressed")])
-        })?),
+        Some(raw) => {
+            let parsed = DeliveryStatus::parse(raw);
+            if parsed.is_none() {
+                details.push(FieldError::new("status", "must be pending, delivered, dead or suppressed"));
+            }
+            parsed
+        }
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let limit = page_limit(q.limit, &mut details);
+    if !details.is_empty() {
+        return Err(ApiError::validation(details));
+    }
     let store = &state.services.store;
     let rows = store
         .deliveries(&project.id, DeliveryKind::Webhook, status, limit)
@@ -185,7 +216,7 @@ pub struct ReplayResponse {
 }
 
 /// Send a delivery again (whatever its status), keeping its webhook-id.
-#[utoipa::path(post, path = "/admin/projects/{slug}/webhooks/deliveries/{id}/replay", tag = "admin",
+#[utoipa::path(post, path = "/admin/projects/{slug}/webhooks/deliveries/{id}/replay", operation_id = "adminReplayWebhookDelivery", tag = "admin",
     security(("admin_token" = [])),
     params(("slug" = String, Path), ("id" = String, Path)),
     responses((status = 202, body = ReplayResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

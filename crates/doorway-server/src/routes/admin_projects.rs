@@ -17,11 +17,13 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
     /// URL name: a-z, 0-9 and '-', starting with a letter; not a reserved route name.
+    #[schema(pattern = "^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", min_length = 1, max_length = 63, example = "acme")]
     slug: String,
-    /// Display name; defaults to the slug.
+    /// Display name (1–100 characters); defaults to the slug.
+    #[schema(nullable, min_length = 1, max_length = 100, pattern = "\\S", example = "Acme")]
     name: Option<String>,
     /// Per-project settings; omitted keys take their defaults.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, nullable)]
     settings: Option<ProjectSettings>,
 }
 
@@ -66,7 +68,7 @@ fn view(state: &AppState, p: Project) -> ProjectView {
 }
 
 /// Create a project and its signing key.
-#[utoipa::path(post, path = "/admin/projects", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(post, path = "/admin/projects", operation_id = "adminCreateProject", tag = "admin", security(("admin_token" = [])),
     request_body = CreateProject,
     responses(
         (status = 201, body = ProjectEnvelope),
@@ -121,7 +123,7 @@ pub async fn create(
 }
 
 /// List every project.
-#[utoipa::path(get, path = "/admin/projects", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/projects", operation_id = "adminListProjects", tag = "admin", security(("admin_token" = [])),
     responses((status = 200, body = ProjectListEnvelope), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<ProjectListEnvelope>, ApiError> {
     let projects = state.services.store.list_projects().await.map_err(|e| ApiError::internal(&e))?;
@@ -129,7 +131,7 @@ pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<Projec
 }
 
 /// Read one project.
-#[utoipa::path(get, path = "/admin/projects/{slug}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/projects/{slug}", operation_id = "adminGetProject", tag = "admin", security(("admin_token" = [])),
     params(("slug" = String, Path)),
     responses((status = 200, body = ProjectEnvelope), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "PROJECT_NOT_FOUND")))]
@@ -155,7 +157,7 @@ pub struct AdminUserEnvelope {
 }
 
 /// Read one user with everything stored about them, secure metadata included.
-#[utoipa::path(get, path = "/admin/projects/{slug}/users/{user_id}", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/projects/{slug}/users/{user_id}", operation_id = "adminGetUser", tag = "admin", security(("admin_token" = [])),
     params(("slug" = String, Path), ("user_id" = String, Path)),
     responses((status = 200, body = AdminUserEnvelope), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "PROJECT_NOT_FOUND or USER_NOT_FOUND")))]
@@ -220,7 +222,7 @@ pub struct RotatedKeysEnvelope {
 
 /// Rotate the project's signing key: a new key signs from now on; the replaced keys stay
 /// published and verifying until everything they signed has expired.
-#[utoipa::path(post, path = "/admin/projects/{slug}/keys/rotate", tag = "admin", security(("admin_token" = [])),
+#[utoipa::path(post, path = "/admin/projects/{slug}/keys/rotate", operation_id = "adminRotateSigningKey", tag = "admin", security(("admin_token" = [])),
     params(("slug" = String, Path)),
     responses((status = 200, body = RotatedKeysEnvelope), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "PROJECT_NOT_FOUND")))]

@@ -20,13 +20,13 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok", database: None })
 }
 
 /// The process can reach its database.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+#[utoipa::path(get, path = "/readyz", operation_id = "getReadiness", tag = "operations", responses(
     (status = 200, body = Health),
     (status = 503, body = ErrorBody, description = "Database unreachable"),
 ))]
@@ -43,7 +43,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 /// Prometheus metrics in text exposition format. On the main address they need the admin
 /// token (they tell request rates, failures and project activity); `metrics_listen` serves
 /// them without it on an address of their own.
-#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = [])), responses(
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "operations", security(("bearer" = [])), responses(
     (status = 200, content_type = "text/plain", body = String),
     (status = 401, body = ErrorBody, description = "Missing or wrong admin token"),
     (status = 403, body = ErrorBody, description = "ADMIN_DISABLED: no admin_token configured (use metrics_listen)"),

@@ -50,12 +50,18 @@ async fn jwks_verifies_a_token_signed_with_the_project_key(backend: Backend) {
 
 async fn discovery_names_issuer_and_jwks_per_project(backend: Backend) {
     let app = TestApp::builder(backend).with_project("acme", "Acme").spawn().await;
-    let default = json(app.get("/.well-known/openid-configuration").await).await;
+    let response = app.get("/.well-known/oauth-authorization-server").await;
+    assert_eq!(response.status(), 200);
+    let default = json(response).await;
     assert_eq!(default["issuer"], app.address);
     assert_eq!(default["jwks_uri"], format!("{}/.well-known/jwks.json", app.address));
     assert_eq!(default["id_token_signing_alg_values_supported"][0], "EdDSA");
+    // Only what is served: no authorization or token endpoint, so no OpenID Connect document.
+    assert_eq!(default["response_types_supported"], serde_json::json!([]));
+    assert!(default.get("authorization_endpoint").is_none());
+    assert_eq!(app.get("/.well-known/openid-configuration").await.status(), 404);
 
-    let acme = json(app.get("/acme/.well-known/openid-configuration").await).await;
+    let acme = json(app.get("/acme/.well-known/oauth-authorization-server").await).await;
     assert_eq!(acme["issuer"], format!("{}/acme", app.address));
     assert_eq!(acme["jwks_uri"], format!("{}/acme/.well-known/jwks.json", app.address));
 

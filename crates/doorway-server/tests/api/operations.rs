@@ -97,7 +97,7 @@ async fn openapi_document_and_offline_docs_page() {
         "/readyz",
         "/metrics",
         "/.well-known/jwks.json",
-        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
         "/admin/projects",
         "/admin/projects/{slug}",
         "/admin/projects/{slug}/users/{user_id}",

@@ -50,8 +50,10 @@ pub struct SentResponse {
 #[allow(dead_code)]
 #[schema(as = EmailCodeRequest)]
 pub struct EmailCodeDoc {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     email: String,
     /// The 6-digit code from the mail.
+    #[schema(pattern = "^[0-9]{6}$", example = "123456")]
     code: String,
 }
 
@@ -59,6 +61,7 @@ pub struct EmailCodeDoc {
 #[allow(dead_code)]
 #[schema(as = EmailRequest)]
 pub struct EmailDoc {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     email: String,
 }
 
@@ -67,13 +70,14 @@ pub struct EmailDoc {
 #[schema(as = LinkTokenRequest)]
 pub struct LinkTokenDoc {
     /// The token of the link in the mail.
+    #[schema(min_length = 1)]
     token: String,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TokenQuery {
-    /// The token of the link in the mail.
+    /// The token of the link in the mail (any value shows the page; the POST checks it).
     token: String,
 }
 
@@ -177,7 +181,7 @@ async fn verified(
 
 /// Verify an address: with the code from the verification mail (`{email, code}`), or with the
 /// link's token (`{token}`, or the form of the link's confirmation page).
-#[utoipa::path(post, path = "/api/auth/verify-email", tag = "auth",
+#[utoipa::path(post, path = "/api/auth/verify-email", operation_id = "nativeVerifyEmail", tag = "auth",
     request_body(content(
         (EmailCodeDoc = "application/json"),
         (LinkTokenDoc = "application/x-www-form-urlencoded"),
@@ -206,9 +210,10 @@ pub async fn verify_by_code(
 
 /// The link from the verification mail: a confirmation page whose button POSTs the token here.
 /// Opening it verifies nothing.
-#[utoipa::path(get, path = "/api/auth/verify-email", tag = "auth", params(TokenQuery),
+#[utoipa::path(get, path = "/api/auth/verify-email", operation_id = "nativeVerifyEmailPage", tag = "auth", params(TokenQuery),
     responses(
         (status = 200, content_type = "text/html", body = String, description = "Confirmation page (no script; `Cache-Control: no-store`, `Referrer-Policy: no-referrer`)"),
+        (status = 400, body = ErrorBody, description = "INVALID_REQUEST: no `token` in the query string"),
     ))]
 pub async fn verify_by_link(Query(q): Query<TokenQuery>) -> Response {
     hosted_pages::confirmation(&CONFIRM_VERIFICATION, &q.token)
@@ -216,7 +221,7 @@ pub async fn verify_by_link(Query(q): Query<TokenQuery>) -> Response {
 
 /// Send the verification mail again (the same code while it is valid). The answer does not
 /// say whether the address has an account.
-#[utoipa::path(post, path = "/api/auth/verify-email/resend", tag = "auth", request_body = EmailDoc,
+#[utoipa::path(post, path = "/api/auth/verify-email/resend", operation_id = "nativeResendVerification", tag = "auth", request_body = EmailDoc,
     responses(
         (status = 200, body = SentResponse),
         (status = 422, body = ErrorBody),
@@ -237,7 +242,7 @@ pub async fn resend_verification(
 
 /// Mail a one-time sign-in code and magic link. The answer does not say whether the address
 /// has an account.
-#[utoipa::path(post, path = "/api/auth/sign-in/email-code", tag = "auth", request_body = EmailDoc,
+#[utoipa::path(post, path = "/api/auth/sign-in/email-code", operation_id = "nativeSendSignInCode", tag = "auth", request_body = EmailDoc,
     responses(
         (status = 200, body = SentResponse),
         (status = 422, body = ErrorBody),
@@ -271,7 +276,7 @@ async fn signed_in(
 }
 
 /// Sign in with the mailed one-time code.
-#[utoipa::path(post, path = "/api/auth/sign-in/email-code/verify", tag = "auth", request_body = EmailCodeDoc,
+#[utoipa::path(post, path = "/api/auth/sign-in/email-code/verify", operation_id = "nativeSignInWithCode", tag = "auth", request_body = EmailCodeDoc,
     responses(
         (status = 200, body = SignInResponse, description = "Signed in (`amr: [\"otp\"]`); refresh cookie set"),
         (status = 401, body = ErrorBody, description = "INVALID_CODE or CODE_EXPIRED"),
@@ -291,16 +296,17 @@ pub async fn sign_in_with_code(
 
 /// The mailed magic link: a confirmation page whose button POSTs the token here. Opening it
 /// signs nobody in.
-#[utoipa::path(get, path = "/api/auth/sign-in/email-link", tag = "auth", params(TokenQuery),
+#[utoipa::path(get, path = "/api/auth/sign-in/email-link", operation_id = "nativeSignInLinkPage", tag = "auth", params(TokenQuery),
     responses(
         (status = 200, content_type = "text/html", body = String, description = "Confirmation page (no script; `Cache-Control: no-store`, `Referrer-Policy: no-referrer`)"),
+        (status = 400, body = ErrorBody, description = "INVALID_REQUEST: no `token` in the query string"),
     ))]
 pub async fn confirm_sign_in_link(Query(q): Query<TokenQuery>) -> Response {
     hosted_pages::confirmation(&CONFIRM_SIGN_IN, &q.token)
 }
 
 /// Sign in with the magic link's token (the confirmation page's form, or `{token}` as JSON).
-#[utoipa::path(post, path = "/api/auth/sign-in/email-link", tag = "auth",
+#[utoipa::path(post, path = "/api/auth/sign-in/email-link", operation_id = "nativeSignInWithLink", tag = "auth",
     request_body(content(
         (LinkTokenDoc = "application/json"),
         (LinkTokenDoc = "application/x-www-form-urlencoded"),

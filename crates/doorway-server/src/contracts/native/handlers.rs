@@ -65,7 +65,7 @@ fn session_error(e: SessionError) -> ApiError {
 }
 
 /// Create an account with email and password (seed 002).
-#[utoipa::path(post, path = "/api/auth/sign-up", tag = "auth",
+#[utoipa::path(post, path = "/api/auth/sign-up", operation_id = "nativeSignUp", tag = "auth",
     request_body = SignUpRequestDoc,
     responses(
         (status = 201, body = SignUpResponse, description = "Account created; refresh token set in the `doorway_refresh` cookie"),
@@ -120,7 +120,7 @@ pub async fn sign_up(
 }
 
 /// Sign in with email and password.
-#[utoipa::path(post, path = "/api/auth/sign-in", tag = "auth",
+#[utoipa::path(post, path = "/api/auth/sign-in", operation_id = "nativeSignIn", tag = "auth",
     request_body = SignInRequestDoc,
     responses(
         (status = 200, body = SignInResponse, description = "Signed in; refresh token set in the `doorway_refresh` cookie"),
@@ -183,7 +183,7 @@ fn presented_refresh_token(ctx: &ProjectContext, jar: &CookieJar, body: &[u8]) -
 }
 
 /// Exchange the refresh token for a new access token; the refresh token rotates.
-#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth",
+#[utoipa::path(post, path = "/api/auth/refresh", operation_id = "nativeRefresh", tag = "auth",
     request_body(content = Option<RefreshRequestDoc>, description = "Optional: the refresh token for clients that do not keep cookies"),
     responses(
         (status = 200, body = RefreshResponse, description = "New access token; a new refresh token replaces the old one"),
@@ -221,7 +221,7 @@ pub async fn refresh(
 }
 
 /// End the current session (by Bearer token, access cookie or refresh cookie).
-#[utoipa::path(post, path = "/api/auth/sign-out", tag = "auth",
+#[utoipa::path(post, path = "/api/auth/sign-out", operation_id = "nativeSignOut", tag = "auth",
     responses(
         (status = 200, body = MessageResponse, description = "Session revoked; cookies cleared"),
         (status = 401, body = ErrorBody, description = "UNAUTHORIZED: no valid session presented"),
@@ -247,7 +247,7 @@ pub async fn sign_out(
 }
 
 /// The signed-in user and their organizations.
-#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+#[utoipa::path(get, path = "/api/auth/me", operation_id = "nativeMe", tag = "auth",
     security(("bearer" = [])),
     responses(
         (status = 200, body = MeResponse),

@@ -100,7 +100,7 @@ pub async fn start(
 /// Where the provider sends the browser back: checks that this browser started the flow and
 /// the state (single use), exchanges the code, sets the session cookies and redirects to
 /// `callbackUrl`.
-#[utoipa::path(get, path = "/api/auth/oauth/{provider}/callback", tag = "auth",
+#[utoipa::path(get, path = "/api/auth/oauth/{provider}/callback", operation_id = "nativeOAuthCallback", tag = "auth",
     params(("provider" = String, Path), CallbackQuery),
     responses(
         (status = 302, description = "To `callbackUrl` (session cookies set), or `callbackUrl?error=…` when the provider failed or refused"),

@@ -137,13 +137,17 @@ pub struct MessageResponse {
 #[schema(as = SignUpRequest, rename_all = "camelCase")]
 pub struct SignUpRequestDoc {
     /// Valid address, unique in the project (case-insensitive).
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     pub(crate) email: String,
     /// At least 8 characters with an uppercase letter, a number and a special character
     /// (the project's `password_policy`).
+    #[schema(format = Password, min_length = 8, max_length = 128, example = "Correct-horse-9")]
     pub(crate) password: String,
     /// 2–100 characters.
+    #[schema(min_length = 2, max_length = 100, example = "Ada Lovelace")]
     pub(crate) name: String,
     /// Optional, 2–100 characters: creates an organization owned by the new user.
+    #[schema(nullable, min_length = 2, max_length = 100, example = "Analytical Engines")]
     pub(crate) organization_name: Option<String>,
 }
 
@@ -151,7 +155,9 @@ pub struct SignUpRequestDoc {
 #[allow(dead_code)]
 #[schema(as = SignInRequest)]
 pub struct SignInRequestDoc {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     pub(crate) email: String,
+    #[schema(format = Password, min_length = 1, example = "Correct-horse-9")]
     pub(crate) password: String,
 }
 
