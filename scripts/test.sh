@@ -160,10 +160,16 @@ else
   cargo test --workspace --no-fail-fast -- "${filters[@]}"
 fi
 
-# The API fuzz phase (scripts/fuzz.sh): openapi-spec-validator on /openapi.json, then
-# schemathesis (every check, stateful phase) against the real binary on SQLite. Opt-in with
-# FUZZ=1 for now (see scripts/fuzz.sh); SKIP_FUZZ=1 always skips it.
-if [ -n "${FUZZ:-}" ] && [ -z "${SKIP_FUZZ:-}" ]; then
-  echo "test.sh: API fuzz phase (scripts/fuzz.sh)"
-  scripts/fuzz.sh
+# The API phase (scripts/fuzz.sh): /openapi.json must pass openapi-spec-validator on every run;
+# with FUZZ=1, schemathesis (every check, stateful phase) then runs against the real binary on
+# SQLite (opt-in until a flaky Hypothesis failure it reports is found; see scripts/fuzz.sh).
+# SKIP_FUZZ=1 skips the whole phase.
+if [ -z "${SKIP_FUZZ:-}" ]; then
+  if [ -n "${FUZZ:-}" ]; then
+    echo "test.sh: API fuzz phase (scripts/fuzz.sh)"
+    scripts/fuzz.sh
+  else
+    echo "test.sh: OpenAPI document validation (VALIDATE_ONLY=1 scripts/fuzz.sh)"
+    VALIDATE_ONLY=1 scripts/fuzz.sh
+  fi
 fi
