@@ -16,13 +16,6 @@ const COOKIE: &str = "doorway_oauth_state";
 /// The server-side state lives 10 minutes; the cookie need not outlive it.
 const TTL_SECS: i64 = 600;
 
-/// The `state` Doorway put in the provider's authorization URL (RFC 6749 §4.1.1 requires it
-/// there), so the flow's core needs no second return value.
-pub fn state_in(authorization_url: &str) -> Option<String> {
-    let url = url::Url::parse(authorization_url).ok()?;
-    url.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned())
-}
-
 /// The path the provider sends the browser back to, from the registered redirect URI.
 fn callback_path(redirect_uri: &str) -> String {
     url::Url::parse(redirect_uri).map(|u| u.path().to_owned()).unwrap_or_else(|_| "/".to_owned())
@@ -63,9 +56,7 @@ mod tests {
     }
 
     #[test]
-    fn finds_the_state_and_the_callback_path() {
-        assert_eq!(state_in("https://idp.example/authorize?client_id=x&state=abc%2B&nonce=n").as_deref(), Some("abc+"));
-        assert_eq!(state_in("https://idp.example/authorize?client_id=x"), None);
+    fn finds_the_callback_path() {
         assert_eq!(
             callback_path("http://127.0.0.1:8080/acme/api/auth/oauth/google/callback"),
             "/acme/api/auth/oauth/google/callback"

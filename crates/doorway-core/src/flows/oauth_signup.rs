@@ -140,6 +140,13 @@ pub struct RoundTrip<'a> {
     pub purpose: &'a str,
 }
 
+/// A started round trip: where to send the browser, and the state it must bring back (for
+/// binding the flow to the browser that started it).
+pub struct Started {
+    pub authorization_url: String,
+    pub state: String,
+}
+
 /// Starts a redirect round trip; returns the provider URL to send the browser to.
 #[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "oauth", outcome = tracing::field::Empty))]
 pub async fn start(
@@ -148,9 +155,9 @@ pub async fn start(
     ctx: &ProjectContext,
     round_trip: RoundTrip<'_>,
     client: &ClientInfo,
-) -> Result<String, OAuthError> {
+) -> Result<Started, OAuthError> {
     let RoundTrip { provider_id, callback_url, redirect_uri, purpose } = round_trip;
-    let result: Result<String, OAuthError> = async {
+    let result: Result<Started, OAuthError> = async {
         let provider = provider(ctx, provider_id)?;
         let callback_url = CallbackUrl::parse(callback_url, &ctx.project.settings.redirect_allowlist)
             .ok_or(OAuthError::CallbackNotAllowed)?;
@@ -175,7 +182,8 @@ pub async fn start(
         let mut tx = svc.store.begin().await?;
         tx.insert_oauth_state(&state).await?;
         tx.commit().await?;
-        Ok(idp.authorization_url(&provider, &redirect_uri, &secrets).await?)
+        let authorization_url = idp.authorization_url(&provider, &redirect_uri, &secrets).await?;
+        Ok(Started { authorization_url, state: secrets.state })
     }
     .await;
     record_outcome(result)

@@ -146,7 +146,7 @@ pub async fn challenge(
     let canonical = doorway_core::oauth::canonical_provider_id(&provider).to_owned();
     let redirect_uri = format!("{}/auth/external/callback/{canonical}", ctx.issuer);
     let purpose = if q.response.as_deref() == Some("token") { "aufy-token" } else { "aufy" };
-    let url = oauth_signup::start(
+    let started = oauth_signup::start(
         &state.services,
         state.identity_providers.as_ref(),
         &ctx,
@@ -177,10 +177,8 @@ pub async fn challenge(
         | OAuthError::Denied(_)
         | OAuthError::HookUnavailable) => Problem::new(StatusCode::BAD_GATEWAY, client_message(&e)),
     })?;
-    let raw_state =
-        oauth_binding::state_in(&url).ok_or_else(|| Problem::internal(&"no state in the authorization URL"))?;
-    let binding = oauth_binding::bind(CookiePolicy::for_public_url(&state.public_url), raw_state, &redirect_uri);
-    Ok(redirect(CookieJar::new().add(binding), &url))
+    let binding = oauth_binding::bind(CookiePolicy::for_public_url(&state.public_url), started.state, &redirect_uri);
+    Ok(redirect(CookieJar::new().add(binding), &started.authorization_url))
 }
 
 /// The provider's redirect back: records the next step and redirects to `callbackUrl`.

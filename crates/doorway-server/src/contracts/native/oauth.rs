@@ -76,7 +76,7 @@ pub async fn start(
     let provider = f.finish(provider)?;
     let canonical = doorway_core::oauth::canonical_provider_id(provider);
     let redirect_uri = format!("{}/api/auth/oauth/{canonical}/callback", ctx.issuer);
-    let url = oauth_signup::start(
+    let started = oauth_signup::start(
         &state.services,
         state.identity_providers.as_ref(),
         ctx,
@@ -90,10 +90,11 @@ pub async fn start(
     )
     .await
     .map_err(oauth_error)?;
-    let raw_state =
-        oauth_binding::state_in(&url).ok_or_else(|| ApiError::internal(&"no state in the authorization URL"))?;
-    let binding = oauth_binding::bind(CookiePolicy::for_public_url(&state.public_url), raw_state, &redirect_uri);
-    let body = AuthorizationResponse { success: true, data: AuthorizationData { authorization_url: url } };
+    let binding = oauth_binding::bind(CookiePolicy::for_public_url(&state.public_url), started.state, &redirect_uri);
+    let body = AuthorizationResponse {
+        success: true,
+        data: AuthorizationData { authorization_url: started.authorization_url },
+    };
     Ok((CookieJar::new().add(binding), Json(body)).into_response())
 }
 
