@@ -9,6 +9,7 @@ use crate::harness::{Backend, STRONG_PASSWORD, TestApp, json, mails_now, unique_
 use crate::on_both_backends;
 
 on_both_backends!(
+    a_user_walks_through_the_whole_session_life,
     a_forgotten_password_is_reset_by_code_and_every_session_ends,
     the_reset_link_opens_a_form_that_sets_the_password,
     asking_for_a_reset_says_nothing_about_the_address,
@@ -54,6 +55,39 @@ async fn post_bearer(app: &TestApp, path: &str, token: &str, body: &Value) -> re
 
 async fn error_code(response: reqwest::Response) -> Value {
     json(response).await["error"]["code"].clone()
+}
+
+/// Sign-up → who-am-I → refresh → sign-out → sign-in → forgot/reset → sign-in, as a browser
+/// with a cookie jar does it.
+async fn a_user_walks_through_the_whole_session_life(backend: Backend) {
+    let app = app(backend).await;
+    let email = unique_email("walk");
+    let browser = app.browser();
+    let post = |path: &str, body: Value| browser.post(app.url(path)).json(&body).send();
+
+    let created =
+        post("/api/auth/sign-up", j!({"email": email, "password": STRONG_PASSWORD, "name": "Wal Ker"})).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let me = browser.get(app.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(me.status(), 200, "the access cookie is enough");
+    assert_eq!(json(me).await["data"]["user"]["email"], email);
+    let refreshed = post("/api/auth/refresh", j!({})).await.unwrap();
+    assert_eq!(refreshed.status(), 200);
+    assert_eq!(post("/api/auth/sign-out", j!({})).await.unwrap().status(), 200);
+    assert_eq!(browser.get(app.url("/api/auth/me")).send().await.unwrap().status(), 401);
+    assert_eq!(post("/api/auth/refresh", j!({})).await.unwrap().status(), 401);
+
+    let signed_in = post("/api/auth/sign-in", j!({"email": email, "password": STRONG_PASSWORD})).await.unwrap();
+    assert_eq!(signed_in.status(), 200);
+    assert_eq!(post("/api/auth/forgot-password", j!({"email": email})).await.unwrap().status(), 200);
+    let code = wait_for_mails(&email, 1).await[0].code();
+    let reset =
+        post("/api/auth/reset-password", j!({"email": email, "code": code, "password": NEW_PASSWORD})).await.unwrap();
+    assert_eq!(reset.status(), 200);
+    assert_eq!(browser.get(app.url("/api/auth/me")).send().await.unwrap().status(), 401, "the reset ended it");
+    let again = post("/api/auth/sign-in", j!({"email": email, "password": NEW_PASSWORD})).await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(browser.get(app.url("/api/auth/me")).send().await.unwrap().status(), 200);
 }
 
 async fn a_forgotten_password_is_reset_by_code_and_every_session_ends(backend: Backend) {
