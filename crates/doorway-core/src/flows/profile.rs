@@ -48,8 +48,7 @@ pub async fn account_info(
         let (_, user) = authenticate(svc, ctx, access_token).await?;
         let roles = svc.store.user_roles(&user.id).await?;
         let logins = svc.store.user_identity_providers(&user.id).await?;
-        let has_password =
-            svc.store.user_with_password(&ctx.project.id, &user.email).await?.is_some_and(|(_, p)| p.is_some());
+        let has_password = svc.store.password_of(&user.id).await?.is_some();
         Ok(AccountInfo { user, roles, logins, has_password })
     }
     .await;

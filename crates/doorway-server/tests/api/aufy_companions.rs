@@ -22,6 +22,8 @@ on_both_backends!(
     refreshes_rotate_and_refuse_what_they_should,
     account_routes_need_a_session,
     email_confirmation_answers_every_documented_status,
+    recovery_and_password_change_answer_every_documented_status,
+    reset_links_lead_to_the_configured_app_page,
     routes_follow_the_configured_base_paths,
     default_roles_reach_every_sign_up_path,
     attempts_are_rate_limited,
@@ -48,6 +50,13 @@ fn claims(token: &str) -> Value {
 
 fn credentials(email: &str, password: &str) -> Value {
     j!({"email": email, "password": password})
+}
+
+/// The newest mail to `email` whose subject says `what` ("password reset", "verification"),
+/// once `n` mails reached the address (mails sent within one second may arrive in any order).
+async fn mail_about(app: &TestApp, email: &str, n: usize, what: &str) -> crate::harness::Mail {
+    let mails = app.wait_for_mails_to(email, n).await;
+    mails.into_iter().rev().find(|m| m.subject.contains(what)).unwrap_or_else(|| panic!("no {what} mail"))
 }
 
 /// The cookies a response set, as a request would carry them back.
@@ -168,6 +177,35 @@ async fn a_user_walks_through_the_whole_session(backend: Backend) {
     // Sign in again.
     let again = aufy.post(&aufy.auth("signin"), Some(&credentials(&email, STRONG_PASSWORD)), &Carry::default()).await;
     assert_eq!(again.status(), 200);
+    let again = carried(&again, &["Aufy.RefreshToken"]);
+
+    // Forgot the password: the mailed code resets it, and every session ends.
+    let forgot = aufy.post(&aufy.account("password/forgot"), Some(&j!({"email": email})), &Carry::default()).await;
+    assert_eq!(forgot.status(), 200);
+    let code = mail_about(&app, &email, 2, "password reset").await.code();
+    let new_password = "Another-Passw0rd!";
+    let reset = j!({"email": email, "code": code, "password": new_password});
+    assert_eq!(aufy.post(&aufy.account("password/reset"), Some(&reset), &Carry::default()).await.status(), 200);
+    assert_problem(&aufy.get(&aufy.auth("whoami"), &Carry::bearer(&bearer)).await, 401);
+    assert_problem(&aufy.post(&aufy.auth("signin/refresh"), None, &again).await, 401);
+    let old = aufy.post(&aufy.auth("signin"), Some(&credentials(&email, STRONG_PASSWORD)), &Carry::default()).await;
+    assert_eq!(old.status(), 400);
+    let renewed = aufy.post(&aufy.auth("signin"), Some(&credentials(&email, new_password)), &Carry::default()).await;
+    assert_eq!(renewed.status(), 200);
+    let renewed = json(renewed).await["access_token"].as_str().unwrap().to_owned();
+
+    // Change it while signed in: the current password is needed, and other sessions end.
+    let other =
+        json(aufy.post(&aufy.auth("token"), Some(&credentials(&email, new_password)), &Carry::default()).await).await;
+    let change = j!({"password": new_password, "newPassword": STRONG_PASSWORD});
+    let changed = aufy.post(&aufy.account("password/change"), Some(&change), &Carry::bearer(&renewed)).await;
+    assert_eq!(changed.status(), 200);
+    assert!(changed.text().await.unwrap().is_empty());
+    assert_eq!(aufy.get(&aufy.auth("whoami"), &Carry::bearer(&renewed)).await.status(), 200, "this session stays");
+    let other = other["access_token"].as_str().unwrap();
+    assert_problem(&aufy.get(&aufy.auth("whoami"), &Carry::bearer(other)).await, 401);
+    let back = aufy.post(&aufy.auth("token"), Some(&credentials(&email, STRONG_PASSWORD)), &Carry::default()).await;
+    assert_eq!(back.status(), 200);
 
     // The admin view shows the roles.
     let admin = app.admin_get(&format!("/admin/projects/acme/users/{user_id}")).await;
@@ -373,7 +411,8 @@ async fn email_confirmation_answers_every_documented_status(backend: Backend) {
     // Re-send: the same code again; the same answer for unknown addresses.
     let resend = aufy.account("email/confirm/resend");
     assert_eq!(aufy.post(&resend, Some(&j!({"email": email})), &none).await.status(), 200);
-    assert_eq!(app.wait_for_mails_to(&email, 2).await[1].code(), mail.code());
+    let mails = app.wait_for_mails_to(&email, 2).await;
+    assert!(mails.iter().all(|m| m.code() == mail.code()), "the same code again");
     assert_eq!(aufy.post(&resend, Some(&j!({"Email": unique_email("nobody")})), &none).await.status(), 200);
     let errors = validation_errors(aufy.post(&resend, Some(&j!({"email": "nope"})), &none).await).await;
     assert_eq!(errors["Email"], j!(["The Email field is not a valid e-mail address."]));
@@ -482,7 +521,9 @@ async fn attempts_are_rate_limited(backend: Backend) {
     let aufy = app.aufy("acme");
     let none = Carry::default();
     let email = unique_email("aufy-limited");
-    assert_eq!(aufy.post(&aufy.auth("signup"), Some(&credentials(&email, STRONG_PASSWORD)), &none).await.status(), 200);
+    let signed_up = aufy.post(&aufy.auth("signup"), Some(&credentials(&email, STRONG_PASSWORD)), &none).await;
+    assert_eq!(signed_up.status(), 200);
+    let session = carried(&signed_up, &["Aufy.AccessToken"]);
     let second = aufy.post(&aufy.auth("signup"), Some(&credentials(&unique_email("x"), STRONG_PASSWORD)), &none).await;
     assert_problem(&second, 429);
     assert!(second.headers().contains_key("retry-after"));
@@ -499,6 +540,17 @@ async fn attempts_are_rate_limited(backend: Backend) {
     let resend = aufy.account("email/confirm/resend");
     assert_eq!(aufy.post(&resend, Some(&j!({"email": email})), &none).await.status(), 200);
     assert_problem(&aufy.post(&resend, Some(&j!({"email": email})), &none).await, 429);
+
+    // Recovery mails share the budgets of verification mails; codes the budget of codes.
+    let forgot = aufy.account("password/forgot");
+    assert_eq!(aufy.post(&forgot, Some(&j!({"email": email})), &none).await.status(), 200);
+    assert_problem(&aufy.post(&forgot, Some(&j!({"email": email})), &none).await, 429);
+    let reset = j!({"email": email, "code": "000001", "password": "Brand-new-pass1!"});
+    assert_problem(&aufy.post(&aufy.account("password/reset"), Some(&reset), &none).await, 429);
+    // A password change spends the sign-in budget.
+    let change = j!({"password": STRONG_PASSWORD, "newPassword": "Brand-new-pass1!"});
+    let bearer = Carry::bearer(&session.cookies[0].1);
+    assert_problem(&aufy.post(&aufy.account("password/change"), Some(&change), &bearer).await, 429);
 }
 
 async fn a_full_hashing_queue_answers_503(backend: Backend) {
@@ -506,12 +558,17 @@ async fn a_full_hashing_queue_answers_503(backend: Backend) {
         doorway_core::password_hashing::HashingSettings { iterations: 8, threads: 1, queue: 1, ..Default::default() };
     let app = TestApp::builder(backend).with_hashing(slow).with_project_config("acme", config()).spawn().await;
     let aufy = app.aufy("acme");
-    for path in ["signup", "signin", "token"] {
+    for path in ["signup", "signin", "token", "reset"] {
         let attempts = (0..8).map(|i| {
             let aufy = &aufy;
             async move {
-                let body = credentials(&format!("busy-{path}-{i}@example.com"), STRONG_PASSWORD);
-                aufy.post(&aufy.auth(path), Some(&body), &Carry::default()).await
+                let email = format!("busy-{path}-{i}@example.com");
+                if path == "reset" {
+                    // The new password is hashed before the code is checked, so any code reaches the queue.
+                    let body = j!({"email": email, "code": "000000", "password": STRONG_PASSWORD});
+                    return aufy.post(&aufy.account("password/reset"), Some(&body), &Carry::default()).await;
+                }
+                aufy.post(&aufy.auth(path), Some(&credentials(&email, STRONG_PASSWORD)), &Carry::default()).await
             }
         });
         let responses = futures_util::future::join_all(attempts).await;
@@ -542,4 +599,102 @@ async fn errors_before_the_handlers_are_problems(backend: Backend) {
     let gone = aufy.get(&aufy.auth("whoami"), &Carry::default()).await;
     assert_eq!(gone.status(), 404);
     assert_eq!(json(gone).await["error"]["code"], "NOT_FOUND");
+}
+
+async fn recovery_and_password_change_answer_every_documented_status(backend: Backend) {
+    let app = app(backend).await;
+    let aufy = app.aufy("acme");
+    let none = Carry::default();
+    let email = unique_email("aufy-recovery");
+    assert_eq!(aufy.post(&aufy.auth("signup"), Some(&credentials(&email, STRONG_PASSWORD)), &none).await.status(), 200);
+
+    // Forgot: the same answer for an unknown address; bad input is a validation problem.
+    let forgot = aufy.account("password/forgot");
+    assert_eq!(aufy.post(&forgot, Some(&j!({"email": unique_email("nobody")})), &none).await.status(), 200);
+    assert!(validation_errors(aufy.post(&forgot, Some(&j!({"email": 7})), &none).await).await["Email"].is_array());
+    assert_problem(&app.bare_client().post(app.url(&forgot)).body("x").send().await.unwrap(), 415);
+    assert_problem(&oversized(&app, &forgot).await, 413);
+    assert_eq!(aufy.post(&forgot, Some(&j!({"Email": email})), &none).await.status(), 200);
+    let mail = mail_about(&app, &email, 2, "password reset").await;
+    assert!(mail.link().contains("/acme/api/auth/reset-password?token="), "Doorway's page: {}", mail.link());
+
+    // Reset: a wrong code, a weak password, missing fields.
+    let reset = aufy.account("password/reset");
+    let wrong = if mail.code() == "000000" { "111111" } else { "000000" };
+    let refused =
+        aufy.post(&reset, Some(&j!({"email": email, "code": wrong, "password": "Brand-new-pass1!"})), &none).await;
+    assert_eq!(validation_errors(refused).await, j!({"InvalidToken": ["Invalid token."]}));
+    let weak = aufy.post(&reset, Some(&j!({"email": email, "code": mail.code(), "password": "weak"})), &none).await;
+    assert!(validation_errors(weak).await["Password"].as_array().unwrap().len() >= 2);
+    let missing = validation_errors(aufy.post(&reset, Some(&j!({})), &none).await).await;
+    for field in ["Email", "Code", "Password"] {
+        assert!(missing[field].is_array(), "{field}: {missing}");
+    }
+    assert_problem(&app.bare_client().post(app.url(&reset)).body("x").send().await.unwrap(), 415);
+    assert_problem(&oversized(&app, &reset).await, 413);
+    // The link's token works as the code; a used code is refused.
+    let token =
+        url::Url::parse(&mail.link()).unwrap().query_pairs().find(|(k, _)| k == "token").unwrap().1.into_owned();
+    let by_link =
+        aufy.post(&reset, Some(&j!({"email": email, "code": token, "password": "Brand-new-pass1!"})), &none).await;
+    assert_eq!(by_link.status(), 200);
+    let reused = aufy
+        .post(&reset, Some(&j!({"email": email, "code": mail.code(), "password": "Brand-new-pass2!"})), &none)
+        .await;
+    assert_eq!(validation_errors(reused).await, j!({"InvalidToken": ["Invalid token."]}));
+
+    // Change: a session, the current password and a good new one are needed.
+    let change = aufy.account("password/change");
+    let body = j!({"password": "Brand-new-pass1!", "newPassword": STRONG_PASSWORD});
+    assert_problem(&aufy.post(&change, Some(&body), &none).await, 401);
+    let token = json(aufy.post(&aufy.auth("token"), Some(&credentials(&email, "Brand-new-pass1!")), &none).await).await;
+    let bearer = Carry::bearer(token["access_token"].as_str().unwrap());
+    let mismatch =
+        aufy.post(&change, Some(&j!({"password": "Not-it-at-all1!", "newPassword": STRONG_PASSWORD})), &bearer).await;
+    assert_eq!(validation_errors(mismatch).await, j!({"PasswordMismatch": ["Incorrect password."]}));
+    let weak = aufy.post(&change, Some(&j!({"password": "Brand-new-pass1!", "newPassword": "weak"})), &bearer).await;
+    assert!(validation_errors(weak).await["NewPassword"].is_array());
+    let missing = validation_errors(aufy.post(&change, Some(&j!({"PASSWORD": 1})), &bearer).await).await;
+    assert!(missing["Password"].is_array() && missing["NewPassword"].is_array(), "{missing}");
+    let text = app
+        .bare_client()
+        .post(app.url(&change))
+        .bearer_auth(bearer.bearer.clone().unwrap())
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&text, 415);
+    let cross = app
+        .bare_client()
+        .post(app.url(&change))
+        .header("cookie", "Aufy.AccessToken=x")
+        .header("origin", "https://evil.example.com")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&cross, 403);
+    assert_eq!(aufy.post(&change, Some(&body), &bearer).await.status(), 200);
+}
+
+async fn reset_links_lead_to_the_configured_app_page(backend: Backend) {
+    let mut configured = config();
+    configured.settings.redirect_allowlist = vec!["https://app.example.com".into()];
+    configured
+        .settings
+        .contract_settings
+        .insert("aufy".into(), j!({"password_reset_url": "https://app.example.com/reset-password"}));
+    let app = TestApp::builder(backend).with_smtp().with_project_config("acme", configured).spawn().await;
+    let aufy = app.aufy("acme");
+    let none = Carry::default();
+    let email = unique_email("aufy-app-reset");
+    assert_eq!(aufy.post(&aufy.auth("signup"), Some(&credentials(&email, STRONG_PASSWORD)), &none).await.status(), 200);
+    assert_eq!(aufy.post(&aufy.account("password/forgot"), Some(&j!({"email": email})), &none).await.status(), 200);
+    let link = url::Url::parse(&mail_about(&app, &email, 2, "password reset").await.link()).unwrap();
+    assert_eq!(link.origin().ascii_serialization(), "https://app.example.com");
+    assert_eq!(link.path(), "/reset-password");
+    let code = link.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let reset = j!({"email": email, "code": code, "password": "Brand-new-pass1!"});
+    assert_eq!(aufy.post(&aufy.account("password/reset"), Some(&reset), &none).await.status(), 200);
 }

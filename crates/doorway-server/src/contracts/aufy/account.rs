@@ -10,14 +10,17 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use doorway_core::ProjectContext;
 use doorway_core::flows::external_signup::{self, LinkError, NextStep};
+use doorway_core::flows::password_change::{self, PasswordChangeError};
 use doorway_core::flows::profile::{self, AccountInfo};
+use doorway_core::password::Password;
 use doorway_core::user::User;
 use serde::Serialize;
 
 use super::external::pending_id;
-use super::{SIGN_IN_COOKIE, SIGN_UP_COOKIE, session_problem, unauthenticated};
+use super::input::{Model, field_problem, validation_problem};
+use super::{SIGN_IN_COOKIE, SIGN_UP_COOKIE, busy, session_problem, too_many, unauthenticated};
 use crate::client_info::Client;
-use crate::contracts::common::{Problem, presented_access_token};
+use crate::contracts::common::{Problem, ProblemJson, presented_access_token};
 use crate::cookies::CookiePolicy;
 use crate::project_scope::CurrentProject;
 use crate::state::AppState;
@@ -151,6 +154,62 @@ pub async fn link_external(
     let path = super::cookie_path(&super::prefix_of(prefix));
     let jar = jar.add(policy.clear(SIGN_IN_COOKIE, path.clone())).add(policy.clear(SIGN_UP_COOKIE, path));
     Ok((jar, Json(AccountInfoResponse::from(info))).into_response())
+}
+
+/// `{password, newPassword}`; property names match whatever their case.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "documents the body; the handler reads it field by field")]
+#[schema(as = AufyChangePasswordRequest, rename_all = "camelCase")]
+pub struct ChangePasswordRequest {
+    password: String,
+    new_password: String,
+}
+
+/// Change the signed-in user's password; the user's other sessions end.
+#[utoipa::path(post, path = "/api/account/password/change", operation_id = "aufyChangePassword", tag = "aufy",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 200, description = "Changed (empty body); every other session of the user is revoked"),
+        (status = 400, description = "Wrong current password (`errors.PasswordMismatch`), no password to change, a new password the policy refuses (`errors.NewPassword`), a missing field, or a body that is not JSON (validation problem+json)"),
+        (status = 401, description = "No valid access token (problem+json)"),
+        (status = 403, description = "Cookies sent from a foreign origin (problem+json)"),
+        (status = 413, description = "Body over 64 KiB (problem+json)"),
+        (status = 415, description = "Body not sent as JSON (problem+json)"),
+        (status = 429, description = "Too many attempts (the sign-in budget); see Retry-After (problem+json)"),
+        (status = 503, description = "Hashing queue full; see Retry-After (problem+json)"),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    Client(client): Client,
+    headers: HeaderMap,
+    body: Result<ProblemJson, Problem>,
+) -> Result<Response, Response> {
+    let access = token(&state, &ctx, &headers)?;
+    let ProblemJson(body) = body.map_err(IntoResponse::into_response)?;
+    let mut model = Model::of(&body);
+    let fields = model.required("Password").zip(model.required("NewPassword"));
+    let (current, new) = model.finish(fields).map_err(IntoResponse::into_response)?;
+    let (current, new) = (Password::new(current.to_owned()), Password::new(new.to_owned()));
+    password_change::change_password(&state.services, &ctx, access, current, new, &client).await.map_err(|e| {
+        match e {
+            PasswordChangeError::Unauthenticated => return unauthenticated(),
+            PasswordChangeError::WrongPassword => field_problem("PasswordMismatch", "Incorrect password."),
+            PasswordChangeError::NoPassword | PasswordChangeError::PasswordAlreadySet => {
+                field_problem("Password", "The account has no password to change; set one with password/forgot")
+            }
+            PasswordChangeError::PasswordNotAccepted(message) => field_problem("NewPassword", message),
+            PasswordChangeError::WeakPassword(reasons) => {
+                validation_problem(std::collections::BTreeMap::from([("NewPassword".to_owned(), reasons)]))
+            }
+            PasswordChangeError::RateLimited(r) => too_many(r),
+            PasswordChangeError::Busy { retry_after_secs } => busy(retry_after_secs),
+            PasswordChangeError::Unexpected(cause) => Problem::internal(&cause),
+        }
+        .into_response()
+    })?;
+    Ok(StatusCode::OK.into_response())
 }
 
 fn no_pending() -> Problem {

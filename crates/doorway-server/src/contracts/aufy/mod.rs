@@ -75,9 +75,12 @@ impl ContractAdapter for Aufy {
             .routes(routes!(account::who_am_i))
             .routes(routes!(account::external_providers))
             .routes(routes!(account::info))
+            .routes(routes!(account::change_password))
             .routes(routes!(account::link_external))
             .routes(routes!(recovery::confirm_email))
             .routes(routes!(recovery::resend_confirmation))
+            .routes(routes!(recovery::forgot_password))
+            .routes(routes!(recovery::reset_password))
     }
 
     fn owns(&self, path: &str) -> bool {
@@ -89,7 +92,7 @@ impl ContractAdapter for Aufy {
     }
 
     fn settings_check(&self) -> Option<SettingsCheck> {
-        Some((AufySettings::KEY, AufySettings::check))
+        Some((AufySettings::KEY, paths::check))
     }
 }
 
@@ -216,11 +219,21 @@ fn unauthenticated() -> Response {
     response
 }
 
+fn too_many(r: doorway_core::rate_limit::RateLimited) -> Problem {
+    Problem::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts").with_retry(r.retry_after_secs, Some(r.limit))
+}
+
+fn busy(retry_after_secs: u64) -> Problem {
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Too many requests are being processed; retry shortly")
+        .with_retry(retry_after_secs, None)
+}
+
 fn session_problem(e: SessionError) -> Response {
     match e {
-        SessionError::InvalidRefreshToken | SessionError::RefreshTokenReused | SessionError::Unauthenticated => {
-            unauthenticated()
-        }
+        SessionError::InvalidRefreshToken
+        | SessionError::RefreshTokenReused
+        | SessionError::Unauthenticated
+        | SessionError::NotFound => unauthenticated(),
         SessionError::Unexpected(cause) => Problem::internal(&cause).into_response(),
     }
 }

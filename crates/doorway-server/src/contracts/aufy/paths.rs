@@ -23,11 +23,19 @@ pub struct AufySettings {
     pub auth_api_base_path: String,
     /// Aufy's `AccountApiBasePath`: where `{account}/info`, `{account}/password/…` are served too.
     pub account_api_base_path: String,
+    /// The app's reset-password page (Aufy's `ClientApp.BaseUrl` + `PasswordResetPath`): the
+    /// mailed link leads there with `?code=…`. An absolute URL on the project's
+    /// `redirect_allowlist`; unset, the link leads to Doorway's own reset page.
+    pub password_reset_url: Option<String>,
 }
 
 impl Default for AufySettings {
     fn default() -> Self {
-        Self { auth_api_base_path: AUTH.to_owned(), account_api_base_path: ACCOUNT.to_owned() }
+        Self {
+            auth_api_base_path: AUTH.to_owned(),
+            account_api_base_path: ACCOUNT.to_owned(),
+            password_reset_url: None,
+        }
     }
 }
 
@@ -48,6 +56,21 @@ impl ContractSettings for AufySettings {
         }
         out
     }
+}
+
+/// The settings' own problems, and a reset page the project's `redirect_allowlist` does not allow.
+pub(crate) fn check(settings: &ProjectSettings) -> Vec<(String, String)> {
+    let mut out = AufySettings::check(settings);
+    if let Ok(AufySettings { password_reset_url: Some(url), .. }) = AufySettings::of(settings) {
+        let absolute = url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !absolute || doorway_core::oauth::CallbackUrl::parse(&url, &settings.redirect_allowlist).is_none() {
+            out.push((
+                "aufy.password_reset_url".to_owned(),
+                format!("'{url}' must be an absolute http(s) URL under one of redirect_allowlist's entries"),
+            ));
+        }
+    }
+    out
 }
 
 /// `/a/b-c`: one or more segments of URL-safe characters, no trailing slash.
@@ -190,9 +213,21 @@ mod tests {
     #[test]
     fn base_paths_are_checked() {
         assert!(AufySettings::default().problems().is_empty());
-        let bad = AufySettings { auth_api_base_path: "api/auth/".into(), account_api_base_path: "/a/../b".into() };
+        let bad = AufySettings {
+            auth_api_base_path: "api/auth/".into(),
+            account_api_base_path: "/a/../b".into(),
+            ..Default::default()
+        };
         assert_eq!(bad.problems().len(), 2);
-        let same = AufySettings { auth_api_base_path: "/x".into(), account_api_base_path: "/x".into() };
+        let same =
+            AufySettings { auth_api_base_path: "/x".into(), account_api_base_path: "/x".into(), ..Default::default() };
         assert_eq!(same.problems().len(), 1);
+        let mut settings = ProjectSettings::default();
+        settings
+            .contract_settings
+            .insert("aufy".into(), serde_json::json!({"password_reset_url": "https://app.example.com/reset"}));
+        assert_eq!(check(&settings).len(), 1, "not on the allow-list");
+        settings.redirect_allowlist = vec!["https://app.example.com".into()];
+        assert!(check(&settings).is_empty());
     }
 }

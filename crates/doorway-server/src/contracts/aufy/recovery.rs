@@ -9,11 +9,15 @@
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use doorway_core::flows::password_recovery::{self, RecoveryError, ResetLink};
 use doorway_core::flows::verification::{self, CodeError, Proof};
+use doorway_core::password::Password;
 use serde::Deserialize;
 
-use super::input::{Model, field_problem};
+use super::AufySettings;
+use super::input::{Model, field_problem, validation_problem};
 use crate::client_info::Client;
+use crate::contracts::common::settings::ContractSettings;
 use crate::contracts::common::{Problem, ProblemJson, presented_access_token};
 use crate::project_scope::CurrentProject;
 use crate::state::AppState;
@@ -121,4 +125,93 @@ pub async fn resend_confirmation(
         // Resending checks no code.
         Err(CodeError::Invalid | CodeError::Expired) => Ok(StatusCode::OK.into_response()),
     }
+}
+
+fn recovery_problem(e: RecoveryError) -> Problem {
+    match e {
+        RecoveryError::InvalidEmail => field_problem("Email", "The Email field is not a valid e-mail address."),
+        RecoveryError::Invalid | RecoveryError::Expired => field_problem("InvalidToken", "Invalid token."),
+        RecoveryError::PasswordNotAccepted(message) => field_problem("Password", message),
+        RecoveryError::WeakPassword(reasons) => {
+            validation_problem(std::collections::BTreeMap::from([("Password".to_owned(), reasons)]))
+        }
+        RecoveryError::RateLimited(r) => rate_limited(r),
+        RecoveryError::Busy { retry_after_secs } => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Too many password changes in progress; retry shortly")
+                .with_retry(retry_after_secs, None)
+        }
+        // `aufy.password_reset_url` left the allow-list: the configuration's fault, checked at start.
+        RecoveryError::LinkNotAllowed => Problem::internal(&"aufy.password_reset_url is not on redirect_allowlist"),
+        RecoveryError::Unexpected(cause) => Problem::internal(&cause),
+    }
+}
+
+/// Mail a reset code and link to the address's account.
+#[utoipa::path(post, path = "/api/account/password/forgot", operation_id = "aufyForgotPassword", tag = "aufy",
+    request_body = EmailRequest,
+    responses(
+        (status = 200, description = "Sent if the address has an account (empty body; the same answer otherwise). The link leads to `aufy.password_reset_url?code=…` when set, else to Doorway's reset page"),
+        (status = 400, description = "`email` missing or not an address, a project without passwords, or a body that is not JSON (validation problem+json)"),
+        (status = 413, description = "Body over 64 KiB (problem+json)"),
+        (status = 415, description = "Body not sent as JSON (problem+json)"),
+        (status = 429, description = "Too many mails; see Retry-After (problem+json)"),
+    ))]
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    Client(client): Client,
+    body: Result<ProblemJson, Problem>,
+) -> Result<Response, Problem> {
+    let ProblemJson(body) = body?;
+    let mut model = Model::of(&body);
+    let email = model.email("Email");
+    let email = model.finish(email)?;
+    let link = match AufySettings::of(&ctx.project.settings).ok().and_then(|s| s.password_reset_url) {
+        Some(url) => ResetLink::App { url, query_param: "code".to_owned() },
+        None => ResetLink::Hosted,
+    };
+    password_recovery::request_password_reset(&state.services, &ctx, email.as_str(), link, &client)
+        .await
+        .map_err(recovery_problem)?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `{email, code, password}`; property names match whatever their case.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "documents the body; the handler reads it field by field")]
+#[schema(as = AufyResetPasswordRequest)]
+pub struct ResetPasswordRequest {
+    email: String,
+    /// The mail's 6-digit code, or its link's token.
+    code: String,
+    /// The new password.
+    password: String,
+}
+
+/// Set a new password with the reset mail's code; every session of the user ends.
+#[utoipa::path(post, path = "/api/account/password/reset", operation_id = "aufyResetPassword", tag = "aufy",
+    request_body = ResetPasswordRequest,
+    responses(
+        (status = 200, description = "The password is set (empty body), the address counts as confirmed, and every session of the user is revoked"),
+        (status = 400, description = "A wrong, expired or used code (`errors.InvalidToken`), a password the policy refuses (`errors.Password`), a missing field, or a body that is not JSON (validation problem+json)"),
+        (status = 413, description = "Body over 64 KiB (problem+json)"),
+        (status = 415, description = "Body not sent as JSON (problem+json)"),
+        (status = 429, description = "Too many codes tried; see Retry-After (problem+json)"),
+        (status = 503, description = "Hashing queue full; see Retry-After (problem+json)"),
+    ))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    Client(client): Client,
+    body: Result<ProblemJson, Problem>,
+) -> Result<Response, Problem> {
+    let ProblemJson(body) = body?;
+    let mut model = Model::of(&body);
+    let fields = model.email("Email").zip(model.required("Code")).zip(model.required("Password"));
+    let ((email, code), password) = model.finish(fields)?;
+    let proof = proof(email.as_str(), code);
+    password_recovery::reset_password(&state.services, &ctx, proof, Password::new(password.to_owned()), &client)
+        .await
+        .map_err(recovery_problem)?;
+    Ok(StatusCode::OK.into_response())
 }
