@@ -24,6 +24,7 @@ on_both_backends!(
     email_confirmation_answers_every_documented_status,
     recovery_and_password_change_answer_every_documented_status,
     reset_links_lead_to_the_configured_app_page,
+    external_logins_are_linked_to_the_signed_in_account,
     routes_follow_the_configured_base_paths,
     default_roles_reach_every_sign_up_path,
     attempts_are_rate_limited,
@@ -697,4 +698,68 @@ async fn reset_links_lead_to_the_configured_app_page(backend: Backend) {
     let code = link.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
     let reset = j!({"email": email, "code": code, "password": "Brand-new-pass1!"});
     assert_eq!(aufy.post(&aufy.account("password/reset"), Some(&reset), &none).await.status(), 200);
+}
+
+async fn external_logins_are_linked_to_the_signed_in_account(backend: Backend) {
+    let mut with_provider = config();
+    with_provider.settings.providers.insert(
+        "google".into(),
+        doorway_core::oauth::ProviderSettings {
+            client_id: "doorway-test".into(),
+            client_secret: Some("doorway-test-secret".into()),
+            scopes: None,
+            issuer: Some(std::env::var("TEST_OIDC_ISSUER").expect("run the suite with scripts/test.sh")),
+            authorize_url: None,
+            token_url: None,
+            userinfo_url: None,
+            emails_url: None,
+            redirect_uri: None,
+        },
+    );
+    let app = TestApp::builder(backend).with_project_config("acme", with_provider).spawn().await;
+    let aufy = app.aufy("acme");
+    let none = Carry::default();
+    assert_eq!(json(aufy.get(&aufy.auth("external/providers"), &none).await).await, j!({"providers": ["google"]}));
+
+    let owner = unique_email("aufy-owner");
+    assert_eq!(aufy.post(&aufy.auth("signup"), Some(&credentials(&owner, STRONG_PASSWORD)), &none).await.status(), 200);
+    let token = json(aufy.post(&aufy.auth("token"), Some(&credentials(&owner, STRONG_PASSWORD)), &none).await).await;
+    let token = token["access_token"].as_str().unwrap().to_owned();
+
+    // A provider round trip with an identity of another address, then the link.
+    let elsewhere = unique_email("aufy-google");
+    let identity = format!("sub-{elsewhere}|{elsewhere}|true|Ann Aufy");
+    let landed = aufy.round_trip("google", "/linked", &identity).await;
+    let pending = cookie_value(&set_cookie(&landed, "Aufy.ExternalSignIn").expect("pending sign-in cookie"));
+    let carry = Carry { cookies: vec![("Aufy.ExternalSignIn".into(), pending.clone())], bearer: Some(token.clone()) };
+    let linked = aufy.post(&aufy.account("link/external"), None, &carry).await;
+    assert_eq!(linked.status(), 200);
+    assert!(set_cookie(&linked, "Aufy.ExternalSignIn").unwrap().contains("Max-Age=0"), "the pending cookie is cleared");
+    let info = json(linked).await;
+    assert_eq!(info["logins"], j!(["google"]));
+    assert_eq!(info["email"], owner);
+    assert_problem(&aufy.post(&aufy.account("link/external"), None, &carry).await, 400);
+
+    // The provider now signs the owner in.
+    let again = aufy.round_trip("google", "/in", &identity).await;
+    let pending = cookie_value(&set_cookie(&again, "Aufy.ExternalSignIn").expect("pending sign-in cookie"));
+    let signed_in = json(aufy.sign_in_external(Some(&pending)).await).await;
+    let me =
+        json(aufy.get(&aufy.auth("whoami"), &Carry::bearer(signed_in["access_token"].as_str().unwrap())).await).await;
+    assert_eq!(me["email"], owner);
+
+    // Another account cannot take the identity over.
+    let other = unique_email("aufy-other");
+    assert_eq!(aufy.post(&aufy.auth("signup"), Some(&credentials(&other, STRONG_PASSWORD)), &none).await.status(), 200);
+    let other_token =
+        json(aufy.post(&aufy.auth("token"), Some(&credentials(&other, STRONG_PASSWORD)), &none).await).await;
+    let third = aufy.round_trip("google", "/x", &identity).await;
+    let pending = cookie_value(&set_cookie(&third, "Aufy.ExternalSignIn").expect("pending sign-in cookie"));
+    let carry = Carry {
+        cookies: vec![("Aufy.ExternalSignIn".into(), pending)],
+        bearer: other_token["access_token"].as_str().map(str::to_owned),
+    };
+    assert_problem(&aufy.post(&aufy.account("link/external"), None, &carry).await, 409);
+    let info = json(aufy.get(&aufy.account("info"), &Carry::bearer(&token)).await).await;
+    assert_eq!(info["logins"], j!(["google"]));
 }

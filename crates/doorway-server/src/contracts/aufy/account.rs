@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use doorway_core::ProjectContext;
 use doorway_core::flows::external_signup::{self, LinkError, NextStep};
 use doorway_core::flows::password_change::{self, PasswordChangeError};
 use doorway_core::flows::profile::{self, AccountInfo};
@@ -71,10 +70,6 @@ impl From<AccountInfo> for AccountInfoResponse {
     }
 }
 
-fn token<'a>(state: &AppState, ctx: &ProjectContext, headers: &'a HeaderMap) -> Result<&'a str, Response> {
-    presented_access_token(state, ctx, headers).ok_or_else(unauthenticated)
-}
-
 /// The signed-in user.
 #[utoipa::path(get, path = "/api/auth/whoami", operation_id = "aufyWhoAmI", tag = "aufy",
     security(("bearer" = [])),
@@ -87,7 +82,13 @@ pub async fn who_am_i(
     CurrentProject(ctx): CurrentProject,
     headers: HeaderMap,
 ) -> Result<Json<WhoAmIResponse>, Response> {
-    let me = profile::who_am_i(&state.services, &ctx, token(&state, &ctx, &headers)?).await.map_err(session_problem)?;
+    let me = profile::who_am_i(
+        &state.services,
+        &ctx,
+        presented_access_token(&state, &ctx, &headers).ok_or_else(unauthenticated)?,
+    )
+    .await
+    .map_err(session_problem)?;
     Ok(Json(WhoAmIResponse { username: username(&me.user), email: me.user.email.to_string(), roles: me.roles }))
 }
 
@@ -110,8 +111,13 @@ pub async fn info(
     CurrentProject(ctx): CurrentProject,
     headers: HeaderMap,
 ) -> Result<Json<AccountInfoResponse>, Response> {
-    let info =
-        profile::account_info(&state.services, &ctx, token(&state, &ctx, &headers)?).await.map_err(session_problem)?;
+    let info = profile::account_info(
+        &state.services,
+        &ctx,
+        presented_access_token(&state, &ctx, &headers).ok_or_else(unauthenticated)?,
+    )
+    .await
+    .map_err(session_problem)?;
     Ok(Json(info.into()))
 }
 
@@ -134,7 +140,7 @@ pub async fn link_external(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, Response> {
-    let access = token(&state, &ctx, &headers)?;
+    let access = presented_access_token(&state, &ctx, &headers).ok_or_else(unauthenticated)?;
     let pending = [(SIGN_IN_COOKIE, NextStep::SignIn), (SIGN_UP_COOKIE, NextStep::SignUp)]
         .into_iter()
         .find_map(|(name, step)| pending_id(&ctx, name, &jar, &headers).map(|id| (id, step)));
@@ -186,7 +192,7 @@ pub async fn change_password(
     headers: HeaderMap,
     body: Result<ProblemJson, Problem>,
 ) -> Result<Response, Response> {
-    let access = token(&state, &ctx, &headers)?;
+    let access = presented_access_token(&state, &ctx, &headers).ok_or_else(unauthenticated)?;
     let ProblemJson(body) = body.map_err(IntoResponse::into_response)?;
     let mut model = Model::of(&body);
     let fields = model.required("Password").zip(model.required("NewPassword"));

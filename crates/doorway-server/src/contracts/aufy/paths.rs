@@ -140,6 +140,12 @@ pub(crate) fn may_be_rebased(path: &str) -> bool {
 /// The canonical path of an Aufy route requested under one of the project's base paths, when
 /// that differs from `path`; `None` for every other path.
 pub(crate) fn rebase(settings: &ProjectSettings, path: &str) -> Option<String> {
+    // A base path never takes a route of another seed contract (Rivergen's `/api/v1/auth/…`,
+    // Storyden's and Replyke's `/auth/…`); native's names never match Aufy's.
+    let taken = crate::contracts::CONTRACTS.iter().any(|c| !matches!(c.name(), "aufy" | "native") && c.owns(path));
+    if taken {
+        return None;
+    }
     let configured = AufySettings::of(settings).unwrap_or_default();
     let canonical = [configured.auth_api_base_path.as_str(), AUTH]
         .into_iter()
