@@ -385,6 +385,16 @@ async fn account_routes_need_a_session(backend: Backend) {
     let forged =
         Carry { cookies: vec![("Aufy.ExternalSignIn".into(), "forged".into())], bearer: bearer.bearer.clone() };
     assert_problem(&aufy.post(&aufy.account("link/external"), None, &forged).await, 400);
+    let cross = app
+        .bare_client()
+        .post(app.url(&aufy.account("link/external")))
+        .header("cookie", "Aufy.ExternalSignIn=x")
+        .header("origin", "https://evil.example.com")
+        .bearer_auth(bearer.bearer.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&cross, 403);
 
     // The providers the project configured (none here; the seed tests configure some).
     let providers = aufy.get(&aufy.auth("external/providers"), &none).await;
@@ -578,6 +588,21 @@ async fn a_full_hashing_queue_answers_503(backend: Backend) {
         assert_problem(busy[0], 503);
         assert_eq!(busy[0].headers()["retry-after"], "1");
     }
+    // A password change checks the current password on the same queue.
+    let email = unique_email("busy-change");
+    let signed_up =
+        aufy.post(&aufy.auth("signup"), Some(&credentials(&email, STRONG_PASSWORD)), &Carry::default()).await;
+    let session = carried(&signed_up, &["Aufy.AccessToken"]);
+    let bearer = Carry::bearer(&session.cookies[0].1);
+    let attempts = (0..8).map(|_| {
+        let (aufy, bearer) = (&aufy, &bearer);
+        async move {
+            let body = j!({"password": STRONG_PASSWORD, "newPassword": "Brand-new-pass1!"});
+            aufy.post(&aufy.account("password/change"), Some(&body), bearer).await
+        }
+    });
+    let responses = futures_util::future::join_all(attempts).await;
+    assert!(responses.iter().any(|r| r.status() == 503), "some changes are refused when the queue is full");
 }
 
 async fn errors_before_the_handlers_are_problems(backend: Backend) {
@@ -666,6 +691,7 @@ async fn recovery_and_password_change_answer_every_documented_status(backend: Ba
         .await
         .unwrap();
     assert_problem(&text, 415);
+    assert_problem(&oversized(&app, &change).await, 413);
     let cross = app
         .bare_client()
         .post(app.url(&change))

@@ -177,7 +177,7 @@ pub struct ChangePasswordRequest {
     request_body = ChangePasswordRequest,
     responses(
         (status = 200, description = "Changed (empty body); every other session of the user is revoked"),
-        (status = 400, description = "Wrong current password (`errors.PasswordMismatch`), no password to change, a new password the policy refuses (`errors.NewPassword`), a missing field, or a body that is not JSON (validation problem+json)"),
+        (status = 400, description = "Wrong current password (`errors.PasswordMismatch`), no password to change, a new password the policy refuses (`errors.NewPassword`), a missing field, or a body that is not JSON (problem+json; validation problems carry `errors`)"),
         (status = 401, description = "No valid access token (problem+json)"),
         (status = 403, description = "Cookies sent from a foreign origin (problem+json)"),
         (status = 413, description = "Body over 64 KiB (problem+json)"),

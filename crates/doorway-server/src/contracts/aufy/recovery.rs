@@ -103,7 +103,7 @@ pub struct EmailRequest {
     request_body = EmailRequest,
     responses(
         (status = 200, description = "Sent if the address has an unconfirmed account (empty body; the same answer otherwise)"),
-        (status = 400, description = "`email` missing or not an address, or a body that is not JSON (validation problem+json)"),
+        (status = 400, description = "`email` missing or not an address, or a body that is not JSON (problem+json; validation problems carry `errors`)"),
         (status = 413, description = "Body over 64 KiB (problem+json)"),
         (status = 415, description = "Body not sent as JSON (problem+json)"),
         (status = 429, description = "Too many mails; see Retry-After (problem+json)"),
@@ -151,7 +151,7 @@ fn recovery_problem(e: RecoveryError) -> Problem {
     request_body = EmailRequest,
     responses(
         (status = 200, description = "Sent if the address has an account (empty body; the same answer otherwise). The link leads to `aufy.password_reset_url?code=…` when set, else to Doorway's reset page"),
-        (status = 400, description = "`email` missing or not an address, a project without passwords, or a body that is not JSON (validation problem+json)"),
+        (status = 400, description = "`email` missing or not an address, a project without passwords, or a body that is not JSON (problem+json; validation problems carry `errors`)"),
         (status = 413, description = "Body over 64 KiB (problem+json)"),
         (status = 415, description = "Body not sent as JSON (problem+json)"),
         (status = 429, description = "Too many mails; see Retry-After (problem+json)"),
@@ -193,7 +193,7 @@ pub struct ResetPasswordRequest {
     request_body = ResetPasswordRequest,
     responses(
         (status = 200, description = "The password is set (empty body), the address counts as confirmed, and every session of the user is revoked"),
-        (status = 400, description = "A wrong, expired or used code (`errors.InvalidToken`), a password the policy refuses (`errors.Password`), a missing field, or a body that is not JSON (validation problem+json)"),
+        (status = 400, description = "A wrong, expired or used code (`errors.InvalidToken`), a password the policy refuses (`errors.Password`), a missing field, or a body that is not JSON (problem+json; validation problems carry `errors`)"),
         (status = 413, description = "Body over 64 KiB (problem+json)"),
         (status = 415, description = "Body not sent as JSON (problem+json)"),
         (status = 429, description = "Too many codes tried; see Retry-After (problem+json)"),

@@ -71,7 +71,7 @@ async fn password_sign_in(
     request_body = SignInRequest,
     responses(
         (status = 200, body = TokenResponse, description = "Signed in: HttpOnly `Aufy.RefreshToken` cookie; `Aufy.AccessToken` too with `usecookie=true`. The token's `roles` claim lists the user's roles"),
-        (status = 400, description = "Wrong email or password (`errors.SignIn`, the same for an unknown address), a missing or malformed field (`errors.Email`, `errors.Password`), or a body that is not JSON (validation problem+json)"),
+        (status = 400, description = "Wrong email or password (`errors.SignIn`, the same for an unknown address), a missing or malformed field (`errors.Email`, `errors.Password`), or a body that is not JSON (problem+json; validation problems carry `errors`)"),
         (status = 413, description = "Body over 64 KiB (problem+json)"),
         (status = 415, description = "Body not sent as JSON (problem+json)"),
         (status = 429, description = "Rate limited; see Retry-After (problem+json)"),
@@ -97,7 +97,7 @@ pub async fn sign_in(
     request_body = SignInRequest,
     responses(
         (status = 200, body = BearerTokenResponse, description = "Signed in; no cookie"),
-        (status = 400, description = "A missing or malformed field, or a body that is not JSON (validation problem+json)"),
+        (status = 400, description = "A missing or malformed field, or a body that is not JSON (problem+json; validation problems carry `errors`)"),
         (status = 401, description = "Wrong email or password, the same for an unknown address (problem+json)"),
         (status = 413, description = "Body over 64 KiB (problem+json)"),
         (status = 415, description = "Body not sent as JSON (problem+json)"),
