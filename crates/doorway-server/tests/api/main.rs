@@ -12,6 +12,7 @@ mod aufy;
 mod browser_security;
 mod common_passwords;
 mod contracts;
+mod cors;
 mod discovery;
 mod errors;
 mod lookalikes;
