@@ -13,6 +13,7 @@ mod browser_security;
 mod common_passwords;
 mod contracts;
 mod cors;
+mod cors_browser;
 mod discovery;
 mod errors;
 mod lookalikes;
