@@ -13,8 +13,8 @@ setTimeout(() => {
   process.exit(3);
 }, 60_000).unref();
 
-// Sign up, who-am-I by cookie, refresh by cookie, who-am-I by bearer token, sign out, and
-// who-am-I again: every call cross-origin, with credentials.
+// Sign up, who-am-I by cookie, refresh by cookie, DELETE a session, who-am-I by bearer token,
+// sign out, and who-am-I again: every call cross-origin, with credentials.
 async function scenario({ api, email, password }) {
   async function call(path, init = {}) {
     try {
@@ -39,6 +39,8 @@ async function scenario({ api, email, password }) {
   steps.meByCookie = await call("/api/auth/me");
   steps.refresh = await call("/api/auth/refresh", json({}));
   steps.meAfterRefresh = await call("/api/auth/me");
+  // A method only a preflight lets through, with the cookie.
+  steps.revokeUnknownSession = await call("/api/auth/sessions/ses_unknown", { method: "DELETE" });
   const token = steps.signUp.body?.data?.session?.token ?? "none";
   steps.meByBearer = await call("/api/auth/me", {
     credentials: "omit",

@@ -72,6 +72,7 @@ async fn preflights_from_an_allowed_origin_list_the_route(backend: Backend) {
         ("/acme/auth/sign-up", APP, "POST", "POST"),
         ("/acme/api/v1/auth/oauth/signup", APP, "POST", "POST"),
         ("/acme/api/auth/oauth/google/callback", APP, "GET", "GET"),
+        ("/acme/api/auth/sessions/ses_1", APP, "DELETE", "DELETE"),
         ("/api/auth/refresh", DEFAULT_APP, "POST", "POST"),
         ("/api/auth/me", DEFAULT_APP, "GET", "GET"),
     ];

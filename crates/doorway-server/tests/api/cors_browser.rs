@@ -102,6 +102,8 @@ async fn chromium_calls_doorway_from_allowed_origins_only() {
     assert_eq!(steps["meByCookie"]["body"]["data"]["user"]["email"], steps["signUp"]["body"]["data"]["user"]["email"]);
     assert_eq!(status(steps, "refresh"), 200, "the refresh cookie rode along, and the guard let it: {steps}");
     assert_eq!(status(steps, "meAfterRefresh"), 200, "{steps}");
+    assert_eq!(status(steps, "revokeUnknownSession"), 404, "a DELETE after its preflight, with the cookie: {steps}");
+    assert_eq!(steps["revokeUnknownSession"]["body"]["error"]["code"], "SESSION_NOT_FOUND", "{steps}");
     assert_eq!(status(steps, "meByBearer"), 200, "a preflight allowed `authorization`: {steps}");
     assert_eq!(status(steps, "signOut"), 200, "{steps}");
     assert_eq!(status(steps, "meAfterSignOut"), 401, "sign-out cleared the cookies: {steps}");
@@ -116,7 +118,7 @@ async fn chromium_calls_doorway_from_allowed_origins_only() {
 
     // Not allowed: the browser refuses every call, simple or preflighted.
     let steps = &results[2]["steps"];
-    for step in ["signUp", "meByCookie", "refresh", "meByBearer", "signOut"] {
+    for step in ["signUp", "meByCookie", "refresh", "revokeUnknownSession", "meByBearer", "signOut"] {
         let error = steps[step]["error"].as_str().unwrap_or_else(|| panic!("{step} was not refused: {steps}"));
         assert!(error.starts_with("TypeError"), "{step}: {error}");
     }
