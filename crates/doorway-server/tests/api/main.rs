@@ -17,6 +17,7 @@ mod cors_browser;
 mod discovery;
 mod errors;
 mod lookalikes;
+mod native_account;
 mod native_email;
 mod native_sessions;
 mod native_signup;
