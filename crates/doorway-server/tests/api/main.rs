@@ -13,6 +13,8 @@ mod aufy_companions;
 mod browser_security;
 mod common_passwords;
 mod contracts;
+mod cors;
+mod cors_browser;
 mod discovery;
 mod errors;
 mod lookalikes;

@@ -28,8 +28,9 @@ use crate::state::AppState;
 #[schema(as = AufyWhoAmIResponse)]
 pub struct WhoAmIResponse {
     /// The username, or the email address when there is none (Aufy's user name is the address).
-    username: String,
-    email: String,
+    username: Option<String>,
+    /// Null for an account without an address (made by handle through another contract).
+    email: Option<String>,
     /// Project-wide roles, by name.
     roles: Vec<String>,
 }
@@ -38,8 +39,9 @@ pub struct WhoAmIResponse {
 #[serde(rename_all = "camelCase")]
 #[schema(as = AufyAccountInfoResponse)]
 pub struct AccountInfoResponse {
-    email: String,
-    username: String,
+    /// Null for an account without an address.
+    email: Option<String>,
+    username: Option<String>,
     /// Project-wide roles, by name.
     roles: Vec<String>,
     /// Providers of the linked external identities (`google`, `github`…).
@@ -54,14 +56,18 @@ pub struct ExternalProvidersResponse {
     providers: Vec<String>,
 }
 
-fn username(user: &User) -> String {
-    user.username.clone().unwrap_or_else(|| user.email.to_string())
+fn username(user: &User) -> Option<String> {
+    user.username.clone().or_else(|| email(user))
+}
+
+fn email(user: &User) -> Option<String> {
+    user.email.as_ref().map(ToString::to_string)
 }
 
 impl From<AccountInfo> for AccountInfoResponse {
     fn from(info: AccountInfo) -> Self {
         Self {
-            email: info.user.email.to_string(),
+            email: email(&info.user),
             username: username(&info.user),
             roles: info.roles,
             logins: info.logins,
@@ -89,7 +95,7 @@ pub async fn who_am_i(
     )
     .await
     .map_err(session_problem)?;
-    Ok(Json(WhoAmIResponse { username: username(&me.user), email: me.user.email.to_string(), roles: me.roles }))
+    Ok(Json(WhoAmIResponse { username: username(&me.user), email: email(&me.user), roles: me.roles }))
 }
 
 /// The external providers users can sign in with.

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use doorway_core::flows::password_recovery::{self, RecoveryError, ResetLink};
 use doorway_core::flows::verification::{self, CodeError, Proof};
 use doorway_core::password::Password;
+use doorway_core::user::User;
 use serde::Deserialize;
 
 use super::AufySettings;
@@ -76,7 +77,7 @@ pub async fn confirm_email(
         let user =
             state.services.store.user_by_id(&ctx.project.id, &user_id).await.map_err(|e| Problem::internal(&e))?;
         match user {
-            Some(user) if !user.email_verified => user.email.to_string(),
+            Some(User { email: Some(email), email_verified: false, .. }) => email.to_string(),
             _ => return Err(not_found()),
         }
     };

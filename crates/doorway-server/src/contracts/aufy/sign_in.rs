@@ -58,12 +58,18 @@ async fn password_sign_in(
     let mut model = Model::of(&body);
     let fields = model.email("Email").zip(model.required("Password"));
     let (email, password) = model.finish(fields)?;
-    sign_in::sign_in(&state.services, ctx, email.as_str(), Password::new(password.to_owned()), client).await.map_err(
-        |e| match e {
-            SignInError::InvalidCredentials => invalid(),
-            other => busy_or_limited(other),
-        },
+    sign_in::sign_in(
+        &state.services,
+        ctx,
+        sign_in::Identifier::Email(email.as_str()),
+        Password::new(password.to_owned()),
+        client,
     )
+    .await
+    .map_err(|e| match e {
+        SignInError::InvalidCredentials => invalid(),
+        other => busy_or_limited(other),
+    })
 }
 
 /// Sign in with email and password; the refresh token goes into the `Aufy.RefreshToken` cookie.

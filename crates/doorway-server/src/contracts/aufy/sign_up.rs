@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use doorway_core::flows::password_signup::{self, PasswordSignup, SignupError};
 use doorway_core::password::Password;
-use doorway_core::user::ProfileDraft;
+use doorway_core::user::{Login, ProfileDraft};
 use serde::Serialize;
 
 use super::input::{Model, field_problem, validation_problem};
@@ -92,7 +92,7 @@ pub async fn sign_up(
     let fields = model.email("Email").zip(model.required("Password"));
     let (email, password) = model.finish(fields).inspect_err(|_| record_signup("aufy", "password", "invalid"))?;
     let command = PasswordSignup {
-        email,
+        login: Login::Email(email),
         password: Password::new(password.to_owned()),
         policy: ctx.project.settings.password_policy.clone(),
         profile: ProfileDraft::default(),
