@@ -294,6 +294,8 @@ async fn sign_in_and_token_answer_every_documented_status(backend: Backend) {
         assert_problem(&text, 415);
         assert_problem(&oversized(&app, &path).await, 413);
     }
+    let bad_query = aufy.auth("signin?usecookie=maybe");
+    assert_problem(&aufy.post(&bad_query, Some(&credentials(&email, STRONG_PASSWORD)), &none).await, 400);
     // Property names match whatever their case, as in ASP.NET.
     let shouting =
         aufy.post(&aufy.auth("token"), Some(&j!({"EMAIL": email, "Password": STRONG_PASSWORD})), &none).await;
@@ -308,6 +310,7 @@ async fn refreshes_rotate_and_refuse_what_they_should(backend: Backend) {
     assert_eq!(aufy.post(&aufy.auth("signup"), Some(&credentials(&email, STRONG_PASSWORD)), &none).await.status(), 200);
 
     assert_problem(&aufy.post(&aufy.auth("signin/refresh"), None, &none).await, 401);
+    assert_problem(&aufy.post(&aufy.auth("signin/refresh?usecookie=maybe"), None, &none).await, 400);
     let garbage = aufy.post(&aufy.auth("signin/refresh"), None, &Carry::cookie("Aufy.RefreshToken", "nope")).await;
     assert_problem(&garbage, 401);
     assert_eq!(set_cookie(&garbage, "Aufy.RefreshToken").map(|c| cookie_value(&c)).as_deref(), Some(""), "cleared");

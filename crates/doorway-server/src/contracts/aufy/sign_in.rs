@@ -77,7 +77,7 @@ async fn password_sign_in(
     request_body = SignInRequest,
     responses(
         (status = 200, body = TokenResponse, description = "Signed in: HttpOnly `Aufy.RefreshToken` cookie; `Aufy.AccessToken` too with `usecookie=true`. The token's `roles` claim lists the user's roles"),
-        (status = 400, description = "Wrong email or password (`errors.SignIn`, the same for an unknown address), a missing or malformed field (`errors.Email`, `errors.Password`), or a body that is not JSON (problem+json; validation problems carry `errors`)"),
+        (status = 400, description = "Wrong email or password (`errors.SignIn`, the same for an unknown address), a missing or malformed field (`errors.Email`, `errors.Password`), a body that is not JSON or a query string that does not parse (problem+json; validation problems carry `errors`)"),
         (status = 413, description = "Body over 64 KiB (problem+json)"),
         (status = 415, description = "Body not sent as JSON (problem+json)"),
         (status = 429, description = "Rate limited; see Retry-After (problem+json)"),
@@ -144,6 +144,7 @@ async fn refresh_any(
 #[utoipa::path(post, path = "/api/auth/signin/refresh", operation_id = "aufySignInRefresh", tag = "aufy", params(UseCookieQuery),
     responses(
         (status = 200, body = TokenResponse, description = "A new access token (with the user's current roles); the `Aufy.RefreshToken` cookie is replaced"),
+        (status = 400, description = "The query string does not parse (problem+json)"),
         (status = 401, description = "No, an expired, a revoked or an already used refresh cookie (a reused one revokes the session); the cookies are cleared (problem+json)"),
         (status = 403, description = "Cookies sent from a foreign origin (problem+json)"),
     ))]
