@@ -28,5 +28,6 @@ mod rate_limits;
 mod replyke;
 mod signing_keys;
 mod storyden;
+mod storyden_auth;
 mod webhooks;
 mod wire_snapshots;
