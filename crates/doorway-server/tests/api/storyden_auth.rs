@@ -7,6 +7,7 @@ use serde_json::{Value, json as j};
 
 use crate::harness::{Backend, STRONG_PASSWORD, TestApp, cookie_value, json, set_cookie, unique_email};
 use crate::on_both_backends;
+use crate::receiver::{Answer, Receiver, SECRET};
 
 on_both_backends!(
     a_user_walks_through_sign_up_sign_out_sign_in_and_a_reset,
@@ -17,6 +18,9 @@ on_both_backends!(
     logout_redirects_to_paths_only,
     accounts_needs_a_live_session,
     sign_ins_and_code_mails_are_rate_limited,
+    sign_ups_password_changes_and_resets_are_rate_limited,
+    hook_refusals_are_403_and_503_problems,
+    a_full_hashing_queue_is_503,
     bad_bodies_are_400_problems_on_every_route,
 );
 
@@ -512,4 +516,111 @@ async fn bad_bodies_are_400_problems_on_every_route(backend: Backend) {
     let missing = post(&app, "/ghost/auth/password/signin", j!({"identifier": "odin", "token": "x"})).await;
     let (status, body) = problem(missing).await;
     assert_problem(404, status, &body);
+}
+
+/// Posts until the answer is 429 (at most `tries` times); the 429 must be a problem with Retry-After.
+async fn until_429(app: &TestApp, method: &str, path: &str, body: Value, session: Option<&str>, tries: usize) {
+    for _ in 0..tries {
+        let response = call(app, method, path, Some(body.clone()), session).await;
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"), "{path}");
+            let (status, body) = problem(response).await;
+            assert_problem(429, status, &body);
+            return;
+        }
+    }
+    panic!("{method} {path}: no 429 after {tries} tries");
+}
+
+fn handle() -> String {
+    format!("h_{}", &uuid::Uuid::now_v7().simple().to_string()[20..])
+}
+
+async fn sign_ups_password_changes_and_resets_are_rate_limited(backend: Backend) {
+    let mut config = config();
+    config.settings.rate_limits.enabled = true;
+    let app =
+        TestApp::builder(backend).with_smtp().with_rate_limits().with_project_config("default", config).spawn().await;
+    let email = unique_email("limited");
+    let (session, _) =
+        session_of(post(&app, "/auth/email-password/signup", j!({"email": email, "password": STRONG_PASSWORD})).await)
+            .await;
+    until_429(&app, "POST", "/auth/password/signup", j!({"identifier": handle(), "token": STRONG_PASSWORD}), None, 6)
+        .await;
+    let more =
+        post(&app, "/auth/email-password/signup", j!({"email": unique_email("more"), "password": STRONG_PASSWORD}));
+    let (status, body) = problem(more.await).await;
+    assert_problem(429, status, &body);
+
+    let reset = j!({"email": email, "token_url": {"url": RESET_PAGE, "query": "token"}});
+    until_429(&app, "POST", "/auth/email-password/reset", reset, None, 5).await;
+    until_429(&app, "POST", "/auth/password/reset", j!({"token": "forged", "new": NEW_PASSWORD}), None, 32).await;
+    let wrong = j!({"old": "Wrong-Password-42", "new": NEW_PASSWORD});
+    until_429(&app, "PATCH", "/auth/password", wrong, Some(&session), 32).await;
+}
+
+async fn hook_refusals_are_403_and_503_problems(backend: Backend) {
+    let hooked = |receiver: &Receiver, timeout_ms: u64| {
+        let mut config = config();
+        config.settings.hooks = doorway_core::hooks::HooksSettings {
+            pre_signup: Some(doorway_core::hooks::PreSignupHook {
+                url: receiver.url.clone(),
+                secret: SECRET.into(),
+                timeout_ms,
+                on_failure: doorway_core::hooks::OnFailure::Reject,
+            }),
+        };
+        TestApp::builder(backend).with_project_config("default", config).spawn()
+    };
+    let deny =
+        Receiver::start(Answer::Json(axum::http::StatusCode::OK, j!({"allow": false, "message": "Not here"}))).await;
+    let app = hooked(&deny, 3000).await;
+    let by_handle = post(&app, "/auth/password/signup", j!({"identifier": handle(), "token": STRONG_PASSWORD})).await;
+    let (status, body) = problem(by_handle).await;
+    assert_problem(403, status, &body);
+    assert_eq!(body["detail"], "Not here");
+    let by_email =
+        post(&app, "/auth/email-password/signup", j!({"email": unique_email("hooked"), "password": STRONG_PASSWORD}))
+            .await;
+    let (status, body) = problem(by_email).await;
+    assert_problem(403, status, &body);
+
+    let hang = Receiver::start(Answer::Hang(std::time::Duration::from_secs(5))).await;
+    let app = hooked(&hang, 300).await;
+    for (path, body) in [
+        ("/auth/password/signup", j!({"identifier": handle(), "token": STRONG_PASSWORD})),
+        ("/auth/email-password/signup", j!({"email": unique_email("slow"), "password": STRONG_PASSWORD})),
+    ] {
+        let response = post(&app, path, body).await;
+        assert!(response.headers().contains_key("retry-after"), "{path}");
+        let (status, body) = problem(response).await;
+        assert_problem(503, status, &body);
+    }
+}
+
+async fn a_full_hashing_queue_is_503(backend: Backend) {
+    let slow =
+        doorway_core::password_hashing::HashingSettings { iterations: 8, threads: 1, queue: 1, ..Default::default() };
+    let app = TestApp::builder(backend).with_hashing(slow).spawn().await;
+    let routes = [
+        ("/auth/password/signup", "identifier", "token"),
+        ("/auth/password/signin", "identifier", "token"),
+        ("/auth/email-password/signup", "email", "password"),
+        ("/auth/email-password/signin", "email", "password"),
+    ];
+    for (path, name_key, password_key) in routes {
+        let attempts = (0..10).map(|i| {
+            let app = &app;
+            let name = if name_key == "email" { format!("busy{i}@example.com") } else { format!("busy_{i}") };
+            async move { post(app, path, j!({name_key: name, password_key: STRONG_PASSWORD})).await }
+        });
+        let responses = futures_util::future::join_all(attempts).await;
+        let busy: Vec<reqwest::Response> = responses.into_iter().filter(|r| r.status() == 503).collect();
+        assert!(!busy.is_empty(), "{path}: some attempts are refused while the queue is full");
+        for response in busy {
+            assert_eq!(response.headers()["retry-after"], "1");
+            let (status, body) = problem(response).await;
+            assert_problem(503, status, &body);
+        }
+    }
 }
