@@ -385,6 +385,8 @@ async fn logout_redirects_to_paths_only(backend: Backend) {
         let out = call(&app, "POST", &format!("/auth/logout?{query}"), None, None).await;
         assert_eq!((out.status().as_u16(), location(&out)), (302, "/".to_owned()), "{evil:?}");
     }
+    let repeated = call(&app, "POST", "/auth/logout?redirect=/a&redirect=//evil.example&x=%ZZ", None, None).await;
+    assert_eq!((repeated.status().as_u16(), location(&repeated)), (302, "/a".to_owned()), "the first one counts");
     let kept = call(&app, "POST", "/auth/logout?redirect=/threads/42%3Fpage%3D2", None, None).await;
     assert_eq!(location(&kept), "/threads/42?page=2");
     let no_session = call(&app, "POST", "/auth/logout", None, Some("not-a-token")).await;

@@ -1,13 +1,13 @@
 //! Storyden's session routes: `POST /auth/logout` and who-am-I (`GET /accounts`).
 
 use axum::Json;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use doorway_core::flows::session::{self as session_flow, SessionError, SessionProof};
 use doorway_core::user::User;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{SESSION_COOKIE, StorydenSettings, cookie_path, unauthorized, web_origin};
 use crate::client_info::Client;
@@ -17,11 +17,18 @@ use crate::cookies::{CookiePolicy, redirect};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub struct LogoutQuery {
     /// A path on the front end (`/…`), never a URL: anything else goes to `/`.
     redirect: Option<String>,
+}
+
+/// The first `redirect` of the query string. Read by hand so that no query string, however
+/// malformed (repeated keys, stray `%`), stops a logout.
+fn redirect_param(query: Option<&str>) -> Option<String> {
+    url::form_urlencoded::parse(query?.as_bytes()).find(|(k, _)| k == "redirect").map(|(_, v)| v.into_owned())
 }
 
 /// `raw` if it is a plain path: it starts with one `/` and nothing in it can make a browser
@@ -53,7 +60,7 @@ pub async fn logout(
     Client(client): Client,
     jar: CookieJar,
     headers: HeaderMap,
-    Query(query): Query<LogoutQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     if let Some(token) = presented_access_token(&state, &ctx, &headers) {
         match session_flow::sign_out(&state.services, &ctx, SessionProof::AccessToken(token), &client).await {
@@ -64,7 +71,7 @@ pub async fn logout(
     }
     let settings = StorydenSettings::of(&ctx.project.settings).map_err(|e| Problem::internal(&e))?;
     let origin = settings.web_address.as_deref().and_then(web_origin).unwrap_or_default();
-    let path = local_path(query.redirect.as_deref());
+    let path = local_path(redirect_param(query.as_deref()).as_deref());
     let cleared = CookiePolicy::for_public_url(&state.public_url).clear(SESSION_COOKIE, cookie_path(prefix));
     let mut response = redirect(jar.add(cleared), &format!("{origin}{path}"));
     let headers = response.headers_mut();
@@ -138,7 +145,15 @@ pub async fn account(
 
 #[cfg(test)]
 mod tests {
-    use super::local_path;
+    use super::{local_path, redirect_param};
+
+    #[test]
+    fn the_first_redirect_of_any_query_string() {
+        assert_eq!(redirect_param(Some("redirect=%2Fa&redirect=/b")).as_deref(), Some("/a"));
+        assert_eq!(redirect_param(Some("x=1&redirect=/b%ZZ")).as_deref(), Some("/b%ZZ"));
+        assert_eq!(redirect_param(Some("x=1")), None);
+        assert_eq!(redirect_param(None), None);
+    }
 
     #[test]
     fn only_plain_paths_are_kept() {
