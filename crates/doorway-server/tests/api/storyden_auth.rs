@@ -21,6 +21,7 @@ on_both_backends!(
     sign_ups_password_changes_and_resets_are_rate_limited,
     hook_refusals_are_403_and_503_problems,
     a_full_hashing_queue_is_503,
+    password_sign_ups_are_refused_when_the_project_takes_no_passwords,
     bad_bodies_are_400_problems_on_every_route,
 );
 
@@ -624,5 +625,20 @@ async fn a_full_hashing_queue_is_503(backend: Backend) {
             let (status, body) = problem(response).await;
             assert_problem(503, status, &body);
         }
+    }
+}
+
+async fn password_sign_ups_are_refused_when_the_project_takes_no_passwords(backend: Backend) {
+    let mut config = config();
+    config.settings.contract_settings.insert("storyden".into(), j!({"password": "off"}));
+    let app = TestApp::builder(backend).with_project_config("default", config).spawn().await;
+    for (path, body) in [
+        ("/auth/password/signup", j!({"identifier": handle(), "token": STRONG_PASSWORD})),
+        ("/auth/email-password/signup", j!({"email": unique_email("off"), "password": STRONG_PASSWORD})),
+    ] {
+        let response = post(&app, path, body).await;
+        assert!(set_cookie(&response, "storyden-session").is_none());
+        let (status, body) = problem(response).await;
+        assert_problem(400, status, &body);
     }
 }

@@ -246,7 +246,16 @@ fn sign_in_problem(e: SignInError) -> Problem {
 
 #[cfg(test)]
 mod tests {
-    use super::web_origin;
+    use super::{ContractSettings, StorydenSettings, web_origin};
+
+    #[test]
+    fn a_web_address_that_is_not_an_origin_is_a_settings_problem() {
+        let with = |raw: &str| StorydenSettings { web_address: Some(raw.into()), ..Default::default() }.problems();
+        assert!(with("https://forum.example.com").is_empty());
+        let problems = with("forum.example.com/app");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "web_address");
+    }
 
     #[test]
     fn web_address_is_a_bare_origin() {
