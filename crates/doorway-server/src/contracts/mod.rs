@@ -70,9 +70,17 @@ pub trait ContractAdapter: Sync {
     }
 
     /// An unexpected failure before its handlers ran: the cause goes to the log (at the edge),
-    /// never to the client.
-    fn internal(&self, cause: &dyn std::fmt::Display) -> Response {
-        let response = self.refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", INTERNAL_MESSAGE.to_owned());
+    /// never to the client. A storage outage is a 503 with `Retry-After`.
+    fn internal(&self, cause: &dyn crate::errors::Cause) -> Response {
+        let response = match crate::errors::storage_outage(cause) {
+            Some(outage) => {
+                let mut response =
+                    self.refuse(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", outage.message().to_owned());
+                crate::errors::set_retry_headers(&mut response, Some(outage.retry_after_secs()), None);
+                response
+            }
+            None => self.refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", INTERNAL_MESSAGE.to_owned()),
+        };
         crate::errors::with_cause(response, cause)
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use doorway_core::store::{Store, StoreResult, StoreTx};
+use doorway_core::store::{Outage, Store, StoreError, StoreResult, StoreTx};
 
 use crate::ConnectError;
 use crate::errors::store_error;
@@ -148,7 +148,7 @@ macro_rules! engine {
 
             async fn ping(&self) -> StoreResult<()> {
                 exec!(&self.pool, "SELECT 1")?;
-                Ok(())
+                self.check_headroom()
             }
 
             async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
@@ -167,3 +167,41 @@ macro_rules! engine {
 }
 
 for_both_engines!(engine);
+
+/// Below this much free space on the database's filesystem, SQLite is reported full: a
+/// sign-up appends a few pages to the WAL, and a checkpoint needs room too.
+const SQLITE_MIN_FREE_BYTES: u64 = 1024 * 1024;
+
+impl SqliteStore {
+    /// The database file's filesystem has room to write (an in-memory database always has).
+    fn check_headroom(&self) -> StoreResult<()> {
+        let options = self.pool.connect_options();
+        let file = options.get_filename();
+        let dir = match file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        if file.as_os_str() == ":memory:" || !file.exists() {
+            return Ok(());
+        }
+        let stats = rustix::fs::statvfs(dir).map_err(|e| StoreError::unavailable(Outage::Unreachable, std::io::Error::from(e)))?;
+        let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+        if free < SQLITE_MIN_FREE_BYTES {
+            #[derive(Debug, thiserror::Error)]
+            #[error("{free} bytes free on the database's filesystem ({dir})")]
+            struct LowSpace {
+                free: u64,
+                dir: String,
+            }
+            return Err(StoreError::unavailable(Outage::Full, LowSpace { free, dir: dir.display().to_string() }));
+        }
+        Ok(())
+    }
+}
+
+impl PgStore {
+    /// PostgreSQL reports a full disk itself (SQLSTATE 53100), when a write fails.
+    fn check_headroom(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}
