@@ -57,15 +57,19 @@ mod rate_limits;
 mod sessions;
 mod verification;
 
-/// Claiming due deliveries. On PostgreSQL several instances claim at once, so rows another
-/// worker is claiming are skipped; SQLite has a single writer and no `SKIP LOCKED`.
+/// Claiming due deliveries, except those to the targets in `$5` (a JSON array of strings).
+/// On PostgreSQL several instances claim at once, so rows another worker is claiming are
+/// skipped; SQLite has a single writer and no `SKIP LOCKED`.
 macro_rules! claim_sql {
-    ($lock:literal) => {
+    ($skipped:literal, $lock:literal) => {
         concat!(
             "UPDATE deliveries SET claimed_until = $1, attempts = attempts + 1
              WHERE id IN (SELECT id FROM deliveries
                  WHERE status = 'pending' AND kind = $2 AND next_attempt_at <= $3
                    AND (claimed_until IS NULL OR claimed_until < $3)
+                   AND target NOT IN (",
+            $skipped,
+            ")
                  ORDER BY next_attempt_at, id LIMIT $4 ",
             $lock,
             ") RETURNING *"
@@ -73,8 +77,8 @@ macro_rules! claim_sql {
     };
 }
 
-const CLAIM_SQLITE: &str = claim_sql!("");
-const CLAIM_POSTGRES: &str = claim_sql!("FOR UPDATE SKIP LOCKED");
+const CLAIM_SQLITE: &str = claim_sql!("SELECT value FROM json_each($5)", "");
+const CLAIM_POSTGRES: &str = claim_sql!("SELECT json_array_elements_text($5::json)", "FOR UPDATE SKIP LOCKED");
 
 /// The store and transaction types of one engine, and what is not an aggregate's: opening,
 /// pinging, beginning and committing, and sealing signing keys at start-up.
