@@ -6,9 +6,9 @@ use axum::extract::Request;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use doorway_core::StoreError;
 use doorway_core::error::Unexpected;
 use doorway_core::store::Outage;
-use doorway_core::StoreError;
 use serde::Serialize;
 
 /// Request bodies larger than this are refused with 413 before parsing.

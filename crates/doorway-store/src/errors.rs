@@ -104,10 +104,7 @@ mod tests {
         assert_eq!(outage("1"), None, "SQLITE_ERROR");
         assert_eq!(outage("42P01"), None, "undefined_table");
         assert!(matches!(super::store_error(sqlx::Error::PoolTimedOut), doorway_core::StoreError::Unavailable { .. }));
-        assert!(matches!(
-            super::store_error(sqlx::Error::RowNotFound),
-            doorway_core::StoreError::Unexpected(_)
-        ));
+        assert!(matches!(super::store_error(sqlx::Error::RowNotFound), doorway_core::StoreError::Unexpected(_)));
     }
 
     #[test]

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use axum::Json;
-use doorway_core::store::Outage;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use doorway_core::store::Outage;
 use serde::Serialize;
 
 use crate::admin_auth::Admin;

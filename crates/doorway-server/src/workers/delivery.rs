@@ -238,3 +238,92 @@ impl<S: Sender> DeliveryWorker<S> {
 fn without_query(endpoint: &str) -> &str {
     endpoint.split(['?', '#']).next().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use doorway_core::projects::{NewProject, ensure_project};
+    use doorway_core::webhooks::{DeliveryStatus, WebhookEndpoint};
+    use doorway_core::{ManualClock, ProjectSettings, ProjectSlug, Timestamp};
+
+    use super::*;
+
+    /// A receiver that takes `secs` (on the manual clock) and then fails.
+    struct SlowFailure {
+        clock: ManualClock,
+        secs: i64,
+    }
+
+    #[async_trait]
+    impl Sender for SlowFailure {
+        fn kind(&self) -> DeliveryKind {
+            DeliveryKind::Webhook
+        }
+
+        async fn send(&self, _: &Delivery) -> Result<Option<u16>, SendFailure> {
+            self.clock.advance_seconds(self.secs);
+            Err(SendFailure { status_code: None, error: "timed out".into(), permanent: false })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_backoff_counts_from_the_end_of_the_attempt() {
+        let store = doorway_store::test_support::memory_store().await;
+        let clock = ManualClock::starting_at(Timestamp::from_millis(1_000_000));
+        let new = NewProject {
+            slug: ProjectSlug::parse("acme").unwrap(),
+            name: "Acme".into(),
+            settings: ProjectSettings::default(),
+        };
+        let project = ensure_project(store.as_ref(), &clock, new).await.unwrap();
+        let endpoint =
+            WebhookEndpoint { url: "http://hooks.example/in".into(), secret: "whsec_eA==".into(), events: vec![] };
+        let start = clock.now();
+        let d = Delivery {
+            id: "msg_1".into(),
+            project_id: project.id.clone(),
+            event_id: "evt_1".into(),
+            kind: DeliveryKind::Webhook,
+            target: endpoint.url.clone(),
+            body: "{}".into(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: start,
+            claimed_until: None,
+            last_error: None,
+            created_at: start,
+            delivered_at: None,
+        };
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_delivery(&d).await.unwrap();
+        tx.commit().await.unwrap();
+        let claimed = store.claim_deliveries(DeliveryKind::Webhook, start, start.plus_seconds(60), 1).await.unwrap();
+
+        let settings = DeliverySettings { retry_base_ms: 5_000, ..DeliverySettings::default() };
+        let sender = SlowFailure { clock: clock.clone(), secs: 10 };
+        let worker =
+            Arc::new(DeliveryWorker { store: store.clone(), clock: Arc::new(clock.clone()), settings, sender });
+        let finished = worker.attempt(claimed[0].clone(), endpoint.url.clone()).await;
+        assert!(finished.endpoint_failed);
+
+        let stored = store.deliveries(&project.id, DeliveryKind::Webhook, None, 10).await.unwrap();
+        let wait = stored[0].next_attempt_at.millis() - start.millis();
+        // 10 s of attempt, then 5 s ± 20 %: never sooner than 14 s after the attempt began.
+        assert!((14_000..=16_000).contains(&wait), "next attempt {wait} ms after the start");
+    }
+
+    #[test]
+    fn a_circuit_opens_after_repeated_failures_and_lets_one_probe_through() {
+        let now = Instant::now();
+        let mut e = Endpoint::default();
+        assert!(e.can_start(now, 2));
+        e.in_flight = 2;
+        assert!(!e.can_start(now, 2), "at its in-flight limit");
+        e.in_flight = 0;
+        e.open_until = Some(now + Duration::from_secs(30));
+        assert!(!e.can_start(now, 2), "open");
+        let later = now + Duration::from_secs(31);
+        assert!(e.can_start(later, 2), "half-open: a probe may go");
+        e.in_flight = 1;
+        assert!(!e.can_start(later, 2), "one probe at a time");
+    }
+}

@@ -12,6 +12,7 @@ mod aufy;
 mod browser_security;
 mod common_passwords;
 mod contracts;
+mod delivery_faults;
 mod discovery;
 mod errors;
 mod lookalikes;

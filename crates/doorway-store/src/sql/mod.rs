@@ -188,7 +188,8 @@ impl SqliteStore {
         if file.as_os_str() == ":memory:" || !file.exists() {
             return Ok(());
         }
-        let stats = rustix::fs::statvfs(dir).map_err(|e| StoreError::unavailable(Outage::Unreachable, std::io::Error::from(e)))?;
+        let stats = rustix::fs::statvfs(dir)
+            .map_err(|e| StoreError::unavailable(Outage::Unreachable, std::io::Error::from(e)))?;
         let free = stats.f_bavail.saturating_mul(stats.f_frsize);
         if free < SQLITE_MIN_FREE_BYTES {
             #[derive(Debug, thiserror::Error)]

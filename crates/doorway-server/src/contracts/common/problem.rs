@@ -35,8 +35,9 @@ impl Problem {
     /// outage is a 503 with `Retry-After`.
     pub fn internal(cause: &dyn Cause) -> Self {
         let answer = match storage_outage(cause) {
-            Some(outage) => Self::new(StatusCode::SERVICE_UNAVAILABLE, outage.message())
-                .with_retry(outage.retry_after_secs(), None),
+            Some(outage) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, outage.message()).with_retry(outage.retry_after_secs(), None)
+            }
             None => Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE),
         };
         Self { cause: Some(describe(cause)), ..answer }
