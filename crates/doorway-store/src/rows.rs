@@ -74,7 +74,7 @@ pub(crate) struct UserRow {
     seq: i64,
     id: String,
     project_id: String,
-    email: String,
+    email: Option<String>,
     email_verified: bool,
     name: Option<String>,
     username: Option<String>,
@@ -108,7 +108,7 @@ impl TryFrom<UserRow> for User {
             seq: r.seq,
             id: r.id,
             project_id: r.project_id,
-            email: EmailAddress::from_trusted(r.email),
+            email: r.email.map(EmailAddress::from_trusted),
             email_verified: r.email_verified,
             name: r.name,
             username: r.username,
@@ -360,6 +360,7 @@ impl TryFrom<VerificationRow> for Verification {
         let purpose = match r.purpose.as_str() {
             "verify_email" => CodePurpose::VerifyEmail,
             "sign_in" => CodePurpose::SignIn,
+            "password_reset" => CodePurpose::PasswordReset,
             other => return Err(corrupt(format!("verification {} has purpose {other}", r.id))),
         };
         Ok(Verification {

@@ -7,6 +7,8 @@ pub mod email_code_sign_in;
 pub mod email_signup;
 pub mod external_signup;
 pub mod oauth_signup;
+pub mod password_change;
+pub mod password_recovery;
 pub mod password_signup;
 pub mod profile;
 pub mod session;
@@ -50,7 +52,7 @@ fn variant_name(debug: &str) -> &str {
 pub(crate) fn user_event(user: &User) -> serde_json::Value {
     json!({
         "id": user.id,
-        "email": user.email.as_str(),
+        "email": user.email.as_ref().map(crate::email::EmailAddress::as_str),
         "name": user.name,
         "emailVerified": user.email_verified,
         "createdAt": user.created_at.to_rfc3339(),

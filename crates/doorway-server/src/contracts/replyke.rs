@@ -13,7 +13,7 @@ use doorway_core::email::EmailAddress;
 use doorway_core::flows::password_signup::{self, PasswordSignup, SignupError};
 use doorway_core::lookalike;
 use doorway_core::password::Password;
-use doorway_core::user::{GeoPoint, ProfileDraft, User, Username};
+use doorway_core::user::{GeoPoint, Login, ProfileDraft, User, Username};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -356,7 +356,7 @@ fn parse_birthdate(raw: &str) -> Option<String> {
 fn user_view(u: &User) -> Value {
     json!({
         "id": u.id,
-        "email": u.email.as_str(),
+        "email": u.email.as_ref().map(|e| e.as_str()),
         "username": u.username,
         "name": u.name,
         "avatar": u.avatar_url,
@@ -487,7 +487,7 @@ pub async fn sign_up(
     let parsed = parse(&body, ctx.project.settings.names.refuse_mixed_script)
         .inspect_err(|_| record_signup("replyke", "password", "invalid"))?;
     let command = PasswordSignup {
-        email: parsed.email,
+        login: Login::Email(parsed.email),
         password: parsed.password,
         policy: ReplykeSettings::of(&ctx.project.settings).map_err(|e| ReplykeError::internal(&e))?.password_policy,
         profile: parsed.profile,

@@ -16,6 +16,7 @@ mod delivery_faults;
 mod discovery;
 mod errors;
 mod lookalikes;
+mod native_account;
 mod native_email;
 mod native_sessions;
 mod native_signup;

@@ -6,7 +6,7 @@ use doorway_core::Timestamp;
 use doorway_core::email::EmailAddress;
 use doorway_core::organization::{Membership, Organization, Workspace};
 use doorway_core::store::{AccountStore, AccountTx, Identity, StoreResult};
-use doorway_core::user::User;
+use doorway_core::user::{User, Username};
 
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::errors::store_error;
@@ -37,6 +37,31 @@ macro_rules! accounts {
                 )?
                 .map(<(User, Option<String>)>::try_from)
                 .transpose()
+            }
+
+            async fn user_with_password_by_username(
+                &self,
+                project_id: &str,
+                username: &Username,
+            ) -> StoreResult<Option<(User, Option<String>)>> {
+                fetch_optional!(
+                    UserWithPasswordRow,
+                    &self.pool,
+                    "SELECT u.*, p.phc FROM users u LEFT JOIN password_credentials p ON p.user_id = u.id
+                     WHERE u.project_id = $1 AND u.username = $2",
+                    project_id,
+                    username.as_str(),
+                )?
+                .map(<(User, Option<String>)>::try_from)
+                .transpose()
+            }
+
+            async fn password_of(&self, user_id: &str) -> StoreResult<Option<String>> {
+                sqlx::query_scalar("SELECT phc FROM password_credentials WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(store_error)
             }
 
             async fn identity_user(&self, project_id: &str, provider: &str, subject: &str) -> StoreResult<Option<User>> {
@@ -83,7 +108,7 @@ macro_rules! accounts {
                 )
                 .bind(&u.id)
                 .bind(&u.project_id)
-                .bind(u.email.as_str())
+                .bind(u.email.as_ref().map(EmailAddress::as_str))
                 .bind(u.email_verified)
                 .bind(&u.name)
                 .bind(&u.username)

@@ -3,6 +3,7 @@
 use doorway_core::email::EmailAddress;
 use doorway_core::organization::{Membership, Organization, Workspace};
 use doorway_core::store::Identity;
+use doorway_core::user::{User, Username};
 
 use crate::{Engine, assert_conflict, insert_user, open_with_project, t, user};
 
@@ -12,6 +13,7 @@ on_every_engine!(
     passwords_are_set_read_and_deleted,
     organizations_memberships_and_workspaces,
     identities_find_their_user_until_unlinked,
+    accounts_without_an_address_are_found_by_handle,
 );
 
 async fn users_round_trip(engine: Engine) {
@@ -59,6 +61,38 @@ async fn taken_email_or_username_is_a_conflict(engine: Engine) {
     insert_user(&*store, free).await;
 }
 
+async fn accounts_without_an_address_are_found_by_handle(engine: Engine) {
+    let (_db, store) = open_with_project(engine).await;
+    let handle_only = |id: &str, username: &str| User {
+        email: None,
+        username: Some(username.into()),
+        ..user(id, "unused@example.com")
+    };
+    let kim = insert_user(&*store, handle_only("usr_1", "kim")).await;
+    // Any number of accounts may lack an address; handles stay unique per project.
+    let lee = insert_user(&*store, handle_only("usr_2", "lee")).await;
+    let mut tx = store.begin().await.unwrap();
+    assert_conflict(tx.insert_user(&handle_only("usr_3", "kim")).await);
+    drop(tx);
+    // An address-less account holds no address that another account could clash with.
+    insert_user(&*store, user("usr_4", "kim@example.com")).await;
+
+    assert_eq!(store.user_by_id("prj_acme", "usr_1").await.unwrap(), Some(kim.clone()));
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_password("usr_1", "$argon2id$kim", t(11)).await.unwrap();
+    tx.commit().await.unwrap();
+    let kim_handle = Username::parse("KIM").unwrap();
+    assert_eq!(
+        store.user_with_password_by_username("prj_acme", &kim_handle).await.unwrap(),
+        Some((kim, Some("$argon2id$kim".into())))
+    );
+    let lee_handle = Username::parse("lee").unwrap();
+    assert_eq!(store.user_with_password_by_username("prj_acme", &lee_handle).await.unwrap(), Some((lee, None)));
+    let nobody = Username::parse("nobody").unwrap();
+    assert_eq!(store.user_with_password_by_username("prj_acme", &nobody).await.unwrap(), None);
+    assert_eq!(store.user_with_password_by_username("prj_other", &kim_handle).await.unwrap(), None);
+}
+
 async fn passwords_are_set_read_and_deleted(engine: Engine) {
     let (_db, store) = open_with_project(engine).await;
     let ada = insert_user(&*store, user("usr_1", "ada@example.com")).await;
@@ -73,6 +107,7 @@ async fn passwords_are_set_read_and_deleted(engine: Engine) {
         store.user_with_password("prj_acme", &email).await.unwrap(),
         Some((ada.clone(), Some("$argon2id$phc".into())))
     );
+    assert_eq!(store.password_of("usr_1").await.unwrap().as_deref(), Some("$argon2id$phc"));
 
     let mut tx = store.begin().await.unwrap();
     assert!(tx.delete_password("usr_1").await.unwrap());
@@ -80,6 +115,7 @@ async fn passwords_are_set_read_and_deleted(engine: Engine) {
     assert_eq!(tx.lock_password("usr_1").await.unwrap(), None);
     tx.commit().await.unwrap();
     assert_eq!(store.user_with_password("prj_acme", &email).await.unwrap(), Some((ada, None)));
+    assert_eq!(store.password_of("usr_1").await.unwrap(), None);
 }
 
 async fn organizations_memberships_and_workspaces(engine: Engine) {
