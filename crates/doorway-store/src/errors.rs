@@ -29,24 +29,31 @@ fn outage(e: &sqlx::Error) -> Option<Outage> {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => Some(Outage::Unreachable),
-        sqlx::Error::Database(db) => database_outage(db.code().as_deref().unwrap_or("")),
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                Some(_) => sqlite_outage(&code),
+                None => postgres_outage(&code),
+            }
+        }
         _ => None,
     }
 }
 
-/// By code: SQLite's result codes are numbers (extended; the primary code is the low byte),
-/// PostgreSQL's are five-character SQLSTATEs.
-fn database_outage(code: &str) -> Option<Outage> {
-    if let Ok(extended) = code.parse::<i32>() {
-        return match extended & 0xff {
-            // SQLITE_FULL
-            13 => Some(Outage::Full),
-            // SQLITE_BUSY (the busy timeout ran out), SQLITE_READONLY (a file turned
-            // unwritable), SQLITE_IOERR, SQLITE_CANTOPEN
-            5 | 8 | 10 | 14 => Some(Outage::Unreachable),
-            _ => None,
-        };
+/// By SQLite's extended result code (the primary code is its low byte).
+fn sqlite_outage(code: &str) -> Option<Outage> {
+    match code.parse::<i32>().ok()? & 0xff {
+        // SQLITE_FULL
+        13 => Some(Outage::Full),
+        // SQLITE_BUSY (the busy timeout ran out), SQLITE_READONLY (a file turned unwritable),
+        // SQLITE_IOERR, SQLITE_CANTOPEN
+        5 | 8 | 10 | 14 => Some(Outage::Unreachable),
+        _ => None,
     }
+}
+
+/// By PostgreSQL's SQLSTATE.
+fn postgres_outage(code: &str) -> Option<Outage> {
     match code {
         // disk_full
         "53100" => Some(Outage::Full),
@@ -95,14 +102,16 @@ mod tests {
     #[test]
     fn outages_are_told_apart_from_bugs() {
         use doorway_core::store::Outage;
-        let outage = super::database_outage;
-        assert_eq!(outage("13"), Some(Outage::Full));
-        assert_eq!(outage("778"), Some(Outage::Unreachable), "SQLITE_IOERR_WRITE");
-        assert_eq!(outage("53100"), Some(Outage::Full));
-        assert_eq!(outage("57P01"), Some(Outage::Unreachable), "admin_shutdown");
-        assert_eq!(outage("08006"), Some(Outage::Unreachable));
-        assert_eq!(outage("1"), None, "SQLITE_ERROR");
-        assert_eq!(outage("42P01"), None, "undefined_table");
+        let (sqlite, postgres) = (super::sqlite_outage, super::postgres_outage);
+        assert_eq!(sqlite("13"), Some(Outage::Full));
+        assert_eq!(sqlite("778"), Some(Outage::Unreachable), "SQLITE_IOERR_WRITE");
+        assert_eq!(sqlite("1"), None, "SQLITE_ERROR");
+        assert_eq!(sqlite("2067"), None, "SQLITE_CONSTRAINT_UNIQUE");
+        assert_eq!(postgres("53100"), Some(Outage::Full));
+        assert_eq!(postgres("57P01"), Some(Outage::Unreachable), "admin_shutdown");
+        assert_eq!(postgres("08006"), Some(Outage::Unreachable));
+        assert_eq!(postgres("42P01"), None, "undefined_table");
+        assert_eq!(postgres("23505"), None, "unique_violation");
         assert!(matches!(super::store_error(sqlx::Error::PoolTimedOut), doorway_core::StoreError::Unavailable { .. }));
         assert!(matches!(super::store_error(sqlx::Error::RowNotFound), doorway_core::StoreError::Unexpected(_)));
     }
