@@ -11,7 +11,7 @@
 //! Delivery is at least once: an attempt whose outcome could not be recorded (a crash, a
 //! database outage) is sent again when its lease expires, with the same `webhook-id`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,6 +63,10 @@ struct Endpoint {
     failures: u32,
     /// Set while the circuit is open; once passed, one probe may run (half-open).
     open_until: Option<Instant>,
+    /// Claimed beyond the endpoint's free slots, with the end of their lease: started as slots
+    /// free up (so a backlog for one endpoint is not claimed and given back over and over), or
+    /// given back when their lease no longer leaves room for a whole attempt.
+    waiting: VecDeque<(Delivery, Instant)>,
 }
 
 impl Endpoint {
@@ -74,8 +78,17 @@ impl Endpoint {
         }
     }
 
+    /// Whether claims should bring it more work.
+    fn wants_more(&self, now: Instant, limit: usize) -> bool {
+        self.waiting.is_empty() && self.can_start(now, limit)
+    }
+
+    fn is_open(&self, now: Instant) -> bool {
+        self.open_until.is_some_and(|until| now < until)
+    }
+
     fn is_idle(&self) -> bool {
-        self.in_flight == 0 && self.failures == 0 && self.open_until.is_none()
+        self.in_flight == 0 && self.failures == 0 && self.open_until.is_none() && self.waiting.is_empty()
     }
 }
 
@@ -93,6 +106,9 @@ impl<S: Sender> DeliveryWorker<S> {
         let kind = worker.sender.kind();
         let settings = worker.settings.clone();
         let poll = Duration::from_millis(settings.poll_interval_ms);
+        let limit = settings.max_in_flight_per_endpoint;
+        // A waiting delivery starts only while its lease outlasts a whole attempt.
+        let needed = Duration::from_millis(settings.timeout_ms) + Duration::from_secs(1);
         let mut endpoints: HashMap<String, Endpoint> = HashMap::new();
         let mut running: JoinSet<Finished> = JoinSet::new();
         let mut claim_failing = false;
@@ -101,9 +117,28 @@ impl<S: Sender> DeliveryWorker<S> {
                 worker.finished(&mut endpoints, done);
             }
             let now = Instant::now();
-            let limit = settings.max_in_flight_per_endpoint;
+            let mut give_back = Vec::new();
+            for (key, endpoint) in endpoints.iter_mut() {
+                if endpoint.is_open(now) {
+                    give_back.extend(endpoint.waiting.drain(..).map(|(d, _)| d));
+                }
+                while let Some((_, lease_ends)) = endpoint.waiting.front() {
+                    let expiring = lease_ends.saturating_duration_since(now) < needed;
+                    if !expiring && (!endpoint.can_start(now, limit) || running.len() >= settings.max_in_flight) {
+                        break;
+                    }
+                    let Some((d, _)) = endpoint.waiting.pop_front() else { break };
+                    if expiring {
+                        give_back.push(d);
+                    } else {
+                        endpoint.in_flight += 1;
+                        running.spawn(worker.clone().attempt(d, key.clone()));
+                    }
+                }
+            }
+            worker.give_back(give_back).await;
             let blocked: Vec<String> =
-                endpoints.iter().filter(|(_, e)| !e.can_start(now, limit)).map(|(k, _)| k.clone()).collect();
+                endpoints.iter().filter(|(_, e)| !e.wants_more(now, limit)).map(|(k, _)| k.clone()).collect();
             let shared_blocked = worker.sender.endpoint("").is_none() && !blocked.is_empty();
             let room = settings.max_in_flight.saturating_sub(running.len()).min(BATCH);
             let mut started = 0;
@@ -111,6 +146,7 @@ impl<S: Sender> DeliveryWorker<S> {
             if room > 0 && !shared_blocked {
                 let at = worker.clock.now();
                 let lease_until = at.plus_seconds(settings.lease_secs as i64);
+                let lease_ends = Instant::now() + Duration::from_secs(settings.lease_secs);
                 match worker.store.claim_deliveries_except(kind, at, lease_until, room as u32, &blocked).await {
                     Ok(claimed) => {
                         if claim_failing {
@@ -121,12 +157,12 @@ impl<S: Sender> DeliveryWorker<S> {
                         for d in claimed {
                             let key = worker.sender.endpoint(&d.target).unwrap_or_default().to_owned();
                             let endpoint = endpoints.entry(key.clone()).or_default();
-                            if endpoint.can_start(now, limit) {
+                            if endpoint.wants_more(now, limit) {
                                 endpoint.in_flight += 1;
                                 started += 1;
                                 running.spawn(worker.clone().attempt(d, key));
-                            } else if let Err(e) = worker.store.release_delivery(&d.id).await {
-                                tracing::warn!(error = %e, delivery = %d.id, "cannot release a delivery; it is retried when its lease expires");
+                            } else {
+                                endpoint.waiting.push_back((d, lease_ends));
                             }
                         }
                     }
@@ -151,9 +187,20 @@ impl<S: Sender> DeliveryWorker<S> {
                 _ = stop.changed() => {}
             }
         }
-        // Attempts in flight finish (the caller bounds how long it waits); an attempt cut short
-        // is sent again when its lease expires.
+        // What waits goes back for the next worker; attempts in flight finish (the caller
+        // bounds how long it waits), and one cut short is sent again when its lease expires.
+        let waiting = endpoints.values_mut().flat_map(|e| e.waiting.drain(..).map(|(d, _)| d)).collect();
+        worker.give_back(waiting).await;
         while running.join_next().await.is_some() {}
+    }
+
+    /// Releases claimed deliveries that will not be attempted now, without counting an attempt.
+    async fn give_back(&self, deliveries: Vec<Delivery>) {
+        for d in deliveries {
+            if let Err(e) = self.store.release_delivery(&d.id).await {
+                tracing::warn!(error = %e, delivery = %d.id, "cannot release a delivery; it is retried when its lease expires");
+            }
+        }
     }
 
     /// Books a finished attempt against its endpoint's slots and breaker.
