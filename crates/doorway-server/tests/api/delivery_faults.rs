@@ -66,4 +66,8 @@ async fn a_hanging_and_a_failing_endpoint_do_not_slow_a_healthy_one(backend: Bac
     let first = hung.first().expect("the hanging endpoint was tried").at;
     let early = hung.iter().filter(|c| c.at < first + Duration::from_millis(1500)).count();
     assert!(early <= 2, "{early} attempts in flight at once to the hanging endpoint");
+    println!(
+        "measured: beside a hanging and a failing endpoint, the healthy one's slowest delivery took {worst:?}; \
+         {failed} attempts reached the failing endpoint before its circuit opened"
+    );
 }
