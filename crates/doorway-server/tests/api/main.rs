@@ -31,5 +31,6 @@ mod rate_limits;
 mod replyke;
 mod signing_keys;
 mod storyden;
+mod storyden_auth;
 mod webhooks;
 mod wire_snapshots;
