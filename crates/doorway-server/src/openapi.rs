@@ -218,7 +218,29 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
     }
     let mut doc = serde_json::to_value(&api).unwrap_or_default();
     add_links(&mut doc);
+    optional_bodies_are_absent_not_null(&mut doc);
     doc
+}
+
+/// utoipa writes an optional body (`Option<T>`) as `oneOf: [null, T]`, which says a JSON `null`
+/// is a fine body; the servers mean "no body, or a T" — what `required: false` already says.
+fn optional_bodies_are_absent_not_null(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else { return };
+    for body in paths.values_mut().filter_map(|i| i.as_object_mut()).flat_map(|i| i.values_mut()) {
+        let Some(body) = body.get_mut("requestBody") else { continue };
+        if body.get("required") == Some(&serde_json::Value::Bool(true)) {
+            continue;
+        }
+        let Some(content) = body.get_mut("content").and_then(|c| c.as_object_mut()) else { continue };
+        for media in content.values_mut() {
+            let Some(schema) = media.get_mut("schema") else { continue };
+            let not_null = match schema.get("oneOf").and_then(|o| o.as_array()).map(Vec::as_slice) {
+                Some([null, other]) if null == &serde_json::json!({"type": "null"}) => other.clone(),
+                _ => continue,
+            };
+            *schema = not_null;
+        }
+    }
 }
 
 /// OpenAPI links from what one operation creates to the operations that read it, so clients

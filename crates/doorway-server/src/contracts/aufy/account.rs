@@ -173,7 +173,9 @@ pub async fn link_external(
 #[allow(dead_code, reason = "documents the body; the handler reads it field by field")]
 #[schema(as = AufyChangePasswordRequest, rename_all = "camelCase")]
 pub struct ChangePasswordRequest {
+    #[schema(format = Password, min_length = 1, pattern = "\\S")]
     password: String,
+    #[schema(format = Password, min_length = 1, pattern = "\\S")]
     new_password: String,
 }
 

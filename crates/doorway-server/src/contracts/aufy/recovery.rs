@@ -43,11 +43,11 @@ fn rate_limited(r: doorway_core::rate_limit::RateLimited) -> Problem {
 pub struct ConfirmQuery {
     /// The mail's 6-digit code, or its link's token.
     #[serde(alias = "Code")]
-    #[param(required = true)]
+    #[param(required = true, min_length = 1, pattern = "\\S")]
     code: Option<String>,
     /// The user's id (`usr_…`) or email address; needed with a 6-digit code.
     #[serde(rename = "userId", alias = "userid", alias = "UserId")]
-    #[param(rename = "userId", required = true)]
+    #[param(rename = "userId", required = true, min_length = 1)]
     user_id: Option<String>,
 }
 
@@ -97,6 +97,7 @@ pub async fn confirm_email(
 #[allow(dead_code, reason = "documents the body; the handler reads it field by field")]
 #[schema(as = AufyEmailRequest)]
 pub struct EmailRequest {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     email: String,
 }
 
@@ -183,10 +184,13 @@ pub async fn forgot_password(
 #[allow(dead_code, reason = "documents the body; the handler reads it field by field")]
 #[schema(as = AufyResetPasswordRequest)]
 pub struct ResetPasswordRequest {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     email: String,
     /// The mail's 6-digit code, or its link's token.
+    #[schema(min_length = 1, pattern = "\\S", example = "123456")]
     code: String,
     /// The new password.
+    #[schema(format = Password, min_length = 1, pattern = "\\S")]
     password: String,
 }
 

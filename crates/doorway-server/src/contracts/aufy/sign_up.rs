@@ -40,7 +40,9 @@ pub struct SignUpResponse {
 #[allow(dead_code, reason = "documents the body; the handler reads it field by field")]
 #[schema(as = AufySignUpRequest)]
 pub struct SignUpRequest {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     email: String,
+    #[schema(format = Password, min_length = 1, pattern = "\\S")]
     password: String,
 }
 

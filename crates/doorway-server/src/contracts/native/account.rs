@@ -110,18 +110,36 @@ pub async fn reset_password_page(Query(q): Query<TokenQuery>) -> Response {
     hosted_pages::confirmation(&RESET_PAGE, &q.token)
 }
 
+/// `{token, password}` (the link, as the reset page's form sends it) or `{email, code, password}`.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 #[schema(as = ResetPasswordRequest)]
-pub struct ResetPasswordDoc {
-    /// The link's token; or send `email` and `code` instead.
+#[serde(untagged)]
+pub enum ResetPasswordDoc {
+    Link(ResetWithLinkDoc),
+    Code(ResetWithCodeDoc),
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = ResetPasswordWithLink)]
+pub struct ResetWithLinkDoc {
+    /// The link's token.
     #[schema(min_length = 1)]
-    token: Option<String>,
+    token: String,
+    #[schema(min_length = 1, max_length = 256, format = Password)]
+    password: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = ResetPasswordWithCode)]
+pub struct ResetWithCodeDoc {
     #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
-    email: Option<String>,
+    email: String,
     /// The 6-digit code from the mail.
     #[schema(pattern = "^[0-9]{6}$", example = "123456")]
-    code: Option<String>,
+    code: String,
     #[schema(min_length = 1, max_length = 256, format = Password)]
     password: String,
 }
@@ -135,10 +153,14 @@ pub struct ResetPasswordDoc {
         (ResetPasswordDoc = "application/x-www-form-urlencoded"),
     )),
     responses(
-        (status = 200, body = VerifiedResponse, description = "Password set, address verified, every session revoked"),
-        (status = 400, body = ErrorBody, description = "INVALID_CODE or CODE_EXPIRED"),
-        (status = 422, body = ErrorBody, description = "VALIDATION_ERROR (missing fields, or the password breaks the policy)"),
-        (status = 429, body = ErrorBody, description = "Too many codes tried; see Retry-After"),
+        (status = 200, description = "Password set, address verified, every session revoked; a form post gets a page saying so", content(
+            (VerifiedResponse = "application/json"), (String = "text/html"))),
+        (status = 400, description = "INVALID_CODE or CODE_EXPIRED; a form post gets a page saying so", content(
+            (ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 422, description = "VALIDATION_ERROR (missing fields, or the password breaks the policy); a form post gets a page saying so", content(
+            (ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 429, description = "Too many codes tried; see Retry-After. A form post gets a page saying so", content(
+            (ErrorBody = "application/json"), (String = "text/html"))),
         (status = 503, body = ErrorBody, description = "Hashing queue full; see Retry-After"),
     ))]
 pub async fn reset_password(
@@ -205,7 +227,7 @@ async fn reset_with(
 
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
-#[schema(as = ChangePasswordRequest)]
+#[schema(as = ChangePasswordRequest, rename_all = "camelCase")]
 pub struct ChangePasswordDoc {
     /// Required when the account has a password; leave it out to give a password to an account
     /// that has none (signed up by mail code or a provider).

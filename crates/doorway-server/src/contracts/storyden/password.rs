@@ -28,16 +28,29 @@ use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 use crate::telemetry::{record_signup, signup_outcome};
 
-/// `{identifier, token}` (Storyden's `AuthPair`): a handle and a password.
+/// `{identifier, token}` (Storyden's `AuthPair`) for sign-in: a handle and a password.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 #[schema(as = StorydenAuthPair)]
 pub struct AuthPairDoc {
-    /// The handle: 2–30 letters, digits, `_`, `.` or `-` (case-insensitive).
-    #[schema(example = "odin")]
+    /// The handle (case-insensitive).
+    #[schema(min_length = 1, example = "odin")]
     identifier: String,
     /// The password.
-    #[schema(format = Password, example = "correct horse battery")]
+    #[schema(format = Password, min_length = 1, example = "correct horse battery")]
+    token: String,
+}
+
+/// `{identifier, token}` (Storyden's `AuthPair`) for sign-up: a new handle and a password.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = StorydenAuthPairSignup)]
+pub struct AuthPairSignupDoc {
+    /// The handle: 2–30 letters, digits, `_`, `.` or `-` (case-insensitive).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{2,30}$", example = "odin")]
+    identifier: String,
+    /// The password.
+    #[schema(format = Password, min_length = 1, example = "correct horse battery")]
     token: String,
 }
 
@@ -48,7 +61,7 @@ pub struct AuthPairDoc {
 pub struct EmailPasswordDoc {
     #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     email: String,
-    #[schema(format = Password, example = "correct horse battery")]
+    #[schema(format = Password, min_length = 1, example = "correct horse battery")]
     password: String,
     /// Sign-up only: 2–30 letters, digits, `_`, `.` or `-`.
     #[schema(pattern = "^[A-Za-z0-9_.-]{2,30}$", example = "ada")]
@@ -60,7 +73,7 @@ pub struct EmailPasswordDoc {
 #[allow(dead_code)]
 #[schema(as = StorydenPasswordCreateRequest)]
 pub struct PasswordCreateDoc {
-    #[schema(format = Password, example = "correct horse battery")]
+    #[schema(format = Password, min_length = 1, example = "correct horse battery")]
     password: String,
 }
 
@@ -69,9 +82,9 @@ pub struct PasswordCreateDoc {
 #[allow(dead_code)]
 #[schema(as = StorydenPasswordUpdateRequest)]
 pub struct PasswordUpdateDoc {
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1)]
     old: String,
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1)]
     new: String,
 }
 
@@ -104,8 +117,9 @@ pub struct ResetRequestDoc {
 #[schema(as = StorydenPasswordResetRequest)]
 pub struct ResetDoc {
     /// The token from the mailed link.
+    #[schema(min_length = 1)]
     token: String,
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1)]
     new: String,
 }
 
@@ -150,7 +164,7 @@ async fn password_sign_up(
 /// Register an account known by its handle, without an address (Storyden's `AuthPasswordSignup`).
 #[utoipa::path(post, path = "/auth/password/signup", operation_id = "storydenPasswordSignup", tag = "storyden",
     description = "The account has no address: no mail is sent, and it signs in with `password/signin`.",
-    request_body(content = AuthPairDoc, description = "`{identifier, token}`: handle and password"),
+    request_body(content = AuthPairSignupDoc, description = "`{identifier, token}`: handle and password"),
     responses(
         (status = 200, body = AccountId, description = "Account created; `storyden-session` cookie set"),
         (status = 400, description = "Bad body, handle or password, or the project takes no passwords (problem+json)"),
