@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The API fuzz phase (also run by scripts/test.sh after the test suite): starts the real `doorway`
+# The API fuzz phase (run by scripts/test.sh after the test suite; SKIP_FUZZ=1 skips it there): starts the real `doorway`
 # binary on a throwaway SQLite database with an admin token and rate limits off, validates its
 # /openapi.json with openapi-spec-validator, then runs schemathesis against it with every check
 # and the stateful phase. Any validator error or schemathesis failure fails the run.
@@ -8,7 +8,7 @@
 #     (slow: schemathesis spends minutes generating its boundary cases for the rich bodies)
 #   MAX_EXAMPLES=50 scripts/fuzz.sh      # longer run
 #   FUZZ_SEED=123 scripts/fuzz.sh        # reproduce a run
-#   VALIDATE_ONLY=1 scripts/fuzz.sh      # only validate the document (what scripts/test.sh always does)
+#   VALIDATE_ONLY=1 scripts/fuzz.sh      # only validate the document (what a filtered scripts/test.sh run does)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
