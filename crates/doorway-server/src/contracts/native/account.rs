@@ -63,7 +63,7 @@ fn recovery_error(e: RecoveryError) -> ApiError {
 
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
-#[schema(as = ForgotPasswordRequest)]
+#[schema(as = ForgotPasswordRequest, rename_all = "camelCase")]
 pub struct ForgotPasswordDoc {
     #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     email: String,
