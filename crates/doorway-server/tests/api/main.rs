@@ -25,6 +25,7 @@ mod pre_signup_hook;
 mod project_scope;
 mod rate_limits;
 mod replyke;
+mod replyke_client;
 mod replyke_sessions;
 mod signing_keys;
 mod storyden;
