@@ -14,6 +14,7 @@ pub struct RenderedMail {
 pub enum CodePurpose {
     VerifyEmail,
     SignIn,
+    PasswordReset,
 }
 
 impl CodePurpose {
@@ -21,6 +22,7 @@ impl CodePurpose {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::SignIn => "sign_in",
+            Self::PasswordReset => "password_reset",
         }
     }
 }
@@ -41,6 +43,11 @@ pub fn code_mail(purpose: CodePurpose, project_name: &str, code: &str, link: &st
             format!("{code} is your {project_name} sign-in code"),
             "sign in",
             "If you did not try to sign in, you can ignore this mail; nobody can sign in without this code.",
+        ),
+        CodePurpose::PasswordReset => (
+            format!("{code} is your {project_name} password reset code"),
+            "choose a new password",
+            "If you did not ask to reset your password, you can ignore this mail; your password stays as it is.",
         ),
     };
     let text = format!(

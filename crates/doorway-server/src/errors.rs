@@ -135,6 +135,16 @@ impl ApiError {
 }
 
 impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message and each field's problem, as one sentence for a person.
+    pub fn summary(&self) -> String {
+        let details = self.details.iter().flatten().map(|d| d.message.as_str());
+        std::iter::once(self.message.as_str()).chain(details).collect::<Vec<_>>().join(". ")
+    }
+
     pub fn rate_limited(r: doorway_core::rate_limit::RateLimited) -> Self {
         Self {
             retry_after_secs: Some(r.retry_after_secs),

@@ -27,16 +27,26 @@ pub struct Confirmation {
     pub text: &'static str,
     pub button: &'static str,
     pub action: &'static str,
+    /// The label of a new-password field the form also posts (as `password`), if any.
+    pub password_field: Option<&'static str>,
 }
 
 /// The page for `token`, answered with status 200.
 pub fn confirmation(page: &Confirmation, token: &str) -> Response {
+    let field = match page.password_field {
+        Some(label) => format!(
+            "<p><label for=\"password\">{}</label><br>\n\
+             <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required></p>\n",
+            escape(label)
+        ),
+        None => String::new(),
+    };
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"referrer\" content=\"no-referrer\">\n<title>{title}</title>\n<style>{STYLE}</style>\n</head>\n\
          <body>\n<h1>{title}</h1>\n<p>{text}</p>\n\
-         <form method=\"post\" action=\"{action}\">\n<input type=\"hidden\" name=\"token\" value=\"{token}\">\n\
+         <form method=\"post\" action=\"{action}\">\n<input type=\"hidden\" name=\"token\" value=\"{token}\">\n{field}\
          <button type=\"submit\">{button}</button>\n</form>\n</body>\n</html>\n",
         title = escape(page.title),
         text = escape(page.text),
@@ -44,7 +54,24 @@ pub fn confirmation(page: &Confirmation, token: &str) -> Response {
         token = escape(token),
         button = escape(page.button),
     );
-    let mut response = (StatusCode::OK, html).into_response();
+    html_page(StatusCode::OK, html)
+}
+
+/// A page that only says how a form post ended.
+pub fn notice(status: StatusCode, title: &str, text: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n\
+         <body>\n<h1>{title}</h1>\n<p role=\"status\">{text}</p>\n</body>\n</html>\n",
+        title = escape(title),
+        text = escape(text),
+    );
+    html_page(status, html)
+}
+
+fn html_page(status: StatusCode, html: String) -> Response {
+    let mut response = (status, html).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

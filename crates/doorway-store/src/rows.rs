@@ -360,6 +360,7 @@ impl TryFrom<VerificationRow> for Verification {
         let purpose = match r.purpose.as_str() {
             "verify_email" => CodePurpose::VerifyEmail,
             "sign_in" => CodePurpose::SignIn,
+            "password_reset" => CodePurpose::PasswordReset,
             other => return Err(corrupt(format!("verification {} has purpose {other}", r.id))),
         };
         Ok(Verification {

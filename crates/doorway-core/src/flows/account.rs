@@ -70,6 +70,10 @@ impl Credential {
         let violations = policy.violations(&password);
         if violations.is_empty() { Ok(Self(password)) } else { Err(SignupError::WeakPassword(violations)) }
     }
+
+    pub(crate) fn into_password(self) -> Password {
+        self.0
+    }
 }
 
 /// An external identity the provider vouched for: linked to the account, and the first

@@ -67,7 +67,7 @@ pub(crate) async fn on_first_proof(
     }
     let password = tx.delete_password(&user.id).await?;
     let identities = tx.delete_unverified_identities(&user.id).await?;
-    let sessions = tx.revoke_user_sessions(&user.id, now).await?;
+    let sessions = tx.revoke_user_sessions(&user.id, None, now).await?;
     if !password && identities == 0 && sessions == 0 {
         return Ok(());
     }

@@ -23,6 +23,8 @@ pub enum SessionError {
     RefreshTokenReused,
     #[error("not signed in")]
     Unauthenticated,
+    #[error("no such session of this user")]
+    NotFound,
     #[error("session failure: {0}")]
     Unexpected(#[source] crate::error::Unexpected),
 }
@@ -167,6 +169,80 @@ pub async fn authenticate(
         }
         let user = svc.store.user_by_id(&ctx.project.id, &claims.sub).await?.ok_or(SessionError::Unauthenticated)?;
         Ok((claims, user))
+    }
+    .await;
+    record_outcome(result)
+}
+
+/// One of the user's active sessions, as they see it in a session list.
+pub struct SessionInfo {
+    pub session: Session,
+    /// Whether this is the session that asked.
+    pub current: bool,
+}
+
+/// The signed-in user's active sessions, newest first.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "access_token", outcome = tracing::field::Empty))]
+pub async fn list_sessions(
+    svc: &Services,
+    ctx: &ProjectContext,
+    access_token: &str,
+) -> Result<Vec<SessionInfo>, SessionError> {
+    let result = async {
+        let (claims, user) = authenticate(svc, ctx, access_token).await?;
+        let sessions = svc.store.active_sessions(&user.id, svc.clock.now()).await?;
+        Ok(sessions.into_iter().map(|session| SessionInfo { current: session.id == claims.sid, session }).collect())
+    }
+    .await;
+    record_outcome(result)
+}
+
+/// Ends one of the signed-in user's sessions (possibly the current one). Another user's
+/// session, an unknown id and an ended session all answer `NotFound`.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "access_token", outcome = tracing::field::Empty))]
+pub async fn revoke_own_session(
+    svc: &Services,
+    ctx: &ProjectContext,
+    access_token: &str,
+    session_id: &str,
+    client: &ClientInfo,
+) -> Result<(), SessionError> {
+    let result = async {
+        let (_, user) = authenticate(svc, ctx, access_token).await?;
+        let now = svc.clock.now();
+        let mut tx = svc.store.begin().await?;
+        match tx.lock_session(session_id).await? {
+            Some(s) if s.user_id == user.id && s.is_active(now) => tx.revoke_session(&s.id, now).await?,
+            _ => return Err(SessionError::NotFound),
+        }
+        let mut entry = Audit { ctx, action: "session.revoke", method: None, client }.entry("ok", Some(&user.id), now);
+        entry.detail = json!({ "sessionId": session_id });
+        tx.insert_audit(&entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    record_outcome(result)
+}
+
+/// Ends every session of the signed-in user, the current one included; returns how many.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "access_token", outcome = tracing::field::Empty))]
+pub async fn sign_out_everywhere(
+    svc: &Services,
+    ctx: &ProjectContext,
+    access_token: &str,
+    client: &ClientInfo,
+) -> Result<u64, SessionError> {
+    let result = async {
+        let (_, user) = authenticate(svc, ctx, access_token).await?;
+        let now = svc.clock.now();
+        let mut tx = svc.store.begin().await?;
+        let revoked = tx.revoke_user_sessions(&user.id, None, now).await?;
+        let mut entry = Audit { ctx, action: "signout.everywhere", method: None, client }.entry("ok", Some(&user.id), now);
+        entry.detail = json!({ "sessionsRevoked": revoked });
+        tx.insert_audit(&entry).await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
     .await;
     record_outcome(result)

@@ -139,6 +139,16 @@ impl Recipient<'_> {
     }
 }
 
+/// Where the link in a code mail leads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LinkTarget<'a> {
+    /// Doorway's own landing page for the purpose.
+    Doorway,
+    /// The app's page (already checked against the project's allow-list), with the link
+    /// token in query parameter `query_param`.
+    App { url: &'a url::Url, query_param: &'a str },
+}
+
 /// Queues a mail with the address's still-valid code for `purpose` (the same code as before),
 /// or with a new code when there is none, in the caller's transaction.
 pub(crate) async fn send_code(
@@ -147,6 +157,19 @@ pub(crate) async fn send_code(
     email: &EmailAddress,
     recipient: Recipient<'_>,
     purpose: CodePurpose,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    send_code_linking(tx, ctx, email, recipient, purpose, LinkTarget::Doorway, now).await
+}
+
+/// [`send_code`], with the mail's link leading to `target`.
+pub(crate) async fn send_code_linking(
+    tx: &mut dyn StoreTx,
+    ctx: &ProjectContext,
+    email: &EmailAddress,
+    recipient: Recipient<'_>,
+    purpose: CodePurpose,
+    target: LinkTarget<'_>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let status = match recipient {
@@ -162,11 +185,22 @@ pub(crate) async fn send_code(
             (v, key)
         }
     };
-    let path = match purpose {
-        CodePurpose::VerifyEmail => "/api/auth/verify-email",
-        CodePurpose::SignIn => "/api/auth/sign-in/email-link",
+    let token = link_token_for(&key, &verification.id);
+    let link = match target {
+        LinkTarget::Doorway => {
+            let path = match purpose {
+                CodePurpose::VerifyEmail => "/api/auth/verify-email",
+                CodePurpose::SignIn => "/api/auth/sign-in/email-link",
+                CodePurpose::PasswordReset => "/api/auth/reset-password",
+            };
+            format!("{}{path}?token={token}", ctx.issuer)
+        }
+        LinkTarget::App { url, query_param } => {
+            let mut url = url.clone();
+            url.query_pairs_mut().append_pair(query_param, &token);
+            url.into()
+        }
     };
-    let link = format!("{}{path}?token={}", ctx.issuer, link_token_for(&key, &verification.id));
     let minutes = ((verification.expires_at.millis() - now.millis()).max(0) as u64).div_ceil(60_000).max(1) as u32;
     let mail = code_mail(purpose, &ctx.project.name, &code_for(&key, &verification.id), &link, minutes);
     tx.insert_delivery(&Delivery {

@@ -18,6 +18,8 @@ pub trait AccountStore: Send + Sync {
         project_id: &str,
         email: &EmailAddress,
     ) -> StoreResult<Option<(User, Option<String>)>>;
+    /// The user's password hash, if they have a password.
+    async fn password_of(&self, user_id: &str) -> StoreResult<Option<String>>;
     /// The user an external identity belongs to.
     async fn identity_user(&self, project_id: &str, provider: &str, subject: &str) -> StoreResult<Option<User>>;
     /// The user's organizations (oldest membership first), each with the user's role and its

@@ -9,6 +9,8 @@ use crate::session::{RefreshToken, Session};
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn session(&self, session_id: &str) -> StoreResult<Option<Session>>;
+    /// The user's sessions that are neither revoked nor expired at `now`, newest first.
+    async fn active_sessions(&self, user_id: &str, now: Timestamp) -> StoreResult<Vec<Session>>;
 }
 
 #[async_trait]
@@ -19,8 +21,10 @@ pub trait SessionTx: Send {
     async fn lock_session(&mut self, session_id: &str) -> StoreResult<Option<Session>>;
     /// Revokes the session and every refresh token of its family.
     async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()>;
-    /// Revokes every active session of the user and their refresh tokens; returns how many sessions.
-    async fn revoke_user_sessions(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u64>;
+    /// Revokes every active session of the user (but `except`) and their refresh tokens;
+    /// returns how many sessions.
+    async fn revoke_user_sessions(&mut self, user_id: &str, except: Option<&str>, now: Timestamp)
+    -> StoreResult<u64>;
     async fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()>;
     async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
     /// Marks an unused token used; false when it was already used (a replay).

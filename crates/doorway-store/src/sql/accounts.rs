@@ -39,6 +39,14 @@ macro_rules! accounts {
                 .transpose()
             }
 
+            async fn password_of(&self, user_id: &str) -> StoreResult<Option<String>> {
+                sqlx::query_scalar("SELECT phc FROM password_credentials WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(store_error)
+            }
+
             async fn identity_user(&self, project_id: &str, provider: &str, subject: &str) -> StoreResult<Option<User>> {
                 fetch_optional!(
                     UserRow,

@@ -17,6 +17,20 @@ macro_rules! sessions {
                 Ok(fetch_optional!(SessionRow, &self.pool, "SELECT * FROM sessions WHERE id = $1", session_id)?
                     .map(Session::from))
             }
+
+            async fn active_sessions(&self, user_id: &str, now: Timestamp) -> StoreResult<Vec<Session>> {
+                Ok(fetch_all!(
+                    SessionRow,
+                    &self.pool,
+                    "SELECT * FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+                     ORDER BY created_at DESC, id DESC",
+                    user_id,
+                    now.millis(),
+                )?
+                .into_iter()
+                .map(Session::from)
+                .collect())
+            }
         }
 
         #[async_trait]
@@ -65,20 +79,30 @@ macro_rules! sessions {
                 Ok(())
             }
 
-            async fn revoke_user_sessions(&mut self, user_id: &str, now: Timestamp) -> StoreResult<u64> {
+            async fn revoke_user_sessions(
+                &mut self,
+                user_id: &str,
+                except: Option<&str>,
+                now: Timestamp,
+            ) -> StoreResult<u64> {
+                // `''` is no session id: with no exception, every session matches.
+                let except = except.unwrap_or("");
                 // Sessions first, then their tokens: the lock order of every session change.
                 let revoked = exec!(
                     &mut *self.tx,
-                    "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                    "UPDATE sessions SET revoked_at = $2
+                     WHERE user_id = $1 AND id <> $3 AND revoked_at IS NULL AND expires_at > $2",
                     user_id,
                     now.millis(),
+                    except,
                 )?;
                 exec!(
                     &mut *self.tx,
                     "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2)
-                     WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
+                     WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1 AND id <> $3)",
                     user_id,
                     now.millis(),
+                    except,
                 )?;
                 Ok(revoked.rows_affected())
             }

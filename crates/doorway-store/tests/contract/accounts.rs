@@ -73,6 +73,7 @@ async fn passwords_are_set_read_and_deleted(engine: Engine) {
         store.user_with_password("prj_acme", &email).await.unwrap(),
         Some((ada.clone(), Some("$argon2id$phc".into())))
     );
+    assert_eq!(store.password_of("usr_1").await.unwrap().as_deref(), Some("$argon2id$phc"));
 
     let mut tx = store.begin().await.unwrap();
     assert!(tx.delete_password("usr_1").await.unwrap());
@@ -80,6 +81,7 @@ async fn passwords_are_set_read_and_deleted(engine: Engine) {
     assert_eq!(tx.lock_password("usr_1").await.unwrap(), None);
     tx.commit().await.unwrap();
     assert_eq!(store.user_with_password("prj_acme", &email).await.unwrap(), Some((ada, None)));
+    assert_eq!(store.password_of("usr_1").await.unwrap(), None);
 }
 
 async fn organizations_memberships_and_workspaces(engine: Engine) {

@@ -11,6 +11,8 @@ on_every_engine!(
     revoking_a_session_revokes_its_token_family,
     a_refresh_token_is_used_once,
     revoking_a_user_revokes_only_their_active_sessions,
+    revoking_a_user_can_spare_one_session,
+    active_sessions_are_listed_newest_first,
 );
 
 fn session(id: &str, user_id: &str, expires_at: i64) -> Session {
@@ -116,11 +118,47 @@ async fn revoking_a_user_revokes_only_their_active_sessions(engine: Engine) {
     tx.commit().await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
-    assert_eq!(tx.revoke_user_sessions("usr_1", t(200)).await.unwrap(), 2, "ses_1 and ses_2; ses_old expired");
+    assert_eq!(tx.revoke_user_sessions("usr_1", None, t(200)).await.unwrap(), 2, "ses_1 and ses_2; ses_old expired");
     assert_eq!(tx.refresh_token_by_hash("hash-rt_1").await.unwrap().unwrap().revoked_at, Some(t(200)));
     assert_eq!(tx.refresh_token_by_hash("hash-rt_bob").await.unwrap().unwrap().revoked_at, None);
     tx.commit().await.unwrap();
     assert_eq!(store.session("ses_2").await.unwrap().unwrap().revoked_at, Some(t(200)));
     assert_eq!(store.session("ses_old").await.unwrap().unwrap().revoked_at, None);
     assert_eq!(store.session("ses_bob").await.unwrap().unwrap().revoked_at, None);
+}
+
+async fn revoking_a_user_can_spare_one_session(engine: Engine) {
+    let (_db, store) = open_with_session(engine).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_session(&session("ses_2", "usr_1", 10_000)).await.unwrap();
+    tx.insert_refresh_token(&token("rt_3", "ses_2", None)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.revoke_user_sessions("usr_1", Some("ses_1"), t(200)).await.unwrap(), 1);
+    assert_eq!(tx.refresh_token_by_hash("hash-rt_1").await.unwrap().unwrap().revoked_at, None, "spared family");
+    assert_eq!(tx.refresh_token_by_hash("hash-rt_3").await.unwrap().unwrap().revoked_at, Some(t(200)));
+    tx.commit().await.unwrap();
+    assert_eq!(store.session("ses_1").await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(store.session("ses_2").await.unwrap().unwrap().revoked_at, Some(t(200)));
+}
+
+async fn active_sessions_are_listed_newest_first(engine: Engine) {
+    let (_db, store) = open_with_session(engine).await;
+    insert_user(&*store, user("usr_2", "bob@example.com")).await;
+    let mut newer = session("ses_new", "usr_1", 10_000);
+    newer.created_at = t(150);
+    let mut revoked = session("ses_revoked", "usr_1", 10_000);
+    revoked.created_at = t(160);
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_session(&newer).await.unwrap();
+    tx.insert_session(&revoked).await.unwrap();
+    tx.insert_session(&session("ses_old", "usr_1", 150)).await.unwrap();
+    tx.insert_session(&session("ses_bob", "usr_2", 10_000)).await.unwrap();
+    tx.revoke_session("ses_revoked", t(170)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let ids: Vec<String> = store.active_sessions("usr_1", t(200)).await.unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(ids, ["ses_new", "ses_1"], "expired, revoked and other users' sessions are not listed");
+    assert_eq!(store.active_sessions("usr_1", t(10_000)).await.unwrap(), vec![], "all expired");
 }

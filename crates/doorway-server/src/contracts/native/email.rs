@@ -30,20 +30,20 @@ use crate::state::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct VerifiedData {
-    user: UserView,
+    pub(crate) user: UserView,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct VerifiedResponse {
-    success: bool,
-    data: VerifiedData,
-    message: &'static str,
+    pub(crate) success: bool,
+    pub(crate) data: VerifiedData,
+    pub(crate) message: &'static str,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SentResponse {
-    success: bool,
-    message: &'static str,
+    pub(crate) success: bool,
+    pub(crate) message: &'static str,
 }
 
 #[derive(utoipa::ToSchema)]
@@ -78,11 +78,11 @@ pub struct LinkTokenDoc {
 #[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     /// The token of the link in the mail (any value shows the page; the POST checks it).
-    token: String,
+    pub(crate) token: String,
 }
 
 /// A JSON body, or the urlencoded form posted by a confirmation page (as an object of strings).
-pub struct JsonOrForm(Value);
+pub struct JsonOrForm(pub(crate) Value);
 
 impl<S: Send + Sync> FromRequest<S> for JsonOrForm {
     type Rejection = ApiError;
@@ -110,7 +110,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonOrForm {
 }
 
 /// `{token}` from a JSON body or a confirmation page's form.
-fn link_token(body: &Value) -> Result<String, ApiError> {
+pub(crate) fn link_token(body: &Value) -> Result<String, ApiError> {
     let mut f = Fields::of(body)?;
     let token = f.required("token", "Token");
     f.finish(token).map(str::to_owned)
@@ -121,6 +121,7 @@ const CONFIRM_VERIFICATION: Confirmation = Confirmation {
     text: "Press the button to confirm this address.",
     button: "Confirm my address",
     action: "verify-email",
+    password_field: None,
 };
 
 const CONFIRM_SIGN_IN: Confirmation = Confirmation {
@@ -128,6 +129,7 @@ const CONFIRM_SIGN_IN: Confirmation = Confirmation {
     text: "Press the button to finish signing in on this device.",
     button: "Sign me in",
     action: "email-link",
+    password_field: None,
 };
 
 fn code_error(e: CodeError, failed: StatusCode) -> ApiError {
@@ -152,7 +154,7 @@ fn email_and_code(body: &Value) -> Result<(String, String), ApiError> {
     Ok((email.to_owned(), code.to_owned()))
 }
 
-fn email_only(body: &Value) -> Result<EmailAddress, ApiError> {
+pub(crate) fn email_only(body: &Value) -> Result<EmailAddress, ApiError> {
     let mut f = Fields::of(body)?;
     let email = f.required("email", "Email").and_then(|raw| match EmailAddress::parse(raw) {
         Ok(e) => Some(e),

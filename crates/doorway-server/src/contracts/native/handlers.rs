@@ -45,7 +45,7 @@ fn signup_error(e: SignupError) -> ApiError {
     }
 }
 
-fn session_error(e: SessionError) -> ApiError {
+pub(crate) fn session_error(e: SessionError) -> ApiError {
     match e {
         SessionError::InvalidRefreshToken => ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -60,6 +60,11 @@ fn session_error(e: SessionError) -> ApiError {
         SessionError::Unauthenticated => {
             ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Sign in first: no valid session was presented")
         }
+        SessionError::NotFound => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "SESSION_NOT_FOUND",
+            "No active session of yours has this id",
+        ),
         SessionError::Unexpected(cause) => ApiError::internal(&cause),
     }
 }

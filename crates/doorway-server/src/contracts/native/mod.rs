@@ -1,12 +1,14 @@
 //! Doorway's own API, seed 002's shape: `{success, data, message}` and
 //! `{success:false, error:{code, message, details?}}`.
 //!
-//! Sign-up, sign-in, refresh, sign-out and who-am-I (`handlers`), the email flows (`email`)
-//! and OAuth registration (`oauth`). The refresh token travels in the `doorway_refresh` cookie
+//! Sign-up, sign-in, refresh, sign-out and who-am-I (`handlers`), the email flows (`email`),
+//! OAuth registration (`oauth`), and password recovery and change and the user's sessions
+//! (`account`). The refresh token travels in the `doorway_refresh` cookie
 //! (path `…/api/auth`), the access token in `data.session.token` and in the `doorway_access`
 //! cookie; projects other than `default` use `doorway_<slug>_refresh` and
 //! `doorway_<slug>_access`, so the default project's cookies (path `/`) never shadow theirs.
 
+pub mod account;
 pub mod email;
 pub mod handlers;
 pub mod oauth;
@@ -45,6 +47,12 @@ impl ContractAdapter for Native {
             .routes(routes!(email::sign_in_with_code))
             .routes(routes!(email::confirm_sign_in_link, email::sign_in_with_link))
             .routes(routes!(oauth::callback))
+            .routes(routes!(account::forgot_password))
+            .routes(routes!(account::reset_password_page, account::reset_password))
+            .routes(routes!(account::change_password))
+            .routes(routes!(account::list_sessions))
+            .routes(routes!(account::revoke_session))
+            .routes(routes!(account::sign_out_everywhere))
     }
 
     fn owns(&self, path: &str) -> bool {
