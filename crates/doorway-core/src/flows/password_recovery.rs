@@ -146,10 +146,11 @@ pub async fn reset_password(
         let audit = Audit { ctx, action: "password.reset", method: Some(proof_method(&proof)), client };
         password_accepted(ctx).map_err(RecoveryError::PasswordNotAccepted)?;
         // The policy is checked before the code is spent, so a refused password costs no code.
-        let credential = Credential::checked(new_password, &ctx.project.settings.password_policy).map_err(|e| match e {
-            SignupError::WeakPassword(reasons) => RecoveryError::WeakPassword(reasons),
-            other => RecoveryError::Unexpected(Unexpected::context("checking the password", other)),
-        })?;
+        let credential =
+            Credential::checked(new_password, &ctx.project.settings.password_policy).map_err(|e| match e {
+                SignupError::WeakPassword(reasons) => RecoveryError::WeakPassword(reasons),
+                other => RecoveryError::Unexpected(Unexpected::context("checking the password", other)),
+            })?;
         check_code_budget(svc, &audit).await?;
         let phc = svc.hasher.hash(credential.into_password()).await.map_err(hash_error)?;
 

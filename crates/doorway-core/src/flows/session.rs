@@ -238,7 +238,8 @@ pub async fn sign_out_everywhere(
         let now = svc.clock.now();
         let mut tx = svc.store.begin().await?;
         let revoked = tx.revoke_user_sessions(&user.id, None, now).await?;
-        let mut entry = Audit { ctx, action: "signout.everywhere", method: None, client }.entry("ok", Some(&user.id), now);
+        let mut entry =
+            Audit { ctx, action: "signout.everywhere", method: None, client }.entry("ok", Some(&user.id), now);
         entry.detail = json!({ "sessionsRevoked": revoked });
         tx.insert_audit(&entry).await?;
         tx.commit().await?;

@@ -23,8 +23,7 @@ pub trait SessionTx: Send {
     async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()>;
     /// Revokes every active session of the user (but `except`) and their refresh tokens;
     /// returns how many sessions.
-    async fn revoke_user_sessions(&mut self, user_id: &str, except: Option<&str>, now: Timestamp)
-    -> StoreResult<u64>;
+    async fn revoke_user_sessions(&mut self, user_id: &str, except: Option<&str>, now: Timestamp) -> StoreResult<u64>;
     async fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()>;
     async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
     /// Marks an unused token used; false when it was already used (a replay).

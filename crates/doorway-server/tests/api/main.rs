@@ -26,6 +26,7 @@ mod project_scope;
 mod rate_limits;
 mod replyke;
 mod replyke_client;
+mod replyke_recovery;
 mod replyke_sessions;
 mod signing_keys;
 mod storyden;

@@ -37,7 +37,9 @@ fn recovery_error(e: RecoveryError) -> ApiError {
         RecoveryError::InvalidEmail => {
             ApiError::validation(vec![FieldError::new("email", "Enter a valid email address")])
         }
-        RecoveryError::Invalid => ApiError::new(StatusCode::BAD_REQUEST, "INVALID_CODE", "The code or link is not valid"),
+        RecoveryError::Invalid => {
+            ApiError::new(StatusCode::BAD_REQUEST, "INVALID_CODE", "The code or link is not valid")
+        }
         RecoveryError::Expired => ApiError::new(
             StatusCode::BAD_REQUEST,
             "CODE_EXPIRED",
@@ -47,9 +49,7 @@ fn recovery_error(e: RecoveryError) -> ApiError {
             "redirectTo",
             "Not an absolute URL under the project's redirect_allowlist",
         )]),
-        RecoveryError::PasswordNotAccepted(message) => {
-            ApiError::validation(vec![FieldError::new("password", message)])
-        }
+        RecoveryError::PasswordNotAccepted(message) => ApiError::validation(vec![FieldError::new("password", message)]),
         RecoveryError::WeakPassword(reasons) => {
             ApiError::validation(reasons.into_iter().map(|r| FieldError::new("password", r)).collect())
         }
@@ -91,10 +91,9 @@ pub async fn forgot_password(
     let email = email_only(&body)?;
     let mut f = Fields::of(&body)?;
     let redirect_to = f.optional("redirectTo", "Redirect URL");
-    let link = f.finish(Some(redirect_to))?.map_or(ResetLink::Hosted, |url| ResetLink::App {
-        url: url.to_owned(),
-        query_param: "token".to_owned(),
-    });
+    let link = f
+        .finish(Some(redirect_to))?
+        .map_or(ResetLink::Hosted, |url| ResetLink::App { url: url.to_owned(), query_param: "token".to_owned() });
     password_recovery::request_password_reset(&state.services, &ctx, email.as_str(), link, &client)
         .await
         .map_err(recovery_error)?;
@@ -193,9 +192,10 @@ async fn reset_with(
         (Some(email), code) => Proof::Code { email, code },
         (None, token) => Proof::Link { token },
     };
-    let user = password_recovery::reset_password(&state.services, ctx, proof, Password::new(password.to_owned()), client)
-        .await
-        .map_err(recovery_error)?;
+    let user =
+        password_recovery::reset_password(&state.services, ctx, proof, Password::new(password.to_owned()), client)
+            .await
+            .map_err(recovery_error)?;
     Ok(Json(VerifiedResponse {
         success: true,
         data: VerifiedData { user: (&user).into() },

@@ -60,11 +60,9 @@ pub(crate) fn session_error(e: SessionError) -> ApiError {
         SessionError::Unauthenticated => {
             ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Sign in first: no valid session was presented")
         }
-        SessionError::NotFound => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "SESSION_NOT_FOUND",
-            "No active session of yours has this id",
-        ),
+        SessionError::NotFound => {
+            ApiError::new(StatusCode::NOT_FOUND, "SESSION_NOT_FOUND", "No active session of yours has this id")
+        }
         SessionError::Unexpected(cause) => ApiError::internal(&cause),
     }
 }

@@ -8,6 +8,7 @@
 //! `doorway_core::flows`.
 
 mod email;
+mod recovery;
 mod session;
 mod sign_up;
 mod views;
@@ -82,8 +83,11 @@ impl ContractAdapter for Replyke {
             .routes(routes!(session::sign_in))
             .routes(routes!(session::sign_out))
             .routes(routes!(session::request_new_access_token))
+            .routes(routes!(session::change_password))
             .routes(routes!(email::send_verification_email))
             .routes(routes!(email::verify_email))
+            .routes(routes!(recovery::request_password_reset))
+            .routes(routes!(recovery::reset_password))
     }
 
     fn owns(&self, path: &str) -> bool {

@@ -1,11 +1,13 @@
-//! The session routes of Replyke's client: sign-in, sign-out and request-new-access-token.
+//! The session routes of Replyke's client: sign-in, sign-out, request-new-access-token and
+//! change-password.
 
 use axum::Json;
 use axum::extract::{Extension, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use doorway_core::ProjectContext;
+use doorway_core::flows::password_change::{self, PasswordChangeError};
 use doorway_core::flows::session::{self as session_flow, SessionError, SessionProof};
 use doorway_core::flows::sign_in::{self, SignInError};
 use doorway_core::password::Password;
@@ -14,8 +16,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::views::{AuthResponse, AuthUserView, RefreshCookie};
-use super::{Fields, OptionalReplykeJson, ReplykeError, ReplykeJson};
+use super::{Fields, MessageResponse, OptionalReplykeJson, ReplykeError, ReplykeJson};
 use crate::client_info::Client;
+use crate::contracts::common::presented_access_token;
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 
@@ -102,7 +105,8 @@ fn presented_refresh_token(jar: &CookieJar, body: &Value) -> Result<Option<Refre
 
 fn session_error(e: SessionError) -> ReplykeError {
     match e {
-        SessionError::InvalidRefreshToken | SessionError::Unauthenticated => {
+        // `NotFound` belongs to revoking one session by id, which no Replyke route does.
+        SessionError::InvalidRefreshToken | SessionError::Unauthenticated | SessionError::NotFound => {
             ReplykeError::new(StatusCode::FORBIDDEN, "auth/refresh-token-invalid", "Invalid or expired refresh token.")
         }
         SessionError::RefreshTokenReused => ReplykeError::new(
@@ -186,4 +190,89 @@ pub async fn sign_out(
         }
     }
     Ok((StatusCode::NO_CONTENT, jar).into_response())
+}
+
+/// `POST /auth/change-password` body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = ReplykeChangePasswordRequest)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordDoc {
+    /// The current password.
+    #[schema(format = Password)]
+    password: String,
+    /// The project's `password_policy`.
+    #[schema(format = Password)]
+    new_password: String,
+}
+
+fn password_change_error(e: PasswordChangeError) -> ReplykeError {
+    match e {
+        PasswordChangeError::Unauthenticated => invalid_access_token(),
+        PasswordChangeError::WrongPassword => {
+            ReplykeError::new(StatusCode::UNAUTHORIZED, "auth/wrong-password", "Incorrect password.")
+        }
+        PasswordChangeError::NoPassword => ReplykeError::new(
+            StatusCode::BAD_REQUEST,
+            "auth/not-password-authenticated",
+            "User is not authenticated with email and password.",
+        ),
+        PasswordChangeError::WeakPassword(reasons) => ReplykeError::weak_password("newPassword", reasons),
+        PasswordChangeError::PasswordNotAccepted(message) => {
+            ReplykeError::weak_password("newPassword", vec![message.to_owned()])
+        }
+        PasswordChangeError::RateLimited(r) => ReplykeError::rate_limited(r),
+        PasswordChangeError::Busy { retry_after_secs } => ReplykeError::busy(retry_after_secs),
+        // Only adding a password (which no Replyke route does) can meet an existing one.
+        e @ PasswordChangeError::PasswordAlreadySet => ReplykeError::internal(&e),
+        PasswordChangeError::Unexpected(cause) => ReplykeError::internal(&cause),
+    }
+}
+
+/// Replyke's middleware answers 403 for an access token it cannot verify.
+fn invalid_access_token() -> ReplykeError {
+    ReplykeError::new(
+        StatusCode::FORBIDDEN,
+        "auth/invalid-access-token",
+        "The access token is invalid or expired, or its session has ended.",
+    )
+}
+
+/// Change the password of the signed-in user (Replyke).
+#[utoipa::path(post, path = "/auth/change-password", operation_id = "replykeChangePassword", tag = "replyke",
+    description = "Served for any project as `/{projectId}/auth/change-password`. Every other session of the user is revoked; the one that asked stays signed in. The new password follows the project's `password_policy` (the core password-change flow's policy), not `replyke.password_policy`.",
+    security(("bearer" = [])),
+    request_body = ChangePasswordDoc,
+    responses(
+        (status = 200, body = MessageResponse, description = "Password changed"),
+        (status = 400, description = "`auth/missing-fields`, `auth/invalid-body`, `auth/invalid-password` (the new one, with `details`), or `auth/not-password-authenticated` (the account has no password)"),
+        (status = 401, description = "`auth/unauthorized` (no access token), or `auth/wrong-password` (the current password)"),
+        (status = 403, description = "`auth/invalid-access-token`: invalid or expired, or its session has ended"),
+        (status = 404, description = "`project/not-found`"),
+        (status = 429, description = "`auth/too-many-requests` (the sign-in budget), with Retry-After"),
+        (status = 503, description = "`auth/server-busy`, with Retry-After"),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    Client(client): Client,
+    headers: HeaderMap,
+    ReplykeJson(body): ReplykeJson,
+) -> Result<Json<MessageResponse>, ReplykeError> {
+    let Some(token) = presented_access_token(&state, &ctx, &headers) else {
+        return Err(ReplykeError::new(
+            StatusCode::UNAUTHORIZED,
+            "auth/unauthorized",
+            "Sign in first: send the access token as 'Authorization: Bearer …'.",
+        ));
+    };
+    let fields = Fields::of(&body)?;
+    let (Some(current), Some(new)) = (fields.string("password")?, fields.string("newPassword")?) else {
+        return Err(ReplykeError::missing("The current password and a new password are both required."));
+    };
+    let (current, new) = (Password::new(current.to_owned()), Password::new(new.to_owned()));
+    password_change::change_password(&state.services, &ctx, token, current, new, &client)
+        .await
+        .map_err(password_change_error)?;
+    Ok(MessageResponse::ok("Password updated successfully."))
 }
