@@ -16,6 +16,7 @@ on_both_backends!(
     password_reset_by_the_apps_link,
     password_reset_refusals,
     password_reset_mails_are_rate_limited,
+    a_full_hashing_queue_answers_503,
 );
 
 /// Satisfies the project's `password_policy` (the seed preset), which change and reset follow.
@@ -288,4 +289,28 @@ async fn password_reset_mails_are_rate_limited(backend: Backend) {
         assert_eq!(response.status(), 200, "attempt {attempt}");
     }
     panic!("50 reset mails to one address were never limited");
+}
+
+async fn a_full_hashing_queue_answers_503(backend: Backend) {
+    let slow =
+        doorway_core::password_hashing::HashingSettings { iterations: 8, threads: 1, queue: 1, ..Default::default() };
+    let app = TestApp::builder(backend).with_hashing(slow).spawn().await;
+    let created = signed_up(&app, "default", "busy@example.com").await;
+    let access = token(&created, "accessToken");
+    let replyke = app.replyke("default");
+    let routes: [(&str, Option<&str>, Value); 3] = [
+        ("sign-in", None, j!({"email": "busy@example.com", "password": PASSWORD})),
+        ("change-password", Some(&access), j!({"password": "wrong password", "newPassword": NEW_PASSWORD})),
+        ("reset-password", None, j!({"email": "busy@example.com", "code": "000000", "newPassword": NEW_PASSWORD})),
+    ];
+    for (route, bearer, body) in routes {
+        let attempts = (0..10).map(|_| replyke.with_bearer(route, bearer, &body));
+        let responses = futures_util::future::join_all(attempts).await;
+        let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+        assert!(statuses.contains(&503), "{route}: some attempts must be refused when the queue is full: {statuses:?}");
+        for response in responses.into_iter().filter(|r| r.status() == 503) {
+            assert_eq!(response.headers()["retry-after"], "1");
+            assert_eq!(json(response).await["code"], "auth/server-busy", "{route}");
+        }
+    }
 }
