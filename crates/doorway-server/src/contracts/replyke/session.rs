@@ -46,12 +46,24 @@ pub struct RefreshDoc {
 /// The answer when no refresh token was presented: Replyke's signed-out state.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = ReplykeSignedOutResponse)]
-#[serde(rename_all = "camelCase")]
+// No other members (`additionalProperties: false`), so a refreshed session never matches it.
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignedOutResponse {
-    #[schema(nullable, value_type = Option<Object>)]
+    /// Always null.
+    #[schema(nullable, required = true, value_type = Option<Object>)]
     user: Option<AuthUserView>,
-    #[schema(nullable, value_type = Option<String>)]
+    /// Always null.
+    #[schema(nullable, required = true, value_type = Option<String>)]
     access_token: Option<String>,
+}
+
+/// The answer of request-new-access-token: a refreshed session, or the signed-out state.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ReplykeRequestNewAccessTokenResponse)]
+#[serde(untagged)]
+pub enum RefreshAnswer {
+    Refreshed(AuthResponse),
+    SignedOut(SignedOutResponse),
 }
 
 fn sign_in_error(e: SignInError) -> ReplykeError {
@@ -123,7 +135,7 @@ fn session_error(e: SessionError) -> ReplykeError {
     description = "Served for any project as `/{projectId}/auth/request-new-access-token`. The refresh token comes from the `replyke-refresh-jwt` cookie, else from the body's `refreshToken`. Unlike Replyke, Doorway rotates it: the answer carries the new one (body and cookie), and presenting a used one again revokes the session.",
     request_body(content = Option<RefreshDoc>, description = "Optional: `{refreshToken}` for clients that do not keep cookies"),
     responses(
-        (status = 200, body = AuthResponse, description = "A new access token and a new refresh token (also in the cookie), with the user; `{user: null, accessToken: null}` (ReplykeSignedOutResponse) when no refresh token was presented"),
+        (status = 200, body = RefreshAnswer, description = "A new access token and a new refresh token (also in the cookie), with the user; `{user: null, accessToken: null}` when no refresh token was presented"),
         (status = 400, description = "`auth/invalid-body`: not a JSON object, or `refreshToken` not a string"),
         (status = 403, description = "`auth/refresh-token-invalid` (unknown, expired or revoked), or `auth/refresh-token-reused` (the session is now revoked); the cookie is cleared"),
         (status = 404, description = "`project/not-found`"),
@@ -138,7 +150,7 @@ pub async fn request_new_access_token(
 ) -> Result<Response, Response> {
     let cookie = RefreshCookie::new(&state, &ctx, prefix);
     let Some(presented) = presented_refresh_token(&jar, &body).map_err(IntoResponse::into_response)? else {
-        return Ok(Json(SignedOutResponse { user: None, access_token: None }).into_response());
+        return Ok(Json(RefreshAnswer::SignedOut(SignedOutResponse { user: None, access_token: None })).into_response());
     };
     let refreshed = match session_flow::refresh(&state.services, &ctx, &presented, &client).await {
         Ok(r) => r,
@@ -149,7 +161,8 @@ pub async fn request_new_access_token(
     };
     let user = session_user(&state, &ctx, &refreshed.access.token).await.map_err(IntoResponse::into_response)?;
     let jar = cookie.issue(jar, &refreshed.refresh_secret);
-    Ok((jar, Json(AuthResponse::new(&ctx, &refreshed.access, &refreshed.refresh_secret, &user))).into_response())
+    let body = AuthResponse::new(&ctx, &refreshed.access, &refreshed.refresh_secret, &user);
+    Ok((jar, Json(RefreshAnswer::Refreshed(body))).into_response())
 }
 
 /// The user of a session just refreshed, through the same check every access token gets.

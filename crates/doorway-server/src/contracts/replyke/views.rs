@@ -32,10 +32,10 @@ pub struct LocationView {
 #[schema(as = ReplykeSuspension)]
 #[serde(rename_all = "camelCase")]
 pub struct SuspensionView {
-    #[schema(nullable)]
+    #[schema(nullable, required = true)]
     reason: Option<String>,
     start_date: String,
-    #[schema(nullable)]
+    #[schema(nullable, required = true)]
     end_date: Option<String>,
 }
 
@@ -50,18 +50,18 @@ pub struct AuthUserView {
     #[schema(format = Email)]
     email: String,
     /// Lowercased.
-    #[schema(nullable)]
+    #[schema(nullable, required = true)]
     username: Option<String>,
-    #[schema(nullable)]
+    #[schema(nullable, required = true)]
     name: Option<String>,
-    #[schema(nullable, format = "uri")]
+    #[schema(nullable, required = true, format = "uri")]
     avatar: Option<String>,
-    #[schema(nullable)]
+    #[schema(nullable, required = true)]
     bio: Option<String>,
-    #[schema(nullable)]
+    #[schema(nullable, required = true)]
     location: Option<LocationView>,
     /// Midnight UTC of the birthdate, ISO 8601 with milliseconds.
-    #[schema(nullable, example = "1995-01-01T00:00:00.000Z")]
+    #[schema(nullable, required = true, example = "1995-01-01T00:00:00.000Z")]
     birthdate: Option<String>,
     /// Public metadata.
     #[schema(value_type = Object)]
@@ -76,7 +76,7 @@ pub struct AuthUserView {
     #[schema(example = "acme")]
     project_id: String,
     /// Doorway users have no foreign id.
-    #[schema(nullable, value_type = Option<String>)]
+    #[schema(nullable, required = true, value_type = Option<String>)]
     foreign_id: Option<String>,
     /// Every Replyke user signs up as a `visitor`.
     #[schema(example = "visitor")]
@@ -85,7 +85,7 @@ pub struct AuthUserView {
     is_verified: bool,
     is_active: bool,
     /// Doorway does not record activity: always null.
-    #[schema(nullable, value_type = Option<String>)]
+    #[schema(nullable, required = true, value_type = Option<String>)]
     last_active: Option<String>,
 }
 
