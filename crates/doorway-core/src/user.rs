@@ -19,7 +19,8 @@ pub struct User {
     /// Public identity (`usr_…`).
     pub id: String,
     pub project_id: String,
-    pub email: EmailAddress,
+    /// None for an account known by its handle only (Storyden's `password/signup`).
+    pub email: Option<EmailAddress>,
     pub email_verified: bool,
     pub name: Option<String>,
     pub username: Option<String>,
@@ -40,7 +41,7 @@ pub struct User {
 
 impl User {
     /// A user not yet stored (`seq` is assigned by the store).
-    pub fn draft(id: String, project_id: String, email: EmailAddress, now: Timestamp) -> Self {
+    pub fn draft(id: String, project_id: String, email: Option<EmailAddress>, now: Timestamp) -> Self {
         Self {
             seq: 0,
             id,
@@ -97,6 +98,13 @@ impl Username {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The name an account signs in with: its address, or, for an account without one, its handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    Email(EmailAddress),
+    Username(Username),
 }
 
 /// Profile fields a sign-up may carry beyond email and password, already validated.

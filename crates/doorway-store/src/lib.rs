@@ -30,6 +30,8 @@ pub enum ConnectError {
     Open(#[source] sqlx::Error),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("after migrating, rows of table {0} point at rows that do not exist")]
+    ForeignKeys(String),
     #[error(transparent)]
     Keys(#[from] KeyAtRestError),
 }
@@ -97,7 +99,8 @@ async fn connect(database_url: &str) -> Result<Pools, ConnectError> {
                 .foreign_keys(true);
             let pool =
                 SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(ConnectError::Open)?;
-            SQLITE_MIGRATIONS.run(&pool).await.map_err(ConnectError::Migrate)?;
+            let mut conn = pool.acquire().await.map_err(ConnectError::Open)?;
+            migrate_sqlite(&mut conn).await?;
             Ok(Pools::Sqlite(pool))
         }
         _ => {
@@ -113,5 +116,80 @@ async fn connect(database_url: &str) -> Result<Pools, ConnectError> {
     }
 }
 
+/// Applies SQLite's pending migrations with foreign keys off, as SQLite requires for a table
+/// rebuild (dropping a parent table would otherwise cascade into its children), then checks
+/// every foreign key and turns them back on. The pragma is a no-op inside a transaction, so it
+/// is set around the migrator, on the connection it uses.
+async fn migrate_sqlite(conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>) -> Result<(), ConnectError> {
+    use sqlx::Executor;
+    conn.execute("PRAGMA foreign_keys = OFF").await.map_err(ConnectError::Open)?;
+    let migrated = SQLITE_MIGRATIONS.run(&mut **conn).await.map_err(ConnectError::Migrate);
+    let restored = conn.execute("PRAGMA foreign_keys = ON").await.map_err(ConnectError::Open);
+    migrated?;
+    restored?;
+    let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+        .fetch_all(&mut **conn)
+        .await
+        .map_err(ConnectError::Open)?;
+    if let Some((table,)) = broken.first() {
+        return Err(ConnectError::ForeignKeys(table.clone()));
+    }
+    Ok(())
+}
+
 #[cfg(feature = "test-support")]
 pub mod test_support;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+    use std::str::FromStr;
+
+    use sqlx::Executor;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    /// Migration 0012 rebuilds `users` (SQLite cannot drop NOT NULL): the rows that hang off a
+    /// user survive it, the sequence does not go back, and foreign keys are enforced again.
+    #[tokio::test]
+    async fn rebuilding_users_keeps_what_hangs_off_them() {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").unwrap().foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+        let before = sqlx::migrate::Migrator::with_migrations(
+            super::SQLITE_MIGRATIONS.iter().filter(|m| m.version < 12).cloned().collect(),
+        );
+        before.run(&pool).await.unwrap();
+        for sql in [
+            "INSERT INTO projects (id, slug, name, settings, created_at, updated_at) VALUES ('prj_1', 'p', 'P', '{}', 1, 1)",
+            "INSERT INTO users (id, project_id, email, created_at, updated_at) VALUES ('usr_1', 'prj_1', 'a@example.com', 1, 1)",
+            "INSERT INTO users (id, project_id, email, created_at, updated_at) VALUES ('usr_2', 'prj_1', 'b@example.com', 1, 1)",
+            "DELETE FROM users WHERE id = 'usr_2'",
+            "INSERT INTO password_credentials (user_id, phc, created_at, updated_at) VALUES ('usr_1', 'phc', 1, 1)",
+            "INSERT INTO sessions (id, project_id, user_id, amr, created_at, expires_at) VALUES ('ses_1', 'prj_1', 'usr_1', 'pwd', 1, 9)",
+        ] {
+            pool.execute(sql).await.unwrap();
+        }
+
+        let mut conn = pool.acquire().await.unwrap();
+        super::migrate_sqlite(&mut conn).await.unwrap();
+        drop(conn);
+
+        let count = |table: &str| format!("SELECT COUNT(*) FROM {table}");
+        for table in ["users", "password_credentials", "sessions"] {
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count(table))).fetch_one(&pool).await.unwrap();
+            assert_eq!(n, 1, "{table}");
+        }
+        pool.execute("INSERT INTO users (id, project_id, created_at, updated_at) VALUES ('usr_3', 'prj_1', 2, 2)")
+            .await
+            .unwrap();
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM users WHERE id = 'usr_3'").fetch_one(&pool).await.unwrap();
+        assert_eq!(seq, 3, "a deleted user's seq is not handed out again");
+        let orphan = pool
+            .execute("INSERT INTO sessions (id, project_id, user_id, amr, created_at, expires_at) VALUES ('ses_2', 'prj_1', 'usr_9', 'pwd', 1, 9)")
+            .await;
+        assert!(orphan.is_err(), "foreign keys are on again");
+        pool.execute("DELETE FROM users WHERE id = 'usr_1'").await.unwrap();
+        let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&pool).await.unwrap();
+        assert_eq!(sessions, 0, "children still cascade from the rebuilt table");
+    }
+}

@@ -78,6 +78,8 @@ pub async fn memory_sqlite() -> crate::SqliteStore {
         .connect_with(options)
         .await
         .expect("open an in-memory SQLite");
-    crate::SQLITE_MIGRATIONS.run(&pool).await.expect("migrate the in-memory SQLite");
+    let mut conn = pool.acquire().await.expect("the in-memory SQLite's connection");
+    crate::migrate_sqlite(&mut conn).await.expect("migrate the in-memory SQLite");
+    drop(conn);
     crate::SqliteStore::new(pool)
 }

@@ -95,7 +95,8 @@ pub enum OrganizationPlan {
 
 /// Everything a new account is made of, already validated by the sign-up flow.
 pub struct NewAccount {
-    pub email: EmailAddress,
+    /// None only for a handle account (`profile.username` is then its sign-in name).
+    pub email: Option<EmailAddress>,
     pub credential: Option<Credential>,
     pub identity: Option<ExternalIdentity>,
     pub profile: ProfileDraft,
@@ -110,8 +111,13 @@ pub struct NewAccount {
 impl NewAccount {
     /// A bare account for `email`: no credential, identity, organization or mail.
     pub fn new(email: EmailAddress) -> Self {
+        Self { email: Some(email), ..Self::without_address() }
+    }
+
+    /// A bare account with no address: give it a handle (`profile.username`).
+    pub fn without_address() -> Self {
         Self {
-            email,
+            email: None,
             credential: None,
             identity: None,
             profile: ProfileDraft::default(),
@@ -141,8 +147,10 @@ pub(crate) async fn create_account(
     mut account: NewAccount,
 ) -> Result<SignupOutcome, SignupError> {
     let amr = account.amr();
-    if account.send_verification {
-        check_mail_budget(svc, audit, &account.email).await.map_err(SignupError::RateLimited)?;
+    // No address, no mail to send.
+    let verify = account.email.clone().filter(|_| account.send_verification);
+    if let Some(email) = &verify {
+        check_mail_budget(svc, audit, email).await.map_err(SignupError::RateLimited)?;
     }
     let mut user = User::draft(new_id("usr"), ctx.project.id.clone(), account.email.clone(), svc.clock.now());
     std::mem::take(&mut account.profile).apply_to(&mut user);
@@ -202,8 +210,8 @@ pub(crate) async fn create_account(
     let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
     let sso = account.identity.as_ref().map(|i| (i.provider_id.as_str(), i.profile.subject.as_str()));
     let (session, refresh_secret) = start_session(tx.as_mut(), ctx, &user, &amr, sso, audit.client, now).await?;
-    if account.send_verification {
-        send_code(tx.as_mut(), ctx, &user.email, Recipient::Account(&user.id), CodePurpose::VerifyEmail, now).await?;
+    if let Some(email) = &verify {
+        send_code(tx.as_mut(), ctx, email, Recipient::Account(&user.id), CodePurpose::VerifyEmail, now).await?;
     }
     audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
     tx.commit().await?;
@@ -250,7 +258,7 @@ async fn ask_pre_signup_hook(
         "project": ctx.project.slug.as_str(),
         "method": method,
         "user": {
-            "email": user.email.as_str(),
+            "email": user.email.as_ref().map(EmailAddress::as_str),
             "username": user.username,
             "name": user.name,
             "avatar": user.avatar_url,
@@ -279,9 +287,11 @@ async fn ask_pre_signup_hook(
     }
 }
 
-/// The personal organization's name: the user's name, or the address's local part.
+/// The personal organization's name: the user's name, else their handle, else the address's
+/// local part.
 fn personal_organization_name(user: &User) -> String {
-    let owner = user.name.clone().unwrap_or_else(|| user.email.as_str().split('@').next().unwrap_or("My").to_owned());
+    let local_part = || user.email.as_ref().and_then(|e| e.as_str().split('@').next()).map(str::to_owned);
+    let owner = user.name.clone().or_else(|| user.username.clone()).or_else(local_part).unwrap_or_else(|| "My".into());
     format!("{owner}'s Organization")
 }
 
@@ -383,10 +393,15 @@ mod tests {
 
     #[test]
     fn personal_organizations_are_named_after_their_owner() {
-        let mut user = User::draft("usr_1".into(), "prj_1".into(), email(), crate::Timestamp::from_millis(0));
+        let mut user = User::draft("usr_1".into(), "prj_1".into(), Some(email()), crate::Timestamp::from_millis(0));
         assert_eq!(personal_organization_name(&user), "ada's Organization");
         user.name = Some("Ada Lovelace".into());
         assert_eq!(personal_organization_name(&user), "Ada Lovelace's Organization");
+        let handle_only = User {
+            username: Some("ada_l".into()),
+            ..User::draft("usr_2".into(), "prj_1".into(), None, crate::Timestamp::from_millis(0))
+        };
+        assert_eq!(personal_organization_name(&handle_only), "ada_l's Organization");
     }
 
     #[test]

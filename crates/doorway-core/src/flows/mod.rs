@@ -52,7 +52,7 @@ fn variant_name(debug: &str) -> &str {
 pub(crate) fn user_event(user: &User) -> serde_json::Value {
     json!({
         "id": user.id,
-        "email": user.email.as_str(),
+        "email": user.email.as_ref().map(crate::email::EmailAddress::as_str),
         "name": user.name,
         "emailVerified": user.email_verified,
         "createdAt": user.created_at.to_rfc3339(),

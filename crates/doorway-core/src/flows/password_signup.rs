@@ -1,20 +1,20 @@
-//! Email + password sign-up: the attempt is counted, the password held against the policy,
-//! and the account created by the shared pipeline (`flows::account`).
+//! Password sign-up, by address or by handle: the attempt is counted, the password held against
+//! the policy, and the account created by the shared pipeline (`flows::account`).
 
-use crate::email::EmailAddress;
 use crate::events::ClientInfo;
 use crate::flows::account::{Credential, NewAccount, OrganizationPlan, create_account};
 use crate::flows::{Audit, enforce_rate_limit, record_outcome};
 use crate::password::{Password, PasswordPolicy};
 use crate::project::ProjectContext;
 use crate::services::Services;
-use crate::user::ProfileDraft;
+use crate::user::{Login, ProfileDraft};
 
 /// The sign-up error and outcome live with the pipeline; contracts import them from here too.
 pub use crate::flows::account::{SignupError, SignupOutcome};
 
 pub struct PasswordSignup {
-    pub email: EmailAddress,
+    /// An address, or a handle for an account without one (which then gets no mail).
+    pub login: Login,
     pub password: Password,
     /// The rule the password must meet (contracts differ).
     pub policy: PasswordPolicy,
@@ -33,12 +33,21 @@ pub async fn sign_up(svc: &Services, ctx: &ProjectContext, cmd: PasswordSignup) 
         enforce_rate_limit(svc, &audit, "password_signup", rule, cmd.client.ip.as_deref())
             .await
             .map_err(SignupError::RateLimited)?;
+        let mut profile = cmd.profile;
+        let email = match cmd.login {
+            Login::Email(email) => Some(email),
+            Login::Username(username) => {
+                profile.username = Some(username);
+                None
+            }
+        };
         let account = NewAccount {
+            email,
             credential: Some(Credential::checked(cmd.password, &cmd.policy)?),
-            profile: cmd.profile,
+            profile,
             organization: cmd.organization_name.map(OrganizationPlan::Named),
             send_verification: ctx.project.settings.signup.verify_email,
-            ..NewAccount::new(cmd.email)
+            ..NewAccount::without_address()
         };
         create_account(svc, ctx, &audit, account).await
     }

@@ -1,5 +1,5 @@
-//! Email + password sign-in. An unknown address costs the same hash as a wrong password, and
-//! both get the same error.
+//! Password sign-in, by address or by handle. An unknown address or handle costs the same hash
+//! as a wrong password, and all get the same error.
 
 use crate::email::EmailAddress;
 use crate::events::ClientInfo;
@@ -11,7 +11,15 @@ use crate::project::ProjectContext;
 use crate::services::Services;
 use crate::session::{AccessToken, RefreshSecret, Session, sign_access_token};
 use crate::store::StoreError;
-use crate::user::User;
+use crate::user::{User, Username};
+
+/// Who is signing in, as the client typed it: parsed here, so a malformed name is answered
+/// exactly like an unknown one.
+#[derive(Debug, Clone, Copy)]
+pub enum Identifier<'a> {
+    Email(&'a str),
+    Username(&'a str),
+}
 
 pub struct SignInOutcome {
     pub user: User,
@@ -49,14 +57,20 @@ fn hash_error(e: HashError) -> SignInError {
 pub async fn sign_in(
     svc: &Services,
     ctx: &ProjectContext,
-    email: &str,
+    identifier: Identifier<'_>,
     password: Password,
     client: ClientInfo,
 ) -> Result<SignInOutcome, SignInError> {
     let result: Result<SignInOutcome, SignInError> = async {
-        let found = match EmailAddress::parse(email) {
-            Ok(email) => svc.store.user_with_password(&ctx.project.id, &email).await?,
-            Err(_) => None,
+        let found = match identifier {
+            Identifier::Email(raw) => match EmailAddress::parse(raw) {
+                Ok(email) => svc.store.user_with_password(&ctx.project.id, &email).await?,
+                Err(_) => None,
+            },
+            Identifier::Username(raw) => match Username::parse(raw) {
+                Ok(username) => svc.store.user_with_password_by_username(&ctx.project.id, &username).await?,
+                Err(_) => None,
+            },
         };
         let audit = Audit { ctx, action: "signin", method: Some("password"), client: &client };
         let rule = ctx.project.settings.rate_limits.sign_in;

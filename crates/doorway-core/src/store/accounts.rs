@@ -7,7 +7,7 @@ use super::StoreResult;
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::organization::{Membership, Organization, Workspace};
-use crate::user::User;
+use crate::user::{User, Username};
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -17,6 +17,12 @@ pub trait AccountStore: Send + Sync {
         &self,
         project_id: &str,
         email: &EmailAddress,
+    ) -> StoreResult<Option<(User, Option<String>)>>;
+    /// The user with this handle and their password hash (if they have a password).
+    async fn user_with_password_by_username(
+        &self,
+        project_id: &str,
+        username: &Username,
     ) -> StoreResult<Option<(User, Option<String>)>>;
     /// The user's password hash, if they have a password.
     async fn password_of(&self, user_id: &str) -> StoreResult<Option<String>>;
@@ -30,7 +36,8 @@ pub trait AccountStore: Send + Sync {
 #[async_trait]
 pub trait AccountTx: Send {
     /// Stores a new user and returns its integer `seq`. A taken email or username is a
-    /// `Conflict` on `users_project_id_email_key` / `users_project_id_username_key`.
+    /// `Conflict` on `users_project_id_email_key` / `users_project_id_username_key`; any number
+    /// of users of a project may have no address (or no username).
     async fn insert_user(&mut self, user: &User) -> StoreResult<i64>;
     async fn user_by_id(&mut self, project_id: &str, user_id: &str) -> StoreResult<Option<User>>;
     async fn mark_email_verified(&mut self, user_id: &str, now: Timestamp) -> StoreResult<()>;

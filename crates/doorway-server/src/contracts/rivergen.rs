@@ -159,15 +159,16 @@ pub async fn sign_up(
     }
     let message = format!("{} signup successful", outcome.provider.display_name);
     let user = &outcome.user;
-    let display_name =
-        user.name.clone().unwrap_or_else(|| user.email.as_str().split('@').next().unwrap_or_default().to_owned());
+    // A provider sign-up always brings an address; the seed's `email` is a string regardless.
+    let email = user.email.as_ref().map(ToString::to_string).unwrap_or_default();
+    let display_name = user.name.clone().unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
     let data = SocialSignupData {
         access_token: outcome.access.token.clone(),
         refresh_token: outcome.refresh_secret.expose().to_owned(),
         token_type: "bearer",
         expires_in: ctx.project.settings.access_token_ttl_secs,
         user_id: user.seq,
-        email: user.email.to_string(),
+        email,
         display_name,
         is_new_user: outcome.is_new_user,
         provider: outcome.provider.id.clone(),

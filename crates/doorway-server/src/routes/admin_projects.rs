@@ -177,7 +177,7 @@ pub async fn get_user(
     let data = serde_json::json!({
         "id": u.id,
         "seq": u.seq,
-        "email": u.email.as_str(),
+        "email": u.email.as_ref().map(|e| e.as_str()),
         "emailVerified": u.email_verified,
         "name": u.name,
         "username": u.username,

@@ -15,6 +15,7 @@ mod contracts;
 mod discovery;
 mod errors;
 mod lookalikes;
+mod native_account;
 mod native_email;
 mod native_sessions;
 mod native_signup;

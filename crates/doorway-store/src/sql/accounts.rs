@@ -6,7 +6,7 @@ use doorway_core::Timestamp;
 use doorway_core::email::EmailAddress;
 use doorway_core::organization::{Membership, Organization, Workspace};
 use doorway_core::store::{AccountStore, AccountTx, Identity, StoreResult};
-use doorway_core::user::User;
+use doorway_core::user::{User, Username};
 
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::errors::store_error;
@@ -34,6 +34,23 @@ macro_rules! accounts {
                      WHERE u.project_id = $1 AND u.email = $2",
                     project_id,
                     email.as_str(),
+                )?
+                .map(<(User, Option<String>)>::try_from)
+                .transpose()
+            }
+
+            async fn user_with_password_by_username(
+                &self,
+                project_id: &str,
+                username: &Username,
+            ) -> StoreResult<Option<(User, Option<String>)>> {
+                fetch_optional!(
+                    UserWithPasswordRow,
+                    &self.pool,
+                    "SELECT u.*, p.phc FROM users u LEFT JOIN password_credentials p ON p.user_id = u.id
+                     WHERE u.project_id = $1 AND u.username = $2",
+                    project_id,
+                    username.as_str(),
                 )?
                 .map(<(User, Option<String>)>::try_from)
                 .transpose()
@@ -91,7 +108,7 @@ macro_rules! accounts {
                 )
                 .bind(&u.id)
                 .bind(&u.project_id)
-                .bind(u.email.as_str())
+                .bind(u.email.as_ref().map(EmailAddress::as_str))
                 .bind(u.email_verified)
                 .bind(&u.name)
                 .bind(&u.username)

@@ -3,6 +3,7 @@
 use doorway_core::email::EmailAddress;
 use doorway_core::organization::{Membership, Organization, Workspace};
 use doorway_core::store::Identity;
+use doorway_core::user::{User, Username};
 
 use crate::{Engine, assert_conflict, insert_user, open_with_project, t, user};
 
@@ -12,6 +13,7 @@ on_every_engine!(
     passwords_are_set_read_and_deleted,
     organizations_memberships_and_workspaces,
     identities_find_their_user_until_unlinked,
+    accounts_without_an_address_are_found_by_handle,
 );
 
 async fn users_round_trip(engine: Engine) {
@@ -57,6 +59,38 @@ async fn taken_email_or_username_is_a_conflict(engine: Engine) {
     let mut free = user("usr_4", "eve@example.com");
     free.username = Some("eve".into());
     insert_user(&*store, free).await;
+}
+
+async fn accounts_without_an_address_are_found_by_handle(engine: Engine) {
+    let (_db, store) = open_with_project(engine).await;
+    let handle_only = |id: &str, username: &str| User {
+        email: None,
+        username: Some(username.into()),
+        ..user(id, "unused@example.com")
+    };
+    let kim = insert_user(&*store, handle_only("usr_1", "kim")).await;
+    // Any number of accounts may lack an address; handles stay unique per project.
+    let lee = insert_user(&*store, handle_only("usr_2", "lee")).await;
+    let mut tx = store.begin().await.unwrap();
+    assert_conflict(tx.insert_user(&handle_only("usr_3", "kim")).await);
+    drop(tx);
+    // An address-less account holds no address that another account could clash with.
+    insert_user(&*store, user("usr_4", "kim@example.com")).await;
+
+    assert_eq!(store.user_by_id("prj_acme", "usr_1").await.unwrap(), Some(kim.clone()));
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_password("usr_1", "$argon2id$kim", t(11)).await.unwrap();
+    tx.commit().await.unwrap();
+    let kim_handle = Username::parse("KIM").unwrap();
+    assert_eq!(
+        store.user_with_password_by_username("prj_acme", &kim_handle).await.unwrap(),
+        Some((kim, Some("$argon2id$kim".into())))
+    );
+    let lee_handle = Username::parse("lee").unwrap();
+    assert_eq!(store.user_with_password_by_username("prj_acme", &lee_handle).await.unwrap(), Some((lee, None)));
+    let nobody = Username::parse("nobody").unwrap();
+    assert_eq!(store.user_with_password_by_username("prj_acme", &nobody).await.unwrap(), None);
+    assert_eq!(store.user_with_password_by_username("prj_other", &kim_handle).await.unwrap(), None);
 }
 
 async fn passwords_are_set_read_and_deleted(engine: Engine) {

@@ -85,7 +85,7 @@ pub fn user(id: &str, email: &str) -> User {
         seq: 0,
         id: id.into(),
         project_id: "prj_acme".into(),
-        email: EmailAddress::parse(email).unwrap(),
+        email: Some(EmailAddress::parse(email).unwrap()),
         email_verified: false,
         name: Some(format!("Name of {id}")),
         username: None,

@@ -143,18 +143,24 @@ pub async fn sign_in(
     let email = f.required("email", "Email");
     let password = f.required("password", "Password");
     let (email, password) = f.finish(email.zip(password))?;
-    let outcome = sign_in::sign_in(&state.services, &ctx, email, Password::new(password.to_owned()), client)
-        .await
-        .map_err(|e| match e {
-            SignInError::InvalidCredentials => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "Invalid email or password")
-            }
-            SignInError::Busy { retry_after_secs } => {
-                ApiError::unavailable("Too many sign-ins in progress; retry shortly", retry_after_secs)
-            }
-            SignInError::RateLimited(r) => ApiError::rate_limited(r),
-            SignInError::Unexpected(cause) => ApiError::internal(&cause),
-        })?;
+    let outcome = sign_in::sign_in(
+        &state.services,
+        &ctx,
+        sign_in::Identifier::Email(email),
+        Password::new(password.to_owned()),
+        client,
+    )
+    .await
+    .map_err(|e| match e {
+        SignInError::InvalidCredentials => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "Invalid email or password")
+        }
+        SignInError::Busy { retry_after_secs } => {
+            ApiError::unavailable("Too many sign-ins in progress; retry shortly", retry_after_secs)
+        }
+        SignInError::RateLimited(r) => ApiError::rate_limited(r),
+        SignInError::Unexpected(cause) => ApiError::internal(&cause),
+    })?;
     Ok(signed_in_response(&state, &ctx, prefix, jar, &outcome))
 }
 

@@ -8,7 +8,7 @@ use doorway_core::flows::email_signup::{EmailSignup, OnExisting};
 use doorway_core::flows::password_signup::PasswordSignup;
 use doorway_core::lookalike;
 use doorway_core::password::Password;
-use doorway_core::user::ProfileDraft;
+use doorway_core::user::{Login, ProfileDraft};
 use serde_json::Value;
 
 use crate::contracts::common::Fields;
@@ -84,7 +84,7 @@ pub(super) fn parse_signup(body: &Value, ctx: &ProjectContext, client: ClientInf
             let profile = ProfileDraft { name: Some(name), ..Default::default() };
             Some(match password {
                 Some(password) => NativeSignup::Password(PasswordSignup {
-                    email,
+                    login: Login::Email(email),
                     password,
                     policy: settings.password_policy.clone(),
                     profile,

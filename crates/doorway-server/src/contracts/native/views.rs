@@ -10,7 +10,8 @@ use serde::Serialize;
 pub struct UserView {
     /// `usr_…`
     pub(crate) id: String,
-    pub(crate) email: String,
+    /// Null for an account known by its handle only (made through Storyden's `password/signup`).
+    pub(crate) email: Option<String>,
     pub(crate) name: Option<String>,
     pub(crate) email_verified: bool,
     /// RFC 3339, UTC.
@@ -21,7 +22,7 @@ impl From<&User> for UserView {
     fn from(u: &User) -> Self {
         Self {
             id: u.id.clone(),
-            email: u.email.to_string(),
+            email: u.email.as_ref().map(ToString::to_string),
             name: u.name.clone(),
             email_verified: u.email_verified,
             created_at: u.created_at.to_rfc3339(),

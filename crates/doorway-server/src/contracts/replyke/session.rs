@@ -101,6 +101,7 @@ pub async fn sign_in(
     let (Some(email), Some(password)) = (fields.string("email")?, fields.string("password")?) else {
         return Err(ReplykeError::missing("Email, and password are required."));
     };
+    let email = sign_in::Identifier::Email(email);
     let outcome = sign_in::sign_in(&state.services, &ctx, email, Password::new(password.to_owned()), client)
         .await
         .map_err(sign_in_error)?;

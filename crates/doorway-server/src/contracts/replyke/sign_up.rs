@@ -9,7 +9,7 @@ use doorway_core::email::EmailAddress;
 use doorway_core::flows::password_signup::{self, PasswordSignup, SignupError};
 use doorway_core::lookalike;
 use doorway_core::password::Password;
-use doorway_core::user::{GeoPoint, ProfileDraft, Username};
+use doorway_core::user::{GeoPoint, Login, ProfileDraft, Username};
 use serde_json::{Map, Value};
 
 use super::views::{AuthResponse, RefreshCookie};
@@ -270,7 +270,7 @@ pub async fn sign_up(
     let parsed = parse(&body, ctx.project.settings.names.refuse_mixed_script)
         .inspect_err(|_| record_signup("replyke", "password", "invalid"))?;
     let command = PasswordSignup {
-        email: parsed.email,
+        login: Login::Email(parsed.email),
         password: parsed.password,
         policy: ReplykeSettings::of(&ctx.project.settings).map_err(|e| ReplykeError::internal(&e))?.password_policy,
         profile: parsed.profile,

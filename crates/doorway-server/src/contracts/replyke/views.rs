@@ -47,8 +47,9 @@ pub struct SuspensionView {
 pub struct AuthUserView {
     #[schema(example = "usr_01JQ…")]
     id: String,
-    #[schema(format = Email)]
-    email: String,
+    /// Null only for an account made without an address elsewhere (a handle sign-up).
+    #[schema(nullable, required = true, format = Email)]
+    email: Option<String>,
     /// Lowercased.
     #[schema(nullable, required = true)]
     username: Option<String>,
@@ -93,7 +94,7 @@ impl AuthUserView {
     pub fn of(ctx: &ProjectContext, u: &User) -> Self {
         Self {
             id: u.id.clone(),
-            email: u.email.as_str().to_owned(),
+            email: u.email.as_ref().map(|e| e.as_str().to_owned()),
             username: u.username.clone(),
             name: u.name.clone(),
             avatar: u.avatar_url.clone(),
