@@ -6,8 +6,9 @@
 #   scripts/test.sh -E 'test(jwks)'   # extra arguments go to cargo nextest
 #   SKIP_CHECKS=1 scripts/test.sh -E …  # skip the format/lint/bench steps while iterating
 # Needs: Rust (see rust-version in Cargo.toml), PostgreSQL >= 15 server binaries (initdb,
-# pg_ctl), Python 3 with venv, Node.js with npm, curl; cargo-nextest when present. Without
-# cargo-nextest the tests run under `cargo test`, which understands only filters of the form
+# pg_ctl), Python 3 with venv, Node.js with npm, curl, Debian's chromium (installed when
+# missing, as root); cargo-nextest when present. Without cargo-nextest the tests run under
+# `cargo test`, which understands only filters of the form
 # -E 'test(a)' or -E 'test(a) | test(b)' (a substring of the test's name, as in nextest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -160,6 +161,25 @@ done
 [ -n "$oidc_up" ] || peer_failed "the OpenID Connect provider (node tests/peers/oidc-provider.mjs)" "$run_dir/oidc.log"
 echo "test.sh: OpenID Connect provider on http://localhost:$oidc_port"
 export TEST_OIDC_ISSUER="http://localhost:$oidc_port"
+
+# Headless Chromium for the real-browser tests: Debian's package, driven by npm playwright-core
+# (pinned by tests/browser/package-lock.json). Installed here when missing and we are root.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing Debian's chromium for the browser tests"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+      >"$run_dir/apt.log" 2>&1 || peer_failed "apt-get install chromium" "$run_dir/apt.log"
+  else
+    echo "test.sh: chromium not found; install it (e.g. apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
+export TEST_CHROMIUM="$(command -v chromium)"
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  command -v npm >/dev/null || { echo "test.sh: npm not found; install Node.js with npm" >&2; exit 1; }
+  (cd tests/browser && npm ci --silent --no-audit --no-fund)
+fi
+echo "test.sh: browser tests use $TEST_CHROMIUM"
 export TEST_MAILDIR="$run_dir/maildir"
 export RUST_LOG="${RUST_LOG:-warn}"
 

@@ -135,7 +135,8 @@ pub struct NameSettings {
     pub refuse_mixed_script: bool,
 }
 
-/// Cross-origin access. Today only the origins trusted to send cookie-carrying state changes.
+/// Cross-origin access: the browser origins, besides Doorway's own, that may call the project's
+/// routes with credentials (CORS) and send cookie-carrying state changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CorsSettings {
@@ -147,16 +148,41 @@ impl CorsSettings {
     /// Whether `origin` (an `Origin` header value) is one of the allowed origins.
     pub fn allows(&self, origin: &str) -> bool {
         let Some(origin) = exact_origin(origin) else { return false };
-        self.allowed_origins.iter().any(|allowed| exact_origin(allowed).as_deref() == Some(origin.as_str()))
+        self.allowed_origins.iter().any(|allowed| allowed_origin(allowed).ok().as_deref() == Some(origin.as_str()))
     }
 
     fn problems(&self) -> Vec<(&'static str, String)> {
         self.allowed_origins
             .iter()
-            .filter(|o| exact_origin(o).is_none())
-            .map(|o| ("cors.allowed_origins", format!("'{o}' is not an origin; use scheme://host[:port] with no path")))
+            .filter_map(|o| allowed_origin(o).err().map(|why| ("cors.allowed_origins", format!("'{o}' {why}"))))
             .collect()
     }
+}
+
+/// An entry of `cors.allowed_origins`, serialized as browsers send it in `Origin`; or why it is
+/// not an origin. Stricter than [`exact_origin`]: a configured `https://app.example.com/` or
+/// `*` is a mistake to point out, not something to guess the meaning of.
+fn allowed_origin(raw: &str) -> Result<String, &'static str> {
+    if raw.contains('*') {
+        return Err("is a wildcard; list each origin (credentials are allowed, so browsers refuse '*')");
+    }
+    let url = url::Url::parse(raw).map_err(|_| "is not an origin; write scheme://host[:port]")?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("is not an origin; write http(s)://host[:port]");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("carries credentials; write scheme://host[:port]");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("has a query or fragment; an origin is scheme://host[:port]");
+    }
+    if raw.ends_with('/') {
+        return Err("ends with '/'; an origin has no path, drop the trailing slash");
+    }
+    if url.path() != "/" {
+        return Err("has a path; an origin is scheme://host[:port]");
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 /// `scheme://host[:port]` serialized the way browsers send it, or None for anything else.
@@ -330,7 +356,7 @@ mod tests {
     #[test]
     fn allowed_origins_are_exact() {
         let cors =
-            CorsSettings { allowed_origins: vec!["https://app.example.com".into(), "http://localhost:3000/".into()] };
+            CorsSettings { allowed_origins: vec!["https://app.example.com".into(), "http://localhost:3000".into()] };
         assert!(cors.problems().is_empty());
         assert!(cors.allows("https://app.example.com"));
         assert!(cors.allows("https://APP.example.com:443"));
@@ -338,8 +364,28 @@ mod tests {
         for refused in ["https://app.example.com.evil.com", "http://app.example.com", "null", "https://evil.com"] {
             assert!(!cors.allows(refused), "{refused}");
         }
-        let bad = CorsSettings { allowed_origins: vec!["https://app.example.com/path".into(), "*".into()] };
-        assert_eq!(bad.problems().len(), 2);
+    }
+
+    #[test]
+    fn malformed_allowed_origins_are_named_with_the_fix() {
+        let cases = [
+            ("https://app.example.com/", "drop the trailing slash"),
+            ("https://app.example.com/path", "has a path"),
+            ("*", "wildcard"),
+            ("https://*.example.com", "wildcard"),
+            ("app.example.com", "not an origin"),
+            ("ftp://app.example.com", "http(s)://host[:port]"),
+            ("https://user@app.example.com", "credentials"),
+            ("https://app.example.com?x=1", "query or fragment"),
+        ];
+        for (raw, reason) in cases {
+            let cors = CorsSettings { allowed_origins: vec![raw.into()] };
+            let problems = cors.problems();
+            assert_eq!(problems.len(), 1, "{raw}");
+            assert_eq!(problems[0].0, "cors.allowed_origins");
+            assert!(problems[0].1.starts_with(&format!("'{raw}' ")) && problems[0].1.contains(reason), "{problems:?}");
+            assert!(!cors.allows(raw.trim_end_matches('/')), "a refused entry allows nothing: {raw}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod admin_auth;
 mod client_info;
 mod contracts;
 mod cookies;
+mod cors;
 mod errors;
 mod hook_caller;
 mod hosted_pages;

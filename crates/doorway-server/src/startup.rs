@@ -23,6 +23,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::contracts::{self, refuse_disabled};
+use crate::cors::{Cors, cors};
 use crate::errors::{
     MAX_BODY_BYTES, contract_errors, log_failures, method_not_allowed, panic_response, route_not_found,
 };
@@ -227,6 +228,8 @@ fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), refuse_disabled))
         .layer(from_fn(contract_errors))
         .layer(from_fn_with_state(state.clone(), refuse_cross_site))
+        // Outermost, so every answer of a project route carries its CORS headers, refusals too.
+        .layer(from_fn_with_state(Cors::new(state.clone()), cors))
         .with_state(state.clone());
     // The project prefix must be stripped before routing, so the resolver wraps the router
     // instead of being one of its layers.

@@ -334,6 +334,29 @@ events = ["user.created"]
     assert_eq!(unknown.status.code(), Some(2));
 }
 
+/// Each malformed CORS origin is one line saying what is wrong with it.
+#[test]
+fn config_check_refuses_malformed_cors_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = "[projects.default.cors]\nallowed_origins = [\"https://app.example.com\", \"https://app.example.com/\", \
+                \"https://app.example.com/app\", \"*\", \"app.example.com\"]\n";
+    std::fs::write(dir.path().join("cors.toml"), file).unwrap();
+    let out = doorway(dir.path(), &["--config", "cors.toml", "config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let expected = [
+        "'https://app.example.com/' ends with '/'; an origin has no path, drop the trailing slash",
+        "'https://app.example.com/app' has a path",
+        "'*' is a wildcard; list each origin",
+        "'app.example.com' is not an origin; write scheme://host[:port]",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{stderr}");
+    for (line, message) in lines.iter().zip(expected) {
+        assert!(line.starts_with(&format!("config: projects.default.cors.allowed_origins: {message}")), "{line}");
+    }
+}
+
 #[test]
 fn the_shipped_example_config_is_valid() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,6 +12,8 @@ mod aufy;
 mod browser_security;
 mod common_passwords;
 mod contracts;
+mod cors;
+mod cors_browser;
 mod discovery;
 mod errors;
 mod lookalikes;
