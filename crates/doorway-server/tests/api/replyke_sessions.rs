@@ -17,6 +17,7 @@ on_both_backends!(
     refresh_cookie_attributes,
     verification_mail_and_verify_email,
     send_verification_email_is_rate_limited,
+    an_allowed_origin_may_call_every_replyke_route_with_credentials,
 );
 
 pub const PASSWORD: &str = "longenough1";
@@ -475,4 +476,61 @@ async fn send_verification_email_is_rate_limited(backend: Backend) {
         assert_eq!(response.status(), 200, "attempt {attempt}");
     }
     panic!("50 verification mails to one address were never limited");
+}
+
+async fn an_allowed_origin_may_call_every_replyke_route_with_credentials(backend: Backend) {
+    const APP: &str = "http://app.example.test:5173";
+    let mut acme = doorway_server::settings::ProjectConfig { name: Some("Acme".into()), ..Default::default() };
+    acme.settings.cors.allowed_origins = vec![APP.into()];
+    let app = TestApp::builder(backend).with_project_config("acme", acme).spawn().await;
+    for route in [
+        "sign-up",
+        "sign-in",
+        "sign-out",
+        "request-new-access-token",
+        "change-password",
+        "send-verification-email",
+        "verify-email",
+        "request-password-reset",
+        "reset-password",
+    ] {
+        let preflight = app
+            .bare_client()
+            .request(reqwest::Method::OPTIONS, app.url(&format!("/acme/auth/{route}")))
+            .header("origin", APP)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type, authorization")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204, "{route}");
+        assert_eq!(preflight.headers()["access-control-allow-origin"], APP, "{route}");
+        assert_eq!(preflight.headers()["access-control-allow-credentials"], "true", "{route}");
+    }
+    // The client's start-up refresh from that origin, with its cookie: served, readable.
+    let created = signed_up(&app, "acme", "cors@example.com").await;
+    let refreshed = app
+        .bare_client()
+        .post(app.url("/acme/auth/request-new-access-token"))
+        .header("origin", APP)
+        .header("cookie", format!("replyke-refresh-jwt={}", token(&created, "refreshToken")))
+        .json(&j!({"refreshToken": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    assert_eq!(refreshed.headers()["access-control-allow-origin"], APP);
+    // Another origin's cookie-bearing call is refused in Replyke's format.
+    let foreign = app
+        .bare_client()
+        .post(app.url("/acme/auth/request-new-access-token"))
+        .header("origin", "https://evil.example.net")
+        .header("cookie", "replyke-refresh-jwt=whatever")
+        .json(&j!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(json(foreign).await["code"], "auth/forbidden");
 }
