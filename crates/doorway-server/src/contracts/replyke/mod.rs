@@ -41,7 +41,9 @@ const PATHS: &[&str] = &[
     "/auth/reset-password",
 ];
 
-/// `projects.<slug>.replyke`: seed 001 documents no password rules of its own.
+/// `projects.<slug>.replyke`: seed 001 documents no password rules of its own. The policy is
+/// sign-up's; change-password and reset-password set passwords through the core flows, which
+/// follow the project's `password_policy`.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplykeSettings {
