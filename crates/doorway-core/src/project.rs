@@ -8,7 +8,7 @@ use crate::clock::Timestamp;
 
 /// Path segments that belong to Doorway's own top-level routes and so cannot name a project.
 pub const RESERVED_SLUGS: &[&str] =
-    &["api", "auth", "admin", "ui", "docs", ".well-known", "healthz", "readyz", "metrics", "openapi.json"];
+    &["api", "auth", "accounts", "admin", "ui", "docs", ".well-known", "healthz", "readyz", "metrics", "openapi.json"];
 
 pub const DEFAULT_PROJECT: &str = "default";
 

@@ -44,6 +44,22 @@ pub async fn request_code(
     record_outcome(result)
 }
 
+/// Whether the address has a sign-in code that can still be used: for a contract whose one
+/// code endpoint takes both kinds of code (Storyden's `email/verify`), to know which it holds.
+pub async fn sign_in_code_pending(
+    svc: &Services,
+    ctx: &ProjectContext,
+    email: &EmailAddress,
+) -> Result<bool, CodeError> {
+    let now = svc.clock.now();
+    let mut tx = svc.store.begin().await?;
+    let latest = tx.latest_verification(&ctx.project.id, email, CodePurpose::SignIn).await?;
+    // Nothing was written; committing ends the transaction (and SQLite's write lock) now.
+    tx.commit().await?;
+    let max_attempts = i64::from(ctx.project.settings.verification.max_attempts);
+    Ok(latest.is_some_and(|v| v.is_usable(now, max_attempts)))
+}
+
 /// Exchanges a mailed code or link for a session (`amr: ["otp"]`); also verifies the address.
 #[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "otp", outcome = tracing::field::Empty))]
 pub async fn sign_in(

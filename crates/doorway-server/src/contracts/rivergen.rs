@@ -2,11 +2,17 @@
 //! terms_version?}`. The client obtained `code` itself with the provider's configured
 //! `redirect_uri`; Doorway exchanges it, creates the user with a personal organization, default
 //! workspace and roles, an SSO session and tokens (MFA bypassed), and answers 201.
+//!
+//! So a client keeps the session it got at sign-up: `POST /api/v1/auth/token/refresh
+//! {refresh_token}` (the refresh token rotates) and `POST /api/v1/auth/logout` (Bearer access
+//! token, or `{refresh_token}`), in the same envelope.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use doorway_core::flows::oauth_signup::{self, AccountOptions, OAuthError};
+use doorway_core::flows::session::{self as session_flow, SessionError, SessionProof};
+use doorway_core::session::RefreshSecret;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -17,8 +23,10 @@ use utoipa_axum::routes;
 use super::ContractAdapter;
 use crate::client_info::Client;
 use crate::contracts::common::oauth::client_message;
-use crate::contracts::common::{Fields, NativeJson};
+use crate::contracts::common::{Fields, NativeJson, presented_access_token};
+use crate::contracts::native::handlers::session_error;
 use crate::contracts::native::oauth::oauth_error;
+use crate::contracts::native::views::MessageResponse;
 use crate::errors::{ApiError, ErrorBody, FieldError};
 use crate::project_scope::CurrentProject;
 use crate::state::AppState;
@@ -37,7 +45,7 @@ impl ContractAdapter for Rivergen {
     }
 
     fn routes(&self) -> OpenApiRouter<AppState> {
-        OpenApiRouter::new().routes(routes!(sign_up))
+        OpenApiRouter::new().routes(routes!(sign_up)).routes(routes!(refresh)).routes(routes!(logout))
     }
 
     fn owns(&self, path: &str) -> bool {
@@ -175,4 +183,103 @@ pub async fn sign_up(
         message: message.clone(),
     };
     Ok((StatusCode::CREATED, Json(SocialSignupResponse { success: true, data, message })))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenRefreshData {
+    access_token: String,
+    /// The new refresh token: the one sent is used up.
+    refresh_token: String,
+    /// Always `bearer`.
+    token_type: &'static str,
+    expires_in: u32,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenRefreshResponse {
+    success: bool,
+    data: TokenRefreshData,
+    message: &'static str,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = TokenRefreshRequest)]
+pub struct TokenRefreshDoc {
+    /// The refresh token from sign-up or the last refresh.
+    #[schema(min_length = 1)]
+    refresh_token: String,
+}
+
+/// Exchange the refresh token for new tokens (Rivergen); the refresh token rotates, and using
+/// one twice ends the session.
+#[utoipa::path(post, path = "/api/v1/auth/token/refresh", operation_id = "rivergenTokenRefresh", tag = "rivergen",
+    request_body = TokenRefreshDoc,
+    responses(
+        (status = 200, body = TokenRefreshResponse),
+        (status = 401, body = ErrorBody, description = "INVALID_REFRESH_TOKEN, or REFRESH_TOKEN_REUSED (the session is then revoked)"),
+        (status = 422, body = ErrorBody, description = "VALIDATION_ERROR: no refresh_token"),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    Client(client): Client,
+    NativeJson(body): NativeJson<Value>,
+) -> Result<Json<TokenRefreshResponse>, ApiError> {
+    let mut f = Fields::of(&body)?;
+    let token = f.required("refresh_token", "Refresh token").filter(|t| !t.is_empty());
+    let token = f.finish(token)?;
+    let refreshed = session_flow::refresh(&state.services, &ctx, &RefreshSecret::from_client(token), &client)
+        .await
+        .map_err(session_error)?;
+    let data = TokenRefreshData {
+        access_token: refreshed.access.token,
+        refresh_token: refreshed.refresh_secret.expose().to_owned(),
+        token_type: "bearer",
+        expires_in: ctx.project.settings.access_token_ttl_secs,
+    };
+    Ok(Json(TokenRefreshResponse { success: true, data, message: "Token refreshed" }))
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = LogoutRequest)]
+pub struct LogoutDoc {
+    /// For a client that no longer holds a valid access token.
+    refresh_token: Option<String>,
+}
+
+/// End the session (Rivergen): by `Authorization: Bearer <access_token>`, else by the body's
+/// `refresh_token`.
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "rivergenLogout", tag = "rivergen",
+    request_body(content = Option<LogoutDoc>, description = "Optional: `{refresh_token}` instead of the Bearer token"),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = MessageResponse, description = "Session revoked: its access and refresh tokens stop working"),
+        (status = 401, body = ErrorBody, description = "UNAUTHORIZED: no valid session presented"),
+        (status = 422, body = ErrorBody, description = "VALIDATION_ERROR: a body that is not `{refresh_token?}`"),
+    ))]
+pub async fn logout(
+    State(state): State<AppState>,
+    CurrentProject(ctx): CurrentProject,
+    Client(client): Client,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<MessageResponse>, ApiError> {
+    let body: Value = if body.is_empty() {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|_| ApiError::validation(vec![FieldError::new("body", "The body must be JSON")]))?
+    };
+    let mut f = Fields::of(&body)?;
+    let refresh_token = f.optional("refresh_token", "Refresh token").filter(|t| !t.is_empty());
+    let refresh_token = f.finish(Some(refresh_token.map(RefreshSecret::from_client)))?;
+    let proof = match (presented_access_token(&state, &ctx, &headers), &refresh_token) {
+        (Some(token), _) => SessionProof::AccessToken(token),
+        (None, Some(secret)) => SessionProof::RefreshToken(secret),
+        (None, None) => return Err(session_error(SessionError::Unauthenticated)),
+    };
+    session_flow::sign_out(&state.services, &ctx, proof, &client).await.map_err(session_error)?;
+    Ok(Json(MessageResponse { success: true, message: "Logged out" }))
 }

@@ -33,5 +33,6 @@ mod replyke_recovery;
 mod replyke_sessions;
 mod signing_keys;
 mod storyden;
+mod storyden_auth;
 mod webhooks;
 mod wire_snapshots;

@@ -18,6 +18,8 @@ use crate::on_both_backends;
 on_both_backends!(
     rivergen_sign_up_matches_the_contract,
     rivergen_refuses_bad_codes_and_input,
+    rivergen_keeps_its_session_with_refresh_and_logout,
+    rivergen_session_routes_refuse_bad_input_in_the_envelope,
     linking_needs_both_sides_verified,
     github_counts_only_a_verified_primary_email,
     native_redirect_flow_signs_in_and_refuses_replays,
@@ -541,4 +543,112 @@ async fn a_callback_opened_by_another_browser_is_refused(backend: Backend) {
     assert!(set_cookie(&landed, "doorway_access").is_some());
     assert!(set_cookie(&landed, "doorway_oauth_state").unwrap().contains("Max-Age=0"));
     assert_eq!(created(&app).await, 1);
+}
+
+async fn rivergen_post(app: &TestApp, path: &str, body: &str, bearer: Option<&str>) -> reqwest::Response {
+    let mut request =
+        app.bare_client().post(app.url(path)).header("content-type", "application/json").body(body.to_owned());
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+async fn rivergen_refresh(app: &TestApp, refresh_token: &str) -> reqwest::Response {
+    rivergen_post(app, "/api/v1/auth/token/refresh", &j!({"refresh_token": refresh_token}).to_string(), None).await
+}
+
+async fn me_status(app: &TestApp, access_token: &str) -> u16 {
+    app.bare_client().get(app.url("/api/auth/me")).bearer_auth(access_token).send().await.unwrap().status().as_u16()
+}
+
+/// The refusal's status and native error code.
+async fn refusal(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body = json(response).await;
+    assert_eq!(body["success"], false, "{body}");
+    (status, body["error"]["code"].as_str().unwrap().to_owned())
+}
+
+async fn rivergen_keeps_its_session_with_refresh_and_logout(backend: Backend) {
+    let app = app(backend, None).await;
+    let email = unique_email("keeper");
+    let sub = format!("sub-{email}");
+    let signed_up = json(
+        rivergen(&app, j!({"provider": "google", "code": provider_code(&sub, &email, true, "Kim Keeper").await})).await,
+    )
+    .await;
+    let access = signed_up["data"]["access_token"].as_str().unwrap().to_owned();
+    let refresh = signed_up["data"]["refresh_token"].as_str().unwrap().to_owned();
+    // Who am I.
+    assert_eq!(me_status(&app, &access).await, 200);
+
+    // Refresh: new tokens in Rivergen's envelope; the refresh token rotates.
+    let refreshed = rivergen_refresh(&app, &refresh).await;
+    assert_eq!(refreshed.status(), 200);
+    let body = json(refreshed).await;
+    assert_eq!(body["success"], true);
+    assert_eq!(body["message"], "Token refreshed");
+    let keys: Vec<&str> = body["data"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["access_token", "refresh_token", "token_type", "expires_in"]);
+    assert_eq!(body["data"]["token_type"], "bearer");
+    assert_eq!(body["data"]["expires_in"], j!(3600));
+    let access = body["data"]["access_token"].as_str().unwrap().to_owned();
+    let rotated = body["data"]["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rotated, refresh);
+    assert_eq!(me_status(&app, &access).await, 200);
+
+    // Sign out with the Bearer token: both tokens stop working.
+    let out = rivergen_post(&app, "/api/v1/auth/logout", "", Some(&access)).await;
+    assert_eq!(out.status(), 200);
+    assert_eq!(json(out).await, j!({"success": true, "message": "Logged out"}));
+    assert_eq!(me_status(&app, &access).await, 401);
+    assert_eq!(refusal(rivergen_refresh(&app, &rotated).await).await, (401, "INVALID_REFRESH_TOKEN".to_owned()));
+    let again = rivergen_post(&app, "/api/v1/auth/logout", "", Some(&access)).await;
+    assert_eq!(refusal(again).await, (401, "UNAUTHORIZED".to_owned()));
+
+    // Sign in again (the same identity), then sign out with the refresh token alone.
+    let signed_in = json(
+        rivergen(&app, j!({"provider": "google", "code": provider_code(&sub, &email, true, "Kim Keeper").await})).await,
+    )
+    .await;
+    assert_eq!(signed_in["data"]["is_new_user"], false);
+    let access = signed_in["data"]["access_token"].as_str().unwrap().to_owned();
+    let refresh = signed_in["data"]["refresh_token"].as_str().unwrap().to_owned();
+    let out = rivergen_post(&app, "/api/v1/auth/logout", &j!({"refresh_token": refresh}).to_string(), None).await;
+    assert_eq!(out.status(), 200);
+    assert_eq!(me_status(&app, &access).await, 401);
+
+    // A refresh token used twice ends its session.
+    let signed_in = json(
+        rivergen(&app, j!({"provider": "google", "code": provider_code(&sub, &email, true, "Kim Keeper").await})).await,
+    )
+    .await;
+    let refresh = signed_in["data"]["refresh_token"].as_str().unwrap().to_owned();
+    let first = json(rivergen_refresh(&app, &refresh).await).await;
+    let reused = rivergen_refresh(&app, &refresh).await;
+    assert_eq!(refusal(reused).await, (401, "REFRESH_TOKEN_REUSED".to_owned()));
+    assert_eq!(me_status(&app, first["data"]["access_token"].as_str().unwrap()).await, 401);
+}
+
+async fn rivergen_session_routes_refuse_bad_input_in_the_envelope(backend: Backend) {
+    let app = app(backend, None).await;
+    for body in ["{}", r#"{"refresh_token": ""}"#, r#"{"refresh_token": 5}"#, "[]"] {
+        let response = rivergen_post(&app, "/api/v1/auth/token/refresh", body, None).await;
+        assert_eq!(refusal(response).await, (422, "VALIDATION_ERROR".to_owned()), "{body}");
+    }
+    let malformed = rivergen_post(&app, "/api/v1/auth/token/refresh", "{nope", None).await;
+    let (status, _) = refusal(malformed).await;
+    assert_eq!(status, 400);
+    let forged = rivergen_refresh(&app, "not-a-refresh-token").await;
+    assert_eq!(refusal(forged).await, (401, "INVALID_REFRESH_TOKEN".to_owned()));
+
+    for body in ["[]", "{nope", r#"{"refresh_token": 7}"#] {
+        let response = rivergen_post(&app, "/api/v1/auth/logout", body, None).await;
+        assert_eq!(refusal(response).await, (422, "VALIDATION_ERROR".to_owned()), "{body}");
+    }
+    for (body, bearer) in [("", None), ("{}", None), (r#"{"refresh_token": "forged"}"#, None), ("", Some("forged"))] {
+        let response = rivergen_post(&app, "/api/v1/auth/logout", body, bearer).await;
+        assert_eq!(refusal(response).await, (401, "UNAUTHORIZED".to_owned()), "{body} {bearer:?}");
+    }
 }
