@@ -103,6 +103,9 @@ pub struct ProjectSettings {
     pub external_signup: crate::external_signup::ExternalSignupSettings,
     /// What names other users see may contain.
     pub names: NameSettings,
+    /// Project-wide roles every new account gets, whatever the contract it signs up through
+    /// (Aufy's `DefaultRoles`); in the access token's `roles` claim. None by default.
+    pub default_roles: Vec<String>,
     /// Browser origins other than Doorway's own that may send cookie-carrying requests.
     pub cors: CorsSettings,
     /// Wire contracts by name (`native`, `replyke`, `storyden`, `rivergen`, `aufy`): every one
@@ -248,6 +251,7 @@ impl Default for ProjectSettings {
             redirect_allowlist: Vec::new(),
             external_signup: Default::default(),
             names: Default::default(),
+            default_roles: Vec::new(),
             cors: Default::default(),
             contracts: Default::default(),
             contract_settings: Default::default(),
@@ -308,11 +312,26 @@ impl ProjectSettings {
             out.push(("external_signup.schema", format!("is not a usable JSON Schema: {e}")));
         }
         out.extend(self.cors.problems());
+        out.extend(role_problems(&self.default_roles));
         if self.verification.max_attempts == 0 {
             out.push(("verification.max_attempts", "must be at least 1".to_owned()));
         }
         out
     }
+}
+
+/// Role names are 1–64 printable characters with no surrounding spaces, each listed once.
+fn role_problems(roles: &[String]) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for (i, role) in roles.iter().enumerate() {
+        let printable = !role.chars().any(char::is_control);
+        if role.is_empty() || role.chars().count() > 64 || role.trim() != role || !printable {
+            out.push(("default_roles", format!("'{role}' is not a role name: use 1 to 64 printable characters")));
+        } else if roles[..i].contains(role) {
+            out.push(("default_roles", format!("'{role}' is listed twice")));
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -351,6 +370,15 @@ mod tests {
     #[test]
     fn default_settings_are_valid() {
         assert!(ProjectSettings::default().problems().is_empty());
+    }
+
+    #[test]
+    fn default_roles_are_plain_names_listed_once() {
+        let ok = ProjectSettings { default_roles: vec!["user".into(), "Reader 2".into()], ..Default::default() };
+        assert!(ok.problems().is_empty());
+        let bad = vec!["".into(), " admin".into(), "a\nb".into(), "x".repeat(65), "user".into(), "user".into()];
+        let problems = role_problems(&bad);
+        assert_eq!(problems.len(), 5, "{problems:?}");
     }
 
     #[test]

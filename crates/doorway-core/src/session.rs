@@ -141,6 +141,9 @@ pub struct AccessClaims {
     pub iat: i64,
     pub sid: String,
     pub amr: Vec<String>,
+    /// The user's project-wide roles (the project's `default_roles` given at sign-up), by name.
+    #[serde(default)]
+    pub roles: Vec<String>,
     /// Set when sign-in skipped a second factor because the provider vouched for the user.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mfa_bypassed: bool,
@@ -162,6 +165,7 @@ pub struct AccessToken {
 pub fn sign_access_token(
     ctx: &ProjectContext,
     session: &Session,
+    roles: &[String],
     mfa_bypassed: bool,
     now: Timestamp,
 ) -> Result<AccessToken, TokenError> {
@@ -175,6 +179,7 @@ pub fn sign_access_token(
         iat: now.seconds(),
         sid: session.id.clone(),
         amr: session.amr.clone(),
+        roles: roles.to_vec(),
         mfa_bypassed,
     };
     Ok(AccessToken { token: key.sign(&claims)?, expires_at })
@@ -225,7 +230,7 @@ mod tests {
         let ctx = ctx("acme");
         let now = Timestamp::from_millis(1_700_000_000_000);
         let s = new_session(&ctx, "usr_1", &["pwd"], &ClientInfo::default(), now);
-        let access = sign_access_token(&ctx, &s.session, false, now).unwrap();
+        let access = sign_access_token(&ctx, &s.session, &[], false, now).unwrap();
         let claims = verify_access_token(&ctx, &access.token, now).unwrap();
         assert_eq!(
             (claims.sub.as_str(), claims.sid.as_str(), claims.amr.clone()),
@@ -240,7 +245,7 @@ mod tests {
         let (a, b) = (ctx("acme"), ctx("beta"));
         let now = Timestamp::from_millis(1_700_000_000_000);
         let s = new_session(&a, "usr_1", &["pwd"], &ClientInfo::default(), now);
-        let token = sign_access_token(&a, &s.session, false, now).unwrap().token;
+        let token = sign_access_token(&a, &s.session, &[], false, now).unwrap().token;
         assert!(verify_access_token(&b, &token, now).is_none());
         let mut tampered = token.clone();
         tampered.insert(tampered.len() - 5, 'x');

@@ -271,8 +271,9 @@ pub async fn route_not_found() -> ApiError {
     ApiError::not_found("No such route")
 }
 
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "This route does not accept that method")
+/// A bare 405: `contract_errors` renders it in the format of the contract owning the path.
+pub async fn method_not_allowed() -> StatusCode {
+    StatusCode::METHOD_NOT_ALLOWED
 }
 
 /// A handler that panicked answers like any other unexpected failure.

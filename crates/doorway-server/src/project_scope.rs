@@ -12,15 +12,18 @@ use axum::response::{IntoResponse, Response};
 use doorway_core::project::RESERVED_SLUGS;
 use doorway_core::{ProjectContext, ProjectSlug};
 
-use crate::contracts::contract_for;
+use crate::contracts::{self, contract_for};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
 pub async fn resolve_project(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let path = req.uri().path();
+    let path = req.uri().path().to_owned();
     let trimmed = path.trim_start_matches('/');
     let (first, rest) = trimmed.split_once('/').map_or((trimmed, ""), |(f, r)| (f, r));
     if first.is_empty() || RESERVED_SLUGS.contains(&first) {
+        if let Some(rebased) = rebased_in_default(&state, &path).await {
+            set_path(&mut req, &rebased);
+        }
         return next.run(req).await;
     }
     let contract = contract_for(&format!("/{rest}"));
@@ -36,26 +39,54 @@ pub async fn resolve_project(State(state): State<AppState>, mut req: Request, ne
             contract.project_not_found(first)
         }
     };
-    let Ok(slug) = ProjectSlug::parse(first) else {
+    let found = match ProjectSlug::parse(first) {
+        Ok(slug) => match state.projects.get(&slug).await {
+            Ok(found) => found.map(|ctx| (slug, ctx)),
+            Err(e) => return contract.internal(&e),
+        },
+        Err(_) => None,
+    };
+    let Some((slug, ctx)) = found else {
+        // Not a project: maybe a base path the default project gave a contract's routes.
+        if let Some(rebased) = rebased_in_default(&state, &path).await {
+            set_path(&mut req, &rebased);
+            return next.run(req).await;
+        }
         return unknown(first);
     };
-    let ctx = match state.projects.get(&slug).await {
-        Ok(Some(ctx)) => ctx,
-        Ok(None) => return unknown(first),
-        Err(e) => return contract.internal(&e),
-    };
-    let new_path = format!("/{rest}");
-    let new_uri = match req.uri().query() {
-        Some(q) => format!("{new_path}?{q}"),
-        None => new_path,
-    };
-    match new_uri.parse::<Uri>() {
-        Ok(uri) => *req.uri_mut() = uri,
-        Err(_) => return ApiError::not_found("No such route").into_response(),
+    let stripped = format!("/{rest}");
+    let new_path = contracts::aufy::paths::rebase(&ctx.project.settings, &stripped).unwrap_or(stripped);
+    if !set_path(&mut req, &new_path) {
+        return ApiError::not_found("No such route").into_response();
     }
     req.extensions_mut().insert(ctx);
     req.extensions_mut().insert(RoutePrefix(format!("/{slug}")));
     next.run(req).await
+}
+
+/// Where the default project serves `path` when one of its contract settings moved that route
+/// (Aufy's base paths); looked up only for paths that may be such a route.
+async fn rebased_in_default(state: &AppState, path: &str) -> Option<String> {
+    if !contracts::aufy::paths::may_be_rebased(path) {
+        return None;
+    }
+    let ctx = state.projects.get(&ProjectSlug::default_project()).await.ok()??;
+    contracts::aufy::paths::rebase(&ctx.project.settings, path)
+}
+
+/// Replaces the request's path, keeping its query; false when the result is not a URI.
+fn set_path(req: &mut Request, path: &str) -> bool {
+    let uri = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    match uri.parse::<Uri>() {
+        Ok(uri) => {
+            *req.uri_mut() = uri;
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// The path prefix the client used (`/acme`), or empty; cookie paths need it.

@@ -21,7 +21,7 @@ use crate::password::{Password, PasswordPolicy};
 use crate::password_hashing::HashError;
 use crate::project::ProjectContext;
 use crate::services::Services;
-use crate::session::{AccessToken, RefreshSecret, Session, sign_access_token};
+use crate::session::{AccessToken, RefreshSecret, Session};
 use crate::store::{Identity, StoreError, StoreTx, UniqueKey};
 use crate::user::{ProfileDraft, User};
 
@@ -209,7 +209,9 @@ pub(crate) async fn create_account(
 
     let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
     let sso = account.identity.as_ref().map(|i| (i.provider_id.as_str(), i.profile.subject.as_str()));
-    let (session, refresh_secret) = start_session(tx.as_mut(), ctx, &user, &amr, sso, audit.client, now).await?;
+    // Before the session starts, so its first access token carries them.
+    tx.insert_user_roles(&user.id, &ctx.project.settings.default_roles, now).await?;
+    let started = start_session(tx.as_mut(), ctx, &user, &amr, sso, audit.client, now).await?;
     if let Some(email) = &verify {
         send_code(tx.as_mut(), ctx, email, Recipient::Account(&user.id), CodePurpose::VerifyEmail, now).await?;
     }
@@ -218,9 +220,8 @@ pub(crate) async fn create_account(
 
     // A provider sign-up was authenticated by the provider, so no second factor is asked for.
     let mfa_bypassed = account.identity.is_some();
-    let access = sign_access_token(ctx, &session, mfa_bypassed, now)
-        .map_err(|e| SignupError::Unexpected(Unexpected::context("signing the access token", e)))?;
-    Ok(SignupOutcome { user, organization, session, access, refresh_secret })
+    let access = started.access_token(ctx, mfa_bypassed, now).map_err(SignupError::Unexpected)?;
+    Ok(SignupOutcome { user, organization, session: started.session, access, refresh_secret: started.refresh_secret })
 }
 
 /// The identity row linking a provider's subject to a user.

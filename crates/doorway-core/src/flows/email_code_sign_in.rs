@@ -12,7 +12,6 @@ use crate::flows::{Audit, record_outcome};
 use crate::mail::CodePurpose;
 use crate::project::ProjectContext;
 use crate::services::Services;
-use crate::session::sign_access_token;
 
 /// Mails a sign-in code if the address has an account; the answer, the budget spent and the
 /// work done are the same either way.
@@ -84,12 +83,11 @@ pub async fn sign_in(
                 return Err(e);
             }
         };
-        let (session, refresh_secret) = start_session(tx.as_mut(), ctx, &user, &["otp"], None, client, now).await?;
+        let started = start_session(tx.as_mut(), ctx, &user, &["otp"], None, client, now).await?;
         audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
         tx.commit().await?;
-        let access = sign_access_token(ctx, &session, false, now)
-            .map_err(|e| CodeError::Unexpected(crate::error::Unexpected::context("signing the access token", e)))?;
-        Ok(SignInOutcome { user, session, access, refresh_secret })
+        let access = started.access_token(ctx, false, now).map_err(CodeError::Unexpected)?;
+        Ok(SignInOutcome { user, session: started.session, access, refresh_secret: started.refresh_secret })
     }
     .await;
     record_outcome(result)

@@ -159,3 +159,77 @@ async fn finish(
         .ok_or_else(|| OAuthError::UnknownProvider(profile.provider.clone()))?;
     oauth_signup::complete(svc, ctx, provider, profile, options, client).await
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("not signed in")]
+    Unauthenticated,
+    #[error("no external sign-in is pending under that id")]
+    NothingPending,
+    #[error("the external identity belongs to another account")]
+    LinkedElsewhere,
+    #[error("linking failed: {0}")]
+    Unexpected(#[source] crate::error::Unexpected),
+}
+
+impl From<crate::store::StoreError> for LinkError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+/// Joins the identity of a pending step to the signed-in account (Aufy's "link external
+/// login"). The owner asks for it inside their own session, so the addresses need not match;
+/// an identity joined to another account stays where it is.
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "external", outcome = tracing::field::Empty))]
+pub async fn link(
+    svc: &Services,
+    ctx: &ProjectContext,
+    access_token: &str,
+    pending: (&str, NextStep),
+    client: &ClientInfo,
+) -> Result<(), LinkError> {
+    let result: Result<(), LinkError> = async {
+        let (_, user) = crate::flows::session::authenticate(svc, ctx, access_token).await.map_err(|e| match e {
+            crate::flows::session::SessionError::Unexpected(u) => LinkError::Unexpected(u),
+            _ => LinkError::Unauthenticated,
+        })?;
+        let profile = match take(svc, ctx, pending.0, pending.1).await {
+            Ok(Some(profile)) => profile,
+            Ok(None) => return Err(LinkError::NothingPending),
+            Err(OAuthError::Unexpected(u)) => return Err(LinkError::Unexpected(u)),
+            Err(_) => return Err(LinkError::NothingPending),
+        };
+        let method = format!("oauth:{}", profile.provider);
+        let audit = Audit { ctx, action: "link", method: Some(&method), client };
+        let now = svc.clock.now();
+        let owner = svc.store.identity_user(&ctx.project.id, &profile.provider, &profile.subject).await?;
+        let mut tx = svc.store.begin().await?;
+        match owner {
+            Some(owner) if owner.id == user.id => {}
+            Some(_) => {
+                drop(tx);
+                audit.record_refusal(svc.store.as_ref(), "linked_elsewhere", Some(&user.id), now).await;
+                return Err(LinkError::LinkedElsewhere);
+            }
+            None => {
+                let identity = crate::flows::account::linked_identity(ctx, &user.id, &profile, now);
+                match tx.insert_identity(&identity).await {
+                    Ok(()) => {}
+                    // Linked elsewhere meanwhile.
+                    Err(crate::store::StoreError::Conflict { .. }) => {
+                        drop(tx);
+                        audit.record_refusal(svc.store.as_ref(), "linked_elsewhere", Some(&user.id), now).await;
+                        return Err(LinkError::LinkedElsewhere);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    record_outcome(result)
+}

@@ -23,7 +23,7 @@ use crate::organization::Organization;
 use crate::project::ProjectContext;
 use crate::rate_limit::RateLimited;
 use crate::services::Services;
-use crate::session::{AccessToken, RefreshSecret, Session, sign_access_token};
+use crate::session::{AccessToken, RefreshSecret, Session};
 use crate::store::{OAuthState, StoreError};
 use crate::user::{ProfileDraft, User};
 use crate::verification::hash_secret;
@@ -319,12 +319,12 @@ async fn sign_in(
     }
     let amr = ["oauth", provider.id.as_str()];
     let sso = Some((provider.id.as_str(), profile.subject.as_str()));
-    let (session, refresh_secret) = start_session(tx.as_mut(), ctx, &user, &amr, sso, audit.client, now).await?;
+    let started = start_session(tx.as_mut(), ctx, &user, &amr, sso, audit.client, now).await?;
     audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
     tx.commit().await?;
     // The provider authenticated the user, so no second factor is asked for.
-    let access = sign_access_token(ctx, &session, true, now)
-        .map_err(|e| OAuthError::Unexpected(Unexpected::context("signing the access token", e)))?;
+    let access = started.access_token(ctx, true, now).map_err(OAuthError::Unexpected)?;
+    let (session, refresh_secret) = (started.session, started.refresh_secret);
     Ok(OAuthOutcome { provider, user, is_new_user: false, organization: None, session, access, refresh_secret })
 }
 

@@ -12,6 +12,8 @@ pub struct WhoAmI {
     pub user: User,
     /// Oldest membership first, each with its workspaces (oldest first).
     pub memberships: Vec<Membership>,
+    /// Project-wide roles, by name.
+    pub roles: Vec<String>,
 }
 
 #[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "access_token", outcome = tracing::field::Empty))]
@@ -19,7 +21,35 @@ pub async fn who_am_i(svc: &Services, ctx: &ProjectContext, access_token: &str) 
     let result = async {
         let (_, user) = authenticate(svc, ctx, access_token).await?;
         let memberships = svc.store.memberships_with_workspaces(&user.id).await?;
-        Ok(WhoAmI { user, memberships })
+        let roles = svc.store.user_roles(&user.id).await?;
+        Ok(WhoAmI { user, memberships, roles })
+    }
+    .await;
+    record_outcome(result)
+}
+
+/// How the signed-in user can sign in, beside who they are.
+pub struct AccountInfo {
+    pub user: User,
+    /// Project-wide roles, by name.
+    pub roles: Vec<String>,
+    /// Providers of the linked external identities, by name.
+    pub logins: Vec<String>,
+    pub has_password: bool,
+}
+
+#[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "access_token", outcome = tracing::field::Empty))]
+pub async fn account_info(
+    svc: &Services,
+    ctx: &ProjectContext,
+    access_token: &str,
+) -> Result<AccountInfo, SessionError> {
+    let result = async {
+        let (_, user) = authenticate(svc, ctx, access_token).await?;
+        let roles = svc.store.user_roles(&user.id).await?;
+        let logins = svc.store.user_identity_providers(&user.id).await?;
+        let has_password = svc.store.password_of(&user.id).await?.is_some();
+        Ok(AccountInfo { user, roles, logins, has_password })
     }
     .await;
     record_outcome(result)

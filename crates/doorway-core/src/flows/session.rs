@@ -35,8 +35,30 @@ impl From<StoreError> for SessionError {
     }
 }
 
+/// A session just started, with what its first access token needs.
+pub(crate) struct Started {
+    pub session: Session,
+    pub refresh_secret: RefreshSecret,
+    /// The user's roles, for the token's `roles` claim.
+    pub roles: Vec<String>,
+}
+
+impl Started {
+    /// Signs the session's first access token.
+    pub(crate) fn access_token(
+        &self,
+        ctx: &ProjectContext,
+        mfa_bypassed: bool,
+        now: crate::Timestamp,
+    ) -> Result<AccessToken, crate::error::Unexpected> {
+        sign_access_token(ctx, &self.session, &self.roles, mfa_bypassed, now)
+            .map_err(|e| crate::error::Unexpected::context("signing the access token", e))
+    }
+}
+
 /// A new session with its refresh token and `session.created` event; with `sso` (provider id,
-/// subject), also the SSO session of a provider sign-in.
+/// subject), also the SSO session of a provider sign-in. Reads the user's roles in the same
+/// transaction, so the first access token carries them.
 pub(crate) async fn start_session(
     tx: &mut dyn StoreTx,
     ctx: &ProjectContext,
@@ -45,7 +67,7 @@ pub(crate) async fn start_session(
     sso: Option<(&str, &str)>,
     client: &crate::events::ClientInfo,
     now: crate::Timestamp,
-) -> Result<(Session, RefreshSecret), StoreError> {
+) -> Result<Started, StoreError> {
     let new = new_session(ctx, &user.id, amr, client, now);
     tx.insert_session(&new.session).await?;
     if let Some((provider, subject)) = sso {
@@ -61,7 +83,8 @@ pub(crate) async fn start_session(
     }
     tx.insert_refresh_token(&new.refresh).await?;
     emit(tx, ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
-    Ok((new.session, new.refresh_secret))
+    let roles = tx.user_roles(&user.id).await?;
+    Ok(Started { session: new.session, refresh_secret: new.refresh_secret, roles })
 }
 
 pub struct Refreshed {
@@ -104,8 +127,10 @@ pub async fn refresh(
         }
         let (child, secret) = child_refresh_token(&session, Some(&token.id), now);
         tx.insert_refresh_token(&child).await?;
+        // Read at every refresh, so a change of roles reaches the next access token.
+        let roles = tx.user_roles(&session.user_id).await?;
         tx.commit().await?;
-        let access = sign_access_token(ctx, &session, false, now)
+        let access = sign_access_token(ctx, &session, &roles, false, now)
             .map_err(|e| SessionError::Unexpected(crate::error::Unexpected::context("signing the access token", e)))?;
         Ok(Refreshed { session, access, refresh_secret: secret })
     }

@@ -9,7 +9,7 @@ use crate::password::Password;
 use crate::password_hashing::HashError;
 use crate::project::ProjectContext;
 use crate::services::Services;
-use crate::session::{AccessToken, RefreshSecret, Session, sign_access_token};
+use crate::session::{AccessToken, RefreshSecret, Session};
 use crate::store::StoreError;
 use crate::user::{User, Username};
 
@@ -101,12 +101,11 @@ pub async fn sign_in(
             audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), now).await;
             return Err(SignInError::InvalidCredentials);
         }
-        let (session, refresh_secret) = start_session(tx.as_mut(), ctx, &user, &["pwd"], None, &client, now).await?;
+        let started = start_session(tx.as_mut(), ctx, &user, &["pwd"], None, &client, now).await?;
         audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
         tx.commit().await?;
-        let access = sign_access_token(ctx, &session, false, now)
-            .map_err(|e| SignInError::Unexpected(crate::error::Unexpected::context("signing the access token", e)))?;
-        Ok(SignInOutcome { user, session, access, refresh_secret })
+        let access = started.access_token(ctx, false, now).map_err(SignInError::Unexpected)?;
+        Ok(SignInOutcome { user, session: started.session, access, refresh_secret: started.refresh_secret })
     }
     .await;
     record_outcome(result)

@@ -31,6 +31,10 @@ pub trait AccountStore: Send + Sync {
     /// The user's organizations (oldest membership first), each with the user's role and its
     /// workspaces (oldest first), in one query.
     async fn memberships_with_workspaces(&self, user_id: &str) -> StoreResult<Vec<Membership>>;
+    /// The user's project-wide roles, by name.
+    async fn user_roles(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    /// The providers of the user's linked external identities, by name, each once.
+    async fn user_identity_providers(&self, user_id: &str) -> StoreResult<Vec<String>>;
 }
 
 #[async_trait]
@@ -64,6 +68,10 @@ pub trait AccountTx: Send {
     async fn insert_workspace(&mut self, workspace: &Workspace) -> StoreResult<()>;
     async fn insert_role(&mut self, organization_id: &str, name: &str, now: Timestamp) -> StoreResult<()>;
     async fn insert_terms_acceptance(&mut self, user_id: &str, version: &str, now: Timestamp) -> StoreResult<()>;
+    /// Gives the user these project-wide roles; a role the user already holds is kept as is.
+    async fn insert_user_roles(&mut self, user_id: &str, roles: &[String], now: Timestamp) -> StoreResult<()>;
+    /// The user's project-wide roles, by name.
+    async fn user_roles(&mut self, user_id: &str) -> StoreResult<Vec<String>>;
 }
 
 /// An account at an external provider, linked to a user.

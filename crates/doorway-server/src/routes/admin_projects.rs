@@ -174,6 +174,7 @@ pub async fn get_user(
     let u = user.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "USER_NOT_FOUND", format!("No user '{user_id}' in '{slug}'"))
     })?;
+    let roles = store.user_roles(&u.id).await.map_err(|e| ApiError::internal(&e))?;
     let data = serde_json::json!({
         "id": u.id,
         "seq": u.seq,
@@ -189,6 +190,7 @@ pub async fn get_user(
         "secureMetadata": u.secure_metadata,
         "customFields": u.custom_fields,
         "reputation": u.reputation,
+        "roles": roles,
         "createdAt": u.created_at.to_rfc3339(),
         "updatedAt": u.updated_at.to_rfc3339(),
     });

@@ -142,7 +142,7 @@ async fn sign_up_with_the_model_then_sign_in_again(backend: Backend) {
     assert_eq!(landed.status(), 302);
     assert_eq!(landed.headers()["location"], "https://app.example.com/welcome?signup=true");
     let set = set_cookie(&landed, "Aufy.ExternalSignUp").expect("external sign-up cookie");
-    for attribute in ["HttpOnly", "Max-Age=600", "Path=/acme/auth"] {
+    for attribute in ["HttpOnly", "Max-Age=600", "Path=/acme;"] {
         assert!(set.contains(attribute), "{attribute}: {set}");
     }
     let cookie = cookie_value(&set);

@@ -38,7 +38,8 @@ impl TestApp {
         Rivergen { app: self }
     }
 
-    /// Seed 000 (Aufy): `/{slug}/auth/…` external sign-up and sign-in.
+    /// Seed 000 (Aufy): `/{slug}/auth/…` external sign-up and sign-in, and the companion
+    /// routes under `{auth}` (`/api/auth`) and `{account}` (`/api/account`).
     pub fn aufy(&self, slug: &str) -> Aufy<'_> {
         Aufy { app: self, prefix: prefix(slug) }
     }
@@ -212,5 +213,58 @@ impl Aufy<'_> {
             request = request.header("cookie", format!("Aufy.ExternalSignIn={cookie}"));
         }
         self.app.send(request).await
+    }
+}
+
+/// What an Aufy request carries besides its body: cookies (`name=value`) and a Bearer token.
+#[derive(Default, Clone)]
+pub struct Carry {
+    pub cookies: Vec<(String, String)>,
+    pub bearer: Option<String>,
+}
+
+impl Carry {
+    pub fn bearer(token: &str) -> Self {
+        Self { bearer: Some(token.to_owned()), ..Default::default() }
+    }
+
+    pub fn cookie(name: &str, value: &str) -> Self {
+        Self { cookies: vec![(name.to_owned(), value.to_owned())], ..Default::default() }
+    }
+}
+
+impl Aufy<'_> {
+    /// `{prefix}/api/auth/{path}`.
+    pub fn auth(&self, path: &str) -> String {
+        format!("{}/api/auth/{path}", self.prefix)
+    }
+
+    /// `{prefix}/api/account/{path}`.
+    pub fn account(&self, path: &str) -> String {
+        format!("{}/api/account/{path}", self.prefix)
+    }
+
+    fn carrying(&self, mut request: reqwest::RequestBuilder, carry: &Carry) -> reqwest::RequestBuilder {
+        if !carry.cookies.is_empty() {
+            let cookies: Vec<String> = carry.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            request = request.header("cookie", cookies.join("; "));
+        }
+        if let Some(token) = &carry.bearer {
+            request = request.bearer_auth(token);
+        }
+        request
+    }
+
+    /// POSTs `body` as JSON (none when `None`) to a full path.
+    pub async fn post(&self, path: &str, body: Option<&Value>, carry: &Carry) -> reqwest::Response {
+        let mut request = self.app.bare_client().post(self.app.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.app.send(self.carrying(request, carry)).await
+    }
+
+    pub async fn get(&self, path: &str, carry: &Carry) -> reqwest::Response {
+        self.app.send(self.carrying(self.app.bare_client().get(self.app.url(path)), carry)).await
     }
 }

@@ -9,6 +9,7 @@ mod receiver;
 mod admin_projects;
 mod audit_log;
 mod aufy;
+mod aufy_companions;
 mod browser_security;
 mod common_passwords;
 mod contracts;

@@ -13,6 +13,7 @@ use crate::errors::store_error;
 use crate::rows::{MembershipWorkspaceRow, UserRow, UserWithPasswordRow, json_text, memberships_from};
 
 const USER_BY_ID: &str = "SELECT * FROM users WHERE project_id = $1 AND id = $2";
+const USER_ROLES: &str = "SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role";
 
 macro_rules! accounts {
     ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
@@ -93,6 +94,18 @@ macro_rules! accounts {
                     user_id,
                 )?;
                 Ok(memberships_from(rows))
+            }
+
+            async fn user_roles(&self, user_id: &str) -> StoreResult<Vec<String>> {
+                sqlx::query_scalar(USER_ROLES).bind(user_id).fetch_all(&self.pool).await.map_err(store_error)
+            }
+
+            async fn user_identity_providers(&self, user_id: &str) -> StoreResult<Vec<String>> {
+                sqlx::query_scalar("SELECT DISTINCT provider FROM identities WHERE user_id = $1 ORDER BY provider")
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_error)
             }
         }
 
@@ -259,6 +272,24 @@ macro_rules! accounts {
                     now.millis(),
                 )?;
                 Ok(())
+            }
+
+            async fn insert_user_roles(&mut self, user_id: &str, roles: &[String], now: Timestamp) -> StoreResult<()> {
+                for role in roles {
+                    exec!(
+                        &mut *self.tx,
+                        "INSERT INTO user_roles (user_id, role, created_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (user_id, role) DO NOTHING",
+                        user_id,
+                        role,
+                        now.millis(),
+                    )?;
+                }
+                Ok(())
+            }
+
+            async fn user_roles(&mut self, user_id: &str) -> StoreResult<Vec<String>> {
+                sqlx::query_scalar(USER_ROLES).bind(user_id).fetch_all(&mut *self.tx).await.map_err(store_error)
             }
         }
     };

@@ -13,6 +13,7 @@ on_every_engine!(
     passwords_are_set_read_and_deleted,
     organizations_memberships_and_workspaces,
     identities_find_their_user_until_unlinked,
+    user_roles_are_kept_per_user_by_name,
     accounts_without_an_address_are_found_by_handle,
 );
 
@@ -172,6 +173,8 @@ async fn identities_find_their_user_until_unlinked(engine: Engine) {
     assert_eq!(store.identity_user("prj_acme", "github", "sub-1").await.unwrap(), Some(ada.clone()));
     assert_eq!(store.identity_user("prj_acme", "google", "sub-1").await.unwrap(), Some(ada.clone()));
     assert_eq!(store.identity_user("prj_acme", "github", "sub-2").await.unwrap(), None);
+    assert_eq!(store.user_identity_providers("usr_1").await.unwrap(), ["github", "google"], "by name");
+    assert!(store.user_identity_providers("usr_2").await.unwrap().is_empty());
 
     let mut tx = store.begin().await.unwrap();
     assert_conflict(tx.insert_identity(&identity("idn_3", "github", true)).await);
@@ -182,4 +185,29 @@ async fn identities_find_their_user_until_unlinked(engine: Engine) {
     tx.commit().await.unwrap();
     assert_eq!(store.identity_user("prj_acme", "google", "sub-1").await.unwrap(), None);
     assert_eq!(store.identity_user("prj_acme", "github", "sub-1").await.unwrap(), Some(ada));
+    assert_eq!(store.user_identity_providers("usr_1").await.unwrap(), ["github"], "unlinked ones are gone");
+}
+
+async fn user_roles_are_kept_per_user_by_name(engine: Engine) {
+    let (_db, store) = open_with_project(engine).await;
+    insert_user(&*store, user("usr_1", "ada@example.com")).await;
+    insert_user(&*store, user("usr_2", "bob@example.com")).await;
+    assert!(store.user_roles("usr_1").await.unwrap().is_empty(), "none until given");
+
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_user_roles("usr_1", &["user".into(), "reader".into()], t(11)).await.unwrap();
+    tx.insert_user_roles("usr_1", &[], t(11)).await.unwrap();
+    assert_eq!(tx.user_roles("usr_1").await.unwrap(), ["reader", "user"], "visible in the transaction");
+    // A role held already is kept, not refused: giving roles is idempotent.
+    tx.insert_user_roles("usr_1", &["user".into(), "admin".into()], t(12)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.user_roles("usr_1").await.unwrap(), ["admin", "reader", "user"], "sorted by name");
+    assert!(store.user_roles("usr_2").await.unwrap().is_empty(), "per user");
+
+    // Rolled back with the transaction that gave them.
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_user_roles("usr_2", &["user".into()], t(13)).await.unwrap();
+    drop(tx);
+    assert!(store.user_roles("usr_2").await.unwrap().is_empty());
+    assert!(store.user_roles("usr_unknown").await.unwrap().is_empty());
 }

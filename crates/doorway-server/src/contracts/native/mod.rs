@@ -56,7 +56,9 @@ impl ContractAdapter for Native {
     }
 
     fn owns(&self, path: &str) -> bool {
-        path.starts_with("/api/auth/")
+        // Aufy's `{auth}` group shares `/api/auth/` (`signin`, `whoami`… never clash with the
+        // native hyphenated names); its routes answer in its own format.
+        path.starts_with("/api/auth/") && !super::aufy::paths::owns(path)
     }
 
     fn refuse(&self, status: StatusCode, code: &'static str, message: String) -> Response {

@@ -1,4 +1,4 @@
-//! Seed 000 (Aufy): external sign-up with extra fields, and external sign-in.
+//! Seed 000: external sign-up with extra fields, and external sign-in.
 //!
 //! `GET /auth/external/challenge/{provider}?callbackUrl=` sends the browser to the provider;
 //! `GET /auth/external/callback/{provider}` records what the provider vouched for and sets an
@@ -6,7 +6,8 @@
 //! `Aufy.ExternalSignUp` (302 to `callbackUrl?signup=true`); `?failed=true` when the provider
 //! failed. `POST /auth/signin/external` and `POST /auth/signup/external` (body: the project's
 //! model) exchange the cookie for `{access_token, expires_in, token_type}` and the
-//! `Aufy.RefreshToken` cookie (`Aufy.AccessToken` too with `?usecookie=true`).
+//! `Aufy.RefreshToken` cookie (`Aufy.AccessToken` too with `?usecookie=true`). All four are
+//! also served under `{auth}` (see `paths`).
 //!
 //! API clients without cookies add `response=token` to the challenge: the callback then puts
 //! the pending token in the redirect's fragment (`#pending_token=…`), and the client sends it
@@ -14,22 +15,19 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use cookie::Key;
 use doorway_core::ProjectContext;
 use doorway_core::external_signup::SignUpModel;
 use doorway_core::flows::external_signup::{self, NextStep};
-use doorway_core::flows::oauth_signup::{self, OAuthError, OAuthOutcome, RoundTrip};
-use serde::{Deserialize, Serialize};
+use doorway_core::flows::oauth_signup::{self, OAuthError, RoundTrip};
+use serde::Deserialize;
 use serde_json::json;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-use super::ContractAdapter;
+use super::{SIGN_IN_COOKIE, SIGN_UP_COOKIE, TokenResponse, UseCookieQuery, cookie_path, cookie_tokens, prefix_of};
 use crate::client_info::Client;
 use crate::contracts::common::oauth::client_message;
 use crate::contracts::common::{CallbackQuery, Problem, ProblemJson};
@@ -39,41 +37,7 @@ use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 use crate::telemetry::{oauth_signup_outcome, record_signup};
 
-/// Seed 000; its errors are RFC 9457 problem details.
-pub struct Aufy;
-
-impl ContractAdapter for Aufy {
-    fn name(&self) -> &'static str {
-        "aufy"
-    }
-
-    fn tag(&self) -> (&'static str, &'static str) {
-        ("aufy", "Aufy-compatible external sign-up and sign-in (seed 000)")
-    }
-
-    fn routes(&self) -> OpenApiRouter<AppState> {
-        OpenApiRouter::new()
-            .routes(routes!(challenge))
-            .routes(routes!(callback))
-            .routes(routes!(sign_in))
-            .routes(routes!(sign_up))
-    }
-
-    fn owns(&self, path: &str) -> bool {
-        matches!(path.trim_end_matches('/'), "/auth/signup/external" | "/auth/signin/external")
-            || path.starts_with("/auth/external/")
-    }
-
-    fn refuse(&self, status: StatusCode, _code: &'static str, message: String) -> Response {
-        Problem::new(status, message).into_response()
-    }
-}
-
-pub const SIGN_UP_COOKIE: &str = "Aufy.ExternalSignUp";
-pub const SIGN_IN_COOKIE: &str = "Aufy.ExternalSignIn";
-pub const REFRESH_COOKIE: &str = "Aufy.RefreshToken";
-pub const ACCESS_COOKIE: &str = "Aufy.AccessToken";
-pub const PENDING_HEADER: &str = "x-pending-external";
+pub(crate) const PENDING_HEADER: &str = "x-pending-external";
 const PENDING_TTL_SECS: i64 = 600;
 
 /// The project's cookie key, derived from its newest signing key.
@@ -97,16 +61,17 @@ fn open(ctx: &ProjectContext, name: &'static str, sealed: &str) -> Option<String
 }
 
 /// The pending id from the cookie, or from the header for clients without cookies.
-fn pending_id(ctx: &ProjectContext, name: &'static str, jar: &CookieJar, headers: &HeaderMap) -> Option<String> {
+pub(super) fn pending_id(
+    ctx: &ProjectContext,
+    name: &'static str,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+) -> Option<String> {
     let sealed = jar
         .get(name)
         .map(|c| c.value().to_owned())
         .or_else(|| headers.get(PENDING_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned))?;
     open(ctx, name, &sealed)
-}
-
-fn prefix_of(prefix: Option<Extension<RoutePrefix>>) -> String {
-    prefix.map(|Extension(p)| p.0).unwrap_or_default()
 }
 
 fn unauthorized() -> Problem {
@@ -269,62 +234,10 @@ pub async fn callback(
     let cookie = CookiePolicy::for_public_url(&state.public_url).set(
         name,
         sealed,
-        format!("{}/auth", prefix_of(prefix)),
+        cookie_path(&prefix_of(prefix)),
         PENDING_TTL_SECS,
     );
     Ok(redirect(jar.add(cookie), &target))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct UseCookieQuery {
-    /// Also set the access token as the HttpOnly `Aufy.AccessToken` cookie.
-    #[serde(default)]
-    usecookie: bool,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct TokenResponse {
-    access_token: String,
-    expires_in: u32,
-    /// Always `Bearer`.
-    token_type: &'static str,
-}
-
-/// The token answer: body, refresh cookie, access cookie on request; the pending cookie is cleared.
-fn tokens(
-    state: &AppState,
-    ctx: &ProjectContext,
-    prefix: String,
-    jar: CookieJar,
-    used: &'static str,
-    outcome: &OAuthOutcome,
-    use_cookie: bool,
-) -> Response {
-    let policy = CookiePolicy::for_public_url(&state.public_url);
-    let settings = &ctx.project.settings;
-    let auth_path = format!("{prefix}/auth");
-    let mut jar = jar.add(policy.clear(used, auth_path.clone())).add(policy.set(
-        REFRESH_COOKIE,
-        outcome.refresh_secret.expose().to_owned(),
-        auth_path,
-        i64::from(settings.refresh_token_ttl_secs),
-    ));
-    if use_cookie {
-        let path = if prefix.is_empty() { "/".to_owned() } else { prefix };
-        jar = jar.add(policy.set(
-            ACCESS_COOKIE,
-            outcome.access.token.clone(),
-            path,
-            i64::from(settings.access_token_ttl_secs),
-        ));
-    }
-    let body = TokenResponse {
-        access_token: outcome.access.token.clone(),
-        expires_in: settings.access_token_ttl_secs,
-        token_type: "Bearer",
-    };
-    (jar, Json(body)).into_response()
 }
 
 fn completion_problem(e: OAuthError) -> Problem {
@@ -367,7 +280,8 @@ pub async fn sign_in(
         .await
         .map_err(completion_problem)?
         .ok_or_else(unauthorized)?;
-    Ok(tokens(&state, &ctx, prefix_of(prefix), jar, SIGN_IN_COOKIE, &outcome, q.usecookie))
+    let pair = (&outcome.access, &outcome.refresh_secret);
+    Ok(cookie_tokens(&state, &ctx, &prefix_of(prefix), jar, Some(SIGN_IN_COOKIE), pair, q.usecookie))
 }
 
 /// Sign up with the external sign-up cookie and the project's model as the body.
@@ -412,5 +326,6 @@ pub async fn sign_up(
         })?
         .ok_or_else(unauthorized)?;
     record_signup("aufy", "external", "created");
-    Ok(tokens(&state, &ctx, prefix_of(prefix), jar, SIGN_UP_COOKIE, &outcome, q.usecookie))
+    let pair = (&outcome.access, &outcome.refresh_secret);
+    Ok(cookie_tokens(&state, &ctx, &prefix_of(prefix), jar, Some(SIGN_UP_COOKIE), pair, q.usecookie))
 }
