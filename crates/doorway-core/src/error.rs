@@ -28,6 +28,11 @@ impl Unexpected {
     pub fn downcast_ref<T: Error + 'static>(&self) -> Option<&T> {
         self.source.downcast_ref::<T>()
     }
+
+    /// The storage outage behind this failure, if that is what it is (contracts answer 503).
+    pub fn outage(&self) -> Option<crate::store::Outage> {
+        self.downcast_ref::<crate::store::StoreError>().and_then(crate::store::StoreError::outage)
+    }
 }
 
 impl fmt::Display for Unexpected {

@@ -6,6 +6,9 @@ use axum::extract::Request;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use doorway_core::StoreError;
+use doorway_core::error::Unexpected;
+use doorway_core::store::Outage;
 use serde::Serialize;
 
 /// Request bodies larger than this are refused with 413 before parsing.
@@ -19,13 +22,33 @@ pub const INTERNAL_MESSAGE: &str = "Something went wrong on our side; please try
 #[derive(Clone, Debug)]
 pub struct InternalCause(pub String);
 
+/// What went wrong behind an unexpected answer: logged at the edge, never rendered, and
+/// looked into for a storage outage, which every contract answers 503 with `Retry-After`
+/// (nothing is broken; the request may succeed later) instead of 500.
+pub trait Cause: std::fmt::Display + std::any::Any {}
+
+impl<T: std::fmt::Display + std::any::Any> Cause for T {}
+
+/// The storage outage behind a cause (a flow's `Unexpected` or a `StoreError`), if that is
+/// what it is; counted in `doorway_storage_unavailable_total`.
+pub fn storage_outage(cause: &dyn Cause) -> Option<Outage> {
+    let any: &dyn std::any::Any = cause;
+    let outage = any
+        .downcast_ref::<Unexpected>()
+        .and_then(Unexpected::outage)
+        .or_else(|| any.downcast_ref::<StoreError>().and_then(StoreError::outage))?;
+    metrics::counter!("doorway_storage_unavailable_total", "outage" => outage.as_str()).increment(1);
+    Some(outage)
+}
+
 /// The cause as logged: `{:#}`, so error types that print their chain in alternate form do.
-pub fn describe(cause: &dyn std::fmt::Display) -> String {
+pub fn describe(cause: &dyn Cause) -> String {
     format!("{cause:#}")
 }
 
-/// Attaches the cause of a 500 to a response rendered in some contract's format.
-pub fn with_cause(mut response: Response, cause: &dyn std::fmt::Display) -> Response {
+/// Attaches the cause of a 500 (or of a storage outage's 503) to a response rendered in
+/// some contract's format.
+pub fn with_cause(mut response: Response, cause: &dyn Cause) -> Response {
     response.extensions_mut().insert(InternalCause(describe(cause)));
     response
 }
@@ -37,6 +60,9 @@ pub async fn log_failures(req: Request, next: axum::middleware::Next) -> Respons
     let mut response = next.run(req).await;
     let status = response.status();
     match response.extensions_mut().remove::<InternalCause>() {
+        Some(InternalCause(cause)) if status == StatusCode::SERVICE_UNAVAILABLE => {
+            tracing::warn!(status = status.as_u16(), request_id, error = %cause, "refused: storage unavailable");
+        }
         Some(InternalCause(cause)) => {
             tracing::error!(status = status.as_u16(), request_id, error = %cause, "request failed unexpectedly");
         }
@@ -118,12 +144,13 @@ impl ApiError {
     }
 
     /// Answers without any of the cause's text; the cause is logged once, at the edge, with
-    /// the request id (see `log_failures`).
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        Self {
-            cause: Some(describe(cause)),
-            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", INTERNAL_MESSAGE)
-        }
+    /// the request id (see `log_failures`). A storage outage is a 503 `SERVICE_UNAVAILABLE`.
+    pub fn internal(cause: &dyn Cause) -> Self {
+        let answer = match storage_outage(cause) {
+            Some(outage) => Self::unavailable(outage.message(), outage.retry_after_secs()),
+            None => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", INTERNAL_MESSAGE),
+        };
+        Self { cause: Some(describe(cause)), ..answer }
     }
 
     pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {

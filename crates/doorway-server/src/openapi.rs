@@ -191,6 +191,10 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
             }
             if !is_document {
                 responses.entry("500".into()).or_insert_with(|| error("Unexpected failure"));
+                // Every route reads projects from the database (cached briefly).
+                responses.entry("503".into()).or_insert_with(|| {
+                    error("The database is unavailable or its storage is full; retry after `Retry-After` seconds")
+                });
             }
         }
     }

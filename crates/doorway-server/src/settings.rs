@@ -31,6 +31,12 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// `sqlite://path` or `postgres://user@host/db`.
     pub database_url: String,
+    /// The longest a request waits for a database connection (on PostgreSQL, including
+    /// connecting) before it is answered 503 with `Retry-After`: the bound on a request's wait
+    /// while the database is down or saturated.
+    pub database_timeout_ms: u64,
+    /// The longest `/readyz` takes: a database that has not answered by then is reported 503.
+    pub readiness_timeout_ms: u64,
     /// The URL clients reach Doorway at; issuer and links are built from it.
     /// Defaults to `http://<listen>`.
     pub public_url: Option<String>,
@@ -113,11 +119,30 @@ pub struct DeliverySettings {
     pub max_attempts: i64,
     /// Whole-request timeout of one attempt.
     pub timeout_ms: u64,
+    /// Attempts in flight at once, over every endpoint.
+    pub max_in_flight: usize,
+    /// Attempts in flight at once to one endpoint (one webhook URL; all mail shares the SMTP
+    /// server), so a slow receiver holds at most this many of `max_in_flight`.
+    pub max_in_flight_per_endpoint: usize,
+    /// Consecutive failed attempts to an endpoint that open its circuit: its deliveries then
+    /// wait (without using attempts) until one probe, `breaker_cooldown_ms` later, succeeds.
+    pub breaker_failures: u32,
+    pub breaker_cooldown_ms: u64,
 }
 
 impl Default for DeliverySettings {
     fn default() -> Self {
-        Self { poll_interval_ms: 500, lease_secs: 60, retry_base_ms: 5000, max_attempts: 8, timeout_ms: 10_000 }
+        Self {
+            poll_interval_ms: 500,
+            lease_secs: 60,
+            retry_base_ms: 5000,
+            max_attempts: 8,
+            timeout_ms: 10_000,
+            max_in_flight: 64,
+            max_in_flight_per_endpoint: 8,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 30_000,
+        }
     }
 }
 
@@ -136,6 +161,8 @@ impl Default for Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             metrics_listen: None,
             database_url: "sqlite://doorway.db".to_owned(),
+            database_timeout_ms: 2000,
+            readiness_timeout_ms: 1000,
             public_url: None,
             admin_token: None,
             admin_token_file: None,
@@ -193,6 +220,11 @@ pub fn figment(config_file: Option<&Path>, overrides: &Overrides) -> Result<Figm
 }
 
 impl Settings {
+    /// How the database pool waits (see `database_timeout_ms`).
+    pub fn pool_tuning(&self) -> doorway_store::PoolTuning {
+        doorway_store::PoolTuning { acquire_timeout: std::time::Duration::from_millis(self.database_timeout_ms) }
+    }
+
     /// Loads and validates; every problem is reported, one line each.
     pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
         let fig = figment(config_file, overrides)?;
@@ -292,11 +324,22 @@ impl Settings {
             }
         }
         let d = &self.webhook_delivery;
-        if d.poll_interval_ms == 0 || d.lease_secs == 0 || d.max_attempts < 1 || d.timeout_ms == 0 {
+        if d.poll_interval_ms == 0
+            || d.lease_secs == 0
+            || d.max_attempts < 1
+            || d.timeout_ms == 0
+            || d.max_in_flight == 0
+            || d.max_in_flight_per_endpoint == 0
+            || d.breaker_failures == 0
+        {
             out.push(
-                "webhook_delivery: poll_interval_ms, lease_secs, max_attempts and timeout_ms must be at least 1"
+                "webhook_delivery: poll_interval_ms, lease_secs, max_attempts, timeout_ms, max_in_flight, \
+                 max_in_flight_per_endpoint and breaker_failures must be at least 1"
                     .to_owned(),
             );
+        }
+        if self.database_timeout_ms == 0 || self.readiness_timeout_ms == 0 {
+            out.push("database_timeout_ms, readiness_timeout_ms: must be at least 1".to_owned());
         }
         if d.timeout_ms / 1000 >= d.lease_secs {
             out.push("webhook_delivery.lease_secs: must be longer than timeout_ms, or another worker may send the same delivery twice".to_owned());

@@ -79,7 +79,8 @@ impl Application {
         let mut settings = settings;
         let master_key = settings.master_key.take().map(|text| doorway_store::MasterKey::parse(&text)).transpose()?;
         let encrypted = master_key.is_some();
-        let opened = doorway_store::connect_with_master_key(&settings.database_url, master_key).await?;
+        let opened =
+            doorway_store::connect_with_master_key(&settings.database_url, master_key, settings.pool_tuning()).await?;
         if opened.keys_sealed > 0 {
             tracing::info!("encrypted {} plaintext signing key(s) at rest with the master key", opened.keys_sealed);
         }

@@ -1,6 +1,8 @@
 //! Maps driver errors onto the port's error: a clashing constraint becomes a typed
-//! `UniqueKey`, the same on both engines.
+//! `UniqueKey`, the same on both engines, and a database that cannot serve now (down, timed
+//! out, disk full) becomes `Unavailable`, which clients see as 503 rather than 500.
 
+use doorway_core::store::Outage;
 use doorway_core::{StoreError, UniqueKey};
 
 pub(crate) fn store_error(e: sqlx::Error) -> StoreError {
@@ -13,7 +15,53 @@ pub(crate) fn store_error(e: sqlx::Error) -> StoreError {
         };
         return StoreError::Conflict { key: unique_key(&constraint) };
     }
-    StoreError::unexpected(e)
+    match outage(&e) {
+        Some(outage) => StoreError::unavailable(outage, e),
+        None => StoreError::unexpected(e),
+    }
+}
+
+/// Whether a driver error means "the database cannot serve now" rather than a bug.
+fn outage(e: &sqlx::Error) -> Option<Outage> {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => Some(Outage::Unreachable),
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                Some(_) => sqlite_outage(&code),
+                None => postgres_outage(&code),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// By SQLite's extended result code (the primary code is its low byte).
+fn sqlite_outage(code: &str) -> Option<Outage> {
+    match code.parse::<i32>().ok()? & 0xff {
+        // SQLITE_FULL
+        13 => Some(Outage::Full),
+        // SQLITE_BUSY (the busy timeout ran out), SQLITE_READONLY (a file turned unwritable),
+        // SQLITE_IOERR, SQLITE_CANTOPEN
+        5 | 8 | 10 | 14 => Some(Outage::Unreachable),
+        _ => None,
+    }
+}
+
+/// By PostgreSQL's SQLSTATE.
+fn postgres_outage(code: &str) -> Option<Outage> {
+    match code {
+        // disk_full
+        "53100" => Some(Outage::Full),
+        // insufficient resources (out of memory, too many connections), the server shutting
+        // down or starting up, connection exceptions
+        c if c.starts_with("53") || c.starts_with("57P") || c.starts_with("08") => Some(Outage::Unreachable),
+        _ => None,
+    }
 }
 
 /// The one place that knows the constraints' names (PostgreSQL's defaults, see the migrations).
@@ -51,6 +99,23 @@ pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn outages_are_told_apart_from_bugs() {
+        use doorway_core::store::Outage;
+        let (sqlite, postgres) = (super::sqlite_outage, super::postgres_outage);
+        assert_eq!(sqlite("13"), Some(Outage::Full));
+        assert_eq!(sqlite("778"), Some(Outage::Unreachable), "SQLITE_IOERR_WRITE");
+        assert_eq!(sqlite("1"), None, "SQLITE_ERROR");
+        assert_eq!(sqlite("2067"), None, "SQLITE_CONSTRAINT_UNIQUE");
+        assert_eq!(postgres("53100"), Some(Outage::Full));
+        assert_eq!(postgres("57P01"), Some(Outage::Unreachable), "admin_shutdown");
+        assert_eq!(postgres("08006"), Some(Outage::Unreachable));
+        assert_eq!(postgres("42P01"), None, "undefined_table");
+        assert_eq!(postgres("23505"), None, "unique_violation");
+        assert!(matches!(super::store_error(sqlx::Error::PoolTimedOut), doorway_core::StoreError::Unavailable { .. }));
+        assert!(matches!(super::store_error(sqlx::Error::RowNotFound), doorway_core::StoreError::Unexpected(_)));
+    }
+
     #[test]
     fn names_sqlite_constraints_like_postgres() {
         assert_eq!(super::sqlite_constraint_name("UNIQUE constraint failed: projects.slug"), "projects_slug_key");

@@ -54,10 +54,25 @@ pub fn backend_of(database_url: &str) -> Result<&'static str, ConnectError> {
     }
 }
 
+/// How the connection pool behaves under faults.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolTuning {
+    /// How long an operation waits for a connection (on PostgreSQL, including connecting)
+    /// before it fails as `StoreError::Unavailable`: the bound on a request's wait when the
+    /// database is down or saturated.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolTuning {
+    fn default() -> Self {
+        Self { acquire_timeout: Duration::from_secs(2) }
+    }
+}
+
 /// Opens the database (creating an SQLite file if needed) and applies pending migrations.
 /// The store has no master key: for work that never reads private signing keys.
 pub async fn connect_and_migrate(database_url: &str) -> Result<Arc<dyn Store>, ConnectError> {
-    Ok(match connect(database_url).await? {
+    Ok(match connect(database_url, PoolTuning::default()).await? {
         Pools::Sqlite(pool) => Arc::new(SqliteStore::new(pool)),
         Pools::Postgres(pool) => Arc::new(PgStore::new(pool)),
     })
@@ -69,8 +84,9 @@ pub async fn connect_and_migrate(database_url: &str) -> Result<Arc<dyn Store>, C
 pub async fn connect_with_master_key(
     database_url: &str,
     master_key: Option<MasterKey>,
+    tuning: PoolTuning,
 ) -> Result<Opened, ConnectError> {
-    Ok(match connect(database_url).await? {
+    Ok(match connect(database_url, tuning).await? {
         Pools::Sqlite(pool) => {
             let store = SqliteStore::new(pool).with_master_key(master_key);
             Opened { keys_sealed: store.protect_signing_keys().await?, store: Arc::new(store) }
@@ -87,7 +103,27 @@ enum Pools {
     Postgres(sqlx::PgPool),
 }
 
-async fn connect(database_url: &str) -> Result<Pools, ConnectError> {
+/// A connection whose transaction could not be rolled back (SQLite rolls a transaction back
+/// by itself on a full disk or an I/O error, so sqlx's own ROLLBACK then fails and it still
+/// counts one open transaction) must not go back to the pool: the next `BEGIN` on it would
+/// fail with "attempted to call begin_with at non-zero transaction depth", for good. The ping
+/// waits for the rollback queued when the transaction was dropped.
+fn discard_if_in_transaction<DB: sqlx::Database>(
+    conn: &mut DB::Connection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    use sqlx::Connection;
+    Box::pin(async move {
+        conn.ping().await?;
+        if conn.is_in_transaction() {
+            tracing::warn!("discarding a database connection left inside a failed transaction");
+            return Ok(false);
+        }
+        Ok(true)
+    })
+}
+
+async fn connect(database_url: &str, tuning: PoolTuning) -> Result<Pools, ConnectError> {
     match backend_of(database_url)? {
         "sqlite" => {
             let options = SqliteConnectOptions::from_str(database_url)
@@ -97,8 +133,13 @@ async fn connect(database_url: &str) -> Result<Pools, ConnectError> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            let pool =
-                SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(ConnectError::Open)?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(tuning.acquire_timeout)
+                .after_release(discard_if_in_transaction::<sqlx::Sqlite>)
+                .connect_with(options)
+                .await
+                .map_err(ConnectError::Open)?;
             let mut conn = pool.acquire().await.map_err(ConnectError::Open)?;
             migrate_sqlite(&mut conn).await?;
             Ok(Pools::Sqlite(pool))
@@ -106,7 +147,8 @@ async fn connect(database_url: &str) -> Result<Pools, ConnectError> {
         _ => {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(tuning.acquire_timeout)
+                .after_release(discard_if_in_transaction::<sqlx::Postgres>)
                 .connect(database_url)
                 .await
                 .map_err(ConnectError::Open)?;

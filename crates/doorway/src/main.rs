@@ -222,7 +222,7 @@ async fn open_with_keys(mut settings: Settings) -> Result<Store, ExitCode> {
         Ok(key) => key,
         Err(e) => return Err(fail(&format!("master_key: {e}"))),
     };
-    match doorway_store::connect_with_master_key(&settings.database_url, master_key).await {
+    match doorway_store::connect_with_master_key(&settings.database_url, master_key, settings.pool_tuning()).await {
         Ok(opened) => {
             if opened.keys_sealed > 0 {
                 eprintln!("encrypted {} plaintext signing key(s) at rest with the master key", opened.keys_sealed);

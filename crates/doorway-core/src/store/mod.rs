@@ -34,6 +34,14 @@ pub enum StoreError {
     /// A unique constraint refused the write; `key` says what clashed.
     #[error("unique constraint on {key} violated")]
     Conflict { key: UniqueKey },
+    /// The database cannot serve the request now (unreachable, timed out, out of space):
+    /// not a bug, and the same request may succeed later. Contracts answer 503 + Retry-After.
+    #[error("storage unavailable ({outage}): {source}")]
+    Unavailable {
+        outage: Outage,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("storage failure: {0}")]
     Unexpected(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -41,6 +49,59 @@ pub enum StoreError {
 impl StoreError {
     pub fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Unexpected(Box::new(e))
+    }
+
+    pub fn unavailable(outage: Outage, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable { outage, source: Box::new(e) }
+    }
+
+    /// Which outage this is, when the storage is unavailable rather than broken.
+    pub fn outage(&self) -> Option<Outage> {
+        match self {
+            Self::Unavailable { outage, .. } => Some(*outage),
+            _ => None,
+        }
+    }
+}
+
+/// Why the storage cannot serve a request right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// Down, unreachable, out of connections, or an I/O error on its files.
+    Unreachable,
+    /// The disk (or the database's quota) is full: reads may work, writes do not.
+    Full,
+}
+
+impl Outage {
+    /// What a client reads, in every contract.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Unreachable => "The database is unavailable right now; please retry shortly",
+            Self::Full => "The server's storage is full; please retry later",
+        }
+    }
+
+    /// The `Retry-After` of the answer: an unreachable database usually comes back within
+    /// seconds (restart, failover); a full disk needs an operator.
+    pub fn retry_after_secs(self) -> u64 {
+        match self {
+            Self::Unreachable => 5,
+            Self::Full => 30,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::Full => "full",
+        }
+    }
+}
+
+impl std::fmt::Display for Outage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

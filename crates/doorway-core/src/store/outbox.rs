@@ -20,7 +20,22 @@ pub trait OutboxStore: Send + Sync {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.claim_deliveries_except(kind, now, lease_until, limit, &[]).await
+    }
+    /// [`Self::claim_deliveries`], leaving out deliveries to `skip_targets` (endpoints the
+    /// worker will not call now: busy, or their circuit open).
+    async fn claim_deliveries_except(
+        &self,
+        kind: DeliveryKind,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+        skip_targets: &[String],
     ) -> StoreResult<Vec<Delivery>>;
+    /// Gives a claimed delivery back unattempted: its lease ends now and the claim's attempt
+    /// is not counted (the worker claimed more for one endpoint than it will call at once).
+    async fn release_delivery(&self, delivery_id: &str) -> StoreResult<()>;
     /// Logs the attempt and moves the delivery on, in one transaction.
     async fn finish_attempt(
         &self,

@@ -70,9 +70,17 @@ pub trait ContractAdapter: Sync {
     }
 
     /// An unexpected failure before its handlers ran: the cause goes to the log (at the edge),
-    /// never to the client.
-    fn internal(&self, cause: &dyn std::fmt::Display) -> Response {
-        let response = self.refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", INTERNAL_MESSAGE.to_owned());
+    /// never to the client. A storage outage is a 503 with `Retry-After`.
+    fn internal(&self, cause: &dyn crate::errors::Cause) -> Response {
+        let response = match crate::errors::storage_outage(cause) {
+            Some(outage) => {
+                let mut response =
+                    self.refuse(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", outage.message().to_owned());
+                crate::errors::set_retry_headers(&mut response, Some(outage.retry_after_secs()), None);
+                response
+            }
+            None => self.refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", INTERNAL_MESSAGE.to_owned()),
+        };
         crate::errors::with_cause(response, cause)
     }
 }
@@ -147,4 +155,66 @@ pub fn settings_problems(settings: &doorway_core::ProjectSettings) -> Vec<(Strin
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use doorway_core::StoreError;
+    use doorway_core::error::Unexpected;
+    use doorway_core::store::Outage;
+
+    use super::*;
+
+    async fn body(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn outage(outage: Outage) -> Unexpected {
+        Unexpected::from(StoreError::unavailable(outage, std::io::Error::other("connection refused")))
+    }
+
+    /// A storage outage is 503 with `Retry-After` in every contract's own format, raised before
+    /// a handler ran (`ContractAdapter::internal`) or by one (each format's `internal`); any
+    /// other failure stays 500. Nothing of the cause reaches the client.
+    #[tokio::test]
+    async fn storage_outages_are_503_with_retry_after_in_every_format() {
+        for contract in CONTRACTS {
+            let response = contract.internal(&outage(Outage::Unreachable));
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{}", contract.name());
+            assert_eq!(response.headers()["retry-after"], "5", "{}", contract.name());
+            let text = body(response).await.to_string();
+            assert!(!text.contains("connection refused"), "{text}");
+            let broken = contract.internal(&Unexpected::new(std::io::Error::other("bug")));
+            assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR, "{}", contract.name());
+        }
+
+        let native = ApiError::internal(&outage(Outage::Full)).into_response();
+        assert_eq!(
+            (native.status(), &native.headers()["retry-after"]),
+            (StatusCode::SERVICE_UNAVAILABLE, &"30".parse().unwrap())
+        );
+        let native = body(native).await;
+        assert_eq!(native["error"]["code"], "SERVICE_UNAVAILABLE");
+        assert_eq!(native["error"]["message"], Outage::Full.message());
+
+        let replyke = replyke::ReplykeError::internal(&outage(Outage::Unreachable)).into_response();
+        assert_eq!(replyke.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(replyke.headers().contains_key("retry-after"));
+        let replyke = body(replyke).await;
+        assert_eq!(
+            replyke,
+            serde_json::json!({"error": Outage::Unreachable.message(), "code": "auth/service-unavailable"})
+        );
+
+        let problem = common::problem::Problem::internal(&StoreError::unavailable(
+            Outage::Unreachable,
+            std::io::Error::other("timed out"),
+        ))
+        .into_response();
+        assert_eq!(problem.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(problem.headers()["content-type"], "application/problem+json");
+        assert!(problem.headers().contains_key("retry-after"));
+        assert_eq!(body(problem).await["status"], 503);
+    }
 }

@@ -1,9 +1,12 @@
 //! Liveness, readiness and metrics, for orchestrators and scrapers.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use doorway_core::store::Outage;
 use serde::Serialize;
 
 use crate::admin_auth::Admin;
@@ -25,18 +28,33 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok", database: None })
 }
 
-/// The process can reach its database.
+/// The process can reach its database and the database can take writes (on SQLite: its
+/// filesystem has room). Answers within `readiness_timeout_ms`, whatever the database does.
 #[utoipa::path(get, path = "/readyz", operation_id = "getReadiness", tag = "operations", responses(
     (status = 200, body = Health),
-    (status = 503, body = ErrorBody, description = "Database unreachable"),
+    (status = 503, body = ErrorBody, description = "Database unreachable, too slow to answer, or out of space"),
 ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    match state.services.store.ping().await {
-        Ok(()) => Ok(Json(Health { status: "ok", database: Some(state.services.store.backend()) })),
-        Err(e) => {
+    let store = &state.services.store;
+    let deadline = Duration::from_millis(state.settings.readiness_timeout_ms);
+    let outcome = match tokio::time::timeout(deadline, store.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Err(ApiError::unavailable("The database is not reachable", 5))
+            Err(e.outage().unwrap_or(Outage::Unreachable))
         }
+        Err(_) => {
+            tracing::warn!(timeout_ms = state.settings.readiness_timeout_ms, "readiness check timed out");
+            Err(Outage::Unreachable)
+        }
+    };
+    for outage in [Outage::Unreachable, Outage::Full] {
+        let down = outcome == Err(outage);
+        metrics::gauge!("doorway_storage_unavailable", "outage" => outage.as_str()).set(if down { 1.0 } else { 0.0 });
+    }
+    match outcome {
+        Ok(()) => Ok(Json(Health { status: "ok", database: Some(store.backend()) })),
+        Err(outage) => Err(ApiError::unavailable(outage.message(), outage.retry_after_secs())),
     }
 }
 

@@ -34,6 +34,11 @@ impl Sender for MailSender {
         DeliveryKind::Mail
     }
 
+    /// Every address goes through the one SMTP server.
+    fn endpoint<'t>(&self, _target: &'t str) -> Option<&'t str> {
+        None
+    }
+
     async fn send(&self, d: &Delivery) -> Result<Option<u16>, SendFailure> {
         let permanent = |error: String| SendFailure { status_code: None, error, permanent: true };
         let mail: RenderedMail =

@@ -92,6 +92,7 @@ impl TestApp {
                 retry_base_ms: 200,
                 max_attempts: 3,
                 timeout_ms: 2000,
+                ..Default::default()
             },
             shared_db: None,
         }

@@ -15,6 +15,7 @@ mod common_passwords;
 mod contracts;
 mod cors;
 mod cors_browser;
+mod delivery_faults;
 mod discovery;
 mod errors;
 mod lookalikes;

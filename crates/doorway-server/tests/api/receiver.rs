@@ -29,6 +29,8 @@ pub struct Call {
     pub body: Value,
     pub raw: Bytes,
     pub signature_valid: bool,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Clone)]
@@ -82,9 +84,10 @@ impl Receiver {
 }
 
 async fn receive(State(shared): State<Shared>, headers: HeaderMap, raw: Bytes) -> Response {
+    let at = std::time::Instant::now();
     let signature_valid = standardwebhooks::Webhook::new(SECRET).unwrap().verify(&raw, &headers).is_ok();
     let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    shared.calls.lock().unwrap().push(Call { headers, body, raw, signature_valid });
+    shared.calls.lock().unwrap().push(Call { headers, body, raw, signature_valid, at });
     let queued = shared.queue.lock().unwrap().pop_front();
     let answer = queued.unwrap_or_else(|| shared.answer.lock().unwrap().clone());
     match answer {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use doorway_core::store::{Store, StoreResult, StoreTx};
+use doorway_core::store::{Outage, Store, StoreError, StoreResult, StoreTx};
 
 use crate::ConnectError;
 use crate::errors::store_error;
@@ -57,15 +57,19 @@ mod rate_limits;
 mod sessions;
 mod verification;
 
-/// Claiming due deliveries. On PostgreSQL several instances claim at once, so rows another
-/// worker is claiming are skipped; SQLite has a single writer and no `SKIP LOCKED`.
+/// Claiming due deliveries, except those to the targets in `$5` (a JSON array of strings).
+/// On PostgreSQL several instances claim at once, so rows another worker is claiming are
+/// skipped; SQLite has a single writer and no `SKIP LOCKED`.
 macro_rules! claim_sql {
-    ($lock:literal) => {
+    ($skipped:literal, $lock:literal) => {
         concat!(
             "UPDATE deliveries SET claimed_until = $1, attempts = attempts + 1
              WHERE id IN (SELECT id FROM deliveries
                  WHERE status = 'pending' AND kind = $2 AND next_attempt_at <= $3
                    AND (claimed_until IS NULL OR claimed_until < $3)
+                   AND target NOT IN (",
+            $skipped,
+            ")
                  ORDER BY next_attempt_at, id LIMIT $4 ",
             $lock,
             ") RETURNING *"
@@ -73,8 +77,8 @@ macro_rules! claim_sql {
     };
 }
 
-const CLAIM_SQLITE: &str = claim_sql!("");
-const CLAIM_POSTGRES: &str = claim_sql!("FOR UPDATE SKIP LOCKED");
+const CLAIM_SQLITE: &str = claim_sql!("SELECT value FROM json_each($5)", "");
+const CLAIM_POSTGRES: &str = claim_sql!("SELECT json_array_elements_text($5::json)", "FOR UPDATE SKIP LOCKED");
 
 /// The store and transaction types of one engine, and what is not an aggregate's: opening,
 /// pinging, beginning and committing, and sealing signing keys at start-up.
@@ -148,7 +152,7 @@ macro_rules! engine {
 
             async fn ping(&self) -> StoreResult<()> {
                 exec!(&self.pool, "SELECT 1")?;
-                Ok(())
+                self.check_headroom()
             }
 
             async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
@@ -167,3 +171,42 @@ macro_rules! engine {
 }
 
 for_both_engines!(engine);
+
+/// Below this much free space on the database's filesystem, SQLite is reported full: a
+/// sign-up appends a few pages to the WAL, and a checkpoint needs room too.
+const SQLITE_MIN_FREE_BYTES: u64 = 1024 * 1024;
+
+impl SqliteStore {
+    /// The database file's filesystem has room to write (an in-memory database always has).
+    fn check_headroom(&self) -> StoreResult<()> {
+        let options = self.pool.connect_options();
+        let file = options.get_filename();
+        let dir = match file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        if file.as_os_str() == ":memory:" || !file.exists() {
+            return Ok(());
+        }
+        let stats = rustix::fs::statvfs(dir)
+            .map_err(|e| StoreError::unavailable(Outage::Unreachable, std::io::Error::from(e)))?;
+        let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+        if free < SQLITE_MIN_FREE_BYTES {
+            #[derive(Debug, thiserror::Error)]
+            #[error("{free} bytes free on the database's filesystem ({dir})")]
+            struct LowSpace {
+                free: u64,
+                dir: String,
+            }
+            return Err(StoreError::unavailable(Outage::Full, LowSpace { free, dir: dir.display().to_string() }));
+        }
+        Ok(())
+    }
+}
+
+impl PgStore {
+    /// PostgreSQL reports a full disk itself (SQLSTATE 53100), when a write fails.
+    fn check_headroom(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}

@@ -26,13 +26,15 @@ macro_rules! outbox {
                 .collect()
             }
 
-            async fn claim_deliveries(
+            async fn claim_deliveries_except(
                 &self,
                 kind: DeliveryKind,
                 now: Timestamp,
                 lease_until: Timestamp,
                 limit: u32,
+                skip_targets: &[String],
             ) -> StoreResult<Vec<Delivery>> {
+                let skip = serde_json::Value::from(skip_targets).to_string();
                 let mut tx = self.pool.begin_with($begin).await.map_err(store_error)?;
                 let rows = fetch_all!(
                     DeliveryRow,
@@ -42,9 +44,20 @@ macro_rules! outbox {
                     kind.as_str(),
                     now.millis(),
                     i64::from(limit),
+                    skip,
                 )?;
                 tx.commit().await.map_err(store_error)?;
                 rows.into_iter().map(Delivery::try_from).collect()
+            }
+
+            async fn release_delivery(&self, delivery_id: &str) -> StoreResult<()> {
+                exec!(
+                    &self.pool,
+                    "UPDATE deliveries SET claimed_until = NULL, attempts = attempts - 1
+                     WHERE id = $1 AND status = 'pending' AND claimed_until IS NOT NULL",
+                    delivery_id,
+                )?;
+                Ok(())
             }
 
             async fn finish_attempt(

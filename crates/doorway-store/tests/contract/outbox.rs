@@ -10,7 +10,24 @@ on_every_engine!(
     claims_hold_a_lease_and_skip_what_is_not_due,
     finished_attempts_move_the_delivery_on,
     replay_makes_a_delivery_due_again_unless_suppressed,
+    claims_leave_out_skipped_targets_and_releases_do_not_count,
 );
+
+async fn claims_leave_out_skipped_targets_and_releases_do_not_count(engine: Engine) {
+    let (_db, store) = open_with_project(engine).await;
+    let to = |id: &str, target: &str| Delivery { target: target.into(), ..delivery(id, DeliveryKind::Webhook, 100) };
+    insert(&*store, &[to("dlv_slow", "https://slow.example/in"), to("dlv_fine", "https://fine.example/in")]).await;
+
+    let skip = ["https://slow.example/in".to_owned()];
+    let claimed = store.claim_deliveries_except(DeliveryKind::Webhook, t(1_000), t(2_000), 10, &skip).await.unwrap();
+    assert_eq!(claimed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["dlv_fine"]);
+
+    store.release_delivery("dlv_fine").await.unwrap();
+    let again = store.claim_deliveries(DeliveryKind::Webhook, t(1_000), t(2_000), 10).await.unwrap();
+    let mut again: Vec<(&str, i64)> = again.iter().map(|d| (d.id.as_str(), d.attempts)).collect();
+    again.sort();
+    assert_eq!(again, [("dlv_fine", 1), ("dlv_slow", 1)], "the released claim was not counted");
+}
 
 fn delivery(id: &str, kind: DeliveryKind, due: i64) -> Delivery {
     Delivery {

@@ -4,7 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::errors::{INTERNAL_MESSAGE, InternalCause, describe, set_retry_headers};
+use crate::errors::{Cause, INTERNAL_MESSAGE, InternalCause, describe, set_retry_headers, storage_outage};
 
 #[derive(Debug)]
 pub struct Problem {
@@ -31,9 +31,16 @@ impl Problem {
         }
     }
 
-    /// Answers without any of the cause's text; the cause is logged at the edge.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        Self { cause: Some(describe(cause)), ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE) }
+    /// Answers without any of the cause's text; the cause is logged at the edge. A storage
+    /// outage is a 503 with `Retry-After`.
+    pub fn internal(cause: &dyn Cause) -> Self {
+        let answer = match storage_outage(cause) {
+            Some(outage) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, outage.message()).with_retry(outage.retry_after_secs(), None)
+            }
+            None => Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE),
+        };
+        Self { cause: Some(describe(cause)), ..answer }
     }
 
     pub fn with_retry(mut self, retry_after_secs: u64, rate_limit: Option<u32>) -> Self {

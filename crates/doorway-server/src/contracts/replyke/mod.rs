@@ -104,7 +104,7 @@ impl ContractAdapter for Replyke {
         ReplykeError::project_not_found(slug).into_response()
     }
 
-    fn internal(&self, cause: &dyn std::fmt::Display) -> Response {
+    fn internal(&self, cause: &dyn crate::errors::Cause) -> Response {
         ReplykeError::internal(cause).into_response()
     }
 
@@ -150,8 +150,15 @@ impl ReplykeError {
         }
     }
 
-    /// Answers without any of the cause's text; the cause is logged at the edge.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+    /// Answers without any of the cause's text; the cause is logged at the edge. A storage
+    /// outage is a 503 `auth/service-unavailable` with `Retry-After`.
+    pub fn internal(cause: &dyn crate::errors::Cause) -> Self {
+        if let Some(outage) = crate::errors::storage_outage(cause) {
+            return Self {
+                cause: Some(crate::errors::describe(cause)),
+                ..Self::unavailable("auth/service-unavailable", outage.message(), outage.retry_after_secs())
+            };
+        }
         Self {
             cause: Some(crate::errors::describe(cause)),
             details: Some(Box::new(json!(
