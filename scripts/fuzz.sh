@@ -73,7 +73,7 @@ status=0
 DOORWAY_FUZZ_ADMIN_TOKEN="$admin_token" DOORWAY_FUZZ_USER_TOKEN="$user_token" \
   "$venv/bin/python" -m schemathesis.cli --config-file scripts/schemathesis.toml run "$run_dir/openapi.json" \
   --url "$base" --checks all --phases "${FUZZ_PHASES:-examples,fuzzing,stateful}" \
-  --max-examples "$max_examples" --seed "$seed" --workers 2 --request-timeout 10 --no-color \
+  --max-examples "$max_examples" --seed "$seed" --workers "${FUZZ_WORKERS:-1}" --request-timeout 10 --no-color \
   --suppress-health-check all --report junit --report-dir "$run_dir/report" 2>&1 \
   | tee "$run_dir/schemathesis.txt" || status=1
 if grep -q "panicked" "$run_dir/server.log"; then

@@ -104,8 +104,26 @@ struct ProblemDoc {
     status: u16,
     #[schema(example = "'email' is required")]
     detail: String,
-    /// Every failing field, when there are several.
-    errors: Option<Vec<String>>,
+    /// Every failing field: Storyden lists the reasons, Aufy maps each field to its messages
+    /// (ASP.NET's validation problem details).
+    #[schema(schema_with = problem_errors)]
+    errors: Option<serde_json::Value>,
+}
+
+fn problem_errors() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let strings = || ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String));
+    OneOfBuilder::new()
+        .item(strings())
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .additional_properties(Some(AdditionalProperties::RefOr(strings().build().into()))),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some("Every failing field: a list of reasons, or each field's messages"))
+        .build()
+        .into()
 }
 
 /// The Replyke contract's error body.

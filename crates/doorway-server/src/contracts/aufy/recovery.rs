@@ -43,10 +43,11 @@ fn rate_limited(r: doorway_core::rate_limit::RateLimited) -> Problem {
 pub struct ConfirmQuery {
     /// The mail's 6-digit code, or its link's token.
     #[serde(alias = "Code")]
+    #[param(required = true)]
     code: Option<String>,
     /// The user's id (`usr_…`) or email address; needed with a 6-digit code.
     #[serde(rename = "userId", alias = "userid", alias = "UserId")]
-    #[param(rename = "userId")]
+    #[param(rename = "userId", required = true)]
     user_id: Option<String>,
 }
 
