@@ -143,6 +143,15 @@ if [ ! -d tests/peers/node_modules/oauth2-mock-server ]; then
   command -v npm >/dev/null || { echo "test.sh: npm not found; install Node.js with npm" >&2; exit 1; }
   (cd tests/peers && npm ci --silent --no-audit --no-fund)
 fi
+# Replyke's published client (npm @replyke/core, bundled by esbuild; pinned by
+# tests/clients/replyke/package-lock.json), driven by the API test replyke_client. A changed
+# lock file reinstalls.
+replyke_client=tests/clients/replyke
+if ! cmp -s "$replyke_client/package-lock.json" "$replyke_client/node_modules/.doorway-lock" 2>/dev/null; then
+  command -v npm >/dev/null || { echo "test.sh: npm not found; install Node.js with npm" >&2; exit 1; }
+  (cd "$replyke_client" && npm ci --silent --no-audit --no-fund)
+  cp "$replyke_client/package-lock.json" "$replyke_client/node_modules/.doorway-lock"
+fi
 oidc_port=$(free_port)
 node tests/peers/oidc-provider.mjs "$oidc_port" >"$run_dir/oidc.log" 2>&1 &
 oidc_pid=$!

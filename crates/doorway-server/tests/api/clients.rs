@@ -101,7 +101,39 @@ pub struct Replyke<'a> {
 
 impl Replyke<'_> {
     pub async fn sign_up(&self, body: &Value) -> reqwest::Response {
-        self.app.post_bare(&format!("{}/auth/sign-up", self.prefix), body).await
+        self.post("sign-up", body).await
+    }
+
+    pub async fn sign_in(&self, body: &Value) -> reqwest::Response {
+        self.post("sign-in", body).await
+    }
+
+    /// `POST /{projectId}/auth/{route}` with a JSON body, no cookie, no token.
+    pub async fn post(&self, route: &str, body: &Value) -> reqwest::Response {
+        self.app.post_bare(&format!("{}/auth/{route}", self.prefix), body).await
+    }
+
+    /// `POST /{projectId}/auth/{route}` as Replyke's client sends it: the JSON body (if any)
+    /// and the `replyke-refresh-jwt` cookie (if any).
+    pub async fn with_cookie(&self, route: &str, body: Option<Value>, cookie: Option<&str>) -> reqwest::Response {
+        let mut request = self.app.bare_client().post(self.app.url(&format!("{}/auth/{route}", self.prefix)));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", format!("replyke-refresh-jwt={cookie}"));
+        }
+        self.app.send(request).await
+    }
+
+    /// `POST /{projectId}/auth/{route}` with `Authorization: Bearer` (if any).
+    pub async fn with_bearer(&self, route: &str, access_token: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut request =
+            self.app.bare_client().post(self.app.url(&format!("{}/auth/{route}", self.prefix))).json(body);
+        if let Some(token) = access_token {
+            request = request.bearer_auth(token);
+        }
+        self.app.send(request).await
     }
 }
 

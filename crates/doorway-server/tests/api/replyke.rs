@@ -68,7 +68,13 @@ async fn full_profile_sign_up_matches_the_contract(backend: Backend) {
             "suspensions",
             "reputation",
             "createdAt",
-            "updatedAt"
+            "updatedAt",
+            "projectId",
+            "foreignId",
+            "role",
+            "isVerified",
+            "isActive",
+            "lastActive"
         ]
     );
     assert!(user["id"].is_string());

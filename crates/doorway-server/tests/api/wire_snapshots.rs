@@ -363,7 +363,13 @@ async fn replyke_bodies(backend: Backend) {
           "suspensions": [],
           "reputation": 0,
           "createdAt": "[time]",
-          "updatedAt": "[time]"
+          "updatedAt": "[time]",
+          "projectId": "[id]",
+          "foreignId": null,
+          "role": "visitor",
+          "isVerified": false,
+          "isActive": true,
+          "lastActive": null
         }
       }
     }

@@ -1,11 +1,7 @@
-//! Seed 001 (Replyke): `POST /{projectId}/auth/sign-up` with a rich profile.
-//!
-//! Success: 201 `{success, accessToken, refreshToken, user}` and the `replyke-refresh-jwt`
-//! cookie. Errors: `{error, code, details?}` with `auth/…` codes. `secureMetadata` is stored
-//! and handed to hooks, never rendered here.
+//! `POST /auth/sign-up` (seed 001): email, password and a rich profile.
 
 use axum::Json;
-use axum::extract::{Extension, FromRequest, Request, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -13,193 +9,16 @@ use doorway_core::email::EmailAddress;
 use doorway_core::flows::password_signup::{self, PasswordSignup, SignupError};
 use doorway_core::lookalike;
 use doorway_core::password::Password;
-use doorway_core::user::{GeoPoint, Login, ProfileDraft, User, Username};
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use doorway_core::user::{GeoPoint, Login, ProfileDraft, Username};
+use serde_json::{Map, Value};
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-use super::common::settings::{ContractSettings, relaxed_policy};
-use super::{ContractAdapter, SettingsCheck};
+use super::views::{AuthResponse, RefreshCookie};
+use super::{FieldProblem, ReplykeError, ReplykeJson, ReplykeSettings};
 use crate::client_info::Client;
-use crate::contracts::common::{BodyRejection, json_value};
-use crate::cookies::CookiePolicy;
-use crate::errors::set_retry_headers;
+use crate::contracts::common::settings::ContractSettings;
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 use crate::telemetry::{record_signup, signup_outcome};
-
-/// `projects.<slug>.replyke`: seed 001 documents no password rules of its own.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReplykeSettings {
-    pub password_policy: doorway_core::password::PasswordPolicy,
-}
-
-impl Default for ReplykeSettings {
-    fn default() -> Self {
-        Self { password_policy: relaxed_policy() }
-    }
-}
-
-impl ContractSettings for ReplykeSettings {
-    const KEY: &'static str = "replyke";
-
-    fn problems(&self) -> Vec<(&'static str, String)> {
-        self.password_policy.problems().into_iter().map(|(_, m)| ("password_policy", m)).collect()
-    }
-}
-
-/// Seed 001; its errors are `{error, code, details?}` with `auth/…` codes.
-pub struct Replyke;
-
-impl ContractAdapter for Replyke {
-    fn name(&self) -> &'static str {
-        "replyke"
-    }
-
-    fn tag(&self) -> (&'static str, &'static str) {
-        ("replyke", "Replyke-compatible sign-up (seed 001)")
-    }
-
-    fn routes(&self) -> OpenApiRouter<AppState> {
-        OpenApiRouter::new().routes(routes!(sign_up))
-    }
-
-    fn owns(&self, path: &str) -> bool {
-        path.trim_end_matches('/') == "/auth/sign-up"
-    }
-
-    fn refuse(&self, status: StatusCode, _code: &'static str, message: String) -> Response {
-        ReplykeError::refusal(status, message).into_response()
-    }
-
-    fn project_not_found(&self, slug: &str) -> Response {
-        ReplykeError::project_not_found(slug).into_response()
-    }
-
-    fn internal(&self, cause: &dyn crate::errors::Cause) -> Response {
-        ReplykeError::internal(cause).into_response()
-    }
-
-    fn settings_check(&self) -> Option<SettingsCheck> {
-        Some((ReplykeSettings::KEY, ReplykeSettings::check))
-    }
-}
-
-pub const REFRESH_COOKIE: &str = "replyke-refresh-jwt";
-
-#[derive(Debug, Serialize)]
-pub struct FieldProblem {
-    field: &'static str,
-    code: &'static str,
-    message: String,
-}
-
-/// Replyke's error body: `{error, code, details?}`.
-#[derive(Debug)]
-pub struct ReplykeError {
-    status: StatusCode,
-    error: String,
-    code: &'static str,
-    details: Option<Box<Value>>,
-    retry_after_secs: Option<u64>,
-    rate_limit: Option<u32>,
-    /// Set on 500s: what went wrong, for the log at the edge (never the client).
-    cause: Option<String>,
-}
-
-impl ReplykeError {
-    fn new(status: StatusCode, code: &'static str, error: impl Into<String>) -> Self {
-        Self { status, error: error.into(), code, details: None, retry_after_secs: None, rate_limit: None, cause: None }
-    }
-
-    fn missing_fields() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "auth/missing-fields", "Missing required fields")
-    }
-
-    fn invalid(problems: Vec<FieldProblem>) -> Self {
-        let first = &problems[0];
-        Self {
-            details: Some(Box::new(json!(problems))),
-            ..Self::new(StatusCode::BAD_REQUEST, first.code, first.message.clone())
-        }
-    }
-
-    /// Answers without any of the cause's text; the cause is logged at the edge. A storage
-    /// outage is a 503 `auth/service-unavailable` with `Retry-After`.
-    pub fn internal(cause: &dyn crate::errors::Cause) -> Self {
-        if let Some(outage) = crate::errors::storage_outage(cause) {
-            return Self {
-                cause: Some(crate::errors::describe(cause)),
-                ..Self::unavailable("auth/service-unavailable", outage.message(), outage.retry_after_secs())
-            };
-        }
-        Self {
-            cause: Some(crate::errors::describe(cause)),
-            details: Some(Box::new(json!(
-                "Unexpected failure; the server log has the cause under this request's x-request-id"
-            ))),
-            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "auth/server-error", "Internal server error")
-        }
-    }
-
-    /// A refusal made before the handler ran, with the `auth/…` code of its status.
-    pub fn refusal(status: StatusCode, error: impl Into<String>) -> Self {
-        let code = match status {
-            StatusCode::FORBIDDEN => "auth/forbidden",
-            StatusCode::PAYLOAD_TOO_LARGE => "auth/payload-too-large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "auth/unsupported-media-type",
-            StatusCode::NOT_FOUND => "auth/not-found",
-            StatusCode::METHOD_NOT_ALLOWED => "auth/method-not-allowed",
-            s if s.is_server_error() => "auth/server-error",
-            _ => "auth/invalid-request",
-        };
-        Self::new(status, code, error)
-    }
-
-    pub fn project_not_found(slug: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "project/not-found", format!("No project named '{slug}'"))
-    }
-
-    fn unavailable(code: &'static str, error: &str, retry_after_secs: u64) -> Self {
-        Self { retry_after_secs: Some(retry_after_secs), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, error) }
-    }
-}
-
-impl IntoResponse for ReplykeError {
-    fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.error, "code": self.code });
-        if let Some(details) = self.details {
-            body["details"] = *details;
-        }
-        let mut response = (self.status, Json(body)).into_response();
-        set_retry_headers(&mut response, self.retry_after_secs, self.rate_limit);
-        if let Some(cause) = self.cause {
-            response.extensions_mut().insert(crate::errors::InternalCause(cause));
-        }
-        response
-    }
-}
-
-/// A JSON body whose rejections use Replyke's error format.
-pub struct ReplykeJson(Value);
-
-impl<S: Send + Sync> FromRequest<S> for ReplykeJson {
-    type Rejection = ReplykeError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ReplykeError> {
-        json_value(req, state).await.map(Self).map_err(|r| {
-            let code = match r {
-                BodyRejection::NotJson => "auth/unsupported-media-type",
-                BodyRejection::TooLarge => "auth/payload-too-large",
-                BodyRejection::Malformed => "auth/invalid-body",
-            };
-            ReplykeError::new(r.status(), code, r.message())
-        })
-    }
-}
 
 struct Parsed {
     email: EmailAddress,
@@ -352,25 +171,6 @@ fn parse_birthdate(raw: &str) -> Option<String> {
     (date.year() >= 1900 && date <= today).then(|| date_part.to_owned())
 }
 
-/// The user as Replyke clients see it: exactly these fields, never secure metadata.
-fn user_view(u: &User) -> Value {
-    json!({
-        "id": u.id,
-        "email": u.email.as_ref().map(|e| e.as_str()),
-        "username": u.username,
-        "name": u.name,
-        "avatar": u.avatar_url,
-        "bio": u.bio,
-        "location": u.location.map(|l| json!({"type": "Point", "coordinates": [l.longitude, l.latitude]})),
-        "birthdate": u.birthdate.as_ref().map(|d| format!("{d}T00:00:00.000Z")),
-        "metadata": u.metadata,
-        "suspensions": [],
-        "reputation": u.reputation,
-        "createdAt": u.created_at.to_iso_millis(),
-        "updatedAt": u.updated_at.to_iso_millis(),
-    })
-}
-
 fn signup_error(e: SignupError) -> ReplykeError {
     match e {
         SignupError::EmailTaken => {
@@ -379,30 +179,13 @@ fn signup_error(e: SignupError) -> ReplykeError {
         SignupError::UsernameTaken => {
             ReplykeError::new(StatusCode::CONFLICT, "auth/username-taken", "This username is already taken")
         }
-        SignupError::WeakPassword(reasons) => ReplykeError::invalid(
-            reasons
-                .into_iter()
-                .map(|message| FieldProblem { field: "password", code: "auth/invalid-password", message })
-                .collect(),
-        ),
+        SignupError::WeakPassword(reasons) => ReplykeError::weak_password("password", reasons),
         SignupError::Denied { message } => ReplykeError::new(StatusCode::FORBIDDEN, "auth/signup-denied", message),
         SignupError::HookUnavailable => {
             ReplykeError::unavailable("auth/hook-unavailable", "Sign-up validation is unavailable; retry shortly", 5)
         }
-        SignupError::Busy { retry_after_secs } => ReplykeError::unavailable(
-            "auth/server-busy",
-            "Too many sign-ups in progress; retry shortly",
-            retry_after_secs,
-        ),
-        SignupError::RateLimited(r) => ReplykeError {
-            retry_after_secs: Some(r.retry_after_secs),
-            rate_limit: Some(r.limit),
-            ..ReplykeError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "auth/too-many-requests",
-                "Too many attempts; retry later",
-            )
-        },
+        SignupError::Busy { retry_after_secs } => ReplykeError::busy(retry_after_secs),
+        SignupError::RateLimited(r) => ReplykeError::rate_limited(r),
         SignupError::PasswordNotAccepted(message) => ReplykeError::invalid(vec![FieldProblem {
             field: "password",
             code: "auth/invalid-password",
@@ -468,13 +251,13 @@ pub struct GeoPointDoc {
     description = "Served for any project as `/{projectId}/auth/sign-up`. `secureMetadata` is stored but never returned.",
     request_body(content = SignUpDoc, description = "email, password (required); name, username, avatar (URL), bio, location {longitude, latitude}, birthdate (ISO date), metadata, secureMetadata (objects)"),
     responses(
-        (status = 201, description = "`{success, accessToken, refreshToken, user}`; refresh token also in the `replyke-refresh-jwt` cookie", body = Object),
-        (status = 400, description = "`auth/missing-fields`, or `auth/invalid-<field>` with `details`", body = Object),
-        (status = 403, description = "`auth/signup-denied`: the pre-sign-up hook refused", body = Object),
-        (status = 404, description = "`project/not-found`", body = Object),
-        (status = 409, description = "`auth/email-taken` or `auth/username-taken`", body = Object),
-        (status = 500, description = "`auth/server-error`", body = Object),
-        (status = 503, description = "`auth/hook-unavailable` or `auth/server-busy`, with Retry-After", body = Object),
+        (status = 201, body = AuthResponse, description = "Account created; the refresh token is also set in the `replyke-refresh-jwt` cookie"),
+        (status = 400, description = "`auth/missing-fields`, `auth/invalid-body`, or `auth/invalid-<field>` with `details`"),
+        (status = 403, description = "`auth/signup-denied`: the pre-sign-up hook refused"),
+        (status = 404, description = "`project/not-found`"),
+        (status = 409, description = "`auth/email-taken` or `auth/username-taken`"),
+        (status = 429, description = "`auth/too-many-requests`, with Retry-After"),
+        (status = 503, description = "`auth/hook-unavailable` or `auth/server-busy`, with Retry-After"),
     ))]
 pub async fn sign_up(
     State(state): State<AppState>,
@@ -499,25 +282,15 @@ pub async fn sign_up(
         signup_error(e)
     })?;
     record_signup("replyke", "password", "created");
-    let prefix = prefix.map(|Extension(p)| p.0).unwrap_or_default();
-    let cookie = CookiePolicy::for_public_url(&state.public_url).set(
-        REFRESH_COOKIE,
-        outcome.refresh_secret.expose().to_owned(),
-        format!("{prefix}/auth"),
-        i64::from(ctx.project.settings.refresh_token_ttl_secs),
-    );
-    let body = json!({
-        "success": true,
-        "accessToken": outcome.access.token,
-        "refreshToken": outcome.refresh_secret.expose(),
-        "user": user_view(&outcome.user),
-    });
-    Ok((StatusCode::CREATED, jar.add(cookie), Json(body)).into_response())
+    let jar = RefreshCookie::new(&state, &ctx, prefix).issue(jar, &outcome.refresh_secret);
+    let body = AuthResponse::new(&ctx, &outcome.access, &outcome.refresh_secret, &outcome.user);
+    Ok((StatusCode::CREATED, jar, Json(body)).into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn birthdates_are_past_iso_dates() {
