@@ -40,7 +40,7 @@ pub struct ResetDoc {
     /// The token of the mailed link, instead of `email` and `code`.
     token: Option<String>,
     /// The project's `password_policy`.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1)]
     new_password: String,
 }
 

@@ -29,7 +29,7 @@ use crate::state::AppState;
 pub struct SignInDoc {
     #[schema(format = Email, example = "ada@example.com")]
     email: String,
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1)]
     password: String,
 }
 
@@ -213,10 +213,10 @@ pub async fn sign_out(
 #[serde(rename_all = "camelCase")]
 pub struct ChangePasswordDoc {
     /// The current password.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1)]
     password: String,
     /// The project's `password_policy`.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1)]
     new_password: String,
 }
 
