@@ -9,7 +9,7 @@ use crate::flows::account::{Credential, SignupError};
 use crate::flows::password_recovery::password_accepted;
 use crate::flows::session::{SessionError, authenticate};
 use crate::flows::{Audit, emit, enforce_rate_limit, record_outcome, user_event};
-use crate::password::Password;
+use crate::password::{Password, PasswordPolicy};
 use crate::password_hashing::HashError;
 use crate::project::ProjectContext;
 use crate::rate_limit::RateLimited;
@@ -60,15 +60,20 @@ fn hash_error(e: HashError) -> PasswordChangeError {
     }
 }
 
-fn checked(ctx: &ProjectContext, password: Password) -> Result<Credential, PasswordChangeError> {
+fn checked(
+    ctx: &ProjectContext,
+    password: Password,
+    policy: &PasswordPolicy,
+) -> Result<Credential, PasswordChangeError> {
     password_accepted(ctx).map_err(PasswordChangeError::PasswordNotAccepted)?;
-    Credential::checked(password, &ctx.project.settings.password_policy).map_err(|e| match e {
+    Credential::checked(password, policy).map_err(|e| match e {
         SignupError::WeakPassword(reasons) => PasswordChangeError::WeakPassword(reasons),
         other => PasswordChangeError::Unexpected(Unexpected::context("checking the password", other)),
     })
 }
 
-/// Replaces the password after checking the current one. Every other session of the user is
+/// Replaces the password after checking the current one; the new one is held against `policy`
+/// (the project's, or the contract's own). Every other session of the user is
 /// revoked; the one that asked stays signed in.
 #[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "password", outcome = tracing::field::Empty))]
 pub async fn change_password(
@@ -77,12 +82,13 @@ pub async fn change_password(
     access_token: &str,
     current: Password,
     new: Password,
+    policy: &PasswordPolicy,
     client: &ClientInfo,
 ) -> Result<(), PasswordChangeError> {
     let result: Result<(), PasswordChangeError> = async {
         let (claims, user) = authenticate(svc, ctx, access_token).await?;
         let audit = Audit { ctx, action: "password.change", method: Some("password"), client };
-        let credential = checked(ctx, new)?;
+        let credential = checked(ctx, new, policy)?;
         // A stolen access token must not become a password-guessing oracle: the sign-in budget applies.
         let rule = ctx.project.settings.rate_limits.sign_in;
         enforce_rate_limit(svc, &audit, "sign_in", rule, client.ip.as_deref())
@@ -127,12 +133,13 @@ pub async fn add_password(
     ctx: &ProjectContext,
     access_token: &str,
     new: Password,
+    policy: &PasswordPolicy,
     client: &ClientInfo,
 ) -> Result<(), PasswordChangeError> {
     let result: Result<(), PasswordChangeError> = async {
         let (_, user) = authenticate(svc, ctx, access_token).await?;
         let audit = Audit { ctx, action: "password.add", method: Some("password"), client };
-        let credential = checked(ctx, new)?;
+        let credential = checked(ctx, new, policy)?;
         if svc.store.password_of(&user.id).await?.is_some() {
             return Err(PasswordChangeError::PasswordAlreadySet);
         }

@@ -19,7 +19,7 @@ use crate::flows::verification::{
 use crate::flows::{Audit, emit, record_outcome, user_event};
 use crate::mail::CodePurpose;
 use crate::oauth::CallbackUrl;
-use crate::password::Password;
+use crate::password::{Password, PasswordPolicy};
 use crate::password_hashing::HashError;
 use crate::project::{PasswordMode, ProjectContext};
 use crate::rate_limit::RateLimited;
@@ -132,25 +132,26 @@ pub(crate) fn password_accepted(ctx: &ProjectContext) -> Result<(), &'static str
     }
 }
 
-/// Sets a new password with a reset code or link. The address counts as proved, and every
-/// session of the user is revoked.
+/// Sets a new password with a reset code or link, held against `policy` (the project's, or the
+/// contract's own where it has one, so that a reset accepts what its sign-up accepted). The
+/// address counts as proved, and every session of the user is revoked.
 #[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "email_code", outcome = tracing::field::Empty))]
 pub async fn reset_password(
     svc: &Services,
     ctx: &ProjectContext,
     proof: Proof<'_>,
     new_password: Password,
+    policy: &PasswordPolicy,
     client: &ClientInfo,
 ) -> Result<User, RecoveryError> {
     let result: Result<User, RecoveryError> = async {
         let audit = Audit { ctx, action: "password.reset", method: Some(proof_method(&proof)), client };
         password_accepted(ctx).map_err(RecoveryError::PasswordNotAccepted)?;
         // The policy is checked before the code is spent, so a refused password costs no code.
-        let credential =
-            Credential::checked(new_password, &ctx.project.settings.password_policy).map_err(|e| match e {
-                SignupError::WeakPassword(reasons) => RecoveryError::WeakPassword(reasons),
-                other => RecoveryError::Unexpected(Unexpected::context("checking the password", other)),
-            })?;
+        let credential = Credential::checked(new_password, policy).map_err(|e| match e {
+            SignupError::WeakPassword(reasons) => RecoveryError::WeakPassword(reasons),
+            other => RecoveryError::Unexpected(Unexpected::context("checking the password", other)),
+        })?;
         check_code_budget(svc, &audit).await?;
         let phc = svc.hasher.hash(credential.into_password()).await.map_err(hash_error)?;
 

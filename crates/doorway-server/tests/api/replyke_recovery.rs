@@ -17,9 +17,10 @@ on_both_backends!(
     password_reset_refusals,
     password_reset_mails_are_rate_limited,
     a_full_hashing_queue_answers_503,
+    change_and_reset_accept_what_replyke_sign_up_accepts,
 );
 
-/// Satisfies the project's `password_policy` (the seed preset), which change and reset follow.
+/// Satisfies both the Replyke policy and the project's stricter one.
 const NEW_PASSWORD: &str = "Tr0ubadour&Co-2026";
 
 fn token(body: &Value, key: &str) -> String {
@@ -313,4 +314,29 @@ async fn a_full_hashing_queue_answers_503(backend: Backend) {
             assert_eq!(json(response).await["code"], "auth/server-busy", "{route}");
         }
     }
+}
+
+/// The Replyke policy (8–128 characters, no classes) holds for every password a Replyke route
+/// sets, not only sign-up's: a user can always change or reset to a password they could sign up with.
+async fn change_and_reset_accept_what_replyke_sign_up_accepts(backend: Backend) {
+    const PLAIN: &str = "quiet meadowlark evening";
+    const PLAINER: &str = "another quiet lark song";
+    let app = TestApp::builder(backend).with_smtp().with_project("acme", "Acme").spawn().await;
+    let replyke = app.replyke("acme");
+    let email = unique_email("plain");
+    let created = replyke.sign_up(&j!({"email": email, "password": PLAIN})).await;
+    assert_eq!(created.status(), 201, "sign-up takes a password without character classes");
+    let access = token(&json(created).await, "accessToken");
+    let changed =
+        replyke.with_bearer("change-password", Some(&access), &j!({"password": PLAIN, "newPassword": PLAINER})).await;
+    assert_eq!(changed.status(), 200);
+    let too_short =
+        replyke.with_bearer("change-password", Some(&access), &j!({"password": PLAINER, "newPassword": "short"})).await;
+    assert_eq!(too_short.status(), 400, "the Replyke policy still holds");
+
+    replyke.post("request-password-reset", &j!({"email": email})).await;
+    let code = wait_for_mails(&email, 1).await[0].code();
+    let reset = replyke.post("reset-password", &j!({"email": email, "code": code, "newPassword": PLAIN})).await;
+    assert_eq!(reset.status(), 200);
+    assert_eq!(sign_in_status(&app, "acme", &email, PLAIN).await, 200);
 }

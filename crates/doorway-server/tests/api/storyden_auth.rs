@@ -23,6 +23,7 @@ on_both_backends!(
     a_full_hashing_queue_is_503,
     password_sign_ups_are_refused_when_the_project_takes_no_passwords,
     bad_bodies_are_400_problems_on_every_route,
+    password_changes_follow_the_storyden_policy,
 );
 
 const NEW_PASSWORD: &str = "Fresh-Horse-Battery-93";
@@ -641,4 +642,25 @@ async fn password_sign_ups_are_refused_when_the_project_takes_no_passwords(backe
         let (status, body) = problem(response).await;
         assert_problem(400, status, &body);
     }
+}
+
+/// `storyden.password_policy` (8–128 characters) holds for every password a Storyden route sets:
+/// what sign-up accepted, a change accepts too.
+async fn password_changes_follow_the_storyden_policy(backend: Backend) {
+    const PLAIN: &str = "quiet meadowlark evening";
+    let app = app(backend).await;
+    let (session, _) =
+        session_of(post(&app, "/auth/password/signup", j!({"identifier": "plainsong", "token": PLAIN})).await).await;
+    let changed = call(
+        &app,
+        "PATCH",
+        "/auth/password",
+        Some(j!({"old": PLAIN, "new": "another quiet lark song"})),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(changed.status(), 200);
+    let signed_in =
+        post(&app, "/auth/password/signin", j!({"identifier": "plainsong", "token": "another quiet lark song"}));
+    session_of(signed_in.await).await;
 }

@@ -206,7 +206,17 @@ pub async fn change_password(
     let fields = model.required("Password").zip(model.required("NewPassword"));
     let (current, new) = model.finish(fields).map_err(IntoResponse::into_response)?;
     let (current, new) = (Password::new(current.to_owned()), Password::new(new.to_owned()));
-    password_change::change_password(&state.services, &ctx, access, current, new, &client).await.map_err(|e| {
+    password_change::change_password(
+        &state.services,
+        &ctx,
+        access,
+        current,
+        new,
+        &ctx.project.settings.password_policy,
+        &client,
+    )
+    .await
+    .map_err(|e| {
         match e {
             PasswordChangeError::Unauthenticated => return unauthenticated(),
             PasswordChangeError::WrongPassword => field_problem("PasswordMismatch", "Incorrect password."),

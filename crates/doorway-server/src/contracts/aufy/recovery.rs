@@ -216,8 +216,15 @@ pub async fn reset_password(
     let fields = model.email("Email").zip(model.required("Code")).zip(model.required("Password"));
     let ((email, code), password) = model.finish(fields)?;
     let proof = proof(email.as_str(), code);
-    password_recovery::reset_password(&state.services, &ctx, proof, Password::new(password.to_owned()), &client)
-        .await
-        .map_err(recovery_problem)?;
+    password_recovery::reset_password(
+        &state.services,
+        &ctx,
+        proof,
+        Password::new(password.to_owned()),
+        &ctx.project.settings.password_policy,
+        &client,
+    )
+    .await
+    .map_err(recovery_problem)?;
     Ok(StatusCode::OK.into_response())
 }

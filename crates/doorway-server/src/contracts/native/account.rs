@@ -214,10 +214,16 @@ async fn reset_with(
         (Some(email), code) => Proof::Code { email, code },
         (None, token) => Proof::Link { token },
     };
-    let user =
-        password_recovery::reset_password(&state.services, ctx, proof, Password::new(password.to_owned()), client)
-            .await
-            .map_err(recovery_error)?;
+    let user = password_recovery::reset_password(
+        &state.services,
+        ctx,
+        proof,
+        Password::new(password.to_owned()),
+        &ctx.project.settings.password_policy,
+        client,
+    )
+    .await
+    .map_err(recovery_error)?;
     Ok(Json(VerifiedResponse {
         success: true,
         data: VerifiedData { user: (&user).into() },
@@ -266,11 +272,13 @@ pub async fn change_password(
     let new = f.required("newPassword", "New password");
     let new = Password::new(f.finish(new)?.to_owned());
     let svc = &state.services;
+    let policy = &ctx.project.settings.password_policy;
     let result = match current {
         Some(current) => {
-            password_change::change_password(svc, &ctx, token, Password::new(current.to_owned()), new, &client).await
+            password_change::change_password(svc, &ctx, token, Password::new(current.to_owned()), new, policy, &client)
+                .await
         }
-        None => password_change::add_password(svc, &ctx, token, new, &client).await,
+        None => password_change::add_password(svc, &ctx, token, new, policy, &client).await,
     };
     result.map_err(|e| match e {
         PasswordChangeError::Unauthenticated => session_error(SessionError::Unauthenticated),

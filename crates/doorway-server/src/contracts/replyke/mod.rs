@@ -17,6 +17,7 @@ use axum::Json;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use doorway_core::password::PasswordPolicy;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -41,18 +42,24 @@ const PATHS: &[&str] = &[
     "/auth/reset-password",
 ];
 
-/// `projects.<slug>.replyke`: seed 001 documents no password rules of its own. The policy is
-/// sign-up's; change-password and reset-password set passwords through the core flows, which
-/// follow the project's `password_policy`.
+/// `projects.<slug>.replyke`: seed 001 documents no password rules of its own. The policy holds
+/// for every password a Replyke route sets: sign-up, change-password and reset-password.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplykeSettings {
-    pub password_policy: doorway_core::password::PasswordPolicy,
+    pub password_policy: PasswordPolicy,
 }
 
 impl Default for ReplykeSettings {
     fn default() -> Self {
         Self { password_policy: relaxed_policy() }
+    }
+}
+
+impl ReplykeSettings {
+    /// The password policy of the project's Replyke routes.
+    pub(crate) fn password_policy(ctx: &doorway_core::ProjectContext) -> Result<PasswordPolicy, ReplykeError> {
+        Ok(Self::of(&ctx.project.settings).map_err(|e| ReplykeError::internal(&e))?.password_policy)
     }
 }
 

@@ -7,7 +7,7 @@ use doorway_core::flows::password_recovery::{self, RecoveryError, ResetLink};
 use doorway_core::password::Password;
 
 use super::email::{email_of, proof_of};
-use super::{Fields, MessageResponse, ReplykeError, ReplykeJson};
+use super::{Fields, MessageResponse, ReplykeError, ReplykeJson, ReplykeSettings};
 use crate::client_info::Client;
 use crate::project_scope::CurrentProject;
 use crate::state::AppState;
@@ -114,7 +114,9 @@ pub async fn reset_password(
     let missing = "A new password, with the email and code or the link's token, is required.";
     let proof = proof_of(&fields, missing)?;
     let new_password = fields.string("newPassword")?.ok_or_else(|| ReplykeError::missing(missing))?;
-    password_recovery::reset_password(&state.services, &ctx, proof, Password::new(new_password.to_owned()), &client)
+    let policy = ReplykeSettings::password_policy(&ctx)?;
+    let new_password = Password::new(new_password.to_owned());
+    password_recovery::reset_password(&state.services, &ctx, proof, new_password, &policy, &client)
         .await
         .map_err(recovery_error)?;
     Ok(MessageResponse::ok("Password reset successfully."))

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::views::{AuthResponse, AuthUserView, RefreshCookie};
-use super::{Fields, MessageResponse, OptionalReplykeJson, ReplykeError, ReplykeJson};
+use super::{Fields, MessageResponse, OptionalReplykeJson, ReplykeError, ReplykeJson, ReplykeSettings};
 use crate::client_info::Client;
 use crate::contracts::common::presented_access_token;
 use crate::project_scope::{CurrentProject, RoutePrefix};
@@ -285,7 +285,8 @@ pub async fn change_password(
         return Err(ReplykeError::missing("The current password and a new password are both required."));
     };
     let (current, new) = (Password::new(current.to_owned()), Password::new(new.to_owned()));
-    password_change::change_password(&state.services, &ctx, token, current, new, &client)
+    let policy = ReplykeSettings::password_policy(&ctx)?;
+    password_change::change_password(&state.services, &ctx, token, current, new, &policy, &client)
         .await
         .map_err(password_change_error)?;
     Ok(MessageResponse::ok("Password updated successfully."))

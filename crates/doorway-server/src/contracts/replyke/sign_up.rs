@@ -15,7 +15,6 @@ use serde_json::{Map, Value};
 use super::views::{AuthResponse, RefreshCookie};
 use super::{FieldProblem, ReplykeError, ReplykeJson, ReplykeSettings};
 use crate::client_info::Client;
-use crate::contracts::common::settings::ContractSettings;
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 use crate::telemetry::{record_signup, signup_outcome};
@@ -272,7 +271,7 @@ pub async fn sign_up(
     let command = PasswordSignup {
         login: Login::Email(parsed.email),
         password: parsed.password,
-        policy: ReplykeSettings::of(&ctx.project.settings).map_err(|e| ReplykeError::internal(&e))?.password_policy,
+        policy: ReplykeSettings::password_policy(&ctx)?,
         profile: parsed.profile,
         organization_name: None,
         client,

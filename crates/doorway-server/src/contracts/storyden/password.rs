@@ -324,7 +324,8 @@ pub async fn add(
 ) -> Result<Json<AccountId>, Problem> {
     let new = password(&body, "password")?;
     let (token, id) = signed_in_account(&state, &ctx, &headers).await?;
-    password_change::add_password(&state.services, &ctx, token, new, &client).await.map_err(change_problem)?;
+    let policy = StorydenSettings::of(&ctx.project.settings).map_err(|e| Problem::internal(&e))?.password_policy;
+    password_change::add_password(&state.services, &ctx, token, new, &policy, &client).await.map_err(change_problem)?;
     Ok(Json(AccountId { id }))
 }
 
@@ -350,7 +351,10 @@ pub async fn change(
     let old = password(&body, "old")?;
     let new = password(&body, "new")?;
     let (token, id) = signed_in_account(&state, &ctx, &headers).await?;
-    password_change::change_password(&state.services, &ctx, token, old, new, &client).await.map_err(change_problem)?;
+    let policy = StorydenSettings::of(&ctx.project.settings).map_err(|e| Problem::internal(&e))?.password_policy;
+    password_change::change_password(&state.services, &ctx, token, old, new, &policy, &client)
+        .await
+        .map_err(change_problem)?;
     Ok(Json(AccountId { id }))
 }
 
@@ -427,7 +431,8 @@ pub async fn reset(
 ) -> Result<Response, Problem> {
     let token = required(&body, "token")?;
     let new = password(&body, "new")?;
-    let user = password_recovery::reset_password(&state.services, &ctx, Proof::Link { token }, new, &client)
+    let policy = StorydenSettings::of(&ctx.project.settings).map_err(|e| Problem::internal(&e))?.password_policy;
+    let user = password_recovery::reset_password(&state.services, &ctx, Proof::Link { token }, new, &policy, &client)
         .await
         .map_err(recovery_problem)?;
     Ok(Json(AccountId { id: user.id }).into_response())
