@@ -15,10 +15,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::email::{JsonOrForm, SentResponse, TokenQuery, VerifiedData, VerifiedResponse, email_only};
-use super::handlers::session_error;
+use super::handlers::{session_error, signed_in};
 use super::views::MessageResponse;
 use crate::client_info::Client;
-use crate::contracts::common::{Fields, NativeJson, SessionCookies, presented_access_token};
+use crate::contracts::common::{Fields, NativeJson, SessionCookies};
 use crate::errors::{ApiError, ErrorBody, FieldError};
 use crate::hosted_pages::{self, Confirmation};
 use crate::project_scope::{CurrentProject, RoutePrefix};
@@ -265,8 +265,7 @@ pub async fn change_password(
     headers: HeaderMap,
     NativeJson(body): NativeJson<Value>,
 ) -> Result<Json<MessageResponse>, ApiError> {
-    let token =
-        presented_access_token(&state, &ctx, &headers).ok_or_else(|| session_error(SessionError::Unauthenticated))?;
+    let token = signed_in(&state, &ctx, &headers)?;
     let mut f = Fields::of(&body)?;
     let current = f.optional("currentPassword", "Current password");
     let new = f.required("newPassword", "New password");
@@ -350,8 +349,7 @@ pub async fn list_sessions(
     CurrentProject(ctx): CurrentProject,
     headers: HeaderMap,
 ) -> Result<Json<SessionsResponse>, ApiError> {
-    let token =
-        presented_access_token(&state, &ctx, &headers).ok_or_else(|| session_error(SessionError::Unauthenticated))?;
+    let token = signed_in(&state, &ctx, &headers)?;
     let sessions = session_flow::list_sessions(&state.services, &ctx, token).await.map_err(session_error)?;
     let sessions = sessions
         .into_iter()
@@ -385,8 +383,7 @@ pub async fn revoke_session(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<MessageResponse>, ApiError> {
-    let token =
-        presented_access_token(&state, &ctx, &headers).ok_or_else(|| session_error(SessionError::Unauthenticated))?;
+    let token = signed_in(&state, &ctx, &headers)?;
     session_flow::revoke_own_session(&state.services, &ctx, token, &id, &client).await.map_err(session_error)?;
     Ok(Json(MessageResponse { success: true, message: "Session revoked" }))
 }
@@ -420,8 +417,7 @@ pub async fn sign_out_everywhere(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, ApiError> {
-    let token =
-        presented_access_token(&state, &ctx, &headers).ok_or_else(|| session_error(SessionError::Unauthenticated))?;
+    let token = signed_in(&state, &ctx, &headers)?;
     let revoked =
         session_flow::sign_out_everywhere(&state.services, &ctx, token, &client).await.map_err(session_error)?;
     let jar = SessionCookies::new(&state, &ctx, prefix).clear(jar);

@@ -67,6 +67,15 @@ pub(crate) fn session_error(e: SessionError) -> ApiError {
     }
 }
 
+/// The access token the request carries (Bearer or cookie), or the native 401.
+pub(crate) fn signed_in<'a>(
+    state: &AppState,
+    ctx: &ProjectContext,
+    headers: &'a HeaderMap,
+) -> Result<&'a str, ApiError> {
+    presented_access_token(state, ctx, headers).ok_or_else(|| session_error(SessionError::Unauthenticated))
+}
+
 /// Create an account with email and password (seed 002).
 #[utoipa::path(post, path = "/api/auth/sign-up", operation_id = "nativeSignUp", tag = "auth",
     request_body = SignUpRequestDoc,
@@ -267,8 +276,7 @@ pub async fn me(
     CurrentProject(ctx): CurrentProject,
     headers: HeaderMap,
 ) -> Result<Json<MeResponse>, ApiError> {
-    let token =
-        presented_access_token(&state, &ctx, &headers).ok_or_else(|| session_error(SessionError::Unauthenticated))?;
+    let token = signed_in(&state, &ctx, &headers)?;
     let me = doorway_core::flows::profile::who_am_i(&state.services, &ctx, token).await.map_err(session_error)?;
     let organizations = me
         .memberships
