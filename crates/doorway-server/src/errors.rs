@@ -166,10 +166,14 @@ impl ApiError {
         self.status
     }
 
-    /// The message and each field's problem, as one sentence for a person.
+    /// What went wrong, for a person: each field's problem, or the message when there are none.
     pub fn summary(&self) -> String {
-        let details = self.details.iter().flatten().map(|d| d.message.as_str());
-        std::iter::once(self.message.as_str()).chain(details).collect::<Vec<_>>().join(". ")
+        match self.details.as_deref() {
+            Some(details) if !details.is_empty() => {
+                details.iter().map(|d| d.message.as_str()).collect::<Vec<_>>().join(". ")
+            }
+            _ => self.message.clone(),
+        }
     }
 
     pub fn rate_limited(r: doorway_core::rate_limit::RateLimited) -> Self {
