@@ -293,13 +293,14 @@ impl Drop for TestApp {
     }
 }
 
-/// POSTs a 3 MB JSON body. The server answers 413 without reading it and closes the
-/// connection, so this uses its own client: a pooled connection would be reset under the next request.
+/// POSTs a JSON body 32 KiB over the 64 KiB limit. The server answers 413 without reading it
+/// and closes the connection, so this uses its own client (a pooled connection would be reset
+/// under the next request), and the body is small enough to fit the loopback socket buffers:
+/// a body of megabytes was still being written when the server closed, and the send failed
+/// with a broken pipe instead of reading the 413.
 pub async fn oversized(app: &TestApp, path: &str) -> reqwest::Response {
-    let huge = format!(
-        r#"{{"email":"a@example.com","password":"{STRONG_PASSWORD}","name":"{}"}}"#,
-        "x".repeat(3 * 1024 * 1024)
-    );
+    let huge =
+        format!(r#"{{"email":"a@example.com","password":"{STRONG_PASSWORD}","name":"{}"}}"#, "x".repeat(96 * 1024));
     app.bare_client()
         .post(app.url(path))
         .bearer_auth(ADMIN_TOKEN)
