@@ -53,30 +53,7 @@ async fn full_profile_sign_up_matches_the_contract(backend: Backend) {
 
     let user = &body["user"];
     let keys: Vec<&str> = user.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        [
-            "id",
-            "email",
-            "username",
-            "name",
-            "avatar",
-            "bio",
-            "location",
-            "birthdate",
-            "metadata",
-            "suspensions",
-            "reputation",
-            "createdAt",
-            "updatedAt",
-            "projectId",
-            "foreignId",
-            "role",
-            "isVerified",
-            "isActive",
-            "lastActive"
-        ]
-    );
+    assert_eq!(keys, crate::replyke_sessions::AUTH_USER_KEYS);
     assert!(user["id"].is_string());
     assert_eq!(user["email"], "jane@example.com");
     assert_eq!(user["username"], "janedoe", "lowercased");
