@@ -14,6 +14,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
+mod dbtools;
+mod flow_report;
+mod flows;
+mod limits;
+mod provider;
+mod statements;
+
 /// The server's default argon2id cost (OWASP minimum): m=19456 KiB, t=2, p=1, 32-byte output.
 const M_COST_KIB: u32 = 19_456;
 const T_COST: u32 = 2;
@@ -84,6 +91,108 @@ enum Cmd {
     },
     /// Print a free TCP port on 127.0.0.1.
     FreePort,
+    /// Run the fake OpenID Connect provider and webhook receiver (see provider.rs).
+    Provider {
+        #[arg(long)]
+        port: u16,
+        /// RSA key size of the ID-token signing key.
+        #[arg(long, default_value_t = 1024)]
+        rsa_bits: usize,
+    },
+    /// Load on one flow (see flows.rs); one JSON line.
+    Flow {
+        #[arg(long, value_enum)]
+        flow: flows::Flow,
+        /// Base URL of a server; repeat for several instances (clients spread round-robin).
+        #[arg(long, required = true)]
+        url: Vec<String>,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Open loop: requests per second, sent whatever the answers (overload).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Open loop: requests waiting for an answer at most; past it the generator skips (counted).
+        #[arg(long, default_value_t = 20_000)]
+        max_in_flight: usize,
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        /// sign-out: seconds of setup making the sessions it ends.
+        #[arg(long, default_value_t = 20.0)]
+        prep_seconds: f64,
+        /// Per-request timeout, seconds.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+        /// Server process ids (CPU time summed, RSS summed, VmHWM max).
+        #[arg(long, value_delimiter = ',')]
+        server_pid: Vec<u32>,
+        #[arg(long)]
+        provider_pid: Option<u32>,
+        #[arg(long, default_value_t = 1)]
+        run: u32,
+        /// Free text copied into the JSON line (engine, scenario).
+        #[arg(long, default_value = "")]
+        label: String,
+        /// PostgreSQL database the server uses: count its statements over the window
+        /// (pg_stat_statements, which must be loaded).
+        #[arg(long)]
+        pg_stats_url: Option<String>,
+    },
+    /// A flow's limit without HTTP (see limits.rs); one JSON line. `--check` runs every flow once.
+    Limit {
+        #[arg(long, value_enum, required_unless_present = "check")]
+        flow: Option<limits::LimitFlow>,
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        /// sign-out: seconds of setup making the sessions it ends.
+        #[arg(long, default_value_t = 10.0)]
+        prep_seconds: f64,
+        #[arg(long, default_value_t = 1)]
+        run: u32,
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Run every flow's statements once (schema check) and exit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run SQL statements (one per argument) on a database.
+    Sql {
+        #[arg(long)]
+        database_url: String,
+        statements: Vec<String>,
+    },
+    /// Row counts after a run (JSON line), to check nothing was lost or duplicated.
+    Count {
+        #[arg(long)]
+        database_url: String,
+        /// Wait up to this many seconds for pending webhook deliveries to drain first.
+        #[arg(long, default_value_t = 0.0)]
+        wait_deliveries: f64,
+        /// The fake provider's base URL: add its webhook receipt counts.
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        run: u32,
+        #[arg(long, default_value = "")]
+        flow: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Markdown tables from bench/flows.sh's JSON lines.
+    FlowReport {
+        file: PathBuf,
+        #[arg(long, default_value = "unknown")]
+        commit: String,
+        #[arg(long, default_value = "unknown")]
+        machine: String,
+    },
     /// Aggregate the JSON lines of `hashrate` and `load` into a markdown report.
     /// Exits 1 if any run has errors above --max-error-pct of its requests.
     Report {
@@ -123,6 +232,56 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Cmd::Provider { port, rsa_bits } => provider::run(port, rsa_bits),
+        Cmd::Flow {
+            flow,
+            url,
+            clients,
+            rate,
+            max_in_flight,
+            seconds,
+            warmup,
+            prep_seconds,
+            timeout,
+            server_pid,
+            provider_pid,
+            run,
+            label,
+            pg_stats_url,
+        } => runtime().block_on(flows::run(flows::FlowArgs {
+            flow,
+            urls: url,
+            clients: clients.max(1),
+            rate,
+            max_in_flight,
+            seconds,
+            warmup,
+            prep_seconds,
+            timeout,
+            server_pids: server_pid,
+            provider_pid,
+            run,
+            label,
+            pg_stats_url,
+        })),
+        Cmd::Limit { flow, database_url, clients, seconds, warmup, prep_seconds, run, label, check } => {
+            multi_thread_runtime().block_on(limits::run(limits::LimitArgs {
+                flow,
+                database_url,
+                clients: clients.max(1),
+                seconds,
+                warmup,
+                prep_seconds,
+                run,
+                label,
+                check,
+            }))
+        }
+        Cmd::Sql { database_url, statements } => runtime().block_on(dbtools::sql(&database_url, &statements)),
+        Cmd::Count { database_url, wait_deliveries, provider, run, flow, label } => {
+            runtime().block_on(dbtools::count(&database_url, wait_deliveries, provider.as_deref(), run, &flow, &label))
+        }
+        Cmd::FlowReport { file, commit, machine } => flow_report::report(&file, &commit, &machine),
         Cmd::Report { file, commit, machine, max_error_pct } => report(&file, &commit, &machine, max_error_pct),
     }
 }
@@ -130,6 +289,11 @@ fn main() -> ExitCode {
 /// One thread: the generator must not steal CPU from the server it measures.
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+}
+
+/// The limits use every core, as the server would (no HTTP, no generator to leave room for).
+fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
 }
 
 // ---------------------------------------------------------------------------------------------
