@@ -26,7 +26,8 @@
 #   LIMITS=1             0 skips the limits
 #   HASH_SECONDS=8       raw hash-rate probe, the password-signup limit
 #   SCENARIO=flows       flows (default) | scale (ENGINE=postgres: each flow on 1, then 2
-#                        instances on one database, CLIENTS split between them) | overload
+#                        instances on one database, CLIENTS split between them, every event
+#                        sent to the provider's webhook receiver and counted) | overload
 #                        (each flow at RATE_FACTOR x its rate measured just before, open loop,
 #                        plus 64 closed-loop clients for VmHWM; a webhook to the fake provider
 #                        counts deliveries; rows and deliveries are checked after the run)
@@ -197,6 +198,15 @@ server_log_tail() {
   fi
 }
 
+# Every event to the fake provider's receiver, for a server started in DIR (a list of tables,
+# so a file: the server reads ./doorway.toml); zeroes the receiver's counts.
+webhook_config() {
+  mkdir -p "$1"
+  printf '[[projects.default.webhooks]]\nurl = "%s/webhooks"\nsecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\nevents = []\n' \
+    "$PROVIDER_URL" >"$1/doorway.toml"
+  curl -fsS -X POST "$PROVIDER_URL/reset" >/dev/null
+}
+
 # pids joined by commas
 pids() { local IFS=,; echo "${SERVER_PIDS[*]}"; }
 
@@ -255,6 +265,7 @@ for run in $(seq "$RUNS"); do
           db="$(new_db "${name}_x$n")"
           urls=()
           for i in $(seq "$n"); do
+            webhook_config "$WORK/$name/x$n-s$i"
             start_server "$db" "$WORK/$name/x$n-s$i"
             urls+=(--url "$STARTED_URL")
           done
@@ -262,15 +273,16 @@ for run in $(seq "$RUNS"); do
           "$TOOL" flow --flow "$flow" "${urls[@]}" --clients "$CLIENTS" --seconds "$DURATION" --warmup "$WARMUP" \
             --prep-seconds "$PREP" --server-pid "$(pids)" --provider-pid "$PROVIDER_PID" --run "$run" \
             --label "postgres-x$n" "--pg-stats-url=$db" | tee -a "$OUT"
+          # Both instances deliver: wait for the outbox to drain, then count receipts.
+          "$TOOL" count --database-url "$db" --wait-deliveries 120 --provider "$PROVIDER_URL" --run "$run" \
+            --flow "$flow" --label "postgres-x$n" | tee -a "$OUT"
           stop_servers
-          "$TOOL" count --database-url "$db" --run "$run" --flow "$flow" --label "postgres-x$n" | tee -a "$OUT"
         done
         ;;
       overload)
         db="$(new_db "$name")"
-        hook=(DOORWAY_PROJECTS__DEFAULT__WEBHOOKS__0__URL="$PROVIDER_URL/webhooks"
-          DOORWAY_PROJECTS__DEFAULT__WEBHOOKS__0__SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw)
-        start_server "$db" "$WORK/$name/s1" "${hook[@]}"
+        webhook_config "$WORK/$name/s1"
+        start_server "$db" "$WORK/$name/s1"
         base="$STARTED_URL"
         log "run $run/$RUNS: $flow sustainable rate ($CLIENTS clients, ${DURATION} s)"
         line="$("$TOOL" flow --flow "$flow" --url "$base" --clients "$CLIENTS" --seconds "$DURATION" --warmup "$WARMUP" \

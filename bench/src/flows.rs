@@ -95,7 +95,8 @@ fn status_key(s: u16) -> String {
 
 #[derive(Clone, Copy)]
 struct Rec {
-    /// Completion time, µs since the start of the warm-up.
+    /// Send and completion times, µs since the start of the warm-up.
+    start_us: u64,
     end_us: u64,
     lat_us: u32,
     status: u16,
@@ -276,6 +277,7 @@ impl Shared {
             s.entry(status).or_insert_with(|| String::from_utf8_lossy(&b[..b.len().min(400)]).into_owned());
         }
         let rec = Rec {
+            start_us: (start - self.t0).as_micros() as u64,
             end_us: (end - self.t0).as_micros() as u64,
             lat_us: u32::try_from((end - start).as_micros()).unwrap_or(u32::MAX),
             status,
@@ -487,17 +489,21 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
     let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
     let mut warmup: BTreeMap<String, u64> = BTreeMap::new();
     let (mut ok, mut late, mut ok_total, mut r503, mut r503_retry) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    // Closed loop: a request counts where it ended. Open loop: where it was sent, whenever
+    // its answer came (queued answers after the window are the point of an overload test).
+    let open = a.rate.is_some();
     for r in &recs {
         if r.status == success {
             ok_total += 1;
         }
+        let at = if open { r.start_us } else { r.end_us };
         if r.status == 503 {
             r503 += 1;
             r503_retry += u64::from(r.retry_after);
         }
-        if r.end_us < warm_us {
+        if at < warm_us {
             *warmup.entry(status_key(r.status)).or_default() += 1;
-        } else if r.end_us > end_us {
+        } else if at > end_us {
             late += 1;
         } else {
             lat_all_max = lat_all_max.max(r.lat_us);

@@ -6,7 +6,8 @@
 //!   algorithm the server's OIDC verifier accepts) for subject `bench-<code>`, address
 //!   `<code>@oauth.bench.example.com` (verified), so every new code is a new account.
 //! - `POST /webhooks`: counts Standard Webhooks deliveries by `webhook-id` (duplicates too).
-//! - `GET /stats`: `{tokens, webhooks, unique_webhooks, duplicate_webhooks}`.
+//! - `GET /stats`: `{tokens, webhooks, unique_webhooks, duplicate_webhooks}`; `POST /reset`
+//!   zeroes them (bench/flows.sh, before each run that counts deliveries).
 //!
 //! The RSA key is generated at start; its size is `--rsa-bits` (default 1024: signing costs a
 //! fraction of a millisecond, the server's verification of it is as cheap as of a 2048-bit one).
@@ -73,6 +74,7 @@ pub fn run(port: u16, rsa_bits: usize) -> ExitCode {
         .route("/token", post(token))
         .route("/webhooks", post(webhook))
         .route("/stats", get(stats))
+        .route("/reset", post(reset))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state);
     // One thread: the provider must not take the server's cores; its CPU is reported.
@@ -159,6 +161,12 @@ async fn webhook(State(p): State<Arc<Provider>>, headers: HeaderMap) -> StatusCo
         return StatusCode::BAD_REQUEST;
     };
     *p.webhooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(id.to_owned()).or_default() += 1;
+    StatusCode::NO_CONTENT
+}
+
+async fn reset(State(p): State<Arc<Provider>>) -> StatusCode {
+    p.webhooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    p.tokens.store(0, Ordering::Relaxed);
     StatusCode::NO_CONTENT
 }
 
