@@ -116,6 +116,8 @@ struct Shared {
     /// `sign-out`: when the pool ran dry (µs since t0; 0 = not yet).
     exhausted_us: AtomicU64,
     stop: AtomicBool,
+    /// Open loop: requests skipped because `max_in_flight` were waiting already.
+    not_sent: AtomicU64,
     recs: Mutex<Vec<Rec>>,
     samples: Mutex<BTreeMap<u16, String>>,
     t0: Instant,
@@ -353,6 +355,7 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
         pool: Mutex::new(pool),
         exhausted_us: AtomicU64::new(0),
         stop: AtomicBool::new(false),
+        not_sent: AtomicU64::new(0),
         recs: Mutex::new(Vec::with_capacity(1 << 16)),
         samples: Mutex::new(BTreeMap::new()),
         t0,
@@ -430,7 +433,6 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
             // Open loop: one request every 1/rate s, each on its own task; past max_in_flight
             // requests waiting for an answer, the generator itself is the limit (counted).
             let in_flight = Arc::new(tokio::sync::Semaphore::new(a.max_in_flight));
-            let mut not_sent = 0u64;
             let mut handles = Vec::new();
             let mut sent = 0u64;
             let mut tick = tokio::time::interval(Duration::from_millis(1));
@@ -441,7 +443,7 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
                 while sent < due {
                     sent += 1;
                     let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-                        not_sent += 1;
+                        shared.not_sent.fetch_add(1, Ordering::Relaxed);
                         continue;
                     };
                     let task_shared = shared.clone();
@@ -460,6 +462,7 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
             for h in handles {
                 let _ = h.await;
             }
+            let not_sent = shared.not_sent.load(Ordering::Relaxed);
             if not_sent > 0 {
                 eprintln!(
                     "flow {}: {not_sent} requests not sent: {} already in flight",
@@ -467,7 +470,6 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
                     a.max_in_flight
                 );
             }
-            shared.samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(9999, not_sent.to_string());
         }
     }
     let (server_cpu, provider_cpu, client_cpu, busy, cpu_window, pg) =
@@ -529,8 +531,8 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
     let rate = if window_s > 0.0 { ok as f64 / window_s } else { 0.0 };
     let other_cpu = busy
         .map(|b| (b - server_cpu.unwrap_or(0.0) - client_cpu.unwrap_or(0.0) - provider_cpu.unwrap_or(0.0)).max(0.0));
-    let mut samples = shared.samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    let not_sent = samples.remove(&9999).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    let samples = shared.samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let not_sent = shared.not_sent.load(Ordering::Relaxed);
     let samples: BTreeMap<String, String> = samples.into_iter().map(|(k, v)| (status_key(k), v)).collect();
 
     // Per successful request, scaled to the request window (the CPU window may differ slightly).
