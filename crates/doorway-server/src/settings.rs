@@ -38,6 +38,10 @@ pub struct Settings {
     /// PostgreSQL connections each instance keeps at most (SQLite has one writer and this many
     /// readers, at most 8).
     pub database_max_connections: u32,
+    /// How long a session check (is the session behind an access token still active?) is
+    /// reused without reading the database; 0 reads it on every request. A revocation on this
+    /// instance takes effect at once; on another instance sharing the database, within this.
+    pub session_cache_ms: u64,
     /// The longest `/readyz` takes: a database that has not answered by then is reported 503.
     pub readiness_timeout_ms: u64,
     /// The URL clients reach Doorway at; issuer and links are built from it.
@@ -166,6 +170,7 @@ impl Default for Settings {
             database_url: "sqlite://doorway.db".to_owned(),
             database_timeout_ms: 2000,
             database_max_connections: 16,
+            session_cache_ms: 2000,
             readiness_timeout_ms: 1000,
             public_url: None,
             admin_token: None,

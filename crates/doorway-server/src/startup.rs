@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -11,6 +12,7 @@ use doorway_core::password_hashing::PasswordHasher;
 use doorway_core::projects::{NewProject, ProjectError, ensure_project};
 use doorway_core::rate_limit::{MemoryRateLimiter, RateLimiter, StoreRateLimiter};
 use doorway_core::services::Services;
+use doorway_core::session_cache::SessionCache;
 use doorway_core::{Clock, ProjectSettings, ProjectSlug, SystemClock};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceBuilder};
@@ -127,7 +129,14 @@ impl Application {
         let state = AppState::new(Inner {
             projects: ProjectDirectory::new(store.clone(), clock.clone(), public_url.clone()),
             identity_providers: Arc::new(HttpIdentityProviders::new()),
-            services: Services { store, clock, hasher, hooks: Arc::new(HttpHookCaller::new()), rate_limiter },
+            services: Services {
+                store,
+                clock,
+                hasher,
+                hooks: Arc::new(HttpHookCaller::new()),
+                rate_limiter,
+                session_cache: Arc::new(SessionCache::new(Duration::from_millis(settings.session_cache_ms))),
+            },
             public_url,
             settings,
             metrics: metrics_handle(),

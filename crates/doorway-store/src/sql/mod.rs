@@ -6,6 +6,7 @@
 //! it here: how a transaction begins, the delivery claim, the row-lock suffix.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use doorway_core::store::{Outage, Store, StoreError, StoreResult, StoreTx};
@@ -94,17 +95,19 @@ macro_rules! engine {
             writer: sqlx::Pool<$db>,
             /// Seals private signing keys at rest when set.
             master: Option<Arc<MasterKey>>,
+            /// Transactions revoking sessions committed by this process.
+            revocations: Arc<AtomicU64>,
         }
 
         impl $store {
             /// One pool for reads and writes alike.
             pub fn new(pool: sqlx::Pool<$db>) -> Self {
-                Self { writer: pool.clone(), pool, master: None }
+                Self { writer: pool.clone(), pool, master: None, revocations: Arc::default() }
             }
 
             /// Reads on `reads`, transactions and writes on `writer`.
             pub fn with_writer(reads: sqlx::Pool<$db>, writer: sqlx::Pool<$db>) -> Self {
-                Self { pool: reads, writer, master: None }
+                Self { pool: reads, writer, master: None, revocations: Arc::default() }
             }
 
             pub fn with_master_key(self, master: Option<MasterKey>) -> Self {
@@ -153,6 +156,9 @@ macro_rules! engine {
         pub struct $tx {
             tx: sqlx::Transaction<'static, $db>,
             master: Option<Arc<MasterKey>>,
+            revocations: Arc<AtomicU64>,
+            /// Whether this transaction revokes sessions (counted once it commits).
+            revokes: bool,
         }
 
         #[async_trait]
@@ -168,14 +174,23 @@ macro_rules! engine {
 
             async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
                 let tx = self.writer.begin_with($begin).await.map_err(store_error)?;
-                Ok(Box::new($tx { tx, master: self.master.clone() }))
+                Ok(Box::new($tx { tx, master: self.master.clone(), revocations: self.revocations.clone(), revokes: false }))
+            }
+
+            fn session_revocations(&self) -> u64 {
+                self.revocations.load(Ordering::Acquire)
             }
         }
 
         #[async_trait]
         impl StoreTx for $tx {
             async fn commit(self: Box<Self>) -> StoreResult<()> {
-                self.tx.commit().await.map_err(store_error)
+                self.tx.commit().await.map_err(store_error)?;
+                // After the commit: a check that read the session before it must not be reused.
+                if self.revokes {
+                    self.revocations.fetch_add(1, Ordering::AcqRel);
+                }
+                Ok(())
             }
         }
     };

@@ -277,7 +277,9 @@ pub async fn me(
     headers: HeaderMap,
 ) -> Result<Json<MeResponse>, ApiError> {
     let token = signed_in(&state, &ctx, &headers)?;
-    let me = doorway_core::flows::profile::who_am_i(&state.services, &ctx, token).await.map_err(session_error)?;
+    let parts = doorway_core::flows::profile::WhoAmIParts { memberships: true, roles: false };
+    let me =
+        doorway_core::flows::profile::who_am_i(&state.services, &ctx, token, parts).await.map_err(session_error)?;
     let organizations = me
         .memberships
         .into_iter()
