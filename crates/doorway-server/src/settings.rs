@@ -42,6 +42,8 @@ pub struct Settings {
     /// reused without reading the database; 0 reads it on every request. A revocation on this
     /// instance takes effect at once; on another instance sharing the database, within this.
     pub session_cache_ms: u64,
+    /// How many requests are served at once, and how many may wait (then 503 + Retry-After).
+    pub admission: crate::admission::AdmissionSettings,
     /// The longest `/readyz` takes: a database that has not answered by then is reported 503.
     pub readiness_timeout_ms: u64,
     /// The URL clients reach Doorway at; issuer and links are built from it.
@@ -171,6 +173,7 @@ impl Default for Settings {
             database_timeout_ms: 2000,
             database_max_connections: 16,
             session_cache_ms: 2000,
+            admission: crate::admission::AdmissionSettings::default(),
             readiness_timeout_ms: 1000,
             public_url: None,
             admin_token: None,
@@ -359,6 +362,7 @@ impl Settings {
         if d.timeout_ms / 1000 >= d.lease_secs {
             out.push("webhook_delivery.lease_secs: must be longer than timeout_ms, or another worker may send the same delivery twice".to_owned());
         }
+        out.extend(self.admission.problems());
         for (key, message) in self.password_hashing.problems() {
             out.push(format!("password_hashing.{key}: {message}"));
         }

@@ -24,6 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::admission::{Admission, admit};
 use crate::contracts::{self, refuse_disabled};
 use crate::cors::{Cors, cors};
 use crate::errors::{
@@ -238,6 +239,8 @@ fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), refuse_disabled))
         .layer(from_fn(contract_errors))
         .layer(from_fn_with_state(state.clone(), refuse_cross_site))
+        // Inside CORS, so a shed request's 503 carries its CORS headers; in its contract's format.
+        .layer(from_fn_with_state(Admission::new(&state.settings.admission), admit))
         // Outermost, so every answer of a project route carries its CORS headers, refusals too.
         .layer(from_fn_with_state(Cors::new(state.clone()), cors))
         .with_state(state.clone());

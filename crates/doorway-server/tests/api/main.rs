@@ -7,6 +7,7 @@ mod harness;
 mod receiver;
 
 mod admin_projects;
+mod admission;
 mod audit_log;
 mod aufy;
 mod aufy_companions;
