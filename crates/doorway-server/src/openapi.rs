@@ -168,7 +168,9 @@ fn replyke_details() -> utoipa::openapi::schema::Schema {
 ///    413 (over 64 KiB) and 415 (not JSON);
 ///  - every POST: 403 `CROSS_SITE_REQUEST` (cookies from a foreign origin);
 ///  - every operation: 500;
-///  - an error status documented without a body gets the contract's error schema.
+///  - an error status documented without a body gets the contract's error schema;
+///  - the refusals a layer answers (413, 403, 500, 503) carry the contract's real body as their
+///    example.
 pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
     use utoipa::openapi::{RefOr, Response};
     let components = api.components.get_or_insert_with(Default::default);
@@ -388,5 +390,27 @@ fn add_links(doc: &mut serde_json::Value) {
             let links = response.entry("links").or_insert_with(|| json!({}));
             links[to] = json!({"operationId": to, "parameters": parameters});
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::shape_of;
+
+    #[test]
+    fn a_shape_types_every_key_and_leaves_what_it_cannot_know_open() {
+        let value =
+            json!({"ttl": 60, "ratio": 0.5, "on": true, "name": "x", "hook": null, "list": [], "nested": {"limit": 5}});
+        let schema = shape_of(&value, true);
+        assert_eq!(schema["properties"]["ttl"], json!({"type": "integer"}));
+        assert_eq!(schema["properties"]["ratio"], json!({"type": "number"}));
+        assert_eq!(schema["properties"]["hook"], json!({}));
+        assert_eq!(schema["properties"]["list"], json!({"type": "array"}));
+        assert_eq!(schema["properties"]["nested"]["required"], json!(["limit"]));
+        assert_eq!(schema["required"].as_array().map(Vec::len), Some(7));
+        assert_eq!(schema["additionalProperties"], true);
+        assert!(shape_of(&value, false).get("required").is_none());
     }
 }
