@@ -87,7 +87,8 @@ fuzz() {
 fuzz "${FUZZ_PHASES:-examples,fuzzing,stateful}" schemathesis
 # The coverage phase (every schema's boundary values, each path's unexpected methods, missing
 # required parts) is a pass of its own, off by default: on 2 shared cores it had not finished
-# the 79 operations after 15 minutes, while the default pass takes about 3.
+# the 79 operations after 15 minutes, while the default pass takes about 3. Bounded to the 15
+# administration and GET operations (FUZZ_COVERAGE_OPS='^(admin|get)') it ran 778 cases in 2 minutes.
 if [ -n "${FUZZ_COVERAGE:-}" ]; then
   echo "fuzz.sh: coverage phase${FUZZ_COVERAGE_OPS:+ on operations matching $FUZZ_COVERAGE_OPS}"
   fuzz coverage coverage ${FUZZ_COVERAGE_OPS:+--include-operation-id-regex "$FUZZ_COVERAGE_OPS"}
