@@ -25,6 +25,7 @@ pub mod password_hashing;
 pub mod rate_limit;
 pub mod services;
 pub mod session;
+pub mod session_cache;
 pub mod user;
 pub mod verification;
 pub mod webhooks;

@@ -6,6 +6,7 @@ use crate::clock::Clock;
 use crate::hooks::HookCaller;
 use crate::password_hashing::PasswordHasher;
 use crate::rate_limit::RateLimiter;
+use crate::session_cache::SessionCache;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -15,4 +16,6 @@ pub struct Services {
     pub hasher: PasswordHasher,
     pub hooks: Arc<dyn HookCaller>,
     pub rate_limiter: Arc<dyn RateLimiter>,
+    /// Recent session checks, so a bearer check rarely reads the session row.
+    pub session_cache: Arc<SessionCache>,
 }

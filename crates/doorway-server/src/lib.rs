@@ -1,6 +1,7 @@
 //! Doorway's HTTP server: settings, start-up, routes and middleware.
 
 mod admin_auth;
+pub mod admission;
 mod client_info;
 mod contracts;
 mod cookies;

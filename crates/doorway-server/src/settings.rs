@@ -35,6 +35,15 @@ pub struct Settings {
     /// connecting) before it is answered 503 with `Retry-After`: the bound on a request's wait
     /// while the database is down or saturated.
     pub database_timeout_ms: u64,
+    /// PostgreSQL connections each instance keeps at most (SQLite has one writer and this many
+    /// readers, at most 8).
+    pub database_max_connections: u32,
+    /// How long a session check (is the session behind an access token still active?) is
+    /// reused without reading the database; 0 reads it on every request. A revocation on this
+    /// instance takes effect at once; on another instance sharing the database, within this.
+    pub session_cache_ms: u64,
+    /// How many requests are served at once, and how many may wait (then 503 + Retry-After).
+    pub admission: crate::admission::AdmissionSettings,
     /// The longest `/readyz` takes: a database that has not answered by then is reported 503.
     pub readiness_timeout_ms: u64,
     /// The URL clients reach Doorway at; issuer and links are built from it.
@@ -162,6 +171,9 @@ impl Default for Settings {
             metrics_listen: None,
             database_url: "sqlite://doorway.db".to_owned(),
             database_timeout_ms: 2000,
+            database_max_connections: 16,
+            session_cache_ms: 2000,
+            admission: crate::admission::AdmissionSettings::default(),
             readiness_timeout_ms: 1000,
             public_url: None,
             admin_token: None,
@@ -222,7 +234,11 @@ pub fn figment(config_file: Option<&Path>, overrides: &Overrides) -> Result<Figm
 impl Settings {
     /// How the database pool waits (see `database_timeout_ms`).
     pub fn pool_tuning(&self) -> doorway_store::PoolTuning {
-        doorway_store::PoolTuning { acquire_timeout: std::time::Duration::from_millis(self.database_timeout_ms) }
+        doorway_store::PoolTuning {
+            acquire_timeout: std::time::Duration::from_millis(self.database_timeout_ms),
+            postgres_connections: self.database_max_connections,
+            sqlite_readers: self.database_max_connections.min(8),
+        }
     }
 
     /// Loads and validates; every problem is reported, one line each.
@@ -338,12 +354,15 @@ impl Settings {
                     .to_owned(),
             );
         }
-        if self.database_timeout_ms == 0 || self.readiness_timeout_ms == 0 {
-            out.push("database_timeout_ms, readiness_timeout_ms: must be at least 1".to_owned());
+        if self.database_timeout_ms == 0 || self.readiness_timeout_ms == 0 || self.database_max_connections == 0 {
+            out.push(
+                "database_timeout_ms, readiness_timeout_ms, database_max_connections: must be at least 1".to_owned(),
+            );
         }
         if d.timeout_ms / 1000 >= d.lease_secs {
             out.push("webhook_delivery.lease_secs: must be longer than timeout_ms, or another worker may send the same delivery twice".to_owned());
         }
+        out.extend(self.admission.problems());
         for (key, message) in self.password_hashing.problems() {
             out.push(format!("password_hashing.{key}: {message}"));
         }

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -11,6 +12,7 @@ use doorway_core::password_hashing::PasswordHasher;
 use doorway_core::projects::{NewProject, ProjectError, ensure_project};
 use doorway_core::rate_limit::{MemoryRateLimiter, RateLimiter, StoreRateLimiter};
 use doorway_core::services::Services;
+use doorway_core::session_cache::SessionCache;
 use doorway_core::{Clock, ProjectSettings, ProjectSlug, SystemClock};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceBuilder};
@@ -22,6 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::admission::{Admission, admit};
 use crate::contracts::{self, refuse_disabled};
 use crate::cors::{Cors, cors};
 use crate::errors::{
@@ -127,7 +130,14 @@ impl Application {
         let state = AppState::new(Inner {
             projects: ProjectDirectory::new(store.clone(), clock.clone(), public_url.clone()),
             identity_providers: Arc::new(HttpIdentityProviders::new()),
-            services: Services { store, clock, hasher, hooks: Arc::new(HttpHookCaller::new()), rate_limiter },
+            services: Services {
+                store,
+                clock,
+                hasher,
+                hooks: Arc::new(HttpHookCaller::new()),
+                rate_limiter,
+                session_cache: Arc::new(SessionCache::new(Duration::from_millis(settings.session_cache_ms))),
+            },
             public_url,
             settings,
             metrics: metrics_handle(),
@@ -229,6 +239,8 @@ fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), refuse_disabled))
         .layer(from_fn(contract_errors))
         .layer(from_fn_with_state(state.clone(), refuse_cross_site))
+        // Inside CORS, so a shed request's 503 carries its CORS headers; in its contract's format.
+        .layer(from_fn_with_state(Admission::new(&state.settings.admission), admit))
         // Outermost, so every answer of a project route carries its CORS headers, refusals too.
         .layer(from_fn_with_state(Cors::new(state.clone()), cors))
         .with_state(state.clone());

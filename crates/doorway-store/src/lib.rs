@@ -61,11 +61,15 @@ pub struct PoolTuning {
     /// before it fails as `StoreError::Unavailable`: the bound on a request's wait when the
     /// database is down or saturated.
     pub acquire_timeout: Duration,
+    /// PostgreSQL connections per instance (`database.max_connections`).
+    pub postgres_connections: u32,
+    /// SQLite read connections, beside its single writer.
+    pub sqlite_readers: u32,
 }
 
 impl Default for PoolTuning {
     fn default() -> Self {
-        Self { acquire_timeout: Duration::from_secs(2) }
+        Self { acquire_timeout: Duration::from_secs(2), postgres_connections: 16, sqlite_readers: 8 }
     }
 }
 
@@ -73,7 +77,7 @@ impl Default for PoolTuning {
 /// The store has no master key: for work that never reads private signing keys.
 pub async fn connect_and_migrate(database_url: &str) -> Result<Arc<dyn Store>, ConnectError> {
     Ok(match connect(database_url, PoolTuning::default()).await? {
-        Pools::Sqlite(pool) => Arc::new(SqliteStore::new(pool)),
+        Pools::Sqlite { reads, writer } => Arc::new(SqliteStore::with_writer(reads, writer)),
         Pools::Postgres(pool) => Arc::new(PgStore::new(pool)),
     })
 }
@@ -87,8 +91,8 @@ pub async fn connect_with_master_key(
     tuning: PoolTuning,
 ) -> Result<Opened, ConnectError> {
     Ok(match connect(database_url, tuning).await? {
-        Pools::Sqlite(pool) => {
-            let store = SqliteStore::new(pool).with_master_key(master_key);
+        Pools::Sqlite { reads, writer } => {
+            let store = SqliteStore::with_writer(reads, writer).with_master_key(master_key);
             Opened { keys_sealed: store.protect_signing_keys().await?, store: Arc::new(store) }
         }
         Pools::Postgres(pool) => {
@@ -99,7 +103,7 @@ pub async fn connect_with_master_key(
 }
 
 enum Pools {
-    Sqlite(sqlx::SqlitePool),
+    Sqlite { reads: sqlx::SqlitePool, writer: sqlx::SqlitePool },
     Postgres(sqlx::PgPool),
 }
 
@@ -133,20 +137,31 @@ async fn connect(database_url: &str, tuning: PoolTuning) -> Result<Pools, Connec
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
+            // One writer connection: SQLite serialises writers anyway, and queueing them in the
+            // pool (first come, first served, bounded by the acquire timeout) replaces the busy
+            // handler's sleep-and-retry. Reads run beside it on their own connections (WAL).
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(tuning.acquire_timeout)
+                .after_release(discard_if_in_transaction::<sqlx::Sqlite>)
+                .connect_with(options.clone())
+                .await
+                .map_err(ConnectError::Open)?;
+            let mut conn = writer.acquire().await.map_err(ConnectError::Open)?;
+            migrate_sqlite(&mut conn).await?;
+            drop(conn);
+            let reads = SqlitePoolOptions::new()
+                .max_connections(tuning.sqlite_readers)
                 .acquire_timeout(tuning.acquire_timeout)
                 .after_release(discard_if_in_transaction::<sqlx::Sqlite>)
                 .connect_with(options)
                 .await
                 .map_err(ConnectError::Open)?;
-            let mut conn = pool.acquire().await.map_err(ConnectError::Open)?;
-            migrate_sqlite(&mut conn).await?;
-            Ok(Pools::Sqlite(pool))
+            Ok(Pools::Sqlite { reads, writer })
         }
         _ => {
             let pool = PgPoolOptions::new()
-                .max_connections(16)
+                .max_connections(tuning.postgres_connections)
                 .acquire_timeout(tuning.acquire_timeout)
                 .after_release(discard_if_in_transaction::<sqlx::Postgres>)
                 .connect(database_url)

@@ -210,8 +210,13 @@ pub(crate) async fn create_account(
     let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
     let sso = account.identity.as_ref().map(|i| (i.provider_id.as_str(), i.profile.subject.as_str()));
     // Before the session starts, so its first access token carries them.
-    tx.insert_user_roles(&user.id, &ctx.project.settings.default_roles, now).await?;
-    let started = start_session(tx.as_mut(), ctx, &user, &amr, sso, audit.client, now).await?;
+    let roles = &ctx.project.settings.default_roles;
+    tx.insert_user_roles(&user.id, roles, now).await?;
+    // A new user has exactly these (in the order the store reads them): no need to read them back.
+    let mut known_roles = roles.clone();
+    known_roles.sort();
+    known_roles.dedup();
+    let started = start_session(tx.as_mut(), ctx, &user, &amr, sso, Some(known_roles), audit.client, now).await?;
     if let Some(email) = &verify {
         send_code(tx.as_mut(), ctx, email, Recipient::Account(&user.id), CodePurpose::VerifyEmail, now).await?;
     }

@@ -83,7 +83,7 @@ pub async fn sign_in(
                 return Err(e);
             }
         };
-        let started = start_session(tx.as_mut(), ctx, &user, &["otp"], None, client, now).await?;
+        let started = start_session(tx.as_mut(), ctx, &user, &["otp"], None, None, client, now).await?;
         audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
         tx.commit().await?;
         let access = started.access_token(ctx, false, now).map_err(CodeError::Unexpected)?;

@@ -319,7 +319,7 @@ async fn sign_in(
     }
     let amr = ["oauth", provider.id.as_str()];
     let sso = Some((provider.id.as_str(), profile.subject.as_str()));
-    let started = start_session(tx.as_mut(), ctx, &user, &amr, sso, audit.client, now).await?;
+    let started = start_session(tx.as_mut(), ctx, &user, &amr, sso, None, audit.client, now).await?;
     audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
     tx.commit().await?;
     // The provider authenticated the user, so no second factor is asked for.

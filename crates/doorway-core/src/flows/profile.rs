@@ -10,18 +10,32 @@ use crate::user::User;
 
 pub struct WhoAmI {
     pub user: User,
-    /// Oldest membership first, each with its workspaces (oldest first).
+    /// Oldest membership first, each with its workspaces (oldest first); empty unless asked.
     pub memberships: Vec<Membership>,
-    /// Project-wide roles, by name.
+    /// Project-wide roles, by name; empty unless asked.
     pub roles: Vec<String>,
 }
 
+/// What a contract shows beside the user: each part costs one more read, so only those asked
+/// for are read.
+#[derive(Debug, Clone, Copy)]
+pub struct WhoAmIParts {
+    pub memberships: bool,
+    pub roles: bool,
+}
+
 #[tracing::instrument(skip_all, fields(project = %ctx.project.slug, method = "access_token", outcome = tracing::field::Empty))]
-pub async fn who_am_i(svc: &Services, ctx: &ProjectContext, access_token: &str) -> Result<WhoAmI, SessionError> {
+pub async fn who_am_i(
+    svc: &Services,
+    ctx: &ProjectContext,
+    access_token: &str,
+    parts: WhoAmIParts,
+) -> Result<WhoAmI, SessionError> {
     let result = async {
         let (_, user) = authenticate(svc, ctx, access_token).await?;
-        let memberships = svc.store.memberships_with_workspaces(&user.id).await?;
-        let roles = svc.store.user_roles(&user.id).await?;
+        let memberships =
+            if parts.memberships { svc.store.memberships_with_workspaces(&user.id).await? } else { Vec::new() };
+        let roles = if parts.roles { svc.store.user_roles(&user.id).await? } else { Vec::new() };
         Ok(WhoAmI { user, memberships, roles })
     }
     .await;

@@ -12,6 +12,7 @@ use crate::session::{
     AccessClaims, AccessToken, RefreshSecret, Session, child_refresh_token, new_session, sign_access_token,
     verify_access_token,
 };
+use crate::session_cache::CachedSession;
 use crate::store::{SsoSession, StoreError, StoreTx};
 use crate::user::User;
 
@@ -57,14 +58,17 @@ impl Started {
 }
 
 /// A new session with its refresh token and `session.created` event; with `sso` (provider id,
-/// subject), also the SSO session of a provider sign-in. Reads the user's roles in the same
-/// transaction, so the first access token carries them.
+/// subject), also the SSO session of a provider sign-in. The first access token carries the
+/// user's roles: `known_roles` when the caller just wrote them (a new account), else read in
+/// the same transaction.
+#[allow(clippy::too_many_arguments, reason = "one call per flow that starts a session")]
 pub(crate) async fn start_session(
     tx: &mut dyn StoreTx,
     ctx: &ProjectContext,
     user: &User,
     amr: &[&str],
     sso: Option<(&str, &str)>,
+    known_roles: Option<Vec<String>>,
     client: &crate::events::ClientInfo,
     now: crate::Timestamp,
 ) -> Result<Started, StoreError> {
@@ -83,7 +87,10 @@ pub(crate) async fn start_session(
     }
     tx.insert_refresh_token(&new.refresh).await?;
     emit(tx, ctx, "session.created", json!({ "session": session_event(&new.session) }), now).await?;
-    let roles = tx.user_roles(&user.id).await?;
+    let roles = match known_roles {
+        Some(roles) => roles,
+        None => tx.user_roles(&user.id).await?,
+    };
     Ok(Started { session: new.session, refresh_secret: new.refresh_secret, roles })
 }
 
@@ -188,7 +195,7 @@ pub async fn authenticate(
     let result: Result<(AccessClaims, User), SessionError> = async {
         let now = svc.clock.now();
         let claims = verify_access_token(ctx, access_token, now).ok_or(SessionError::Unauthenticated)?;
-        let session = svc.store.session(&claims.sid).await?.ok_or(SessionError::Unauthenticated)?;
+        let session = checked_session(svc, &claims.sid).await?.ok_or(SessionError::Unauthenticated)?;
         if !session.is_active(now) || session.project_id != ctx.project.id {
             return Err(SessionError::Unauthenticated);
         }
@@ -197,6 +204,21 @@ pub async fn authenticate(
     }
     .await;
     record_outcome(result)
+}
+
+/// What a check needs of the session `sid`: from the cache when it was read recently and no
+/// revocation was committed here since, else from the store (and then cached).
+async fn checked_session(svc: &Services, sid: &str) -> Result<Option<CachedSession>, StoreError> {
+    let revocations = svc.store.session_revocations();
+    if let Some(hit) = svc.session_cache.get(sid, revocations) {
+        return Ok(Some(hit));
+    }
+    let Some(session) = svc.store.session(sid).await? else {
+        return Ok(None);
+    };
+    let checked = CachedSession::from(&session);
+    svc.session_cache.put(sid, checked.clone(), revocations);
+    Ok(Some(checked))
 }
 
 /// One of the user's active sessions, as they see it in a session list.

@@ -101,7 +101,7 @@ pub async fn sign_in(
             audit.record_refusal(svc.store.as_ref(), "invalid_credentials", Some(&user.id), now).await;
             return Err(SignInError::InvalidCredentials);
         }
-        let started = start_session(tx.as_mut(), ctx, &user, &["pwd"], None, &client, now).await?;
+        let started = start_session(tx.as_mut(), ctx, &user, &["pwd"], None, None, &client, now).await?;
         audit.record_in(tx.as_mut(), "ok", Some(&user.id), now).await?;
         tx.commit().await?;
         let access = started.access_token(ctx, false, now).map_err(SignInError::Unexpected)?;

@@ -155,6 +155,9 @@ pub trait Store:
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
     async fn begin(&self) -> StoreResult<Box<dyn StoreTx>>;
+    /// How many transactions revoking sessions this process has committed: a session check
+    /// cached before the count moved may be stale (see [`crate::session_cache`]).
+    fn session_revocations(&self) -> u64;
 }
 
 /// One transaction over every aggregate: committed whole, or dropped (and rolled back) whole.

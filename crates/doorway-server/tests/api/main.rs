@@ -7,6 +7,7 @@ mod harness;
 mod receiver;
 
 mod admin_projects;
+mod admission;
 mod audit_log;
 mod aufy;
 mod aufy_companions;
@@ -29,6 +30,7 @@ mod pre_hijacking;
 mod pre_signup_hook;
 mod project_scope;
 mod rate_limits;
+mod rejections;
 mod replyke;
 mod replyke_client;
 mod replyke_recovery;

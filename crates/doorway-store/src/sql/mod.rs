@@ -6,6 +6,7 @@
 //! it here: how a transaction begins, the delivery claim, the row-lock suffix.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use doorway_core::store::{Outage, Store, StoreError, StoreResult, StoreTx};
@@ -86,14 +87,27 @@ macro_rules! engine {
     ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
         #[derive(Clone)]
         pub struct $store {
+            /// Reads outside a transaction.
             pool: sqlx::Pool<$db>,
+            /// Transactions and every other write. On SQLite a pool of one connection: writers
+            /// queue for it in order (bounded by the acquire timeout) instead of contending for
+            /// the file's write lock, whose busy handler sleeps and gives the near-second tail.
+            writer: sqlx::Pool<$db>,
             /// Seals private signing keys at rest when set.
             master: Option<Arc<MasterKey>>,
+            /// Transactions revoking sessions committed by this process.
+            revocations: Arc<AtomicU64>,
         }
 
         impl $store {
+            /// One pool for reads and writes alike.
             pub fn new(pool: sqlx::Pool<$db>) -> Self {
-                Self { pool, master: None }
+                Self { writer: pool.clone(), pool, master: None, revocations: Arc::default() }
+            }
+
+            /// Reads on `reads`, transactions and writes on `writer`.
+            pub fn with_writer(reads: sqlx::Pool<$db>, writer: sqlx::Pool<$db>) -> Self {
+                Self { pool: reads, writer, master: None, revocations: Arc::default() }
             }
 
             pub fn with_master_key(self, master: Option<MasterKey>) -> Self {
@@ -104,7 +118,7 @@ macro_rules! engine {
             /// transaction: with a master key, plain secrets are sealed (returns how many) and
             /// sealed ones must open; without one, any sealed secret is an error.
             pub async fn protect_signing_keys(&self) -> Result<usize, ConnectError> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(ConnectError::Open)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(ConnectError::Open)?;
                 let rows: Vec<(String, Vec<u8>, String)> =
                     sqlx::query_as("SELECT kid, secret, secret_format FROM signing_keys ORDER BY kid")
                         .fetch_all(&mut *tx)
@@ -142,6 +156,9 @@ macro_rules! engine {
         pub struct $tx {
             tx: sqlx::Transaction<'static, $db>,
             master: Option<Arc<MasterKey>>,
+            revocations: Arc<AtomicU64>,
+            /// Whether this transaction revokes sessions (counted once it commits).
+            revokes: bool,
         }
 
         #[async_trait]
@@ -156,15 +173,24 @@ macro_rules! engine {
             }
 
             async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
-                let tx = self.pool.begin_with($begin).await.map_err(store_error)?;
-                Ok(Box::new($tx { tx, master: self.master.clone() }))
+                let tx = self.writer.begin_with($begin).await.map_err(store_error)?;
+                Ok(Box::new($tx { tx, master: self.master.clone(), revocations: self.revocations.clone(), revokes: false }))
+            }
+
+            fn session_revocations(&self) -> u64 {
+                self.revocations.load(Ordering::Acquire)
             }
         }
 
         #[async_trait]
         impl StoreTx for $tx {
             async fn commit(self: Box<Self>) -> StoreResult<()> {
-                self.tx.commit().await.map_err(store_error)
+                self.tx.commit().await.map_err(store_error)?;
+                // After the commit: a check that read the session before it must not be reused.
+                if self.revokes {
+                    self.revocations.fetch_add(1, Ordering::AcqRel);
+                }
+                Ok(())
             }
         }
     };

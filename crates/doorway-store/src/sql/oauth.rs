@@ -13,8 +13,8 @@ macro_rules! oauth {
         #[async_trait]
         impl OAuthStateStore for $store {
             async fn purge_round_trips(&self, before: Timestamp) -> StoreResult<u64> {
-                let states = exec!(&self.pool, "DELETE FROM oauth_states WHERE expires_at < $1", before.millis())?;
-                let pending = exec!(&self.pool, "DELETE FROM pending_externals WHERE expires_at < $1", before.millis())?;
+                let states = exec!(&self.writer, "DELETE FROM oauth_states WHERE expires_at < $1", before.millis())?;
+                let pending = exec!(&self.writer, "DELETE FROM pending_externals WHERE expires_at < $1", before.millis())?;
                 Ok(states.rows_affected() + pending.rows_affected())
             }
         }

@@ -35,7 +35,7 @@ macro_rules! outbox {
                 skip_targets: &[String],
             ) -> StoreResult<Vec<Delivery>> {
                 let skip = serde_json::Value::from(skip_targets).to_string();
-                let mut tx = self.pool.begin_with($begin).await.map_err(store_error)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(store_error)?;
                 let rows = fetch_all!(
                     DeliveryRow,
                     &mut *tx,
@@ -52,7 +52,7 @@ macro_rules! outbox {
 
             async fn release_delivery(&self, delivery_id: &str) -> StoreResult<()> {
                 exec!(
-                    &self.pool,
+                    &self.writer,
                     "UPDATE deliveries SET claimed_until = NULL, attempts = attempts - 1
                      WHERE id = $1 AND status = 'pending' AND claimed_until IS NOT NULL",
                     delivery_id,
@@ -66,7 +66,7 @@ macro_rules! outbox {
                 outcome: AttemptOutcome,
                 error: Option<&str>,
             ) -> StoreResult<()> {
-                let mut tx = self.pool.begin_with($begin).await.map_err(store_error)?;
+                let mut tx = self.writer.begin_with($begin).await.map_err(store_error)?;
                 exec!(
                     &mut *tx,
                     "INSERT INTO delivery_attempts (delivery_id, attempt, at, status_code, latency_ms, error)
@@ -133,7 +133,7 @@ macro_rules! outbox {
 
             async fn replay_delivery(&self, project_id: &str, delivery_id: &str, now: Timestamp) -> StoreResult<bool> {
                 let done = exec!(
-                    &self.pool,
+                    &self.writer,
                     "UPDATE deliveries SET status = 'pending', next_attempt_at = $3, claimed_until = NULL
                      WHERE project_id = $1 AND id = $2 AND status <> 'suppressed'",
                     project_id,

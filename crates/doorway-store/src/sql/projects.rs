@@ -50,7 +50,7 @@ macro_rules! projects {
 
             async fn purge_retired_keys(&self, now: Timestamp) -> StoreResult<u64> {
                 let done = exec!(
-                    &self.pool,
+                    &self.writer,
                     "DELETE FROM signing_keys WHERE retires_at IS NOT NULL AND retires_at <= $1",
                     now.millis(),
                 )?;

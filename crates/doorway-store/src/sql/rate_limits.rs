@@ -31,13 +31,13 @@ macro_rules! rate_limits {
                 .bind(now.millis())
                 .bind(gcra.interval_ms)
                 .bind(gcra.capacity_ms)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err(store_error)
             }
 
             async fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
-                Ok(exec!(&self.pool, "DELETE FROM rate_limit_tats WHERE tat < $1", before)?.rows_affected())
+                Ok(exec!(&self.writer, "DELETE FROM rate_limit_tats WHERE tat < $1", before)?.rows_affected())
             }
         }
     };

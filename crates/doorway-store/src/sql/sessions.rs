@@ -64,6 +64,7 @@ macro_rules! sessions {
             }
 
             async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()> {
+                self.revokes = true;
                 exec!(
                     &mut *self.tx,
                     "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
@@ -85,6 +86,7 @@ macro_rules! sessions {
                 except: Option<&str>,
                 now: Timestamp,
             ) -> StoreResult<u64> {
+                self.revokes = true;
                 // `''` is no session id: with no exception, every session matches.
                 let except = except.unwrap_or("");
                 // Sessions first, then their tokens: the lock order of every session change.

@@ -16,7 +16,7 @@ macro_rules! verification {
         #[async_trait]
         impl VerificationStore for $store {
             async fn purge_verifications(&self, before: Timestamp) -> StoreResult<u64> {
-                Ok(exec!(&self.pool, "DELETE FROM verifications WHERE expires_at < $1", before.millis())?
+                Ok(exec!(&self.writer, "DELETE FROM verifications WHERE expires_at < $1", before.millis())?
                     .rows_affected())
             }
         }

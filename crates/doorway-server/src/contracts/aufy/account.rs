@@ -92,6 +92,7 @@ pub async fn who_am_i(
         &state.services,
         &ctx,
         presented_access_token(&state, &ctx, &headers).ok_or_else(unauthenticated)?,
+        profile::WhoAmIParts { memberships: false, roles: true },
     )
     .await
     .map_err(session_problem)?;
