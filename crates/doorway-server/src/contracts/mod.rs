@@ -123,7 +123,7 @@ pub async fn refuse_disabled(State(state): State<AppState>, req: Request, next: 
     if ctx.project.settings.contract_enabled(contract.name()) {
         next.run(req).await
     } else {
-        route_not_found().await.into_response()
+        route_not_found(req.uri().clone()).await
     }
 }
 

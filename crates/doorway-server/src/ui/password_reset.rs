@@ -53,6 +53,7 @@ impl PageView for ResetPage {
 #[utoipa::path(get, path = "/ui/forgot-password", operation_id = "pagesForgotPassword", tag = "pages", params(PageQuery),
     responses(
         (status = 200, content_type = "text/html", body = String, description = "The address form"),
+        (status = 400, content_type = "text/html", body = String, description = "An unreadable query string"),
         (status = 404, content_type = "text/html", body = String, description = "No such project"),
     ))]
 pub(crate) async fn forgot_page(chrome: Chrome, Query(q): Query<PageQuery>) -> Response {
@@ -121,6 +122,7 @@ pub(crate) async fn forgot(
 #[utoipa::path(get, path = "/ui/reset-password", operation_id = "pagesResetPassword", tag = "pages", params(PageQuery),
     responses(
         (status = 200, content_type = "text/html", body = String, description = "The new-password form; changes nothing"),
+        (status = 400, content_type = "text/html", body = String, description = "An unreadable query string"),
         (status = 404, content_type = "text/html", body = String, description = "No such project"),
     ))]
 pub(crate) async fn reset_page(chrome: Chrome, Query(q): Query<PageQuery>) -> Response {

@@ -165,9 +165,12 @@ pub(crate) async fn submit(
     let Ok(return_to) = ReturnTo::parse(Some(form.get("return_to")), &ctx) else {
         return render::return_to_refused(&chrome);
     };
-    let mut body = json!({"email": form.get("email"), "name": form.get("name")});
-    if !form.get("password").is_empty() {
-        body["password"] = form.get("password").into();
+    // An empty field is a missing one ("is required"), as a browser sends every field.
+    let mut body = json!({});
+    for field in ["email", "name", "password"] {
+        if !form.get(field).is_empty() {
+            body[field] = form.get(field).into();
+        }
     }
     let created = match parse_signup(&body, &ctx, client) {
         Ok(command) => create_account(&state, &ctx, command, "pages").await,
