@@ -88,6 +88,15 @@ impl FormErrors {
     /// them; policy and name rules keep the flow's own text.
     pub(crate) fn from_api(e: &ApiError, m: &Messages) -> Self {
         if let Some(details) = e.details.as_deref().filter(|d| !d.is_empty()) {
+            // The summary lists problems in the order of the fields on the pages.
+            let rank = |field: &str| {
+                ["name", "email", "code-email", "code", "password"]
+                    .iter()
+                    .position(|f| *f == field)
+                    .unwrap_or(usize::MAX)
+            };
+            let mut details: Vec<_> = details.iter().collect();
+            details.sort_by_key(|d| rank(&d.field));
             return Self(
                 details
                     .iter()
