@@ -13,7 +13,7 @@
 //!    logout documents none: it reads its one parameter leniently and redirects to `/`);
 //!  - 405 and the unknown slug to every path.
 //!
-//! Hosted pages (a `text/html` success answer and no JSON 4xx documented, e.g. `/docs/` or the
+//! Hosted pages (a `text/html` success or refusal and no JSON 4xx documented, e.g. `/docs/` or the
 //! pages under `/ui`) answer people and refuse with pages: they get only the 405 and unknown
 //! slug kinds, and their refusal may be `text/html` as well as the native envelope.
 //!
@@ -111,11 +111,13 @@ fn operations(doc: &Value) -> Vec<Operation> {
     out
 }
 
-/// A hosted page: its success answer is HTML and it documents no JSON refusal of its own.
+/// A hosted page: its success answer or its refusals are HTML (a page's form post answers a
+/// redirect, its assets CSS or script), and it documents no JSON refusal of its own.
 fn is_page(operation: &Value) -> bool {
     let responses = operation["responses"].as_object().expect("responses");
-    let html_success =
-        responses.iter().any(|(status, r)| status.starts_with('2') && r["content"].get("text/html").is_some());
+    let html_success = responses.iter().any(|(status, r)| {
+        (status.starts_with('2') || status.starts_with('4')) && r["content"].get("text/html").is_some()
+    });
     let json_refusal = responses.iter().any(|(status, r)| {
         status.starts_with('4')
             && r["content"].as_object().is_some_and(|c| c.keys().any(|media| media.ends_with("json")))

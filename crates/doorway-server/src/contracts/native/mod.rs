@@ -12,7 +12,7 @@ pub mod account;
 pub mod email;
 pub mod handlers;
 pub mod oauth;
-mod parse;
+pub(crate) mod parse;
 pub mod views;
 
 use axum::http::StatusCode;
