@@ -234,26 +234,26 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
 }
 
-/// Solves a challenge the way the widget does (tests and the CLI-less clients of the docs).
-pub fn solve(challenge: &BotChallenge) -> Option<u64> {
-    (0..=challenge.maxnumber).find(|n| hash_hex(&challenge.salt, *n) == challenge.challenge)
-}
-
-/// The payload a client sends for `number`.
-pub fn payload(challenge: &BotChallenge, number: u64) -> String {
-    let json = serde_json::json!({
-        "algorithm": challenge.algorithm,
-        "challenge": challenge.challenge,
-        "number": number,
-        "salt": challenge.salt,
-        "signature": challenge.signature,
-    });
-    STANDARD.encode(json.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Solves a challenge the way the widget does.
+    fn solve(challenge: &BotChallenge) -> Option<u64> {
+        (0..=challenge.maxnumber).find(|n| hash_hex(&challenge.salt, *n) == challenge.challenge)
+    }
+
+    /// The payload a client sends for `number`.
+    fn payload(challenge: &BotChallenge, number: u64) -> String {
+        let json = serde_json::json!({
+            "algorithm": challenge.algorithm,
+            "challenge": challenge.challenge,
+            "number": number,
+            "salt": challenge.salt,
+            "signature": challenge.signature,
+        });
+        STANDARD.encode(json.to_string())
+    }
 
     fn t(secs: i64) -> Timestamp {
         Timestamp::from_millis(secs * 1000)

@@ -10,6 +10,7 @@ mod admin_projects;
 mod audit_log;
 mod aufy;
 mod aufy_companions;
+mod bot_protection;
 mod browser_security;
 mod common_passwords;
 mod contracts;
