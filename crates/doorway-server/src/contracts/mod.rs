@@ -87,7 +87,7 @@ pub trait ContractAdapter: Sync {
 
 /// Every contract the server mounts. A path no contract owns answers in the native format.
 pub const CONTRACTS: &[&dyn ContractAdapter] =
-    &[&native::Native, &replyke::Replyke, &storyden::Storyden, &rivergen::Rivergen, &aufy::Aufy];
+    &[&native::Native, &replyke::Replyke, &storyden::Storyden, &rivergen::Rivergen, &aufy::Aufy, &crate::ui::Pages];
 
 /// The contract that owns a (prefix-stripped) path: its errors come in that contract's format.
 pub fn contract_for(path: &str) -> &'static dyn ContractAdapter {

@@ -32,7 +32,7 @@ const RESET_PAGE: Confirmation = Confirmation {
     password_field: Some("New password"),
 };
 
-fn recovery_error(e: RecoveryError) -> ApiError {
+pub(crate) fn recovery_error(e: RecoveryError) -> ApiError {
     match e {
         RecoveryError::InvalidEmail => {
             ApiError::validation(vec![FieldError::new("email", "Enter a valid email address")])
@@ -194,7 +194,7 @@ fn is_form(headers: &HeaderMap) -> bool {
         .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
 }
 
-async fn reset_with(
+pub(crate) async fn reset_with(
     state: &AppState,
     ctx: &doorway_core::ProjectContext,
     client: &doorway_core::events::ClientInfo,

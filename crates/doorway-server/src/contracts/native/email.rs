@@ -132,7 +132,7 @@ const CONFIRM_SIGN_IN: Confirmation = Confirmation {
     password_field: None,
 };
 
-fn code_error(e: CodeError, failed: StatusCode) -> ApiError {
+pub(crate) fn code_error(e: CodeError, failed: StatusCode) -> ApiError {
     match e {
         CodeError::Invalid => ApiError::new(failed, "INVALID_CODE", "The code or link is not valid"),
         CodeError::Expired => ApiError::new(

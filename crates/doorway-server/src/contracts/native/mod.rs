@@ -13,7 +13,7 @@ pub mod bot_check;
 pub mod email;
 pub mod handlers;
 pub mod oauth;
-mod parse;
+pub(crate) mod parse;
 pub mod views;
 
 use axum::http::StatusCode;
