@@ -7,6 +7,7 @@ mod harness;
 mod receiver;
 
 mod admin_projects;
+mod altcha_browser;
 mod audit_log;
 mod aufy;
 mod aufy_companions;

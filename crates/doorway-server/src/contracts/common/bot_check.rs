@@ -15,6 +15,7 @@ use doorway_core::ProjectContext;
 use doorway_core::flows::bot_check::{self, BotCheckError};
 
 use crate::contracts::contract_for;
+use crate::errors::ApiError;
 use crate::project_scope::CurrentProject;
 use crate::state::AppState;
 
@@ -63,6 +64,14 @@ pub(crate) async fn pass(state: &AppState, ctx: &ProjectContext, payload: Option
         metrics::counter!("doorway_bot_checks_total", "outcome" => outcome).increment(1);
     }
     result
+}
+
+/// A refusal as a native error, for the hosted pages (which show it next to the widget).
+pub(crate) fn page_refusal(e: BotCheckError) -> ApiError {
+    match e {
+        BotCheckError::Refused(why) => ApiError::new(StatusCode::FORBIDDEN, REFUSED_CODE, why.to_string()),
+        BotCheckError::Unexpected(cause) => ApiError::internal(&cause),
+    }
 }
 
 /// The refusal in the format of the contract owning `path` (prefix already stripped).
