@@ -86,3 +86,20 @@ impl ContractAdapter for Pages {
         Some((branding::Branding::KEY, branding::Branding::check))
     }
 }
+
+/// Where a mailed link of the native API (`/api/auth/reset-password?token=`,
+/// `/api/auth/verify-email?token=`) lands: a 303 to the pages' `page` with the token, so there
+/// is one page per flow; `None` when the project switched the pages off (the native
+/// confirmation page answers then). The link in mails already sent keeps working either way.
+pub(crate) fn link_landing(
+    ctx: &doorway_core::ProjectContext,
+    prefix: Option<&crate::project_scope::RoutePrefix>,
+    page: &str,
+    token: &str,
+) -> Option<Response> {
+    if !ctx.project.settings.contract_enabled(Pages.name()) {
+        return None;
+    }
+    let base = format!("{}/ui/{page}", prefix.map_or("", |p| p.0.as_str()));
+    Some(render::see_other(axum_extra::extract::CookieJar::new(), &render::with_query(&base, &[("token", token)])))
+}

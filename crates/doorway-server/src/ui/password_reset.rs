@@ -41,6 +41,7 @@ pub(crate) struct ResetPage {
     email: String,
     /// The mailed link's token: the page then asks only for the new password.
     token: String,
+    password_hint: String,
 }
 
 impl PageView for ResetPage {
@@ -49,10 +50,18 @@ impl PageView for ResetPage {
     }
 }
 
+impl ResetPage {
+    fn new(chrome: Chrome, errors: FormErrors, notice: &'static str, email: String, token: String) -> Self {
+        let password_hint = chrome.m.password_hint(&chrome.project.project.settings.password_policy);
+        Self { chrome, errors, notice, email, token, password_hint }
+    }
+}
+
 /// The forgot-password page.
 #[utoipa::path(get, path = "/ui/forgot-password", operation_id = "pagesForgotPassword", tag = "pages", params(PageQuery),
     responses(
         (status = 200, content_type = "text/html", body = String, description = "The address form"),
+        (status = 400, content_type = "text/html", body = String, description = "An unreadable query string"),
         (status = 404, content_type = "text/html", body = String, description = "No such project"),
     ))]
 pub(crate) async fn forgot_page(chrome: Chrome, Query(q): Query<PageQuery>) -> Response {
@@ -121,17 +130,13 @@ pub(crate) async fn forgot(
 #[utoipa::path(get, path = "/ui/reset-password", operation_id = "pagesResetPassword", tag = "pages", params(PageQuery),
     responses(
         (status = 200, content_type = "text/html", body = String, description = "The new-password form; changes nothing"),
+        (status = 400, content_type = "text/html", body = String, description = "An unreadable query string"),
         (status = 404, content_type = "text/html", body = String, description = "No such project"),
     ))]
 pub(crate) async fn reset_page(chrome: Chrome, Query(q): Query<PageQuery>) -> Response {
     let notice = render::notice(q.notice.as_deref(), chrome.m);
-    let view = ResetPage {
-        chrome,
-        errors: FormErrors::default(),
-        notice,
-        email: q.email.unwrap_or_default(),
-        token: q.token.unwrap_or_default(),
-    };
+    let view =
+        ResetPage::new(chrome, FormErrors::default(), notice, q.email.unwrap_or_default(), q.token.unwrap_or_default());
     render::page(StatusCode::OK, &view)
 }
 
@@ -189,12 +194,9 @@ pub(crate) async fn reset(
     }
     match reset_with(&state, &ctx, &client, &body).await {
         Ok(_) => see_other(CookieJar::new(), &with_query(&chrome.page("sign-in"), &[("notice", "reset")])),
-        Err(e) => render::refused_form(e, chrome, |chrome, errors| ResetPage {
-            chrome,
-            errors,
-            notice: "",
-            email: email.to_owned(),
-            token: token.to_owned(),
+        Err(e) => render::refused_form(e, chrome, |chrome, errors| {
+            let errors = if token.is_empty() { errors } else { errors.detach("code") };
+            ResetPage::new(chrome, errors, "", email.to_owned(), token.to_owned())
         }),
     }
 }

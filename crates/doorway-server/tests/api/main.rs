@@ -27,6 +27,8 @@ mod native_sessions;
 mod native_signup;
 mod oauth;
 mod operations;
+mod pages;
+mod pages_browser;
 mod pre_hijacking;
 mod pre_signup_hook;
 mod project_scope;
