@@ -111,11 +111,13 @@ fn operations(doc: &Value) -> Vec<Operation> {
     out
 }
 
-/// A hosted page: its success answer is HTML and it documents no JSON refusal of its own.
+/// A hosted page: its success answer is HTML (or, for the pages' static files, its refusals
+/// are) and it documents no JSON refusal of its own.
 fn is_page(operation: &Value) -> bool {
     let responses = operation["responses"].as_object().expect("responses");
-    let html_success =
-        responses.iter().any(|(status, r)| status.starts_with('2') && r["content"].get("text/html").is_some());
+    let html_success = responses.iter().any(|(status, r)| {
+        (status.starts_with('2') || status.starts_with('4')) && r["content"].get("text/html").is_some()
+    });
     let json_refusal = responses.iter().any(|(status, r)| {
         status.starts_with('4')
             && r["content"].as_object().is_some_and(|c| c.keys().any(|media| media.ends_with("json")))
