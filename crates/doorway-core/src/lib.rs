@@ -11,6 +11,7 @@ pub mod store;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use project::{PasswordMode, Project, ProjectContext, ProjectSettings, ProjectSlug, SlugError};
 pub use store::{Store, StoreError, StoreTx, UniqueKey};
+pub mod bot_check;
 pub mod email;
 pub mod events;
 pub mod external_signup;

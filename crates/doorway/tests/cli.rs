@@ -358,6 +358,24 @@ fn config_check_refuses_malformed_cors_origins() {
 }
 
 #[test]
+fn config_check_names_bad_bot_protection_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = "[projects.default.bot_protection]\nenabled = true\nmax_number = 0\nchallenge_ttl_secs = 7200\n\
+                [projects.acme.bot_protection]\nenabeld = true\n";
+    std::fs::write(dir.path().join("bots.toml"), file).unwrap();
+    let out = doorway(dir.path(), &["--config", "bots.toml", "config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    for expected in [
+        "projects.default.bot_protection.max_number: must be between 1 and 10000000",
+        "projects.default.bot_protection.challenge_ttl_secs: must be between 30 and 3600 seconds",
+        "enabeld",
+    ] {
+        assert!(stderr.contains(expected), "{expected} not in {stderr}");
+    }
+}
+
+#[test]
 fn the_shipped_example_config_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../doorway.example.toml");

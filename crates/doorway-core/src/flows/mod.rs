@@ -3,6 +3,7 @@
 pub mod account;
 pub(crate) mod account_linking;
 pub(crate) mod account_securing;
+pub mod bot_check;
 pub mod email_code_sign_in;
 pub mod email_signup;
 pub mod external_signup;

@@ -4,15 +4,16 @@
 //!
 //! The port is split by aggregate, one file each: [`accounts`], [`sessions`], [`verification`],
 //! [`oauth`] (state and pending external round trips), [`outbox`] (outbox and deliveries),
-//! [`rate_limits`], [`audit`] and [`projects`] (projects and their keys). Each aggregate has a
-//! trait for reads outside a transaction (`…Store`) and one for work inside it (`…Tx`);
-//! [`Store`] and [`StoreTx`] are their sum. Methods of a supertrait are callable on
+//! [`rate_limits`], [`bot_checks`] (spent proof-of-work solutions), [`audit`] and [`projects`]
+//! (projects and their keys). Each aggregate has a trait for reads outside a transaction
+//! (`…Store`) and one for work inside it (`…Tx`); [`Store`] and [`StoreTx`] are their sum. Methods of a supertrait are callable on
 //! `dyn Store` / `dyn StoreTx` without importing it.
 
 use async_trait::async_trait;
 
 pub mod accounts;
 pub mod audit;
+pub mod bot_checks;
 pub mod oauth;
 pub mod outbox;
 pub mod projects;
@@ -22,6 +23,7 @@ pub mod verification;
 
 pub use accounts::{AccountStore, AccountTx, Identity};
 pub use audit::{AuditFilter, AuditStore, AuditTx};
+pub use bot_checks::BotCheckStore;
 pub use oauth::{OAuthState, OAuthStateStore, OAuthStateTx, PendingExternal};
 pub use outbox::{OutboxStore, OutboxTx};
 pub use projects::{ProjectStore, ProjectTx};
@@ -146,6 +148,7 @@ pub trait Store:
     + OAuthStateStore
     + OutboxStore
     + RateLimitStore
+    + BotCheckStore
     + AuditStore
     + Send
     + Sync

@@ -22,7 +22,9 @@ use utoipa_axum::routes;
 
 use super::ContractAdapter;
 use crate::client_info::Client;
+use crate::contracts::common::BotChecked;
 use crate::contracts::common::body::{BodyRejection, is_json_media};
+use crate::contracts::common::bot_check::BotCheckHeader;
 use crate::contracts::common::oauth::client_message;
 use crate::contracts::common::{Fields, NativeJson, presented_access_token};
 use crate::contracts::native::handlers::session_error;
@@ -100,10 +102,11 @@ fn failed(message: impl Into<String>) -> ApiError {
 }
 
 /// Social sign-up with a provider authorization code (Rivergen).
-#[utoipa::path(post, path = "/api/v1/auth/oauth/signup", operation_id = "rivergenOAuthSignup", tag = "rivergen", request_body = SocialSignupDoc,
+#[utoipa::path(post, path = "/api/v1/auth/oauth/signup", operation_id = "rivergenOAuthSignup", tag = "rivergen", params(BotCheckHeader), request_body = SocialSignupDoc,
     responses(
         (status = 201, body = SocialSignupResponse),
         (status = 400, body = ErrorBody, description = "SOCIAL_SIGNUP_FAILED: bad or used code, provider error, unlinkable account"),
+        (status = 403, body = ErrorBody, description = "BOT_CHECK_FAILED: bot protection is on and `X-Altcha` is missing, invalid, expired or already used"),
         (status = 422, body = ErrorBody, description = "VALIDATION_ERROR: missing fields, unknown provider, terms not accepted"),
         (status = 429, body = ErrorBody, description = "RATE_LIMITED"),
     ))]
@@ -111,6 +114,7 @@ pub async fn sign_up(
     State(state): State<AppState>,
     CurrentProject(ctx): CurrentProject,
     Client(client): Client,
+    _bot: BotChecked,
     NativeJson(body): NativeJson<Value>,
 ) -> Result<(StatusCode, Json<SocialSignupResponse>), ApiError> {
     let mut f = Fields::of(&body)?;

@@ -29,6 +29,28 @@ pub(crate) const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../templates/ui/assets/pages.js"),
     },
+    // The ALTCHA widget (npm `altcha`, MIT, vendored by scripts/vendor-altcha.sh): its
+    // CSP-friendly build, stylesheet and proof-of-work worker, and the script that mounts it.
+    Asset {
+        name: "altcha.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/altcha/altcha.min.js"),
+    },
+    Asset {
+        name: "altcha.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("../../assets/altcha/altcha.css"),
+    },
+    Asset {
+        name: "altcha-worker.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/altcha/sha-worker.js"),
+    },
+    Asset {
+        name: "altcha-init.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../templates/ui/assets/altcha-init.js"),
+    },
 ];
 
 /// `(served name, asset)`: the plain name with the first 10 hex digits of its SHA-256 before

@@ -119,6 +119,7 @@ impl FormErrors {
             "CODE_EXPIRED" => Self::field("code", m, m.err_code_expired),
             "RATE_LIMITED" => Self::form(m.err_rate_limited),
             "SERVICE_UNAVAILABLE" => Self::form(m.err_busy),
+            crate::contracts::common::bot_check::REFUSED_CODE => Self::field("altcha", m, m.err_bot_check),
             _ => Self::form(e.message.clone()),
         }
     }

@@ -18,7 +18,7 @@ use super::render::{self, Csp, FormErrors, PageForm, PageQuery, PageView, see_ot
 use super::return_to::ReturnTo;
 use super::slots::{PageKind, Slots};
 use crate::client_info::Client;
-use crate::contracts::common::SessionCookies;
+use crate::contracts::common::{SessionCookies, bot_check};
 use crate::contracts::native::handlers::create_account;
 use crate::contracts::native::oauth::oauth_error;
 use crate::contracts::native::parse::parse_signup;
@@ -145,7 +145,7 @@ pub struct SignUpForm {
     responses(
         (status = 303, description = "Signed up: to `verify-email` or `welcome`; session cookies set"),
         (status = 400, content_type = "text/html", body = String, description = "`return_to` not allowed, or an unreadable form"),
-        (status = 403, content_type = "text/html", body = String, description = "Missing or wrong CSRF token, or a cross-site post"),
+        (status = 403, content_type = "text/html", body = String, description = "Missing or wrong CSRF token, or a cross-site post; or the form again when the project's bot protection is on and the `altcha` field is missing, invalid, expired or already used"),
         (status = 409, content_type = "text/html", body = String, description = "The form again: the address has an account"),
         (status = 413, content_type = "text/html", body = String, description = "The form is too large"),
         (status = 415, content_type = "text/html", body = String, description = "Not a urlencoded form"),
@@ -168,6 +168,12 @@ pub(crate) async fn submit(
     let Ok(return_to) = ReturnTo::parse(Some(form.get("return_to")), &ctx) else {
         return render::return_to_refused(&chrome);
     };
+    if let Err(e) = bot_check::pass(&state, &ctx, Some(form.get("altcha"))).await {
+        let (email, name) = (form.get("email").to_owned(), form.get("name").to_owned());
+        return render::refused_form(bot_check::page_refusal(e), chrome, |chrome, errors| {
+            SignUpPage::new(chrome, return_to.field(), email, name, errors)
+        });
+    }
     // An empty field is a missing one ("is required"), as a browser sends every field.
     let mut body = json!({});
     for field in ["email", "name", "password"] {

@@ -16,15 +16,40 @@ pub(crate) enum PageKind {
 pub(crate) struct Slots {
     /// Shows `templates/ui/slots/passkeys.html`.
     pub(crate) passkeys_enabled: bool,
-    /// The challenge URL of the proof-of-work widget (`templates/ui/slots/altcha.html`), when
-    /// the project asks sign-ups for one.
-    pub(crate) altcha: Option<String>,
+    /// The proof-of-work widget (`templates/ui/slots/altcha.html`), when the project asks
+    /// sign-ups for one.
+    pub(crate) altcha: Option<AltchaSlot>,
+}
+
+/// What the ALTCHA widget of the sign-up form needs: where to fetch challenges, and the URLs
+/// of its worker and stylesheet (assets; `altcha-init.js` reads them from the slot).
+pub(crate) struct AltchaSlot {
+    pub(crate) challenge: String,
+    pub(crate) worker: String,
+    pub(crate) stylesheet: String,
+}
+
+impl AltchaSlot {
+    /// The slot of the sign-up page of a project with bot protection on; adds the widget's
+    /// scripts to the page. Its worker is same-origin, which `script-src 'self'` allows.
+    fn for_sign_up(ctx: &ProjectContext, chrome: &mut Chrome, page: PageKind) -> Option<Self> {
+        if page != PageKind::SignUp || !ctx.project.settings.bot_protection.enabled {
+            return None;
+        }
+        chrome.add_script("altcha.js");
+        chrome.add_script("altcha-init.js");
+        Some(Self {
+            challenge: format!("{}/api/auth/challenge", chrome.prefix),
+            worker: super::assets::url(&chrome.base, "altcha-worker.js")?,
+            stylesheet: super::assets::url(&chrome.base, "altcha.css")?,
+        })
+    }
 }
 
 impl Slots {
     /// The slots of `page` for the project; a slot that needs a script adds it to `chrome`
     /// (`chrome.add_script`), and a widget that fetches adds its source to `chrome.csp`.
-    pub(crate) fn for_page(_ctx: &ProjectContext, _chrome: &mut Chrome, _page: PageKind) -> Self {
-        Self { passkeys_enabled: false, altcha: None }
+    pub(crate) fn for_page(ctx: &ProjectContext, chrome: &mut Chrome, page: PageKind) -> Self {
+        Self { passkeys_enabled: false, altcha: AltchaSlot::for_sign_up(ctx, chrome, page) }
     }
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use doorway_core::{Clock, Store};
 use tokio::sync::watch;
 
-/// Once a minute: drops rate-limit keys whose budget is full again (as good as absent), deletes
+/// Once a minute: drops rate-limit keys whose budget is full again (as good as absent) and
+/// spent bot-check challenges past their expiry (refused by it anyway), deletes
 /// signing keys past their retirement (nothing they signed or sealed is valid any more), and
 /// deletes codes and round trips a day after they expired (kept that long for inspection), so
 /// that guessing at unknown addresses or abandoned sign-ins cannot grow the tables for good.
@@ -26,6 +27,9 @@ pub async fn housekeeping(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut stop
         }
         if let Err(e) = store.purge_rate_limits(clock.now().millis()).await {
             tracing::warn!(error = %e, "cannot purge old rate-limit buckets");
+        }
+        if let Err(e) = store.purge_spent_bot_challenges(clock.now()).await {
+            tracing::warn!(error = %e, "cannot purge spent bot-check challenges");
         }
         match store.purge_retired_keys(clock.now()).await {
             Ok(0) => {}

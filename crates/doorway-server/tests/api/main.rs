@@ -8,9 +8,11 @@ mod receiver;
 
 mod admin_projects;
 mod admission;
+mod altcha_browser;
 mod audit_log;
 mod aufy;
 mod aufy_companions;
+mod bot_protection;
 mod browser_security;
 mod common_passwords;
 mod contracts;

@@ -51,6 +51,7 @@ macro_rules! for_both_engines {
 
 mod accounts;
 mod audit;
+mod bot_checks;
 mod oauth;
 mod outbox;
 mod projects;

@@ -27,6 +27,7 @@ macro_rules! on_every_engine {
 
 mod accounts;
 mod audit;
+mod bot_checks;
 mod flows;
 mod oauth;
 mod outbox;

@@ -29,6 +29,8 @@ use serde_json::json;
 
 use super::{SIGN_IN_COOKIE, SIGN_UP_COOKIE, TokenResponse, UseCookieQuery, cookie_path, cookie_tokens, prefix_of};
 use crate::client_info::Client;
+use crate::contracts::common::BotChecked;
+use crate::contracts::common::bot_check::BotCheckHeader;
 use crate::contracts::common::oauth::client_message;
 use crate::contracts::common::{CallbackQuery, Problem, ProblemJson};
 use crate::cookies::{CookiePolicy, redirect, with_query};
@@ -285,12 +287,13 @@ pub async fn sign_in(
 }
 
 /// Sign up with the external sign-up cookie and the project's model as the body.
-#[utoipa::path(post, path = "/auth/signup/external", operation_id = "aufyExternalSignUp", tag = "aufy", params(UseCookieQuery),
+#[utoipa::path(post, path = "/auth/signup/external", operation_id = "aufyExternalSignUp", tag = "aufy", params(UseCookieQuery, BotCheckHeader),
     request_body(content = Object, description = "The project's sign-up model (`external_signup.schema`)"),
     responses(
         (status = 200, body = TokenResponse, description = "Account created; refresh token in the `Aufy.RefreshToken` cookie"),
         (status = 400, description = "The body breaks the model: `errors` names every failing field (problem+json)"),
         (status = 401, description = "No valid external sign-up cookie (problem+json)"),
+        (status = 403, description = "Bot protection is on and `X-Altcha` is missing, invalid, expired or already used (problem+json)"),
         (status = 404, description = "No sign-up model configured: the endpoint is off (problem+json)"),
         (status = 413, description = "Body over 64 KiB (problem+json)"),
         (status = 415, description = "Body not sent as JSON (problem+json)"),
@@ -303,6 +306,7 @@ pub async fn sign_up(
     Client(client): Client,
     Query(q): Query<UseCookieQuery>,
     headers: HeaderMap,
+    _bot: BotChecked,
     jar: CookieJar,
     body: Result<ProblemJson, Problem>,
 ) -> Result<Response, Problem> {

@@ -21,6 +21,8 @@ use serde::Serialize;
 use super::input::{Model, field_problem, validation_problem};
 use super::{prefix_of, session_cookies};
 use crate::client_info::Client;
+use crate::contracts::common::BotChecked;
+use crate::contracts::common::bot_check::BotCheckHeader;
 use crate::contracts::common::{Problem, ProblemJson};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
@@ -71,11 +73,11 @@ pub(super) fn signup_problem(e: SignupError) -> Problem {
 
 /// Create an account with email and password.
 #[utoipa::path(post, path = "/api/auth/signup", operation_id = "aufySignUp", tag = "aufy",
-    request_body = SignUpRequest,
+    params(BotCheckHeader), request_body = SignUpRequest,
     responses(
         (status = 200, body = SignUpResponse, description = "Account created with the project's `default_roles`; its first session is kept in the HttpOnly `Aufy.RefreshToken` and `Aufy.AccessToken` cookies"),
         (status = 400, description = "Validation problem (`errors` names each field: Email, Password with every broken password rule), the address has an account already, or the body is not JSON (problem+json)"),
-        (status = 403, description = "The pre-sign-up hook refused (problem+json)"),
+        (status = 403, description = "Bot protection is on and `X-Altcha` is missing, invalid, expired or already used, or the pre-sign-up hook refused (problem+json)"),
         (status = 413, description = "Body over 64 KiB (problem+json)"),
         (status = 415, description = "Body not sent as JSON (problem+json)"),
         (status = 429, description = "Rate limited; see Retry-After (problem+json)"),
@@ -86,6 +88,7 @@ pub async fn sign_up(
     CurrentProject(ctx): CurrentProject,
     prefix: Option<Extension<RoutePrefix>>,
     Client(client): Client,
+    _bot: BotChecked,
     jar: CookieJar,
     body: Result<ProblemJson, Problem>,
 ) -> Result<Response, Problem> {

@@ -2,6 +2,7 @@
 //! presented access token, the OAuth callback query and RFC 9457 problem details.
 
 pub mod body;
+pub mod bot_check;
 pub mod cookies;
 pub mod fields;
 pub mod oauth;
@@ -10,6 +11,7 @@ pub mod settings;
 pub mod tokens;
 
 pub(crate) use body::{BodyRejection, NativeJson, ProblemJson, json_value};
+pub(crate) use bot_check::BotChecked;
 pub(crate) use cookies::{CookieNames, SessionCookies};
 pub(crate) use fields::Fields;
 pub(crate) use oauth::CallbackQuery;

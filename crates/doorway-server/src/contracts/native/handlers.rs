@@ -17,7 +17,8 @@ use serde_json::Value;
 use super::parse::{NativeSignup, parse_signup};
 use super::views::*;
 use crate::client_info::Client;
-use crate::contracts::common::{CookieNames, Fields, NativeJson, SessionCookies, presented_access_token};
+use crate::contracts::common::bot_check::BotCheckHeader;
+use crate::contracts::common::{BotChecked, CookieNames, Fields, NativeJson, SessionCookies, presented_access_token};
 use crate::errors::{ApiError, ErrorBody, FieldError};
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
@@ -105,11 +106,12 @@ pub(crate) async fn create_account(
 
 /// Create an account with email and password (seed 002).
 #[utoipa::path(post, path = "/api/auth/sign-up", operation_id = "nativeSignUp", tag = "auth",
-    request_body = SignUpRequestDoc,
+    params(BotCheckHeader), request_body = SignUpRequestDoc,
     responses(
         (status = 201, body = SignUpResponse, description = "Account created; refresh token set in the `doorway_refresh` cookie"),
         (status = 200, body = super::oauth::AuthorizationResponse, description = "OAuth form `{provider, callbackUrl}`: the provider's authorization URL; the short-lived HttpOnly `doorway_oauth_state` cookie binds the flow to this browser"),
         (status = 400, body = ErrorBody, description = "INVALID_JSON"),
+        (status = 403, body = ErrorBody, description = "BOT_CHECK_FAILED: the project's bot protection is on and `X-Altcha` is missing, invalid, expired or already used (also for the OAuth form); SIGNUP_DENIED: the pre-sign-up hook refused"),
         (status = 409, body = ErrorBody, description = "EMAIL_EXISTS"),
         (status = 413, body = ErrorBody, description = "PAYLOAD_TOO_LARGE"),
         (status = 415, body = ErrorBody, description = "UNSUPPORTED_MEDIA_TYPE"),
@@ -123,6 +125,7 @@ pub async fn sign_up(
     CurrentProject(ctx): CurrentProject,
     prefix: Option<Extension<RoutePrefix>>,
     Client(client): Client,
+    _bot: BotChecked,
     jar: CookieJar,
     NativeJson(body): NativeJson<Value>,
 ) -> Result<Response, ApiError> {

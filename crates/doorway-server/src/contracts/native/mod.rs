@@ -9,6 +9,7 @@
 //! `doorway_<slug>_access`, so the default project's cookies (path `/`) never shadow theirs.
 
 pub mod account;
+pub mod bot_check;
 pub mod email;
 pub mod handlers;
 pub mod oauth;
@@ -37,6 +38,7 @@ impl ContractAdapter for Native {
     fn routes(&self) -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .routes(routes!(handlers::sign_up))
+            .routes(routes!(bot_check::challenge))
             .routes(routes!(handlers::sign_in))
             .routes(routes!(handlers::refresh))
             .routes(routes!(handlers::sign_out))

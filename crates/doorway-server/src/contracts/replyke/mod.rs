@@ -103,7 +103,10 @@ impl ContractAdapter for Replyke {
         PATHS.contains(&path.trim_end_matches('/'))
     }
 
-    fn refuse(&self, status: StatusCode, _code: &'static str, message: String) -> Response {
+    fn refuse(&self, status: StatusCode, code: &'static str, message: String) -> Response {
+        if code == crate::contracts::common::bot_check::REFUSED_CODE {
+            return ReplykeError::new(status, "auth/bot-check-failed", message).into_response();
+        }
         ReplykeError::refusal(status, message).into_response()
     }
 

@@ -15,6 +15,8 @@ use serde_json::{Map, Value};
 use super::views::{AuthResponse, RefreshCookie};
 use super::{FieldProblem, ReplykeError, ReplykeJson, ReplykeSettings};
 use crate::client_info::Client;
+use crate::contracts::common::BotChecked;
+use crate::contracts::common::bot_check::BotCheckHeader;
 use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 use crate::telemetry::{record_signup, signup_outcome};
@@ -248,11 +250,12 @@ pub struct GeoPointDoc {
 /// Sign up with email, password and an optional rich profile (Replyke, seed 001).
 #[utoipa::path(post, path = "/auth/sign-up", operation_id = "replykeSignUp", tag = "replyke",
     description = "Served for any project as `/{projectId}/auth/sign-up`. `secureMetadata` is stored but never returned.",
+    params(BotCheckHeader),
     request_body(content = SignUpDoc, description = "email, password (required); name, username, avatar (URL), bio, location {longitude, latitude}, birthdate (ISO date), metadata, secureMetadata (objects)"),
     responses(
         (status = 201, body = AuthResponse, description = "Account created; the refresh token is also set in the `replyke-refresh-jwt` cookie"),
         (status = 400, description = "`auth/missing-fields`, `auth/invalid-body`, or `auth/invalid-<field>` with `details`"),
-        (status = 403, description = "`auth/signup-denied`: the pre-sign-up hook refused"),
+        (status = 403, description = "`auth/bot-check-failed`: bot protection is on and `X-Altcha` is missing, invalid, expired or already used; `auth/signup-denied`: the pre-sign-up hook refused"),
         (status = 404, description = "`project/not-found`"),
         (status = 409, description = "`auth/email-taken` or `auth/username-taken`"),
         (status = 429, description = "`auth/too-many-requests`, with Retry-After"),
@@ -263,6 +266,7 @@ pub async fn sign_up(
     CurrentProject(ctx): CurrentProject,
     prefix: Option<Extension<RoutePrefix>>,
     Client(client): Client,
+    _bot: BotChecked,
     jar: CookieJar,
     ReplykeJson(body): ReplykeJson,
 ) -> Result<Response, ReplykeError> {

@@ -19,6 +19,8 @@ use super::{
     string_field,
 };
 use crate::client_info::Client;
+use crate::contracts::common::BotChecked;
+use crate::contracts::common::bot_check::BotCheckHeader;
 use crate::contracts::common::settings::ContractSettings;
 use crate::contracts::common::{Problem, ProblemJson, presented_access_token};
 use crate::project_scope::{CurrentProject, RoutePrefix};
@@ -77,11 +79,12 @@ pub struct SigninDoc {
 /// Register with an email address and optional password (Storyden).
 #[utoipa::path(post, path = "/auth/email/signup", operation_id = "storydenEmailSignup", tag = "storyden",
     description = "`password` is optional, required or refused per the project's `storyden.password` mode. Heavily rate limited.",
+    params(BotCheckHeader),
     request_body(content = SignupDoc, description = "`{email, password?, handle?}`"),
     responses(
         (status = 200, body = AccountId, description = "New address: account created, verification mail sent, `storyden-session` cookie set"),
         (status = 400, description = "Bad body (problem+json)"),
-        (status = 403, description = "Refused by the pre-sign-up hook (problem+json)"),
+        (status = 403, description = "Bot protection is on and `X-Altcha` is missing, invalid, expired or already used, or the pre-sign-up hook refused (problem+json)"),
         (status = 409, description = "Handle taken (problem+json)"),
         (status = 422, description = "Address already registered: no cookie; the same code is mailed again (problem+json)"),
         (status = 429, description = "Rate limited; see Retry-After (problem+json)"),
@@ -92,6 +95,7 @@ pub async fn sign_up(
     CurrentProject(ctx): CurrentProject,
     prefix: Option<Extension<RoutePrefix>>,
     Client(client): Client,
+    _bot: BotChecked,
     jar: CookieJar,
     ProblemJson(body): ProblemJson,
 ) -> Result<Response, Problem> {

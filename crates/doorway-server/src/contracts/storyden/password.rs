@@ -22,6 +22,8 @@ use super::{
     signed_in, signup_problem, string_field, unauthorized, weak_password,
 };
 use crate::client_info::Client;
+use crate::contracts::common::BotChecked;
+use crate::contracts::common::bot_check::BotCheckHeader;
 use crate::contracts::common::settings::ContractSettings;
 use crate::contracts::common::{Problem, ProblemJson, presented_access_token};
 use crate::project_scope::{CurrentProject, RoutePrefix};
@@ -164,11 +166,12 @@ async fn password_sign_up(
 /// Register an account known by its handle, without an address (Storyden's `AuthPasswordSignup`).
 #[utoipa::path(post, path = "/auth/password/signup", operation_id = "storydenPasswordSignup", tag = "storyden",
     description = "The account has no address: no mail is sent, and it signs in with `password/signin`.",
+    params(BotCheckHeader),
     request_body(content = AuthPairSignupDoc, description = "`{identifier, token}`: handle and password"),
     responses(
         (status = 200, body = AccountId, description = "Account created; `storyden-session` cookie set"),
         (status = 400, description = "Bad body, handle or password, or the project takes no passwords (problem+json)"),
-        (status = 403, description = "Refused by the pre-sign-up hook (problem+json)"),
+        (status = 403, description = "Bot protection is on and `X-Altcha` is missing, invalid, expired or already used, or the pre-sign-up hook refused (problem+json)"),
         (status = 409, description = "Handle taken (problem+json)"),
         (status = 429, description = "Rate limited; see Retry-After (problem+json)"),
         (status = 503, description = "Hashing queue full or hook unavailable; see Retry-After (problem+json)"),
@@ -178,6 +181,7 @@ pub async fn handle_sign_up(
     CurrentProject(ctx): CurrentProject,
     prefix: Option<Extension<RoutePrefix>>,
     Client(client): Client,
+    _bot: BotChecked,
     jar: CookieJar,
     ProblemJson(body): ProblemJson,
 ) -> Result<Response, Problem> {
@@ -190,11 +194,12 @@ pub async fn handle_sign_up(
 /// Register with an address and a password (Storyden's `AuthEmailPasswordSignup`).
 #[utoipa::path(post, path = "/auth/email-password/signup", operation_id = "storydenEmailPasswordSignup", tag = "storyden",
     description = "A verification mail is sent when the project verifies addresses (`signup.verify_email`).",
+    params(BotCheckHeader),
     request_body(content = EmailPasswordDoc, description = "`{email, password, handle?}`"),
     responses(
         (status = 200, body = AccountId, description = "Account created; `storyden-session` cookie set"),
         (status = 400, description = "Bad body, address, handle or password, or the project takes no passwords (problem+json)"),
-        (status = 403, description = "Refused by the pre-sign-up hook (problem+json)"),
+        (status = 403, description = "Bot protection is on and `X-Altcha` is missing, invalid, expired or already used, or the pre-sign-up hook refused (problem+json)"),
         (status = 409, description = "Address or handle already registered (problem+json)"),
         (status = 429, description = "Rate limited; see Retry-After (problem+json)"),
         (status = 503, description = "Hashing queue full or hook unavailable; see Retry-After (problem+json)"),
@@ -204,6 +209,7 @@ pub async fn email_sign_up(
     CurrentProject(ctx): CurrentProject,
     prefix: Option<Extension<RoutePrefix>>,
     Client(client): Client,
+    _bot: BotChecked,
     jar: CookieJar,
     ProblemJson(body): ProblemJson,
 ) -> Result<Response, Problem> {
