@@ -108,6 +108,8 @@ pub struct ProjectSettings {
     pub default_roles: Vec<String>,
     /// Browser origins other than Doorway's own that may send cookie-carrying requests.
     pub cors: CorsSettings,
+    /// WebAuthn passkeys: off unless enabled; relying party from the public URL by default.
+    pub passkeys: crate::passkey::PasskeySettings,
     /// Wire contracts by name (`native`, `replyke`, `storyden`, `rivergen`, `aufy`): every one
     /// is served unless switched off here. The server knows the names and checks them.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -253,6 +255,7 @@ impl Default for ProjectSettings {
             names: Default::default(),
             default_roles: Vec::new(),
             cors: Default::default(),
+            passkeys: Default::default(),
             contracts: Default::default(),
             contract_settings: Default::default(),
         }
@@ -312,6 +315,7 @@ impl ProjectSettings {
             out.push(("external_signup.schema", format!("is not a usable JSON Schema: {e}")));
         }
         out.extend(self.cors.problems());
+        out.extend(self.passkeys.problems());
         out.extend(role_problems(&self.default_roles));
         if self.verification.max_attempts == 0 {
             out.push(("verification.max_attempts", "must be at least 1".to_owned()));

@@ -52,6 +52,7 @@ mod accounts;
 mod audit;
 mod oauth;
 mod outbox;
+mod passkeys;
 mod projects;
 mod rate_limits;
 mod sessions;

@@ -30,6 +30,7 @@ mod audit;
 mod flows;
 mod oauth;
 mod outbox;
+mod passkeys;
 mod projects;
 mod rate_limits;
 mod sessions;
