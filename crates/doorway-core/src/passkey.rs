@@ -28,7 +28,7 @@ pub struct PasskeySettings {
 
 impl PasskeySettings {
     /// What is wrong with the explicit values; see [`relying_party_problem`] for the whole check.
-    pub(crate) fn problems(&self) -> Vec<(&'static str, String)> {
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if let Some(rp_id) = &self.rp_id
             && !is_domain(rp_id)
@@ -57,7 +57,8 @@ pub fn relying_party_problem(settings: &PasskeySettings, project_url: &str) -> O
 /// webauthn-rs's relying party for a project: rp id and origins from `passkeys.*`, or from
 /// the URL its routes are served at.
 pub(crate) fn relying_party(settings: &PasskeySettings, name: &str, project_url: &str) -> Result<Webauthn, String> {
-    let public = Url::parse(project_url).map_err(|e| format!("the public URL '{project_url}' is not a URL: {e}"))?;
+    let public =
+        Url::parse(project_url).map_err(|e| format!("passkeys: the public URL '{project_url}' is not a URL: {e}"))?;
     let rp_id = match &settings.rp_id {
         Some(id) => id.clone(),
         None => match public.host() {
@@ -72,7 +73,10 @@ pub(crate) fn relying_party(settings: &PasskeySettings, name: &str, project_url:
         },
     };
     let origins: Vec<Url> = if settings.origins.is_empty() {
-        vec![Url::parse(&public.origin().ascii_serialization()).map_err(|e| format!("public URL: {e}"))?]
+        vec![
+            Url::parse(&public.origin().ascii_serialization())
+                .map_err(|e| format!("passkeys: the public URL's origin: {e}"))?,
+        ]
     } else {
         settings
             .origins

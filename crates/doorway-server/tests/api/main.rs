@@ -5,6 +5,7 @@
 mod clients;
 mod harness;
 mod receiver;
+mod soft_authenticator;
 
 mod admin_projects;
 mod audit_log;
@@ -25,6 +26,7 @@ mod native_sessions;
 mod native_signup;
 mod oauth;
 mod operations;
+mod passkeys;
 mod pre_hijacking;
 mod pre_signup_hook;
 mod project_scope;
