@@ -193,7 +193,7 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 export TEST_CHROMIUM="$(command -v chromium)"
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
   command -v npm >/dev/null || { echo "test.sh: npm not found; install Node.js with npm" >&2; exit 1; }
   (cd tests/browser && npm ci --silent --no-audit --no-fund)
 fi

@@ -298,8 +298,14 @@ fn copy_headers(mut rendered: Response, headers: &axum::http::HeaderMap) -> Resp
 }
 
 /// 404 for any route that does not exist.
-pub async fn route_not_found() -> ApiError {
-    ApiError::not_found("No such route")
+/// An unknown route: a page under the hosted pages' path, else the native error.
+pub async fn route_not_found(uri: axum::http::Uri) -> Response {
+    use crate::contracts::ContractAdapter;
+    let pages = crate::ui::Pages;
+    if pages.owns(uri.path()) {
+        return pages.refuse(StatusCode::NOT_FOUND, "NOT_FOUND", crate::ui::i18n::EN.not_found.to_owned());
+    }
+    ApiError::not_found("No such route").into_response()
 }
 
 /// A bare 405: `contract_errors` renders it in the format of the contract owning the path.

@@ -20,6 +20,7 @@ pub mod settings;
 mod startup;
 mod state;
 pub mod telemetry;
+mod ui;
 mod workers;
 
 pub use settings::{ConfigError, LogFormat, Overrides, Settings};

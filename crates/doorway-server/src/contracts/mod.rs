@@ -87,7 +87,7 @@ pub trait ContractAdapter: Sync {
 
 /// Every contract the server mounts. A path no contract owns answers in the native format.
 pub const CONTRACTS: &[&dyn ContractAdapter] =
-    &[&native::Native, &replyke::Replyke, &storyden::Storyden, &rivergen::Rivergen, &aufy::Aufy];
+    &[&native::Native, &replyke::Replyke, &storyden::Storyden, &rivergen::Rivergen, &aufy::Aufy, &crate::ui::Pages];
 
 /// The contract that owns a (prefix-stripped) path: its errors come in that contract's format.
 pub fn contract_for(path: &str) -> &'static dyn ContractAdapter {
@@ -123,7 +123,7 @@ pub async fn refuse_disabled(State(state): State<AppState>, req: Request, next: 
     if ctx.project.settings.contract_enabled(contract.name()) {
         next.run(req).await
     } else {
-        route_not_found().await.into_response()
+        route_not_found(req.uri().clone()).await
     }
 }
 

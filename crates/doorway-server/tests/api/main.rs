@@ -26,6 +26,8 @@ mod native_sessions;
 mod native_signup;
 mod oauth;
 mod operations;
+mod pages;
+mod pages_browser;
 mod passkeys;
 mod pre_hijacking;
 mod pre_signup_hook;

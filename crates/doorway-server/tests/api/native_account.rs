@@ -150,13 +150,17 @@ async fn the_reset_link_opens_a_form_that_sets_the_password(backend: Backend) {
     let link = wait_for_mails(&email, 1).await[0].link();
     let token = url::Url::parse(&link).unwrap().query_pairs().find(|(k, _)| k == "token").unwrap().1.into_owned();
 
-    // Opening the link changes nothing: it shows a form.
-    let page = app.bare_client().get(&link).send().await.unwrap();
+    // Opening the link changes nothing: it leads to the hosted reset page's form.
+    let landing = app.bare_client().get(&link).send().await.unwrap();
+    assert_eq!(landing.status(), 303);
+    let location = landing.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/ui/reset-password?token="), "{location}");
+    let page = app.bare_client().get(app.url(&location)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     assert!(
-        html.contains(r#"name="password" type="password""#) && html.contains(r#"action="reset-password""#),
+        html.contains(r#"name="password" type="password""#) && html.contains(r#"action="/ui/reset-password""#),
         "{html}"
     );
 

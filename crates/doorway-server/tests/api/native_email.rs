@@ -48,9 +48,10 @@ async fn verify_email_by_link_and_by_code(backend: Backend) {
     assert!(mail.subject.contains("Acme"), "{}", mail.subject);
     let link = mail.link();
     assert!(link.starts_with(&format!("{}/api/auth/verify-email?token=", app.address)), "{link}");
-    // Opening the link shows a confirmation page; its form posts the token.
+    // Opening the link leads to the hosted verify page; its form posts the token.
     let page = app.bare_client().get(&link).send().await.unwrap();
-    assert_eq!(page.status(), 200);
+    assert_eq!(page.status(), 303);
+    assert!(page.headers()["location"].to_str().unwrap().starts_with("/ui/verify-email?token="));
     let verified = post_form(&app, "/api/auth/verify-email", &link_token(&link)).await;
     assert_eq!(verified.status(), 200);
     let body = json(verified).await;
@@ -179,7 +180,7 @@ async fn passwordless_project_signs_in_by_code_and_link(backend: Backend) {
 }
 
 /// A mail scanner that fetches every link must not verify the address or sign anyone in: the
-/// GET only shows a page whose button posts the token.
+/// GET only leads to a page whose button posts the token.
 async fn opening_a_mailed_link_consumes_nothing(backend: Backend) {
     let app = TestApp::builder(backend)
         .with_smtp()
@@ -192,7 +193,11 @@ async fn opening_a_mailed_link_consumes_nothing(backend: Backend) {
     let token = link_token(&verify_link);
 
     for _ in 0..2 {
-        let page = app.bare_client().get(&verify_link).send().await.unwrap();
+        let landing = app.bare_client().get(&verify_link).send().await.unwrap();
+        assert_eq!(landing.status(), 303);
+        assert!(set_cookie(&landing, "doorway_access").is_none());
+        let page =
+            app.bare_client().get(app.url(landing.headers()["location"].to_str().unwrap())).send().await.unwrap();
         assert_eq!(page.status(), 200);
         let h = page.headers().clone();
         assert_eq!(h["content-type"], "text/html; charset=utf-8");
@@ -204,8 +209,8 @@ async fn opening_a_mailed_link_consumes_nothing(backend: Backend) {
         }
         assert!(set_cookie(&page, "doorway_access").is_none());
         let html = page.text().await.unwrap();
-        assert!(!html.contains("<script"), "{html}");
-        assert!(html.contains(r#"<form method="post" action="verify-email">"#), "{html}");
+        assert!(!html.contains("<script>"), "no inline script: {html}");
+        assert!(html.contains(r#"<form method="post" action="/ui/verify-email">"#), "{html}");
         assert!(html.contains(&format!(r#"name="token" value="{token}""#)), "{html}");
     }
     let me = json(

@@ -32,7 +32,7 @@ const RESET_PAGE: Confirmation = Confirmation {
     password_field: Some("New password"),
 };
 
-fn recovery_error(e: RecoveryError) -> ApiError {
+pub(crate) fn recovery_error(e: RecoveryError) -> ApiError {
     match e {
         RecoveryError::InvalidEmail => {
             ApiError::validation(vec![FieldError::new("email", "Enter a valid email address")])
@@ -100,14 +100,22 @@ pub async fn forgot_password(
     Ok(Json(SentResponse { success: true, message: "If the address has an account, a reset mail is on its way" }))
 }
 
-/// The reset link from the mail: a page with a new-password form that POSTs here.
+/// The reset link from the mail: the hosted reset page (or, with the pages off, a
+/// new-password form that POSTs here).
 #[utoipa::path(get, path = "/api/auth/reset-password", operation_id = "nativeResetPasswordPage", tag = "auth", params(TokenQuery),
     responses(
-        (status = 200, content_type = "text/html", body = String, description = "New-password form (no script; `Cache-Control: no-store`, `Referrer-Policy: no-referrer`)"),
+        (status = 303, description = "To the hosted reset page (`/ui/reset-password?token=`), which asks for the new password; changes nothing"),
+        (status = 200, content_type = "text/html", body = String, description = "When the project switched the hosted pages off: a new-password form (no script; `Cache-Control: no-store`, `Referrer-Policy: no-referrer`)"),
         (status = 400, body = ErrorBody, description = "INVALID_REQUEST: no `token` in the query string"),
     ))]
-pub async fn reset_password_page(Query(q): Query<TokenQuery>) -> Response {
-    hosted_pages::confirmation(&RESET_PAGE, &q.token)
+pub async fn reset_password_page(
+    CurrentProject(ctx): CurrentProject,
+    prefix: Option<Extension<RoutePrefix>>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    let prefix = prefix.as_ref().map(|Extension(p)| p);
+    crate::ui::link_landing(&ctx, prefix, "reset-password", &q.token)
+        .unwrap_or_else(|| hosted_pages::confirmation(&RESET_PAGE, &q.token))
 }
 
 /// `{token, password}` (the link, as the reset page's form sends it) or `{email, code, password}`.
@@ -194,7 +202,7 @@ fn is_form(headers: &HeaderMap) -> bool {
         .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
 }
 
-async fn reset_with(
+pub(crate) async fn reset_with(
     state: &AppState,
     ctx: &doorway_core::ProjectContext,
     client: &doorway_core::events::ClientInfo,

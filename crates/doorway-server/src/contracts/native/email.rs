@@ -132,7 +132,7 @@ const CONFIRM_SIGN_IN: Confirmation = Confirmation {
     password_field: None,
 };
 
-fn code_error(e: CodeError, failed: StatusCode) -> ApiError {
+pub(crate) fn code_error(e: CodeError, failed: StatusCode) -> ApiError {
     match e {
         CodeError::Invalid => ApiError::new(failed, "INVALID_CODE", "The code or link is not valid"),
         CodeError::Expired => ApiError::new(
@@ -210,15 +210,22 @@ pub async fn verify_by_code(
     verified(&state, &ctx, Proof::Code { email: &email, code: &code }, session, &client).await
 }
 
-/// The link from the verification mail: a confirmation page whose button POSTs the token here.
-/// Opening it verifies nothing.
+/// The link from the verification mail: the hosted verify page (or, with the pages off, a
+/// confirmation page) whose button POSTs the token. Opening it verifies nothing.
 #[utoipa::path(get, path = "/api/auth/verify-email", operation_id = "nativeVerifyEmailPage", tag = "auth", params(TokenQuery),
     responses(
-        (status = 200, content_type = "text/html", body = String, description = "Confirmation page (no script; `Cache-Control: no-store`, `Referrer-Policy: no-referrer`)"),
+        (status = 303, description = "To the hosted verify page (`/ui/verify-email?token=`), whose button confirms; verifies nothing"),
+        (status = 200, content_type = "text/html", body = String, description = "When the project switched the hosted pages off: a confirmation page (no script; `Cache-Control: no-store`, `Referrer-Policy: no-referrer`)"),
         (status = 400, body = ErrorBody, description = "INVALID_REQUEST: no `token` in the query string"),
     ))]
-pub async fn verify_by_link(Query(q): Query<TokenQuery>) -> Response {
-    hosted_pages::confirmation(&CONFIRM_VERIFICATION, &q.token)
+pub async fn verify_by_link(
+    CurrentProject(ctx): CurrentProject,
+    prefix: Option<Extension<RoutePrefix>>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    let prefix = prefix.as_ref().map(|Extension(p)| p);
+    crate::ui::link_landing(&ctx, prefix, "verify-email", &q.token)
+        .unwrap_or_else(|| hosted_pages::confirmation(&CONFIRM_VERIFICATION, &q.token))
 }
 
 /// Send the verification mail again (the same code while it is valid). The answer does not

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use doorway_core::ProjectContext;
 use doorway_core::flows::email_signup::{self, EmailSignupOutcome};
-use doorway_core::flows::password_signup::{self, SignupError};
+use doorway_core::flows::password_signup::{self, SignupError, SignupOutcome};
 use doorway_core::flows::session::{self as session_flow, SessionError, SessionProof};
 use doorway_core::flows::sign_in::{self, SignInError};
 use doorway_core::password::Password;
@@ -76,6 +76,33 @@ pub(crate) fn signed_in<'a>(
     presented_access_token(state, ctx, headers).ok_or_else(|| session_error(SessionError::Unauthenticated))
 }
 
+/// Runs a parsed native sign-up (password, or email only) and records it under `contract`'s
+/// metrics label; the hosted pages create accounts through this too.
+pub(crate) async fn create_account(
+    state: &AppState,
+    ctx: &ProjectContext,
+    command: NativeSignup,
+    contract: &'static str,
+) -> Result<SignupOutcome, ApiError> {
+    let (method, result) = match command {
+        NativeSignup::Password(cmd) => ("password", password_signup::sign_up(&state.services, ctx, cmd).await),
+        NativeSignup::EmailOnly(cmd) => (
+            "email",
+            match email_signup::sign_up(&state.services, ctx, cmd).await {
+                Ok(EmailSignupOutcome::Created(outcome)) => Ok(*outcome),
+                Ok(EmailSignupOutcome::AlreadyRegistered) => Err(SignupError::EmailTaken),
+                Err(e) => Err(e),
+            },
+        ),
+    };
+    let outcome = result.map_err(|e| {
+        record_signup(contract, method, signup_outcome(&e));
+        signup_error(e)
+    })?;
+    record_signup(contract, method, "created");
+    Ok(outcome)
+}
+
 /// Create an account with email and password (seed 002).
 #[utoipa::path(post, path = "/api/auth/sign-up", operation_id = "nativeSignUp", tag = "auth",
     request_body = SignUpRequestDoc,
@@ -101,22 +128,7 @@ pub async fn sign_up(
         return super::oauth::start(&state, &ctx, &body, &client).await;
     }
     let command = parse_signup(&body, &ctx, client).inspect_err(|_| record_signup("native", "password", "invalid"))?;
-    let (method, result) = match command {
-        NativeSignup::Password(cmd) => ("password", password_signup::sign_up(&state.services, &ctx, cmd).await),
-        NativeSignup::EmailOnly(cmd) => (
-            "email",
-            match email_signup::sign_up(&state.services, &ctx, cmd).await {
-                Ok(EmailSignupOutcome::Created(outcome)) => Ok(*outcome),
-                Ok(EmailSignupOutcome::AlreadyRegistered) => Err(SignupError::EmailTaken),
-                Err(e) => Err(e),
-            },
-        ),
-    };
-    let outcome = result.map_err(|e| {
-        record_signup("native", method, signup_outcome(&e));
-        signup_error(e)
-    })?;
-    record_signup("native", method, "created");
+    let outcome = create_account(&state, &ctx, command, "native").await?;
     tracing::info!(project = %ctx.project.slug, user = %outcome.user.id, "native sign-up");
     let jar = SessionCookies::new(&state, &ctx, prefix).issue(jar, &outcome.access, &outcome.refresh_secret);
     let body = SignUpResponse {
@@ -160,7 +172,12 @@ pub async fn sign_in(
         client,
     )
     .await
-    .map_err(|e| match e {
+    .map_err(sign_in_error)?;
+    Ok(signed_in_response(&state, &ctx, prefix, jar, &outcome))
+}
+
+pub(crate) fn sign_in_error(e: SignInError) -> ApiError {
+    match e {
         SignInError::InvalidCredentials => {
             ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "Invalid email or password")
         }
@@ -169,8 +186,7 @@ pub async fn sign_in(
         }
         SignInError::RateLimited(r) => ApiError::rate_limited(r),
         SignInError::Unexpected(cause) => ApiError::internal(&cause),
-    })?;
-    Ok(signed_in_response(&state, &ctx, prefix, jar, &outcome))
+    }
 }
 
 /// The answer of every native sign-in: the session in the body, the tokens in cookies.

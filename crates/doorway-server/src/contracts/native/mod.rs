@@ -12,7 +12,7 @@ pub mod account;
 pub mod email;
 pub mod handlers;
 pub mod oauth;
-mod parse;
+pub(crate) mod parse;
 mod passkey_docs;
 pub mod passkeys;
 pub mod views;

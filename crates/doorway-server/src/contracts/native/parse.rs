@@ -37,12 +37,12 @@ pub(super) fn bounded_text(
 
 /// A native sign-up: with a password, or (when the project's `signup.password` allows) by
 /// email only.
-pub(super) enum NativeSignup {
+pub(crate) enum NativeSignup {
     Password(PasswordSignup),
     EmailOnly(EmailSignup),
 }
 
-pub(super) fn parse_signup(body: &Value, ctx: &ProjectContext, client: ClientInfo) -> Result<NativeSignup, ApiError> {
+pub(crate) fn parse_signup(body: &Value, ctx: &ProjectContext, client: ClientInfo) -> Result<NativeSignup, ApiError> {
     let settings = &ctx.project.settings;
     let mode = settings.signup.password;
     let mut f = Fields::of(body)?;
