@@ -29,6 +29,11 @@ pub(crate) const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../templates/ui/assets/pages.js"),
     },
+    Asset {
+        name: "passkey.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../templates/ui/assets/passkey.js"),
+    },
 ];
 
 /// `(served name, asset)`: the plain name with the first 10 hex digits of its SHA-256 before

@@ -29,6 +29,7 @@ mod operations;
 mod pages;
 mod pages_browser;
 mod passkeys;
+mod passkeys_browser;
 mod pre_hijacking;
 mod pre_signup_hook;
 mod project_scope;

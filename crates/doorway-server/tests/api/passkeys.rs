@@ -255,7 +255,8 @@ async fn bad_bodies_answer_4xx(backend: Backend) {
 
     // A well-formed answer with no ceremony behind it.
     let mut key = SoftAuthenticator::new(ORIGIN);
-    let answer = key.create(&j!({"rp": {"id": "app.example"}, "user": {"id": "AAAAAAAAAAAAAAAAAAAAAA"}, "challenge": "AAAA"}));
+    let answer =
+        key.create(&j!({"rp": {"id": "app.example"}, "user": {"id": "AAAAAAAAAAAAAAAAAAAAAA"}, "challenge": "AAAA"}));
     let response = post(&client, &app, "/api/auth/passkey/sign-up", &answer).await;
     assert_eq!(response.status(), 400);
     assert_eq!(error_code(&json(response).await), "PASSKEY_CEREMONY_EXPIRED");
