@@ -12,7 +12,8 @@ import { chromium } from "playwright-core";
 
 const config = JSON.parse(process.argv[2]);
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const input = createInterface({ input: process.stdin });
+const lines = input[Symbol.asyncIterator]();
 
 // A hung browser must fail the test, not hold the suite.
 setTimeout(() => {
@@ -202,4 +203,6 @@ try {
   process.stdout.write(JSON.stringify({ done: results }) + "\n");
 } finally {
   await browser.close();
+  // The test keeps stdin open; reading it must not keep this process alive.
+  input.close();
 }

@@ -60,7 +60,14 @@ pub(crate) struct Messages {
     pub(crate) email: &'static str,
     pub(crate) password: &'static str,
     pub(crate) new_password: &'static str,
-    pub(crate) password_hint: &'static str,
+    /// `{n}` is the minimum length.
+    pub(crate) hint_min: &'static str,
+    pub(crate) hint_with: &'static str,
+    pub(crate) hint_upper: &'static str,
+    pub(crate) hint_lower: &'static str,
+    pub(crate) hint_digit: &'static str,
+    pub(crate) hint_special: &'static str,
+    pub(crate) and: &'static str,
     pub(crate) name: &'static str,
     pub(crate) code: &'static str,
     pub(crate) code_hint: &'static str,
@@ -129,7 +136,13 @@ pub(crate) const EN: Messages = Messages {
     email: "Email address",
     password: "Password",
     new_password: "New password",
-    password_hint: "At least 8 characters.",
+    hint_min: "At least {n} characters",
+    hint_with: "with",
+    hint_upper: "an uppercase letter",
+    hint_lower: "a lowercase letter",
+    hint_digit: "a number",
+    hint_special: "a special character",
+    and: "and",
     name: "Your name",
     code: "Code from the email",
     code_hint: "6 digits.",
@@ -198,7 +211,13 @@ pub(crate) const DE: Messages = Messages {
     email: "E-Mail-Adresse",
     password: "Passwort",
     new_password: "Neues Passwort",
-    password_hint: "Mindestens 8 Zeichen.",
+    hint_min: "Mindestens {n} Zeichen",
+    hint_with: "mit",
+    hint_upper: "einem Großbuchstaben",
+    hint_lower: "einem Kleinbuchstaben",
+    hint_digit: "einer Ziffer",
+    hint_special: "einem Sonderzeichen",
+    and: "und",
     name: "Ihr Name",
     code: "Code aus der E-Mail",
     code_hint: "6 Ziffern.",
@@ -259,6 +278,38 @@ pub(crate) const DE: Messages = Messages {
     passkey_failed: "Der Passkey hat nicht funktioniert. Versuchen Sie es erneut oder wählen Sie einen anderen Weg.",
 };
 
+impl Messages {
+    /// What the project's password policy asks for, as the hint under a new-password field.
+    pub(crate) fn password_hint(&self, policy: &doorway_core::password::PasswordPolicy) -> String {
+        let min = self.hint_min.replace("{n}", &policy.min_length.to_string());
+        let classes: Vec<&str> = [
+            (policy.require_uppercase, self.hint_upper),
+            (policy.require_lowercase, self.hint_lower),
+            (policy.require_digit, self.hint_digit),
+            (policy.require_special, self.hint_special),
+        ]
+        .into_iter()
+        .filter_map(|(required, text)| required.then_some(text))
+        .collect();
+        match classes.split_last() {
+            None => format!("{min}."),
+            Some((last, [])) => format!("{min}, {} {last}.", self.hint_with),
+            Some((last, rest)) => format!("{min}, {} {} {} {last}.", self.hint_with, rest.join(", "), self.and),
+        }
+    }
+
+    /// The label of a form field, for the error summary.
+    pub(crate) fn label(&self, field: &str) -> &'static str {
+        match field {
+            "name" => self.name,
+            "email" | "code-email" => self.email,
+            "password" => self.password,
+            "code" => self.code,
+            _ => "",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
@@ -279,5 +330,23 @@ mod tests {
         assert_eq!(negotiate("en-GB, de"), Locale::En);
         assert_eq!(negotiate("de;q=0, en;q=0.1"), Locale::En);
         assert_eq!(negotiate("fr, it;q=bogus, ;;,"), Locale::En);
+    }
+
+    #[test]
+    fn the_password_hint_says_what_the_policy_asks() {
+        let seed = doorway_core::password::PasswordPolicy::default();
+        assert_eq!(
+            EN.password_hint(&seed),
+            "At least 8 characters, with an uppercase letter, a number and a special character."
+        );
+        let nist = doorway_core::password::PasswordPolicy {
+            require_uppercase: false,
+            require_lowercase: false,
+            require_digit: false,
+            require_special: false,
+            min_length: 12,
+            ..seed
+        };
+        assert_eq!(DE.password_hint(&nist), "Mindestens 12 Zeichen.");
     }
 }

@@ -41,11 +41,19 @@ pub(crate) struct ResetPage {
     email: String,
     /// The mailed link's token: the page then asks only for the new password.
     token: String,
+    password_hint: String,
 }
 
 impl PageView for ResetPage {
     fn chrome(&self) -> &Chrome {
         &self.chrome
+    }
+}
+
+impl ResetPage {
+    fn new(chrome: Chrome, errors: FormErrors, notice: &'static str, email: String, token: String) -> Self {
+        let password_hint = chrome.m.password_hint(&chrome.project.project.settings.password_policy);
+        Self { chrome, errors, notice, email, token, password_hint }
     }
 }
 
@@ -127,13 +135,8 @@ pub(crate) async fn forgot(
     ))]
 pub(crate) async fn reset_page(chrome: Chrome, Query(q): Query<PageQuery>) -> Response {
     let notice = render::notice(q.notice.as_deref(), chrome.m);
-    let view = ResetPage {
-        chrome,
-        errors: FormErrors::default(),
-        notice,
-        email: q.email.unwrap_or_default(),
-        token: q.token.unwrap_or_default(),
-    };
+    let view =
+        ResetPage::new(chrome, FormErrors::default(), notice, q.email.unwrap_or_default(), q.token.unwrap_or_default());
     render::page(StatusCode::OK, &view)
 }
 
@@ -191,12 +194,9 @@ pub(crate) async fn reset(
     }
     match reset_with(&state, &ctx, &client, &body).await {
         Ok(_) => see_other(CookieJar::new(), &with_query(&chrome.page("sign-in"), &[("notice", "reset")])),
-        Err(e) => render::refused_form(e, chrome, |chrome, errors| ResetPage {
-            chrome,
-            errors,
-            notice: "",
-            email: email.to_owned(),
-            token: token.to_owned(),
+        Err(e) => render::refused_form(e, chrome, |chrome, errors| {
+            let errors = if token.is_empty() { errors } else { errors.detach("code") };
+            ResetPage::new(chrome, errors, "", email.to_owned(), token.to_owned())
         }),
     }
 }

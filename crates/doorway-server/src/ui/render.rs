@@ -66,6 +66,8 @@ impl Csp {
 /// One problem of a form: its field (the input's id), if any, and the text shown.
 pub(crate) struct FormError {
     pub(crate) field: Option<String>,
+    /// The field's label, for the summary (empty when the page has no such label).
+    pub(crate) label: &'static str,
     pub(crate) message: String,
 }
 
@@ -74,23 +76,33 @@ pub(crate) struct FormError {
 pub(crate) struct FormErrors(Vec<FormError>);
 
 impl FormErrors {
-    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
-        Self(vec![FormError { field: Some(field.to_owned()), message: message.into() }])
+    fn field(field: &str, m: &Messages, message: impl Into<String>) -> Self {
+        Self(vec![FormError { field: Some(field.to_owned()), label: m.label(field), message: message.into() }])
     }
 
     pub(crate) fn form(message: impl Into<String>) -> Self {
-        Self(vec![FormError { field: None, message: message.into() }])
+        Self(vec![FormError { field: None, label: "", message: message.into() }])
     }
 
     /// A refusal of the flows (in the native API's terms) in the locale's words where it has
     /// them; policy and name rules keep the flow's own text.
     pub(crate) fn from_api(e: &ApiError, m: &Messages) -> Self {
         if let Some(details) = e.details.as_deref().filter(|d| !d.is_empty()) {
+            // The summary lists problems in the order of the fields on the pages.
+            let rank = |field: &str| {
+                ["name", "email", "code-email", "code", "password"]
+                    .iter()
+                    .position(|f| *f == field)
+                    .unwrap_or(usize::MAX)
+            };
+            let mut details: Vec<_> = details.iter().collect();
+            details.sort_by_key(|d| rank(&d.field));
             return Self(
                 details
                     .iter()
                     .map(|d| FormError {
                         field: Some(d.field.clone()),
+                        label: m.label(&d.field),
                         message: if d.message.ends_with(" is required") {
                             m.err_required.to_owned()
                         } else {
@@ -101,14 +113,24 @@ impl FormErrors {
             );
         }
         match e.code {
-            "EMAIL_EXISTS" => Self::field("email", m.err_email_taken),
+            "EMAIL_EXISTS" => Self::field("email", m, m.err_email_taken),
             "INVALID_CREDENTIALS" => Self::form(m.err_credentials),
-            "INVALID_CODE" => Self::field("code", m.err_code_invalid),
-            "CODE_EXPIRED" => Self::field("code", m.err_code_expired),
+            "INVALID_CODE" => Self::field("code", m, m.err_code_invalid),
+            "CODE_EXPIRED" => Self::field("code", m, m.err_code_expired),
             "RATE_LIMITED" => Self::form(m.err_rate_limited),
             "SERVICE_UNAVAILABLE" => Self::form(m.err_busy),
             _ => Self::form(e.message.clone()),
         }
+    }
+
+    /// The errors of a field the page does not show (a link's token stands in for the code)
+    /// become the form's own.
+    pub(crate) fn detach(mut self, field: &str) -> Self {
+        for e in self.0.iter_mut().filter(|e| e.field.as_deref() == Some(field)) {
+            e.field = None;
+            e.label = "";
+        }
+        self
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -42,6 +42,7 @@ pub(crate) struct SignUpPage {
     pub(crate) name: String,
     pub(crate) asks_password: bool,
     pub(crate) password_required: bool,
+    pub(crate) password_hint: String,
     pub(crate) providers: Vec<ProviderButton>,
     pub(crate) slots: Slots,
 }
@@ -58,6 +59,7 @@ impl SignUpPage {
         let slots = Slots::for_page(&ctx, &mut chrome, PageKind::SignUp);
         let providers = providers(&ctx, &mut chrome.csp);
         let mode = ctx.project.settings.signup.password;
+        let password_hint = chrome.m.password_hint(&ctx.project.settings.password_policy);
         Self {
             chrome,
             errors,
@@ -67,6 +69,7 @@ impl SignUpPage {
             name,
             asks_password: mode != PasswordMode::Off,
             password_required: mode == PasswordMode::Required,
+            password_hint,
             providers,
             slots,
         }

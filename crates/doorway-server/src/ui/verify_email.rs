@@ -125,7 +125,7 @@ pub(crate) async fn submit(
         ),
         Err(e) => render::refused_form(e, chrome, |chrome, errors| VerifyPage {
             chrome,
-            errors,
+            errors: if token.is_empty() { errors } else { errors.detach("code") },
             notice: "",
             return_to: return_to.field(),
             email: email.to_owned(),

@@ -16,6 +16,7 @@ on_both_backends!(
     a_form_sign_up_opens_the_native_session,
     refused_forms_show_each_error_next_to_its_field,
     pages_speak_the_browsers_language_and_wear_the_projects_brand,
+    mailed_links_land_on_the_pages_unless_they_are_switched_off,
 );
 
 const ALLOWED: &str = "https://app.example.com/after";
@@ -344,6 +345,13 @@ async fn refused_forms_show_each_error_next_to_its_field(backend: Backend) {
     assert_eq!(taken.status(), 409);
     assert!(taken.text().await.unwrap().contains("An account with this address already exists."));
 
+    // A link's token that does not work: the error is the form's (the page has no code field).
+    let csrf = browser.token("/ui/verify-email?token=forged").await;
+    let forged = browser.post("/ui/verify-email", &[("csrf", csrf.as_str()), ("token", "forged")]).await;
+    assert_eq!(forged.status(), 400);
+    let html = forged.text().await.unwrap();
+    assert!(html.contains("<li>The code is wrong.</li>") && !html.contains(r#"id="code""#), "{html}");
+
     let csrf = browser.token("/ui/sign-in/code").await;
     let code = browser
         .post("/ui/sign-in/code", &[("csrf", csrf.as_str()), ("email", email.as_str()), ("code", "000000")])
@@ -376,4 +384,33 @@ async fn pages_speak_the_browsers_language_and_wear_the_projects_brand(backend: 
     let html = english.text().await.unwrap();
     assert!(html.contains(r#"<html lang="en">"#) && html.contains("Create your account") && html.contains("Default"));
     assert!(!html.contains("<style>"), "no brand colour, no style block");
+}
+
+async fn mailed_links_land_on_the_pages_unless_they_are_switched_off(backend: Backend) {
+    let mut off = ProjectConfig { name: Some("Off".into()), ..Default::default() };
+    off.settings.contracts.insert("pages".into(), doorway_core::project::ContractSwitch { enabled: false });
+    let app = TestApp::builder(backend)
+        .with_smtp()
+        .with_project("acme", "Acme")
+        .with_project_config("off", off)
+        .spawn()
+        .await;
+    for (prefix, pages_on) in [("/acme", true), ("/off", false)] {
+        let email = unique_email("links");
+        assert_eq!(app.sign_up(prefix, &email, "Link Lander", None).await.status(), 201);
+        app.post_json(&format!("{prefix}/api/auth/forgot-password"), &j!({"email": email})).await;
+        let link = app.wait_for_mails_to(&email, 1).await[0].link();
+        assert!(link.contains(&format!("{prefix}/api/auth/reset-password?token=")), "{link}");
+        let token = url::Url::parse(&link).unwrap().query_pairs().find(|(k, _)| k == "token").unwrap().1.into_owned();
+        let opened = app.bare_client().get(&link).send().await.unwrap();
+        if pages_on {
+            assert_eq!(opened.status(), 303);
+            assert_eq!(location(&opened), format!("{prefix}/ui/reset-password?token={}", urlencode(&token)));
+        } else {
+            assert_eq!(opened.status(), 200, "the native confirmation page");
+            assert!(opened.text().await.unwrap().contains(r#"action="reset-password""#));
+            let page = app.bare_client().get(app.url(&format!("{prefix}/ui/sign-up"))).send().await.unwrap();
+            assert_eq!(page.status(), 404, "switched-off pages do not exist");
+        }
+    }
 }

@@ -92,6 +92,7 @@ async fn run_in_chromium(app: &TestApp, config: Value) -> Value {
     let results = tokio::time::timeout(Duration::from_secs(240), conversation)
         .await
         .expect("Chromium did not finish within 240 s");
+    drop(stdin);
     let mut errors = String::new();
     tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut errors).await.unwrap();
     results.unwrap_or_else(|| panic!("pages.mjs ended without results: {errors}"))
