@@ -200,7 +200,7 @@ async fn proof_inside_the_password_holders_session_keeps_everything(backend: Bac
     let link = wait_for_mails(&by_link, 1).await[0].link();
     let verified =
         app.bare_client().get(&link).header("cookie", format!("doorway_access={access}")).send().await.unwrap();
-    assert_eq!(verified.status(), 200);
+    assert_eq!(verified.status(), 303, "to the hosted verify page");
     assert_eq!(password_sign_in(&app, &by_link).await.status(), 200);
 
     // Storyden: the code is sent with the sign-up's cookie.
