@@ -17,6 +17,10 @@ pub enum EmailError {
 }
 
 impl EmailAddress {
+    /// The longest address (RFC 5321's path limit less its angle brackets), documented as every
+    /// contract's `email` `maxLength`.
+    pub const MAX_LEN: usize = 254;
+
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
         let raw = raw.trim();
         if raw.is_empty() {
@@ -40,7 +44,7 @@ impl EmailAddress {
             return Err(EmailError::Invalid);
         }
         let address = format!("{local}@{domain}");
-        if address.len() > 254 {
+        if address.len() > Self::MAX_LEN {
             return Err(EmailError::TooLong);
         }
         if !email_address::EmailAddress::is_valid(&address) {

@@ -100,6 +100,14 @@ pub struct ApiError {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "success": false,
+    "error": {
+        "code": "VALIDATION_ERROR",
+        "message": "Invalid input data",
+        "details": [{"field": "email", "message": "Email must be a valid email address"}]
+    }
+}))]
 pub struct ErrorBody {
     /// Always `false`.
     success: bool,

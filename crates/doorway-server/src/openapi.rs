@@ -1,6 +1,7 @@
 //! The OpenAPI document, assembled from the handlers' annotations. Contracts add their own
 //! tags (see `contracts::routes`).
 
+use axum::http::StatusCode;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::{ServerBuilder, ServerVariableBuilder};
@@ -136,9 +137,28 @@ struct ReplykeErrorDoc {
     /// e.g. `auth/missing-fields`, `auth/invalid-email`, `auth/email-taken`.
     #[schema(example = "auth/missing-fields")]
     code: String,
-    /// Per-field problems (`field`, `code`, `message`) on `auth/invalid-fields`.
-    #[schema(value_type = Option<Vec<Object>>)]
-    details: Option<Vec<serde_json::Value>>,
+    /// Per-field problems on invalid fields; a hint on `auth/server-error`.
+    #[schema(schema_with = replyke_details)]
+    details: Option<serde_json::Value>,
+}
+
+fn replyke_details() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let problem = ObjectBuilder::new()
+        .property("field", text().description(Some("The body's field, e.g. `email`")))
+        .property("code", text().description(Some("e.g. `auth/invalid-email`")))
+        .property("message", text())
+        .required("field")
+        .required("code")
+        .required("message");
+    OneOfBuilder::new()
+        .item(ArrayBuilder::new().items(problem).min_items(Some(1)))
+        .item(text())
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some("Every failing field (`field`, `code`, `message`), or a hint on `auth/server-error`"))
+        .build()
+        .into()
 }
 
 /// The rejections every route shares, documented in the owning contract's format from one
@@ -148,7 +168,9 @@ struct ReplykeErrorDoc {
 ///    413 (over 64 KiB) and 415 (not JSON);
 ///  - every POST: 403 `CROSS_SITE_REQUEST` (cookies from a foreign origin);
 ///  - every operation: 500;
-///  - an error status documented without a body gets the contract's error schema.
+///  - an error status documented without a body gets the contract's error schema;
+///  - the refusals a layer answers (413, 403, 500, 503) carry the contract's real body as their
+///    example.
 pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
     use utoipa::openapi::{RefOr, Response};
     let components = api.components.get_or_insert_with(Default::default);
@@ -175,13 +197,40 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
                 "replyke" => ("application/json", "ReplykeErrorBody"),
                 _ => ("application/json", "ErrorBody"),
             };
-            let error = |description: &str| -> RefOr<Response> {
+            let contract = crate::contracts::CONTRACTS
+                .iter()
+                .copied()
+                .find(|c| c.tag().0 == tag)
+                .unwrap_or(&crate::contracts::native::Native);
+            // The refusals answered before a handler runs, each with its contract's real body
+            // as the example (400 and 415 come from each handler's own body reader: no example).
+            let error = |status: StatusCode, description: &str| -> RefOr<Response> {
+                let example = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => Some((
+                        "PAYLOAD_TOO_LARGE",
+                        format!("The body is larger than {} KiB", crate::errors::MAX_BODY_BYTES / 1024),
+                    )),
+                    StatusCode::FORBIDDEN => {
+                        Some(("CROSS_SITE_REQUEST", crate::same_origin::CROSS_SITE_MESSAGE.to_owned()))
+                    }
+                    StatusCode::INTERNAL_SERVER_ERROR => {
+                        Some(("INTERNAL_ERROR", crate::errors::INTERNAL_MESSAGE.to_owned()))
+                    }
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        Some(("SERVICE_UNAVAILABLE", doorway_core::store::Outage::Unreachable.message().to_owned()))
+                    }
+                    _ => None,
+                };
+                let example = example.and_then(|(code, message)| refusal_example(contract, status, code, message));
                 RefOr::T(
                     ResponseBuilder::new()
                         .description(description)
                         .content(
                             media,
-                            ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name(schema))).build(),
+                            ContentBuilder::new()
+                                .schema(Some(utoipa::openapi::Ref::from_schema_name(schema)))
+                                .example(example)
+                                .build(),
                         )
                         .build(),
                 )
@@ -198,20 +247,31 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
                 }
             }
             if operation.request_body.is_some() {
-                responses.entry("400".into()).or_insert_with(|| error("The body is not valid JSON"));
-                responses.entry("413".into()).or_insert_with(|| error("The body is over 64 KiB"));
-                responses.entry("415".into()).or_insert_with(|| error("The body is not sent as JSON"));
+                responses
+                    .entry("400".into())
+                    .or_insert_with(|| error(StatusCode::BAD_REQUEST, "The body is not valid JSON"));
+                responses
+                    .entry("413".into())
+                    .or_insert_with(|| error(StatusCode::PAYLOAD_TOO_LARGE, "The body is over 64 KiB"));
+                responses
+                    .entry("415".into())
+                    .or_insert_with(|| error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "The body is not sent as JSON"));
             }
             if unsafe_method {
                 responses.entry("403".into()).or_insert_with(|| {
-                    error("Cross-site: cookies sent from another origin, or a form or text body with cookies and no origin")
+                    error(StatusCode::FORBIDDEN, "Cross-site: cookies sent from another origin, or a form or text body with cookies and no origin")
                 });
             }
             if !is_document {
-                responses.entry("500".into()).or_insert_with(|| error("Unexpected failure"));
+                responses
+                    .entry("500".into())
+                    .or_insert_with(|| error(StatusCode::INTERNAL_SERVER_ERROR, "Unexpected failure"));
                 // Every route reads projects from the database (cached briefly).
                 responses.entry("503".into()).or_insert_with(|| {
-                    error("The database is unavailable or its storage is full; retry after `Retry-After` seconds")
+                    error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The database is unavailable or its storage is full; retry after `Retry-After` seconds",
+                    )
                 });
             }
         }
@@ -219,7 +279,66 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
     let mut doc = serde_json::to_value(&api).unwrap_or_default();
     add_links(&mut doc);
     optional_bodies_are_absent_not_null(&mut doc);
+    project_settings(&mut doc);
     doc
+}
+
+/// Project settings are a core type (no OpenAPI there), so their schema is read off what they
+/// serialize to: every key of the defaults, with its type, nested objects alike. Answers carry
+/// every key (required); a request may give any of them (each omitted one takes its default).
+/// Objects stay open: contracts keep their own settings under keys of their own.
+fn project_settings(doc: &mut serde_json::Value) {
+    let defaults = serde_json::to_value(doorway_core::ProjectSettings::default()).unwrap_or_default();
+    let description = "Per-project settings (the keys of `projects.<slug>` in the configuration file)";
+    if let Some(view) = doc.pointer_mut("/components/schemas/ProjectView/properties/settings") {
+        *view = shape_of(&defaults, true);
+        view["description"] = description.into();
+    }
+    if let Some(create) = doc.pointer_mut("/components/schemas/CreateProject/properties/settings") {
+        let mut schema = shape_of(&defaults, false);
+        schema["type"] = serde_json::json!(["object", "null"]);
+        schema["description"] = format!("{description}; omitted keys take their defaults").into();
+        *create = schema;
+    }
+}
+
+/// The JSON Schema of a value's shape: its type, and for an object its keys (all required when
+/// `required`). A null or an empty list says nothing of the type, so it is left open.
+fn shape_of(value: &serde_json::Value, required: bool) -> serde_json::Value {
+    use serde_json::{Value, json};
+    match value {
+        Value::Null => json!({}),
+        Value::Bool(_) => json!({"type": "boolean"}),
+        Value::Number(n) if n.is_i64() || n.is_u64() => json!({"type": "integer"}),
+        Value::Number(_) => json!({"type": "number"}),
+        Value::String(_) => json!({"type": "string"}),
+        Value::Array(items) => match items.first() {
+            Some(first) => json!({"type": "array", "items": shape_of(first, required)}),
+            None => json!({"type": "array"}),
+        },
+        Value::Object(fields) => {
+            let properties: serde_json::Map<String, Value> =
+                fields.iter().map(|(k, v)| (k.clone(), shape_of(v, required))).collect();
+            let mut schema = json!({"type": "object", "properties": properties, "additionalProperties": true});
+            if required && !fields.is_empty() {
+                schema["required"] = fields.keys().cloned().collect();
+            }
+            schema
+        }
+    }
+}
+
+/// The body `contract` answers a refusal with (it is ready at once: no I/O).
+fn refusal_example(
+    contract: &dyn crate::contracts::ContractAdapter,
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+) -> Option<serde_json::Value> {
+    use futures_util::FutureExt;
+    let body = contract.refuse(status, code, message).into_body();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).now_or_never()?.ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// utoipa writes an optional body (`Option<T>`) as `oneOf: [null, T]`, which says a JSON `null`
@@ -271,5 +390,27 @@ fn add_links(doc: &mut serde_json::Value) {
             let links = response.entry("links").or_insert_with(|| json!({}));
             links[to] = json!({"operationId": to, "parameters": parameters});
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::shape_of;
+
+    #[test]
+    fn a_shape_types_every_key_and_leaves_what_it_cannot_know_open() {
+        let value =
+            json!({"ttl": 60, "ratio": 0.5, "on": true, "name": "x", "hook": null, "list": [], "nested": {"limit": 5}});
+        let schema = shape_of(&value, true);
+        assert_eq!(schema["properties"]["ttl"], json!({"type": "integer"}));
+        assert_eq!(schema["properties"]["ratio"], json!({"type": "number"}));
+        assert_eq!(schema["properties"]["hook"], json!({}));
+        assert_eq!(schema["properties"]["list"], json!({"type": "array"}));
+        assert_eq!(schema["properties"]["nested"]["required"], json!(["limit"]));
+        assert_eq!(schema["required"].as_array().map(Vec::len), Some(7));
+        assert_eq!(schema["additionalProperties"], true);
+        assert!(shape_of(&value, false).get("required").is_none());
     }
 }

@@ -18,6 +18,10 @@ use doorway_core::{ProjectContext, ProjectSlug};
 use crate::contracts::contract_for;
 use crate::state::AppState;
 
+/// The refusal's message (also the OpenAPI document's example of it).
+pub(crate) const CROSS_SITE_MESSAGE: &str =
+    "Requests that carry cookies are accepted only from this site or an allowed origin";
+
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
     Allowed,
@@ -41,10 +45,7 @@ fn verdict(headers: &HeaderMap, own_origin: &str, cors: &CorsSettings) -> Verdic
         Some("none") => Verdict::Allowed,
         Some(_) => Verdict::CrossSite,
         None => {
-            let json = headers.get(header::CONTENT_TYPE).is_none_or(|t| {
-                let t = t.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-                t == "application/json" || t.ends_with("+json")
-            });
+            let json = headers.get(header::CONTENT_TYPE).is_none_or(crate::contracts::common::body::is_json_media);
             if json { Verdict::Allowed } else { Verdict::NotJson }
         }
     }
@@ -68,11 +69,7 @@ pub async fn refuse_cross_site(State(state): State<AppState>, req: Request, next
         Verdict::Allowed => next.run(req).await,
         Verdict::CrossSite => {
             tracing::warn!(origin = ?req.headers().get(header::ORIGIN), path = %req.uri().path(), "cross-site request with cookies refused");
-            contract.refuse(
-                StatusCode::FORBIDDEN,
-                "CROSS_SITE_REQUEST",
-                "Requests that carry cookies are accepted only from this site or an allowed origin".to_owned(),
-            )
+            contract.refuse(StatusCode::FORBIDDEN, "CROSS_SITE_REQUEST", CROSS_SITE_MESSAGE.to_owned())
         }
         Verdict::NotJson => contract.refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -22,6 +22,7 @@ use utoipa_axum::routes;
 
 use super::ContractAdapter;
 use crate::client_info::Client;
+use crate::contracts::common::body::{BodyRejection, is_json_media};
 use crate::contracts::common::oauth::client_message;
 use crate::contracts::common::{Fields, NativeJson, presented_access_token};
 use crate::contracts::native::handlers::session_error;
@@ -257,6 +258,7 @@ pub struct LogoutDoc {
     responses(
         (status = 200, body = MessageResponse, description = "Session revoked: its access and refresh tokens stop working"),
         (status = 401, body = ErrorBody, description = "UNAUTHORIZED: no valid session presented"),
+        (status = 415, body = ErrorBody, description = "UNSUPPORTED_MEDIA_TYPE: a body not sent as JSON"),
         (status = 422, body = ErrorBody, description = "VALIDATION_ERROR: a body that is not `{refresh_token?}`"),
     ))]
 pub async fn logout(
@@ -268,6 +270,9 @@ pub async fn logout(
 ) -> Result<Json<MessageResponse>, ApiError> {
     let body: Value = if body.is_empty() {
         Value::Object(Default::default())
+    } else if !headers.get(axum::http::header::CONTENT_TYPE).is_some_and(is_json_media) {
+        let refused = BodyRejection::NotJson;
+        return Err(ApiError::new(refused.status(), "UNSUPPORTED_MEDIA_TYPE", refused.message()));
     } else {
         serde_json::from_slice(&body)
             .map_err(|_| ApiError::validation(vec![FieldError::new("body", "The body must be JSON")]))?

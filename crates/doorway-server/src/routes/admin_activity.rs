@@ -72,10 +72,52 @@ pub struct AuditQuery {
 #[serde(rename_all = "camelCase")]
 pub struct AuditPage {
     success: bool,
-    #[schema(value_type = Vec<Object>)]
-    data: Vec<Value>,
+    data: Vec<AuditRow>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     next_cursor: Option<String>,
+}
+
+/// One row of the audit log.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "aud_01JH4Z4T1Q7N6V8W9X0Y1Z2A3B", "at": "2026-01-31T12:00:00Z", "action": "signup", "outcome": "ok",
+    "method": "password", "userId": "usr_01JH4Z4T1Q7N6V8W9X0Y1Z2A3C", "ip": "198.51.100.7",
+    "userAgent": "Mozilla/5.0", "detail": null
+}))]
+pub struct AuditRow {
+    id: String,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
+    at: String,
+    /// e.g. `signup`, `signin`, `refresh.reuse`, `admin.project.create`.
+    action: String,
+    /// `ok`, or `denied:<reason>`.
+    outcome: String,
+    /// e.g. `password`, `oauth:github`.
+    method: Option<String>,
+    user_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    /// What the action recorded beyond the columns (e.g. the changed settings' keys), or null.
+    #[schema(value_type = Option<Object>, additional_properties = true)]
+    detail: Value,
+}
+
+impl From<doorway_core::events::AuditEntry> for AuditRow {
+    fn from(a: doorway_core::events::AuditEntry) -> Self {
+        Self {
+            id: a.id,
+            at: a.at.to_rfc3339(),
+            action: a.action,
+            outcome: a.outcome,
+            method: a.method,
+            user_id: a.user_id,
+            ip: a.ip,
+            user_agent: a.user_agent,
+            detail: a.detail,
+        }
+    }
 }
 
 /// Read the project's audit log, newest first, with filters and pagination.
@@ -113,15 +155,7 @@ pub async fn audit(
     } else {
         None
     };
-    let data = rows
-        .into_iter()
-        .map(|a| {
-            json!({
-                "id": a.id, "at": a.at.to_rfc3339(), "action": a.action, "outcome": a.outcome,
-                "method": a.method, "userId": a.user_id, "ip": a.ip, "userAgent": a.user_agent, "detail": a.detail,
-            })
-        })
-        .collect();
+    let data = rows.into_iter().map(AuditRow::from).collect();
     Ok(Json(AuditPage { success: true, data, next_cursor }))
 }
 
@@ -150,19 +184,98 @@ pub enum DeliveryStatusDoc {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DeliveryList {
     success: bool,
-    #[schema(value_type = Vec<Object>)]
-    data: Vec<Value>,
+    data: Vec<DeliveryView>,
 }
 
-fn delivery_view(d: &Delivery, attempts: Vec<Value>) -> Value {
-    json!({
-        "id": d.id, "eventId": d.event_id, "kind": d.kind.as_str(), "target": d.target,
-        "status": d.status.as_str(), "attempts": d.attempts,
-        "nextAttemptAt": d.next_attempt_at.to_rfc3339(), "lastError": d.last_error,
-        "createdAt": d.created_at.to_rfc3339(), "deliveredAt": d.delivered_at.map(|t| t.to_rfc3339()),
-        "payload": serde_json::from_str::<Value>(&d.body).unwrap_or(Value::Null),
-        "log": attempts,
-    })
+/// One webhook delivery and its attempt log.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    id: String,
+    /// The event's id, sent as the `webhook-id` header (kept on replay).
+    event_id: String,
+    /// Always `webhook` here.
+    #[schema(example = "webhook")]
+    kind: &'static str,
+    /// The endpoint's URL.
+    #[schema(format = "uri")]
+    target: String,
+    #[schema(value_type = DeliveryStatusDoc)]
+    status: &'static str,
+    /// Attempts made so far.
+    #[schema(minimum = 0)]
+    attempts: i64,
+    #[schema(format = DateTime)]
+    next_attempt_at: String,
+    last_error: Option<String>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    delivered_at: Option<String>,
+    /// The event exactly as it is sent.
+    #[schema(value_type = WebhookEventDoc)]
+    payload: Value,
+    log: Vec<DeliveryAttemptView>,
+}
+
+/// A webhook's body (Standard Webhooks): the event's type, when it happened, and its data.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = WebhookEvent)]
+struct WebhookEventDoc {
+    /// e.g. `user.created`, `user.password_changed`.
+    #[schema(example = "user.created")]
+    r#type: String,
+    #[schema(format = DateTime)]
+    timestamp: String,
+    /// The event's own fields (for user events, `user`).
+    #[schema(value_type = Object)]
+    data: Value,
+}
+
+/// One attempt of a delivery.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryAttemptView {
+    /// 1 for the first attempt.
+    #[schema(minimum = 1)]
+    attempt: i64,
+    #[schema(format = DateTime)]
+    at: String,
+    /// The endpoint's HTTP status; null when no answer came (timeout, refused connection).
+    status_code: Option<i64>,
+    #[schema(minimum = 0)]
+    latency_ms: i64,
+    error: Option<String>,
+}
+
+impl From<doorway_core::webhooks::DeliveryAttempt> for DeliveryAttemptView {
+    fn from(a: doorway_core::webhooks::DeliveryAttempt) -> Self {
+        Self {
+            attempt: a.attempt,
+            at: a.at.to_rfc3339(),
+            status_code: a.status_code,
+            latency_ms: a.latency_ms,
+            error: a.error,
+        }
+    }
+}
+
+fn delivery_view(d: &Delivery, log: Vec<DeliveryAttemptView>) -> DeliveryView {
+    DeliveryView {
+        id: d.id.clone(),
+        event_id: d.event_id.clone(),
+        kind: d.kind.as_str(),
+        target: d.target.clone(),
+        status: d.status.as_str(),
+        attempts: d.attempts,
+        next_attempt_at: d.next_attempt_at.to_rfc3339(),
+        last_error: d.last_error.clone(),
+        created_at: d.created_at.to_rfc3339(),
+        delivered_at: d.delivered_at.map(|t| t.to_rfc3339()),
+        payload: serde_json::from_str::<Value>(&d.body).unwrap_or(Value::Null),
+        log,
+    }
 }
 
 /// Webhook deliveries of the project, newest first, each with its attempt log.
@@ -200,10 +313,7 @@ pub async fn deliveries(
     let mut data = Vec::with_capacity(rows.len());
     for d in rows {
         let log = store.delivery_attempts(&d.id).await.map_err(|e| ApiError::internal(&e))?;
-        let log = log
-            .into_iter()
-            .map(|a| json!({"attempt": a.attempt, "at": a.at.to_rfc3339(), "statusCode": a.status_code, "latencyMs": a.latency_ms, "error": a.error}))
-            .collect();
+        let log = log.into_iter().map(DeliveryAttemptView::from).collect();
         data.push(delivery_view(&d, log));
     }
     Ok(Json(DeliveryList { success: true, data }))

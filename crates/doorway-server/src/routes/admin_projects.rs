@@ -151,9 +151,55 @@ pub async fn get(
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AdminUserEnvelope {
     success: bool,
-    /// Every stored profile field, `secureMetadata` included.
-    #[schema(value_type = Object)]
-    data: serde_json::Value,
+    data: AdminUserView,
+}
+
+/// Every stored profile field of a user, `secureMetadata` included.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminUserView {
+    /// `usr_…`
+    id: String,
+    /// The user's number in the project (Replyke's sequence).
+    seq: i64,
+    /// Null for an account known by its handle only.
+    #[schema(format = Email)]
+    email: Option<String>,
+    email_verified: bool,
+    name: Option<String>,
+    username: Option<String>,
+    #[schema(format = "uri")]
+    avatar: Option<String>,
+    bio: Option<String>,
+    location: Option<GeoJsonPoint>,
+    /// `YYYY-MM-DD`.
+    #[schema(format = Date)]
+    birthdate: Option<String>,
+    /// What the user's own contract lets them store (Replyke's `metadata`), any JSON object.
+    #[schema(value_type = Object, additional_properties = true)]
+    metadata: serde_json::Value,
+    /// Written only by trusted back ends; never returned to the user.
+    #[schema(value_type = Object, additional_properties = true)]
+    secure_metadata: serde_json::Value,
+    /// The fields of the project's external sign-up model (Aufy), or null.
+    #[schema(value_type = Option<Object>, additional_properties = true)]
+    custom_fields: serde_json::Value,
+    reputation: i64,
+    /// Project-wide roles (the access token's `roles` claim).
+    roles: Vec<String>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+/// A GeoJSON point: `[longitude, latitude]`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct GeoJsonPoint {
+    #[schema(pattern = "^Point$", example = "Point")]
+    r#type: &'static str,
+    #[schema(min_items = 2, max_items = 2, example = json!([2.35, 48.85]))]
+    coordinates: [f64; 2],
 }
 
 /// Read one user with everything stored about them, secure metadata included.
@@ -175,25 +221,25 @@ pub async fn get_user(
         ApiError::new(StatusCode::NOT_FOUND, "USER_NOT_FOUND", format!("No user '{user_id}' in '{slug}'"))
     })?;
     let roles = store.user_roles(&u.id).await.map_err(|e| ApiError::internal(&e))?;
-    let data = serde_json::json!({
-        "id": u.id,
-        "seq": u.seq,
-        "email": u.email.as_ref().map(|e| e.as_str()),
-        "emailVerified": u.email_verified,
-        "name": u.name,
-        "username": u.username,
-        "avatar": u.avatar_url,
-        "bio": u.bio,
-        "location": u.location.map(|l| serde_json::json!({"type": "Point", "coordinates": [l.longitude, l.latitude]})),
-        "birthdate": u.birthdate,
-        "metadata": u.metadata,
-        "secureMetadata": u.secure_metadata,
-        "customFields": u.custom_fields,
-        "reputation": u.reputation,
-        "roles": roles,
-        "createdAt": u.created_at.to_rfc3339(),
-        "updatedAt": u.updated_at.to_rfc3339(),
-    });
+    let data = AdminUserView {
+        email: u.email.as_ref().map(|e| e.as_str().to_owned()),
+        email_verified: u.email_verified,
+        avatar: u.avatar_url,
+        location: u.location.map(|l| GeoJsonPoint { r#type: "Point", coordinates: [l.longitude, l.latitude] }),
+        created_at: u.created_at.to_rfc3339(),
+        updated_at: u.updated_at.to_rfc3339(),
+        id: u.id,
+        seq: u.seq,
+        name: u.name,
+        username: u.username,
+        bio: u.bio,
+        birthdate: u.birthdate,
+        metadata: u.metadata,
+        secure_metadata: u.secure_metadata,
+        custom_fields: u.custom_fields,
+        reputation: u.reputation,
+        roles,
+    };
     Ok(Json(AdminUserEnvelope { success: true, data }))
 }
 

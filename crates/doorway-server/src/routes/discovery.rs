@@ -10,8 +10,31 @@ use crate::state::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct JwkSet {
-    #[schema(value_type = Vec<Object>)]
+    /// The current key first, then keys rotated out whose tokens may still be live.
+    #[schema(value_type = Vec<JwkDoc>)]
     keys: Vec<PublicJwk>,
+}
+
+/// One public key (RFC 8037: an Ed25519 octet key pair), as `PublicJwk` serializes it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = Jwk)]
+struct JwkDoc {
+    #[schema(pattern = "^OKP$", example = "OKP")]
+    kty: String,
+    #[schema(pattern = "^Ed25519$", example = "Ed25519")]
+    crv: String,
+    #[schema(pattern = "^EdDSA$", example = "EdDSA")]
+    alg: String,
+    #[schema(rename = "use", pattern = "^sig$", example = "sig")]
+    key_use: String,
+    /// The key id, the `kid` header of the tokens it signed.
+    /// A shortened RFC 7638 thumbprint: 16 bytes, base64url.
+    #[schema(pattern = "^[A-Za-z0-9_-]{22}$", example = "q8C1n0bq0y3hXg3tQk7f2w")]
+    kid: String,
+    /// The public key, base64url without padding (32 bytes).
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$", example = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")]
+    x: String,
 }
 
 /// The project's public signing keys (Ed25519, `EdDSA`).

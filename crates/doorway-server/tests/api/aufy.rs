@@ -7,7 +7,7 @@ use doorway_core::oauth::ProviderSettings;
 use doorway_server::settings::ProjectConfig;
 use serde_json::{Value, json as j};
 
-use crate::harness::{ADMIN_TOKEN, Backend, TestApp, cookie_value, json, set_cookie, unique_email};
+use crate::harness::{ADMIN_TOKEN, Backend, TestApp, cookie_value, json, oversized_json, set_cookie, unique_email};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -374,9 +374,8 @@ async fn oversized_and_non_json_bodies_are_problems(backend: Backend) {
             .body(body)
             .send()
     };
-    let huge = format!(r#"{{"aboutMe":"{}"}}"#, "x".repeat(3 * 1024 * 1024));
     for (status, response) in [
-        (413, send("application/json", huge).await.unwrap()),
+        (413, send("application/json", oversized_json()).await.unwrap()),
         (415, send("text/plain", "{}".into()).await.unwrap()),
         (400, send("application/json", "{".into()).await.unwrap()),
     ] {

@@ -1,6 +1,6 @@
 use serde_json::json as j;
 
-use crate::harness::{ADMIN_TOKEN, Backend, TestApp, json, oversized};
+use crate::harness::{ADMIN_TOKEN, Backend, OVERSIZED_BYTES, TestApp, json, oversized};
 use crate::on_both_backends;
 
 on_both_backends!(malformed_requests_get_the_native_envelope, oversized_bodies_answer_in_each_contracts_format);
@@ -65,7 +65,7 @@ async fn oversized_bodies_answer_in_each_contracts_format(backend: Backend) {
         .bare_client()
         .post(app.url("/api/auth/sign-in/email-link"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={}", "x".repeat(3 * 1024 * 1024)))
+        .body(format!("token={}", "x".repeat(OVERSIZED_BYTES)))
         .send()
         .await
         .unwrap();

@@ -293,19 +293,31 @@ impl Drop for TestApp {
     }
 }
 
-/// POSTs a JSON body 32 KiB over the 64 KiB limit. The server answers 413 without reading it
-/// and closes the connection, so this uses its own client (a pooled connection would be reset
-/// under the next request), and the body is small enough to fit the loopback socket buffers:
-/// a body of megabytes was still being written when the server closed, and the send failed
-/// with a broken pipe instead of reading the 413.
+/// How far an oversized body goes: 32 KiB over the 64 KiB limit. The server answers 413 without
+/// reading it and closes the connection; a body this small fits the loopback socket buffers, so
+/// the client reads the 413 (a body of megabytes was still being written when the server
+/// closed, and the send failed with a broken pipe instead).
+pub const OVERSIZED_BYTES: usize = 96 * 1024;
+
+/// A JSON sign-up body `OVERSIZED_BYTES` long, for tests that send it with their own headers
+/// (from a client of their own: see [`oversized`]).
+pub fn oversized_json() -> String {
+    format!(r#"{{"email":"a@example.com","password":"{STRONG_PASSWORD}","name":"{}"}}"#, "x".repeat(OVERSIZED_BYTES))
+}
+
+/// POSTs [`oversized_json`] with the admin token. The server closes the connection after the
+/// 413, so this uses its own client (a pooled connection would be reset under the next request).
 pub async fn oversized(app: &TestApp, path: &str) -> reqwest::Response {
-    let huge =
-        format!(r#"{{"email":"a@example.com","password":"{STRONG_PASSWORD}","name":"{}"}}"#, "x".repeat(96 * 1024));
+    oversized_as(app, reqwest::Method::POST, path).await
+}
+
+/// [`oversized`] with another method.
+pub async fn oversized_as(app: &TestApp, method: reqwest::Method, path: &str) -> reqwest::Response {
     app.bare_client()
-        .post(app.url(path))
+        .request(method, app.url(path))
         .bearer_auth(ADMIN_TOKEN)
         .header("content-type", "application/json")
-        .body(huge)
+        .body(oversized_json())
         .send()
         .await
         .expect("the server answers before the client finishes sending")

@@ -34,6 +34,7 @@ mod pre_hijacking;
 mod pre_signup_hook;
 mod project_scope;
 mod rate_limits;
+mod rejections;
 mod replyke;
 mod replyke_client;
 mod replyke_recovery;

@@ -7,6 +7,12 @@ use serde_json::json as j;
 use crate::harness::{Backend, STRONG_PASSWORD, TestApp, json, manual_clock};
 use crate::on_both_backends;
 
+/// Whether the OpenAPI document lists `status` among the answers of `method path`.
+async fn documents(app: &TestApp, method: &str, path: &str, status: u16) -> bool {
+    let doc = json(app.get("/openapi.json").await).await;
+    doc["paths"][path][method]["responses"].get(status.to_string()).is_some()
+}
+
 on_both_backends!(
     sixth_password_sign_up_from_one_ip_is_429,
     forwarded_for_counts_only_from_trusted_proxies,
@@ -33,6 +39,8 @@ async fn sixth_password_sign_up_from_one_ip_is_429(backend: Backend) {
     assert_eq!(replyke.status(), 429);
     assert!(replyke.headers().contains_key("retry-after"));
     assert_eq!(json(replyke).await["code"], "auth/too-many-requests");
+    assert!(documents(&app, "post", "/api/auth/sign-up", 429).await);
+    assert!(documents(&app, "post", "/auth/sign-up", 429).await);
 
     let audit = app.state.services.store.audit(&app.project_id("default").await).await.unwrap();
     assert_eq!(audit.iter().filter(|a| a.outcome == "denied:rate_limited").count(), 2);
@@ -85,6 +93,7 @@ async fn sign_in_attempts_are_limited(backend: Backend) {
     let third = app.post_json("/api/auth/sign-in", &body).await;
     assert_eq!(third.status(), 429);
     assert_eq!(third.headers()["ratelimit-limit"], "2");
+    assert!(documents(&app, "post", "/api/auth/sign-in", 429).await);
 }
 
 /// Each code dies after 5 wrong tries, but a client guessing across many addresses (every
@@ -108,6 +117,22 @@ async fn code_guesses_are_limited_per_client_across_addresses(backend: Backend) 
     let storyden = guess("/auth/email/verify", 4).await;
     assert_eq!(storyden.status(), 429);
     assert_eq!(storyden.headers()["content-type"], "application/problem+json");
+    // Every route that redeems a code or a link counts against the same budget, and says so
+    // in the document.
+    let verify = guess("/api/auth/verify-email", 5).await;
+    assert_eq!(verify.status(), 429);
+    assert_eq!(json(verify).await["error"]["code"], "RATE_LIMITED");
+    let link = app.post_json("/api/auth/sign-in/email-link", &j!({"token": "not-a-real-link-token"})).await;
+    assert_eq!(link.status(), 429);
+    assert_eq!(json(link).await["error"]["code"], "RATE_LIMITED");
+    for path in [
+        "/api/auth/verify-email",
+        "/api/auth/sign-in/email-code/verify",
+        "/api/auth/sign-in/email-link",
+        "/auth/email/verify",
+    ] {
+        assert!(documents(&app, "post", path, 429).await, "{path}");
+    }
 }
 
 /// A fixed window let 5 sign-ups through just before the top of the hour and 5 more just after

@@ -13,6 +13,7 @@ on_both_backends!(
     taken_email_or_username_is_409,
     bad_bodies_and_unknown_projects,
     projects_are_isolated_for_email_and_username,
+    overlong_addresses_are_invalid_emails,
 );
 
 fn seed_example() -> Value {
@@ -212,4 +213,29 @@ async fn projects_are_isolated_for_email_and_username(backend: Backend) {
     assert_eq!(app.post_json("/one/auth/sign-up", &seed_example()).await.status(), 201);
     assert_eq!(app.post_json("/two/auth/sign-up", &seed_example()).await.status(), 201);
     assert_eq!(app.post_json("/two/auth/sign-up", &seed_example()).await.status(), 409);
+}
+
+/// Every Replyke `email` is bounded like every other contract's (254 characters, the
+/// document's `maxLength`): the routes that only match an address (sign-in, codes) refuse a
+/// longer one as `auth/invalid-email`, as the routes that parse it do.
+async fn overlong_addresses_are_invalid_emails(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let long = format!("{}@example.com", "a".repeat(250));
+    let bodies = [
+        ("/auth/sign-in", j!({"email": long, "password": "securePassword123"})),
+        ("/auth/verify-email", j!({"email": long, "code": "123456"})),
+        ("/auth/reset-password", j!({"email": long, "code": "123456", "newPassword": "securePassword123"})),
+        ("/auth/sign-up", j!({"email": long, "password": "securePassword123"})),
+        ("/auth/send-verification-email", j!({"email": long})),
+        ("/auth/request-password-reset", j!({"email": long})),
+    ];
+    for (path, body) in bodies {
+        let response = app.post_json(path, &body).await;
+        assert_eq!(response.status(), 400, "{path}");
+        assert_eq!(json(response).await["code"], "auth/invalid-email", "{path}");
+    }
+    let doc = json(app.get("/openapi.json").await).await;
+    for schema in ["ReplykeSignInRequest", "ReplykeEmailCode", "ReplykeResetPasswordWithCode", "ReplykeEmailRequest"] {
+        assert_eq!(doc["components"]["schemas"][schema]["properties"]["email"]["maxLength"], 254, "{schema}");
+    }
 }

@@ -35,6 +35,12 @@ impl BodyRejection {
     }
 }
 
+/// Whether a `Content-Type` names JSON (`application/json` or `…+json`, any parameters).
+pub(crate) fn is_json_media(content_type: &axum::http::HeaderValue) -> bool {
+    let media = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    media == "application/json" || media.ends_with("+json")
+}
+
 /// Any JSON value (contracts check its shape field by field), or why there is none.
 pub async fn json_value<S: Send + Sync>(req: Request, state: &S) -> Result<serde_json::Value, BodyRejection> {
     match Json::<serde_json::Value>::from_request(req, state).await {

@@ -193,6 +193,7 @@ async fn verified(
         (status = 200, body = VerifiedResponse),
         (status = 400, body = ErrorBody, description = "INVALID_CODE, or CODE_EXPIRED (expired, used, or 5 wrong codes)"),
         (status = 422, body = ErrorBody, description = "VALIDATION_ERROR"),
+        (status = 429, body = ErrorBody, description = "RATE_LIMITED: the client's budget of codes and links tried; see Retry-After"),
     ))]
 pub async fn verify_by_code(
     State(state): State<AppState>,
@@ -289,6 +290,7 @@ async fn signed_in(
     responses(
         (status = 200, body = SignInResponse, description = "Signed in (`amr: [\"otp\"]`); refresh cookie set"),
         (status = 401, body = ErrorBody, description = "INVALID_CODE or CODE_EXPIRED"),
+        (status = 429, body = ErrorBody, description = "RATE_LIMITED: the client's budget of codes and links tried; see Retry-After"),
         (status = 422, body = ErrorBody),
     ))]
 pub async fn sign_in_with_code(
@@ -323,6 +325,7 @@ pub async fn confirm_sign_in_link(Query(q): Query<TokenQuery>) -> Response {
     responses(
         (status = 200, body = SignInResponse, description = "Signed in (`amr: [\"otp\"]`); refresh cookie set"),
         (status = 401, body = ErrorBody, description = "INVALID_CODE or CODE_EXPIRED"),
+        (status = 429, body = ErrorBody, description = "RATE_LIMITED: the client's budget of codes and links tried; see Retry-After"),
         (status = 422, body = ErrorBody, description = "VALIDATION_ERROR: no token"),
     ))]
 pub async fn sign_in_with_link(

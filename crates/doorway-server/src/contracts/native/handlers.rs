@@ -113,8 +113,10 @@ pub(crate) async fn create_account(
         (status = 409, body = ErrorBody, description = "EMAIL_EXISTS"),
         (status = 413, body = ErrorBody, description = "PAYLOAD_TOO_LARGE"),
         (status = 415, body = ErrorBody, description = "UNSUPPORTED_MEDIA_TYPE"),
+        (status = 403, body = ErrorBody, description = "SIGNUP_DENIED by the project's pre-sign-up hook, or CROSS_SITE_REQUEST"),
         (status = 422, body = ErrorBody, description = "VALIDATION_ERROR, with every failing field in `details`"),
-        (status = 503, body = ErrorBody, description = "Hashing queue full; see Retry-After"),
+        (status = 429, body = ErrorBody, description = "RATE_LIMITED: the sign-up budget of the client (password, email-only or OAuth start), or the address's verification mail budget; see Retry-After and RateLimit-*"),
+        (status = 503, body = ErrorBody, description = "Hashing queue full, or the pre-sign-up hook unavailable; see Retry-After"),
     ))]
 pub async fn sign_up(
     State(state): State<AppState>,
@@ -150,6 +152,7 @@ pub async fn sign_up(
         (status = 200, body = SignInResponse, description = "Signed in; refresh token set in the `doorway_refresh` cookie"),
         (status = 401, body = ErrorBody, description = "INVALID_CREDENTIALS (same answer for an unknown address)"),
         (status = 422, body = ErrorBody, description = "VALIDATION_ERROR"),
+        (status = 429, body = ErrorBody, description = "RATE_LIMITED: the client's sign-in budget; see Retry-After and RateLimit-*"),
         (status = 503, body = ErrorBody, description = "Hashing queue full; see Retry-After"),
     ))]
 pub async fn sign_in(

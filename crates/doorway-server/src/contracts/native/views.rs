@@ -67,6 +67,7 @@ pub struct SignUpData {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"success": true, "data": {"user": {"id": "usr_01JH4Z4T1Q7N6V8W9X0Y1Z2A3B", "email": "ada@example.com", "name": "Ada Lovelace", "emailVerified": false, "createdAt": "2026-01-31T12:00:00Z"}, "session": {"token": "eyJhbGciOiJFZERTQSIsImtpZCI6InE4QzFuMGJxMHkzaFhnM3RRazdmMncifQ.eyJzdWIiOiJ1c3JfMDFKSDRaNFQxUTdONlY4VzlYMFkxWjJBM0IifQ.c2lnbmF0dXJl", "expiresAt": "2026-01-31T12:15:00Z"}}, "message": "Account created successfully"}))]
 pub struct SignUpResponse {
     pub(crate) success: bool,
     pub(crate) data: SignUpData,
@@ -80,6 +81,7 @@ pub struct SignInData {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"success": true, "data": {"user": {"id": "usr_01JH4Z4T1Q7N6V8W9X0Y1Z2A3B", "email": "ada@example.com", "name": "Ada Lovelace", "emailVerified": true, "createdAt": "2026-01-31T12:00:00Z"}, "session": {"token": "eyJhbGciOiJFZERTQSIsImtpZCI6InE4QzFuMGJxMHkzaFhnM3RRazdmMncifQ.eyJzdWIiOiJ1c3JfMDFKSDRaNFQxUTdONlY4VzlYMFkxWjJBM0IifQ.c2lnbmF0dXJl", "expiresAt": "2026-01-31T12:15:00Z"}}, "message": "Signed in successfully"}))]
 pub struct SignInResponse {
     pub(crate) success: bool,
     pub(crate) data: SignInData,
@@ -92,6 +94,7 @@ pub struct RefreshData {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"success": true, "data": {"session": {"token": "eyJhbGciOiJFZERTQSIsImtpZCI6InE4QzFuMGJxMHkzaFhnM3RRazdmMncifQ.eyJzdWIiOiJ1c3JfMDFKSDRaNFQxUTdONlY4VzlYMFkxWjJBM0IifQ.c2lnbmF0dXJl", "expiresAt": "2026-01-31T12:15:00Z"}}, "message": "Session refreshed"}))]
 pub struct RefreshResponse {
     pub(crate) success: bool,
     pub(crate) data: RefreshData,
@@ -121,6 +124,7 @@ pub struct MeData {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"success": true, "data": {"user": {"id": "usr_01JH4Z4T1Q7N6V8W9X0Y1Z2A3B", "email": "ada@example.com", "name": "Ada Lovelace", "emailVerified": true, "createdAt": "2026-01-31T12:00:00Z"}, "organizations": [{"id": "org_01JH4Z4T1Q7N6V8W9X0Y1Z2A3C", "name": "Analytical Engines", "slug": "analytical-engines", "role": "owner", "workspaces": []}]}}))]
 pub struct MeResponse {
     pub(crate) success: bool,
     pub(crate) data: MeData,

@@ -19,22 +19,40 @@ use crate::state::AppState;
 #[allow(dead_code)]
 #[schema(as = ReplykeEmailRequest)]
 pub struct EmailDoc {
-    #[schema(format = Email, example = "ada@example.com")]
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     email: String,
 }
 
-/// `{email, code}` (the mailed code) or `{token}` (the mailed link's token).
+/// `{email, code}` (the mailed code) or `{token}` (the mailed link's token; it wins when both
+/// are sent).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 #[schema(as = ReplykeVerifyEmailRequest)]
-pub struct VerifyEmailDoc {
-    #[schema(format = Email, example = "ada@example.com")]
-    email: Option<String>,
+#[serde(untagged)]
+pub enum VerifyEmailDoc {
+    Code(CodeDoc),
+    Link(LinkDoc),
+}
+
+/// The address and the 6-digit code from the mail.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = ReplykeEmailCode)]
+pub struct CodeDoc {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
+    email: String,
     /// The 6-digit code from the mail.
     #[schema(pattern = "^[0-9]{6}$", example = "123456")]
-    code: Option<String>,
-    /// The token of the mailed link, instead of `email` and `code`.
-    token: Option<String>,
+    code: String,
+}
+
+/// The token of the mailed link.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = ReplykeLinkToken)]
+pub struct LinkDoc {
+    #[schema(min_length = 1, example = "3q2-7wAAAAEAAAAB")]
+    token: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -44,12 +62,21 @@ pub struct VerifiedResponse {
     user: AuthUserView,
 }
 
+fn invalid_email() -> ReplykeError {
+    ReplykeError::new(StatusCode::BAD_REQUEST, "auth/invalid-email", "Email must be a valid email address")
+}
+
 /// The address of a body's `email`, or why there is none.
 pub(super) fn email_of(fields: &Fields<'_>, missing: &str) -> Result<EmailAddress, ReplykeError> {
     let raw = fields.string("email")?.ok_or_else(|| ReplykeError::missing(missing))?;
-    EmailAddress::parse(raw).map_err(|_| {
-        ReplykeError::new(StatusCode::BAD_REQUEST, "auth/invalid-email", "Email must be a valid email address")
-    })
+    EmailAddress::parse(raw).map_err(|_| invalid_email())
+}
+
+/// An `email` the flows only match against stored addresses (sign-in, codes): one over the
+/// bound every contract documents (`maxLength`) names no account and is refused as invalid,
+/// as the routes that parse their address refuse it.
+pub(super) fn bounded_email(raw: &str) -> Result<&str, ReplykeError> {
+    if raw.trim().chars().count() > EmailAddress::MAX_LEN { Err(invalid_email()) } else { Ok(raw) }
 }
 
 /// How a mailed code or link was refused.
@@ -74,7 +101,7 @@ pub(super) fn proof_of<'a>(fields: &Fields<'a>, missing: &str) -> Result<Proof<'
         return Ok(Proof::Link { token });
     }
     match (fields.string("email")?, fields.string("code")?) {
-        (Some(email), Some(code)) => Ok(Proof::Code { email, code }),
+        (Some(email), Some(code)) => Ok(Proof::Code { email: bounded_email(email)?, code }),
         _ => Err(ReplykeError::missing(missing)),
     }
 }
@@ -106,7 +133,7 @@ pub async fn send_verification_email(
     request_body = VerifyEmailDoc,
     responses(
         (status = 200, body = VerifiedResponse, description = "Verified: the user, `isVerified: true`"),
-        (status = 400, description = "`auth/invalid-code`, `auth/code-expired` (expired, used, or too many wrong codes), `auth/missing-fields` or `auth/invalid-body`"),
+        (status = 400, description = "`auth/invalid-code`, `auth/code-expired` (expired, used, or too many wrong codes), `auth/invalid-email` (over 254 characters), `auth/missing-fields` or `auth/invalid-body`"),
         (status = 404, description = "`project/not-found`"),
         (status = 429, description = "`auth/too-many-requests`, with Retry-After"),
     ))]

@@ -18,7 +18,7 @@ use crate::state::AppState;
 #[schema(as = ReplykeRequestPasswordResetRequest)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestResetDoc {
-    #[schema(format = Email, example = "ada@example.com")]
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     email: String,
     /// The app's own reset page (absolute, under the project's `redirect_allowlist`); the mail
     /// links to it with `?token=…`. Without it, the mail links to Doorway's own page.
@@ -26,21 +26,42 @@ pub struct RequestResetDoc {
     redirect_to: Option<String>,
 }
 
-/// `POST /auth/reset-password` body: `{email, code, newPassword}` or `{token, newPassword}`.
+/// `POST /auth/reset-password` body: `{email, code, newPassword}` or `{token, newPassword}`
+/// (the token wins when both are sent).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 #[schema(as = ReplykeResetPasswordRequest)]
+#[serde(untagged)]
+pub enum ResetDoc {
+    Code(ResetWithCodeDoc),
+    Link(ResetWithLinkDoc),
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = ReplykeResetPasswordWithCode)]
 #[serde(rename_all = "camelCase")]
-pub struct ResetDoc {
-    #[schema(format = Email, example = "ada@example.com")]
-    email: Option<String>,
+pub struct ResetWithCodeDoc {
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
+    email: String,
     /// The 6-digit code from the mail.
     #[schema(pattern = "^[0-9]{6}$", example = "123456")]
-    code: Option<String>,
-    /// The token of the mailed link, instead of `email` and `code`.
-    token: Option<String>,
+    code: String,
     /// The project's `password_policy`.
-    #[schema(format = Password, min_length = 1)]
+    #[schema(format = Password, min_length = 1, example = "Correct-horse-9")]
+    new_password: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = ReplykeResetPasswordWithLink)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetWithLinkDoc {
+    /// The token of the mailed link.
+    #[schema(min_length = 1, example = "3q2-7wAAAAEAAAAB")]
+    token: String,
+    /// The project's `password_policy`.
+    #[schema(format = Password, min_length = 1, example = "Correct-horse-9")]
     new_password: String,
 }
 
@@ -99,7 +120,7 @@ pub async fn request_password_reset(
     request_body = ResetDoc,
     responses(
         (status = 200, body = MessageResponse, description = "Password reset"),
-        (status = 400, description = "`auth/invalid-code`, `auth/code-expired` (expired, used, or too many wrong codes), `auth/invalid-password` (with `details`), `auth/missing-fields` or `auth/invalid-body`"),
+        (status = 400, description = "`auth/invalid-code`, `auth/code-expired` (expired, used, or too many wrong codes), `auth/invalid-password` (with `details`), `auth/invalid-email` (over 254 characters), `auth/missing-fields` or `auth/invalid-body`"),
         (status = 404, description = "`project/not-found`"),
         (status = 429, description = "`auth/too-many-requests`, with Retry-After"),
         (status = 503, description = "`auth/server-busy`, with Retry-After"),

@@ -27,7 +27,7 @@ use crate::state::AppState;
 #[allow(dead_code)]
 #[schema(as = ReplykeSignInRequest)]
 pub struct SignInDoc {
-    #[schema(format = Email, example = "ada@example.com")]
+    #[schema(format = Email, min_length = 3, max_length = 254, example = "ada@example.com")]
     email: String,
     #[schema(format = Password, min_length = 1)]
     password: String,
@@ -83,7 +83,7 @@ fn sign_in_error(e: SignInError) -> ReplykeError {
     request_body = SignInDoc,
     responses(
         (status = 200, body = AuthResponse, description = "Signed in; the refresh token is also set in the `replyke-refresh-jwt` cookie"),
-        (status = 400, description = "`auth/missing-fields`, or `auth/invalid-body` (not an object, or a field that is not a string)"),
+        (status = 400, description = "`auth/missing-fields`, `auth/invalid-email` (over 254 characters), or `auth/invalid-body` (not an object, or a field that is not a string)"),
         (status = 401, description = "`auth/invalid-credentials`: unknown address or wrong password"),
         (status = 404, description = "`project/not-found`"),
         (status = 429, description = "`auth/too-many-requests`, with Retry-After"),
@@ -101,7 +101,7 @@ pub async fn sign_in(
     let (Some(email), Some(password)) = (fields.string("email")?, fields.string("password")?) else {
         return Err(ReplykeError::missing("Email, and password are required."));
     };
-    let email = sign_in::Identifier::Email(email);
+    let email = sign_in::Identifier::Email(super::email::bounded_email(email)?);
     let outcome = sign_in::sign_in(&state.services, &ctx, email, Password::new(password.to_owned()), client)
         .await
         .map_err(sign_in_error)?;

@@ -64,8 +64,8 @@ pub struct AuthUserView {
     /// Midnight UTC of the birthdate, ISO 8601 with milliseconds.
     #[schema(nullable, required = true, example = "1995-01-01T00:00:00.000Z")]
     birthdate: Option<String>,
-    /// Public metadata.
-    #[schema(value_type = Object)]
+    /// Public metadata: any JSON object the user's client stored.
+    #[schema(value_type = Object, additional_properties = true, example = json!({"theme": "dark"}))]
     metadata: serde_json::Value,
     suspensions: Vec<SuspensionView>,
     reputation: i64,

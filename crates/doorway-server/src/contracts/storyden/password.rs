@@ -312,7 +312,6 @@ async fn signed_in_account<'a>(
         (status = 400, description = "Bad body, or the password breaks the policy (problem+json)"),
         (status = 401, description = "No valid session (problem+json)"),
         (status = 409, description = "The account already has a password (problem+json)"),
-        (status = 429, description = "Rate limited; see Retry-After (problem+json)"),
         (status = 503, description = "Hashing queue full; see Retry-After (problem+json)"),
     ))]
 pub async fn add(
