@@ -228,6 +228,7 @@ pub async fn sign_up(
         (status = 403, body = ErrorBody, description = "CROSS_SITE_REQUEST: cookies sent from a foreign origin"),
         (status = 404, body = ErrorBody, description = "PASSKEYS_DISABLED"),
         (status = 413, body = ErrorBody, description = "PAYLOAD_TOO_LARGE"),
+        (status = 415, body = ErrorBody, description = "Cookies sent with a non-JSON body and no Origin or Sec-Fetch-Site"),
         (status = 429, body = ErrorBody, description = "RATE_LIMITED; see Retry-After"),
     ))]
 pub async fn sign_in_options(
@@ -283,6 +284,7 @@ pub async fn sign_in(
         (status = 403, body = ErrorBody, description = "CROSS_SITE_REQUEST: cookies sent from a foreign origin"),
         (status = 404, body = ErrorBody, description = "PASSKEYS_DISABLED"),
         (status = 413, body = ErrorBody, description = "PAYLOAD_TOO_LARGE"),
+        (status = 415, body = ErrorBody, description = "Cookies sent with a non-JSON body and no Origin or Sec-Fetch-Site"),
         (status = 422, body = ErrorBody, description = "VALIDATION_ERROR"),
     ))]
 pub async fn add_options(
