@@ -7,14 +7,29 @@
 #   SKIP_CHECKS=1 scripts/test.sh -E …  # skip the format/lint/bench steps while iterating
 #   SKIP_FUZZ=1 scripts/test.sh         # skip the API fuzz phase (scripts/fuzz.sh, ~1.5–2 min)
 # Needs: Rust (see rust-version in Cargo.toml), PostgreSQL >= 15 server binaries (initdb,
-# pg_ctl), Python 3 with venv, Node.js with npm, curl, Debian's chromium (installed when
-# missing, as root); cargo-nextest when present. Without cargo-nextest the tests run under
+# pg_ctl), Python 3 with venv, Node.js with npm, curl, Debian's chromium and OpenSSL's headers
+# with pkg-config (libssl-dev, pkg-config: webauthn-rs links OpenSSL) (installed when missing, as root); cargo-nextest when present. Without cargo-nextest the tests run under
 # `cargo test`, which understands only filters of the form
 # -E 'test(a)' or -E 'test(a) | test(b)' (a substring of the test's name, as in nextest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A filtered run is focused: its API phase only validates the document.
 filtered=$#
+
+# webauthn-rs (passkeys) links OpenSSL: building needs its headers and pkg-config. Installed
+# here when missing and we are root, like chromium below.
+if ! pkg-config --exists openssl 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing libssl-dev and pkg-config (OpenSSL for webauthn-rs)"
+    apt_log=$(mktemp /tmp/doorway-apt.XXXXXX)
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev pkg-config; } \
+      >"$apt_log" 2>&1 || { echo "test.sh: apt-get install libssl-dev pkg-config failed:" >&2; cat "$apt_log" >&2; exit 1; }
+    rm -f "$apt_log"
+  else
+    echo "test.sh: OpenSSL headers or pkg-config not found; install them (e.g. apt-get install libssl-dev pkg-config)" >&2
+    exit 1
+  fi
+fi
 
 # Habits first, failing fast: formatting, clippy on every target with warnings as errors, and the
 # bench/ workspace (its own workspace, so nothing else would notice it rot).

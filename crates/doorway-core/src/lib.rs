@@ -21,6 +21,7 @@ pub mod lookalike;
 pub mod mail;
 pub mod oauth;
 pub mod organization;
+pub mod passkey;
 pub mod password;
 pub mod password_hashing;
 pub mod rate_limit;

@@ -110,6 +110,8 @@ pub struct ProjectSettings {
     pub cors: CorsSettings,
     /// Proof-of-work (ALTCHA) challenges on every sign-up; off by default.
     pub bot_protection: crate::bot_check::BotProtectionSettings,
+    /// WebAuthn passkeys: off unless enabled; relying party from the public URL by default.
+    pub passkeys: crate::passkey::PasskeySettings,
     /// Wire contracts by name (`native`, `replyke`, `storyden`, `rivergen`, `aufy`): every one
     /// is served unless switched off here. The server knows the names and checks them.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -256,6 +258,7 @@ impl Default for ProjectSettings {
             default_roles: Vec::new(),
             cors: Default::default(),
             bot_protection: Default::default(),
+            passkeys: Default::default(),
             contracts: Default::default(),
             contract_settings: Default::default(),
         }
@@ -316,6 +319,7 @@ impl ProjectSettings {
         }
         out.extend(self.cors.problems());
         out.extend(self.bot_protection.problems());
+        out.extend(self.passkeys.problems());
         out.extend(role_problems(&self.default_roles));
         if self.verification.max_attempts == 0 {
             out.push(("verification.max_attempts", "must be at least 1".to_owned()));

@@ -376,6 +376,13 @@ impl Settings {
             for (key, message) in crate::contracts::settings_problems(&project.settings) {
                 out.push(format!("projects.{slug}.{key}: {message}"));
             }
+            if project.settings.passkeys.enabled
+                && project.settings.passkeys.problems().is_empty()
+                && let Some(problem) =
+                    doorway_core::passkey::relying_party_problem(&project.settings.passkeys, &self.public_url())
+            {
+                out.push(format!("projects.{slug}.{problem}"));
+            }
         }
         out
     }

@@ -72,6 +72,7 @@ fn unique_key(constraint: &str) -> UniqueKey {
         "projects_slug_key" => UniqueKey::ProjectSlug,
         "organizations_project_id_slug_key" => UniqueKey::OrganizationSlug,
         "identities_project_id_provider_subject_key" => UniqueKey::Identity,
+        "passkeys_project_id_credential_id_key" => UniqueKey::PasskeyCredential,
         other => UniqueKey::Other(other.to_owned()),
     }
 }

@@ -6,7 +6,7 @@ use doorway_core::keys::ProjectKey;
 use doorway_core::mail::CodePurpose;
 use doorway_core::organization::{Membership, Organization, Workspace};
 use doorway_core::session::{RefreshToken, Session};
-use doorway_core::store::{OAuthState, PendingExternal};
+use doorway_core::store::{OAuthState, PasskeyCeremony, PendingExternal, StoredPasskey};
 use doorway_core::user::{GeoPoint, User};
 use doorway_core::verification::Verification;
 use doorway_core::webhooks::{Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
@@ -505,5 +505,65 @@ mod membership_tests {
             .collect();
         assert_eq!(shape, vec![("org_a", vec!["wsp_1", "wsp_2"]), ("org_b", vec![])]);
         assert_eq!(memberships[0].workspaces[1].organization_id, "org_a");
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PasskeyRow {
+    id: String,
+    project_id: String,
+    user_id: String,
+    credential_id: String,
+    user_handle: String,
+    name: String,
+    passkey: String,
+    counter: i64,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl TryFrom<PasskeyRow> for StoredPasskey {
+    type Error = StoreError;
+    fn try_from(r: PasskeyRow) -> Result<Self, StoreError> {
+        Ok(StoredPasskey {
+            passkey: serde_json::from_str(&r.passkey).map_err(|e| corrupt(format!("passkey: {e}")))?,
+            counter: u32::try_from(r.counter).map_err(|e| corrupt(format!("passkey counter: {e}")))?,
+            id: r.id,
+            project_id: r.project_id,
+            user_id: r.user_id,
+            credential_id: r.credential_id,
+            user_handle: r.user_handle,
+            name: r.name,
+            created_at: Timestamp::from_millis(r.created_at),
+            last_used_at: r.last_used_at.map(Timestamp::from_millis),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PasskeyCeremonyRow {
+    id: String,
+    project_id: String,
+    pub(crate) kind: String,
+    binding_hash: String,
+    user_id: Option<String>,
+    state: String,
+    created_at: i64,
+    pub(crate) expires_at: i64,
+}
+
+impl TryFrom<PasskeyCeremonyRow> for PasskeyCeremony {
+    type Error = StoreError;
+    fn try_from(r: PasskeyCeremonyRow) -> Result<Self, StoreError> {
+        Ok(PasskeyCeremony {
+            state: serde_json::from_str(&r.state).map_err(|e| corrupt(format!("passkey ceremony: {e}")))?,
+            id: r.id,
+            project_id: r.project_id,
+            kind: r.kind,
+            binding_hash: r.binding_hash,
+            user_id: r.user_id,
+            created_at: Timestamp::from_millis(r.created_at),
+            expires_at: Timestamp::from_millis(r.expires_at),
+        })
     }
 }

@@ -106,6 +106,8 @@ pub struct NewAccount {
     pub custom_fields: Option<serde_json::Value>,
     /// Mail a verification code (the address's mail budget is checked first).
     pub send_verification: bool,
+    /// A passkey registered during the sign-up (its `user_id` is set to the new user's).
+    pub passkey: Option<crate::store::StoredPasskey>,
 }
 
 impl NewAccount {
@@ -125,19 +127,25 @@ impl NewAccount {
             terms_version: None,
             custom_fields: None,
             send_verification: false,
+            passkey: None,
         }
     }
 
-    /// How the first session was authenticated: `pwd`, `oauth` + the provider, or nothing
-    /// (email-only; the verification code comes later).
+    /// How the first session was authenticated: `pwd`, `oauth` + the provider, the passkey's
+    /// `hwk` + `user` (key possession with user verification), or nothing (email-only; the
+    /// verification code comes later).
     fn amr(&self) -> Vec<String> {
-        match (&self.identity, &self.credential) {
-            (Some(identity), _) => vec!["oauth".to_owned(), identity.provider_id.clone()],
-            (None, Some(_)) => vec!["pwd".to_owned()],
-            (None, None) => vec![],
+        match (&self.identity, &self.credential, &self.passkey) {
+            (Some(identity), _, _) => vec!["oauth".to_owned(), identity.provider_id.clone()],
+            (None, Some(_), _) => vec!["pwd".to_owned()],
+            (None, None, Some(_)) => PASSKEY_AMR.iter().map(|m| (*m).to_owned()).collect(),
+            (None, None, None) => vec![],
         }
     }
 }
+
+/// A session opened with a passkey: possession of a key, with user verification (RFC 8176).
+pub(crate) const PASSKEY_AMR: [&str; 2] = ["hwk", "user"];
 
 /// Creates the account; the caller has counted the attempt against its rate limit.
 pub(crate) async fn create_account(
@@ -193,6 +201,14 @@ pub(crate) async fn create_account(
     }
     if let Some(identity) = &account.identity {
         tx.insert_identity(&linked_identity(ctx, &user.id, &identity.profile, now)).await?;
+    }
+    if let Some(passkey) = &account.passkey {
+        tx.insert_passkey(&crate::store::StoredPasskey {
+            user_id: user.id.clone(),
+            created_at: now,
+            ..passkey.clone()
+        })
+        .await?;
     }
     emit(tx.as_mut(), ctx, "user.created", json!({ "user": user_event(&user) }), now).await?;
 

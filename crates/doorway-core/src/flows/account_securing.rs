@@ -4,7 +4,7 @@
 //! verify it) and keep a session. When the address is first proved by mail, everything set up
 //! before that proof belongs to someone who never showed they own the mailbox, unless the proof
 //! happens inside their own session: then the person who set it up is the one who read the mail.
-//! Otherwise passwords and unverified provider identities are dropped and every session is
+//! Otherwise passwords, passkeys and unverified provider identities are dropped and every session is
 //! revoked; the owner signs in by email code from then on. This is the mitigation of
 //! Sudhodanan & Paverd, "Pre-hijacked accounts" (2022).
 
@@ -67,13 +67,16 @@ pub(crate) async fn on_first_proof(
     }
     let password = tx.delete_password(&user.id).await?;
     let identities = tx.delete_unverified_identities(&user.id).await?;
+    // A passkey registered before the proof is a credential like the password.
+    let passkeys = tx.delete_user_passkeys(&user.id).await?;
     let sessions = tx.revoke_user_sessions(&user.id, None, now).await?;
-    if !password && identities == 0 && sessions == 0 {
+    if !password && identities == 0 && passkeys == 0 && sessions == 0 {
         return Ok(());
     }
     let dropped = json!({
         "password": password,
         "unverifiedIdentities": identities,
+        "passkeys": passkeys,
         "sessionsRevoked": sessions,
     });
     let audit = Audit { ctx, action: "account.secured", method: None, client: presenter.client };

@@ -8,6 +8,7 @@ pub mod email_code_sign_in;
 pub mod email_signup;
 pub mod external_signup;
 pub mod oauth_signup;
+pub mod passkey;
 pub mod password_change;
 pub mod password_recovery;
 pub mod password_signup;

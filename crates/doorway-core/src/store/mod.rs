@@ -4,9 +4,10 @@
 //!
 //! The port is split by aggregate, one file each: [`accounts`], [`sessions`], [`verification`],
 //! [`oauth`] (state and pending external round trips), [`outbox`] (outbox and deliveries),
-//! [`rate_limits`], [`bot_checks`] (spent proof-of-work solutions), [`audit`] and [`projects`]
-//! (projects and their keys). Each aggregate has a trait for reads outside a transaction
-//! (`…Store`) and one for work inside it (`…Tx`); [`Store`] and [`StoreTx`] are their sum. Methods of a supertrait are callable on
+//! [`rate_limits`], [`bot_checks`] (spent proof-of-work solutions), [`audit`], [`passkeys`] and
+//! [`projects`] (projects and their keys). Each aggregate has a trait for reads outside a
+//! transaction (`…Store`) and one for work inside it (`…Tx`); [`Store`] and [`StoreTx`] are their
+//! sum. Methods of a supertrait are callable on
 //! `dyn Store` / `dyn StoreTx` without importing it.
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ pub mod audit;
 pub mod bot_checks;
 pub mod oauth;
 pub mod outbox;
+pub mod passkeys;
 pub mod projects;
 pub mod rate_limits;
 pub mod sessions;
@@ -26,6 +28,7 @@ pub use audit::{AuditFilter, AuditStore, AuditTx};
 pub use bot_checks::BotCheckStore;
 pub use oauth::{OAuthState, OAuthStateStore, OAuthStateTx, PendingExternal};
 pub use outbox::{OutboxStore, OutboxTx};
+pub use passkeys::{PasskeyCeremony, PasskeyStore, PasskeyTx, StoredPasskey};
 pub use projects::{ProjectStore, ProjectTx};
 pub use rate_limits::RateLimitStore;
 pub use sessions::{SessionStore, SessionTx, SsoSession};
@@ -119,6 +122,8 @@ pub enum UniqueKey {
     OrganizationSlug,
     /// An external identity (provider and subject), per project.
     Identity,
+    /// A passkey's credential id, per project.
+    PasskeyCredential,
     /// Any other unique constraint, by its name.
     Other(String),
 }
@@ -131,6 +136,7 @@ impl std::fmt::Display for UniqueKey {
             Self::ProjectSlug => f.write_str("project slug"),
             Self::OrganizationSlug => f.write_str("organization slug"),
             Self::Identity => f.write_str("identity"),
+            Self::PasskeyCredential => f.write_str("passkey credential"),
             Self::Other(name) => f.write_str(name),
         }
     }
@@ -150,6 +156,7 @@ pub trait Store:
     + RateLimitStore
     + BotCheckStore
     + AuditStore
+    + PasskeyStore
     + Send
     + Sync
     + 'static
@@ -166,7 +173,7 @@ pub trait Store:
 /// One transaction over every aggregate: committed whole, or dropped (and rolled back) whole.
 #[async_trait]
 pub trait StoreTx:
-    ProjectTx + AccountTx + SessionTx + VerificationTx + OAuthStateTx + OutboxTx + AuditTx + Send
+    ProjectTx + AccountTx + SessionTx + VerificationTx + OAuthStateTx + OutboxTx + AuditTx + PasskeyTx + Send
 {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

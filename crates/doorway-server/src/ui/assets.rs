@@ -51,6 +51,11 @@ pub(crate) const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../templates/ui/assets/altcha-init.js"),
     },
+    Asset {
+        name: "passkey.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../templates/ui/assets/passkey.js"),
+    },
 ];
 
 /// `(served name, asset)`: the plain name with the first 10 hex digits of its SHA-256 before

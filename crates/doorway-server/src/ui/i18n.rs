@@ -123,6 +123,11 @@ pub(crate) struct Messages {
     pub(crate) not_found: &'static str,
     pub(crate) unknown_project: &'static str,
     pub(crate) back: &'static str,
+    pub(crate) passkey_title: &'static str,
+    pub(crate) passkey_sign_up: &'static str,
+    pub(crate) passkey_sign_in: &'static str,
+    pub(crate) passkey_needs_email: &'static str,
+    pub(crate) passkey_failed: &'static str,
 }
 
 pub(crate) const EN: Messages = Messages {
@@ -195,6 +200,11 @@ pub(crate) const EN: Messages = Messages {
     not_found: "There is no page at this address.",
     unknown_project: "There is no project at this address.",
     back: "Back to sign in",
+    passkey_title: "Passkey",
+    passkey_sign_up: "Create account with a passkey",
+    passkey_sign_in: "Sign in with a passkey",
+    passkey_needs_email: "Enter your email address above first.",
+    passkey_failed: "The passkey did not work. Try again, or use another way.",
 };
 
 pub(crate) const DE: Messages = Messages {
@@ -267,6 +277,11 @@ pub(crate) const DE: Messages = Messages {
     not_found: "Unter dieser Adresse gibt es keine Seite.",
     unknown_project: "Unter dieser Adresse gibt es kein Projekt.",
     back: "Zurück zur Anmeldung",
+    passkey_title: "Passkey",
+    passkey_sign_up: "Konto mit einem Passkey erstellen",
+    passkey_sign_in: "Mit einem Passkey anmelden",
+    passkey_needs_email: "Geben Sie zuerst oben Ihre E-Mail-Adresse ein.",
+    passkey_failed: "Der Passkey hat nicht funktioniert. Versuchen Sie es erneut oder wählen Sie einen anderen Weg.",
 };
 
 impl Messages {

@@ -16,6 +16,8 @@ pub(crate) enum PageKind {
 pub(crate) struct Slots {
     /// Shows `templates/ui/slots/passkeys.html`.
     pub(crate) passkeys_enabled: bool,
+    /// The passkey ceremony the section runs: `sign-up` or `sign-in` (`passkey.js`).
+    pub(crate) passkey_ceremony: &'static str,
     /// The proof-of-work widget (`templates/ui/slots/altcha.html`), when the project asks
     /// sign-ups for one.
     pub(crate) altcha: Option<AltchaSlot>,
@@ -50,6 +52,14 @@ impl Slots {
     /// The slots of `page` for the project; a slot that needs a script adds it to `chrome`
     /// (`chrome.add_script`), and a widget that fetches adds its source to `chrome.csp`.
     pub(crate) fn for_page(ctx: &ProjectContext, chrome: &mut Chrome, page: PageKind) -> Self {
-        Self { passkeys_enabled: false, altcha: AltchaSlot::for_sign_up(ctx, chrome, page) }
+        let passkeys_enabled = ctx.project.settings.passkeys.enabled;
+        if passkeys_enabled {
+            chrome.add_script("passkey.js");
+        }
+        let passkey_ceremony = match page {
+            PageKind::SignUp => "sign-up",
+            PageKind::SignIn => "sign-in",
+        };
+        Self { passkeys_enabled, passkey_ceremony, altcha: AltchaSlot::for_sign_up(ctx, chrome, page) }
     }
 }

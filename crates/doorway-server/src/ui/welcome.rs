@@ -52,7 +52,11 @@ pub(crate) async fn page(
         return render::return_to_refused(&chrome);
     };
     let me = match presented_access_token(&state, &ctx, &headers) {
-        Some(token) => profile::who_am_i(&state.services, &ctx, token).await.ok(),
+        Some(token) => {
+            profile::who_am_i(&state.services, &ctx, token, profile::WhoAmIParts { memberships: false, roles: false })
+                .await
+                .ok()
+        }
         None => None,
     };
     let Some(me) = me else {

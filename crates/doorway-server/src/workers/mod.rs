@@ -25,6 +25,10 @@ pub async fn housekeeping(store: Arc<dyn Store>, clock: Arc<dyn Clock>, mut stop
         if let Err(e) = store.purge_round_trips(day_ago).await {
             tracing::warn!(error = %e, "cannot purge expired OAuth round trips");
         }
+        // Unfinished passkey ceremonies hold nothing worth inspecting.
+        if let Err(e) = store.purge_passkey_ceremonies(clock.now()).await {
+            tracing::warn!(error = %e, "cannot purge expired passkey ceremonies");
+        }
         if let Err(e) = store.purge_rate_limits(clock.now().millis()).await {
             tracing::warn!(error = %e, "cannot purge old rate-limit buckets");
         }

@@ -5,6 +5,7 @@
 mod clients;
 mod harness;
 mod receiver;
+mod soft_authenticator;
 
 mod admin_projects;
 mod admission;
@@ -30,6 +31,8 @@ mod oauth;
 mod operations;
 mod pages;
 mod pages_browser;
+mod passkeys;
+mod passkeys_browser;
 mod pre_hijacking;
 mod pre_signup_hook;
 mod project_scope;

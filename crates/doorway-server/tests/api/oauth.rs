@@ -493,7 +493,10 @@ async fn unverified_sign_up_collects_no_verified_sign_ins(backend: Backend) {
     assert_eq!(again.status(), 400, "the attacker's identity is no longer linked");
     let audit = app.state.services.store.audit(&app.project_id("default").await).await.unwrap();
     let secured = audit.iter().find(|a| a.action == "account.secured").expect("audited");
-    assert_eq!(secured.detail["dropped"], j!({"password": false, "unverifiedIdentities": 1, "sessionsRevoked": 1}));
+    assert_eq!(
+        secured.detail["dropped"],
+        j!({"password": false, "unverifiedIdentities": 1, "passkeys": 0, "sessionsRevoked": 1})
+    );
 }
 
 /// Login CSRF: the attacker starts a flow, signs in at the provider as themselves and sends the

@@ -93,7 +93,10 @@ async fn owner_verifying_without_a_session_drops_the_native_password(backend: Ba
     assert_eq!(me(&app, &second_access).await.status(), 401);
     assert_eq!(refresh(&app, &refresh_token).await.status(), 401);
     assert_eq!(me(&app, &other_access).await.status(), 200, "the presenter's own account is untouched");
-    assert_eq!(secured(&app).await, [j!({"password": true, "unverifiedIdentities": 0, "sessionsRevoked": 2})]);
+    assert_eq!(
+        secured(&app).await,
+        [j!({"password": true, "unverifiedIdentities": 0, "passkeys": 0, "sessionsRevoked": 2})]
+    );
     let events = app.state.services.store.outbox(&app.project_id("default").await).await.unwrap();
     assert_eq!(events.iter().filter(|e| e.topic == "user.secured").count(), 1);
 
@@ -132,7 +135,10 @@ async fn owner_verifying_drops_a_storyden_password_and_cookie(backend: Backend) 
     assert_eq!(verified.status(), 200);
     assert_eq!(with_cookie("/api/auth/me").await.unwrap().status(), 401);
     assert_eq!(password_sign_in(&app, &victim).await.status(), 401);
-    assert_eq!(secured(&app).await, [j!({"password": true, "unverifiedIdentities": 0, "sessionsRevoked": 2})]);
+    assert_eq!(
+        secured(&app).await,
+        [j!({"password": true, "unverifiedIdentities": 0, "passkeys": 0, "sessionsRevoked": 2})]
+    );
 }
 
 async fn owner_signing_in_by_code_drops_the_password(backend: Backend) {
@@ -157,7 +163,10 @@ async fn owner_signing_in_by_code_drops_the_password(backend: Backend) {
     assert_eq!(refresh(&app, &refresh_token).await.status(), 401);
     let owner_me = json(me(&app, &owner_access).await).await;
     assert_eq!(owner_me["data"]["user"]["emailVerified"], true, "the code sign-in's own session survives");
-    assert_eq!(secured(&app).await, [j!({"password": true, "unverifiedIdentities": 0, "sessionsRevoked": 1})]);
+    assert_eq!(
+        secured(&app).await,
+        [j!({"password": true, "unverifiedIdentities": 0, "passkeys": 0, "sessionsRevoked": 1})]
+    );
 }
 
 async fn proof_inside_the_password_holders_session_keeps_everything(backend: Backend) {

@@ -767,6 +767,7 @@ async fn webhook_payloads(backend: Backend) {
           "dropped": {
             "password": true,
             "unverifiedIdentities": 0,
+            "passkeys": 0,
             "sessionsRevoked": 1
           }
         }

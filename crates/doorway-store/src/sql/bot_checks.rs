@@ -17,7 +17,7 @@ macro_rules! bot_checks {
                 expires_at: Timestamp,
             ) -> StoreResult<bool> {
                 let done = exec!(
-                    &self.pool,
+                    &self.writer,
                     "INSERT INTO spent_bot_challenges (challenge, project_id, expires_at) VALUES ($1, $2, $3)
                      ON CONFLICT (challenge) DO NOTHING",
                     challenge,
@@ -28,7 +28,7 @@ macro_rules! bot_checks {
             }
 
             async fn purge_spent_bot_challenges(&self, before: Timestamp) -> StoreResult<u64> {
-                Ok(exec!(&self.pool, "DELETE FROM spent_bot_challenges WHERE expires_at < $1", before.millis())?
+                Ok(exec!(&self.writer, "DELETE FROM spent_bot_challenges WHERE expires_at < $1", before.millis())?
                     .rows_affected())
             }
         }

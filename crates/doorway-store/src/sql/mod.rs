@@ -54,6 +54,7 @@ mod audit;
 mod bot_checks;
 mod oauth;
 mod outbox;
+mod passkeys;
 mod projects;
 mod rate_limits;
 mod sessions;

@@ -31,6 +31,7 @@ mod bot_checks;
 mod flows;
 mod oauth;
 mod outbox;
+mod passkeys;
 mod projects;
 mod rate_limits;
 mod sessions;

@@ -24,7 +24,7 @@ use crate::project_scope::{CurrentProject, RoutePrefix};
 use crate::state::AppState;
 use crate::telemetry::{record_signup, signup_outcome};
 
-fn signup_error(e: SignupError) -> ApiError {
+pub(crate) fn signup_error(e: SignupError) -> ApiError {
     match e {
         SignupError::EmailTaken => {
             ApiError::new(StatusCode::CONFLICT, "EMAIL_EXISTS", "An account with this email already exists")

@@ -14,6 +14,8 @@ pub mod email;
 pub mod handlers;
 pub mod oauth;
 pub(crate) mod parse;
+mod passkey_docs;
+pub mod passkeys;
 pub mod views;
 
 use axum::http::StatusCode;
@@ -55,6 +57,13 @@ impl ContractAdapter for Native {
             .routes(routes!(account::list_sessions))
             .routes(routes!(account::revoke_session))
             .routes(routes!(account::sign_out_everywhere))
+            .routes(routes!(passkeys::sign_up_options))
+            .routes(routes!(passkeys::sign_up))
+            .routes(routes!(passkeys::sign_in_options))
+            .routes(routes!(passkeys::sign_in))
+            .routes(routes!(passkeys::add_options))
+            .routes(routes!(passkeys::add, passkeys::list))
+            .routes(routes!(passkeys::remove))
     }
 
     fn owns(&self, path: &str) -> bool {

@@ -16,7 +16,7 @@ use crate::errors::ApiError;
 
 /// A display name or organization name: trimmed, 2–100 characters, nothing hidden, one script
 /// when `refuse_mixed_script`.
-fn bounded_text(
+pub(super) fn bounded_text(
     fields: &mut Fields<'_>,
     field: &str,
     label: &str,
