@@ -5,6 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use doorway_core::bot_check::BotProtectionSettings;
+use doorway_core::passkey::PasskeySettings;
 use doorway_server::settings::ProjectConfig;
 use serde_json::{Value, json as j};
 use sha2::{Digest, Sha256};
@@ -19,6 +20,7 @@ on_both_backends!(
     aufy_sign_ups_need_a_fresh_solution,
     storyden_sign_ups_need_a_fresh_solution,
     rivergen_sign_up_needs_a_fresh_solution,
+    passkey_sign_up_needs_a_fresh_solution,
     a_solution_counts_once_across_instances,
 );
 
@@ -27,6 +29,11 @@ const TTL: i64 = 60;
 fn protected() -> ProjectConfig {
     let mut config = ProjectConfig { name: Some("Default".into()), ..Default::default() };
     config.settings.bot_protection = BotProtectionSettings { enabled: true, max_number: 300, challenge_ttl_secs: 60 };
+    config.settings.passkeys = PasskeySettings {
+        enabled: true,
+        rp_id: Some("app.example".into()),
+        origins: vec!["https://app.example".into()],
+    };
     config
 }
 
@@ -231,6 +238,13 @@ async fn rivergen_sign_up_needs_a_fresh_solution(backend: Backend) {
     // No provider is configured: past the bot check the unknown provider is a 422.
     let send = |payload| bots.post("/api/v1/auth/oauth/signup", j!({"provider": "nope", "code": "abc"}), payload);
     bots.check_route(send, native_refusal, 422).await;
+}
+
+/// A passkey-only sign-up is checked at its first step (the options), which the finish needs.
+async fn passkey_sign_up_needs_a_fresh_solution(backend: Backend) {
+    let bots = protected_app(backend).await;
+    let send = |payload| bots.post("/api/auth/passkey/sign-up/options", j!({"email": unique_email("pk")}), payload);
+    bots.check_route(send, native_refusal, 200).await;
 }
 
 /// Two instances on one database: a solution spent on one is refused by the other.
