@@ -81,6 +81,7 @@ fuzz() {
   local phases=$1 name=$2
   shift 2
   DOORWAY_FUZZ_ADMIN_TOKEN="$admin_token" DOORWAY_FUZZ_USER_TOKEN="$user_token" \
+    PYTHONPATH=scripts SCHEMATHESIS_HOOKS=fuzz_hooks \
     "$venv/bin/python" -m schemathesis.cli --config-file scripts/schemathesis.toml run "$run_dir/openapi.json" \
     --url "$base" --checks all --phases "$phases" "$@" \
     --max-examples "$max_examples" --seed "$seed" --workers "${FUZZ_WORKERS:-1}" --request-timeout 10 --no-color \

@@ -34,7 +34,9 @@ pub(crate) struct BotCheckHeader {
     /// JSON `{algorithm, challenge, number, salt, signature}`), one per sign-up attempt:
     /// required when the project enables `bot_protection` (403 without a valid, unused one),
     /// ignored otherwise.
-    #[param(rename = "X-Altcha")]
+    // Base64 only: a header value with control characters is refused by the HTTP parser
+    // itself (RFC 9110), before any contract could answer in its own format.
+    #[param(rename = "X-Altcha", pattern = "^[A-Za-z0-9+/=]*$", max_length = 4096, nullable = false)]
     x_altcha: Option<String>,
 }
 
