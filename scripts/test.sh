@@ -5,7 +5,7 @@
 #   scripts/test.sh            # whole suite
 #   scripts/test.sh -E 'test(jwks)'   # extra arguments go to cargo nextest
 #   SKIP_CHECKS=1 scripts/test.sh -E …  # skip the format/lint/bench steps while iterating
-#   SKIP_FUZZ=1 scripts/test.sh         # skip the API fuzz phase (scripts/fuzz.sh, ~1.5–2 min)
+#   SKIP_FUZZ=1 scripts/test.sh         # skip the API fuzz phase (scripts/fuzz.sh, ~5–7 min)
 # Needs: Rust (see rust-version in Cargo.toml), PostgreSQL >= 15 server binaries (initdb,
 # pg_ctl), Python 3 with venv, Node.js with npm, curl, Debian's chromium and OpenSSL's headers
 # with pkg-config (libssl-dev, pkg-config: webauthn-rs links OpenSSL) (installed when missing, as root); cargo-nextest when present. Without cargo-nextest the tests run under
