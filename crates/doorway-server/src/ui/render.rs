@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::branding::Brand;
 use super::i18n::{Locale, Messages};
+use super::return_to::ReturnTo;
 use super::{Chrome, csrf};
 use crate::errors::{ApiError, with_cause};
 
@@ -276,6 +277,15 @@ impl PageForm {
     /// Whether the form carries the CSRF token of the browser's cookie.
     pub(crate) fn csrf_ok(&self, headers: &HeaderMap) -> bool {
         csrf::is_valid(headers, self.0.get(csrf::FIELD).map(String::as_str))
+    }
+
+    /// The prologue of every form post that may return somewhere: the CSRF token, then the
+    /// allow-listed `return_to`; the refusal page otherwise.
+    pub(crate) fn checked_return_to(&self, headers: &HeaderMap, chrome: &Chrome) -> Result<ReturnTo, Box<Response>> {
+        if !self.csrf_ok(headers) {
+            return Err(Box::new(csrf_refused(chrome)));
+        }
+        ReturnTo::parse(Some(self.get("return_to")), &chrome.project).map_err(|_| Box::new(return_to_refused(chrome)))
     }
 }
 

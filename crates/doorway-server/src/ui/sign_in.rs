@@ -140,13 +140,11 @@ pub(crate) async fn submit(
     jar: CookieJar,
     form: PageForm,
 ) -> Response {
-    if !form.csrf_ok(&headers) {
-        return render::csrf_refused(&chrome);
-    }
-    let ctx = chrome.project.clone();
-    let Ok(return_to) = ReturnTo::parse(Some(form.get("return_to")), &ctx) else {
-        return render::return_to_refused(&chrome);
+    let return_to = match form.checked_return_to(&headers, &chrome) {
+        Ok(return_to) => return_to,
+        Err(refused) => return *refused,
     };
+    let ctx = chrome.project.clone();
     let (email, password) = (form.get("email"), form.get("password"));
     let result = match required(&[("email", email), ("password", password)]) {
         Err(e) => Err(e),
@@ -210,13 +208,11 @@ pub(crate) async fn send_code(
     headers: HeaderMap,
     form: PageForm,
 ) -> Response {
-    if !form.csrf_ok(&headers) {
-        return render::csrf_refused(&chrome);
-    }
-    let ctx = chrome.project.clone();
-    let Ok(return_to) = ReturnTo::parse(Some(form.get("return_to")), &ctx) else {
-        return render::return_to_refused(&chrome);
+    let return_to = match form.checked_return_to(&headers, &chrome) {
+        Ok(return_to) => return_to,
+        Err(refused) => return *refused,
     };
+    let ctx = chrome.project.clone();
     let raw = form.get("code-email");
     let sent = match EmailAddress::parse(raw) {
         Err(e) => Err(ApiError::validation(vec![crate::errors::FieldError::new("code-email", e.to_string())])),
@@ -295,13 +291,11 @@ pub(crate) async fn with_code(
     jar: CookieJar,
     form: PageForm,
 ) -> Response {
-    if !form.csrf_ok(&headers) {
-        return render::csrf_refused(&chrome);
-    }
-    let ctx = chrome.project.clone();
-    let Ok(return_to) = ReturnTo::parse(Some(form.get("return_to")), &ctx) else {
-        return render::return_to_refused(&chrome);
+    let return_to = match form.checked_return_to(&headers, &chrome) {
+        Ok(return_to) => return_to,
+        Err(refused) => return *refused,
     };
+    let ctx = chrome.project.clone();
     let (email, code) = (form.get("email"), form.get("code"));
     let result = match required(&[("email", email), ("code", code)]) {
         Err(e) => Err(e),

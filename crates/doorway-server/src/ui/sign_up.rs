@@ -161,13 +161,11 @@ pub(crate) async fn submit(
     jar: CookieJar,
     form: PageForm,
 ) -> Response {
-    if !form.csrf_ok(&headers) {
-        return render::csrf_refused(&chrome);
-    }
-    let ctx = chrome.project.clone();
-    let Ok(return_to) = ReturnTo::parse(Some(form.get("return_to")), &ctx) else {
-        return render::return_to_refused(&chrome);
+    let return_to = match form.checked_return_to(&headers, &chrome) {
+        Ok(return_to) => return_to,
+        Err(refused) => return *refused,
     };
+    let ctx = chrome.project.clone();
     if let Err(e) = bot_check::pass(&state, &ctx, Some(form.get("altcha"))).await {
         let (email, name) = (form.get("email").to_owned(), form.get("name").to_owned());
         return render::refused_form(bot_check::page_refusal(e), chrome, |chrome, errors| {
@@ -247,13 +245,11 @@ pub(crate) async fn oauth(
     headers: HeaderMap,
     form: PageForm,
 ) -> Response {
-    if !form.csrf_ok(&headers) {
-        return render::csrf_refused(&chrome);
-    }
-    let ctx = chrome.project.clone();
-    let Ok(return_to) = ReturnTo::parse(Some(form.get("return_to")), &ctx) else {
-        return render::return_to_refused(&chrome);
+    let return_to = match form.checked_return_to(&headers, &chrome) {
+        Ok(return_to) => return_to,
+        Err(refused) => return *refused,
     };
+    let ctx = chrome.project.clone();
     let provider = form.get("provider");
     let canonical = doorway_core::oauth::canonical_provider_id(provider);
     let redirect_uri = format!("{}/api/auth/oauth/{canonical}/callback", ctx.issuer);

@@ -92,13 +92,11 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     form: PageForm,
 ) -> Response {
-    if !form.csrf_ok(&headers) {
-        return render::csrf_refused(&chrome);
-    }
-    let ctx = chrome.project.clone();
-    let Ok(return_to) = ReturnTo::parse(Some(form.get("return_to")), &ctx) else {
-        return render::return_to_refused(&chrome);
+    let return_to = match form.checked_return_to(&headers, &chrome) {
+        Ok(return_to) => return_to,
+        Err(refused) => return *refused,
     };
+    let ctx = chrome.project.clone();
     let (email, code, token) = (form.get("email"), form.get("code").trim(), form.get("token"));
     // Inside the account's own session the address is proved without dropping what it set up.
     let session = presented_access_token(&state, &ctx, &headers);
@@ -165,13 +163,11 @@ pub(crate) async fn resend(
     headers: HeaderMap,
     form: PageForm,
 ) -> Response {
-    if !form.csrf_ok(&headers) {
-        return render::csrf_refused(&chrome);
-    }
-    let ctx = chrome.project.clone();
-    let Ok(return_to) = ReturnTo::parse(Some(form.get("return_to")), &ctx) else {
-        return render::return_to_refused(&chrome);
+    let return_to = match form.checked_return_to(&headers, &chrome) {
+        Ok(return_to) => return_to,
+        Err(refused) => return *refused,
     };
+    let ctx = chrome.project.clone();
     let raw = form.get("email");
     let sent = match EmailAddress::parse(raw) {
         Err(e) => Err(ApiError::validation(vec![FieldError::new("email", e.to_string())])),
