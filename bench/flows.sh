@@ -225,7 +225,7 @@ run_limit() {
   env "${UNSET_ENV[@]}" RUST_LOG=warn "$SERVER" migrate --database-url "$db" >/dev/null
   env "${UNSET_ENV[@]}" RUST_LOG=warn "$SERVER" project add bench --database-url "$db" >/dev/null
   local lf
-  # me: the limit (token check + session read), and the four reads me does today.
+  # me: the limit (token check + session read), and the three reads me does on a session-cache miss.
   for lf in $flow $([[ "$flow" == me ]] && echo me-reads); do
     log "run $run: $lf limit: bare sqlx client, $CLIENTS tasks, ${WARMUP} s + ${DURATION} s"
     "$TOOL" limit --flow "$lf" --database-url "$db" --clients "$CLIENTS" --seconds "$DURATION" \

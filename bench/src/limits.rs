@@ -1,10 +1,10 @@
 //! `doorway-bench limit`: what a flow could reach if HTTP, JSON, tokens and the server cost
 //! nothing. Write flows: the flow's statements (statements.rs) back to back from a bare sqlx
 //! client of the same engine, driver version and connection settings as the server (SQLite: WAL,
-//! synchronous=NORMAL, busy_timeout 10 s, foreign keys, 8 connections, `BEGIN IMMEDIATE`;
-//! PostgreSQL: 16 connections), `--clients` tasks on a runtime with one worker per core. Read
+//! synchronous=NORMAL, busy_timeout 10 s, foreign keys, 8 read connections and one writer
+//! connection for the `BEGIN IMMEDIATE` transactions; PostgreSQL: 16 connections; no pings), `--clients` tasks on a runtime with one worker per core. Read
 //! flows (`me`): an access-token verification (EdDSA, jsonwebtoken, the server's validation)
-//! plus the session read; `me-reads` adds the other three reads `me` does today.
+//! plus the session read; `me-reads` is every read `me` does on a session-cache miss (session, user, memberships).
 //!
 //! `--check` runs every flow once on the given (freshly migrated) database and fails, naming the
 //! statement, when one no longer matches the schema.
@@ -59,7 +59,8 @@ impl LimitFlow {
 
 #[derive(Clone)]
 pub enum Db {
-    Sqlite(sqlx::SqlitePool),
+    /// Reads on the first pool; transactions on the second, the server's single writer.
+    Sqlite(sqlx::SqlitePool, sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
 }
 
@@ -72,17 +73,23 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            Ok(Db::Sqlite(SqlitePoolOptions::new().max_connections(max.unwrap_or(8)).connect_with(options).await?))
+            let pool = |n: u32| SqlitePoolOptions::new().max_connections(n).test_before_acquire(false);
+            let writer = pool(1).connect_with(options.clone()).await?;
+            Ok(Db::Sqlite(pool(max.unwrap_or(8)).connect_with(options).await?, writer))
         } else {
             Ok(Db::Postgres(
-                sqlx::postgres::PgPoolOptions::new().max_connections(max.unwrap_or(16)).connect(url).await?,
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(max.unwrap_or(16))
+                    .test_before_acquire(false)
+                    .connect(url)
+                    .await?,
             ))
         }
     }
 
     fn engine(&self) -> &'static str {
         match self {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite(..) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
     }
@@ -136,13 +143,13 @@ impl Db {
         let begin = |error| StepError { sql: "BEGIN", error };
         let commit = |error| StepError { sql: "COMMIT", error };
         match self {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(reads, writer) => {
                 for s in &script.before {
-                    run_step!(sqlx::Sqlite, pool, s.sql.sqlite, &s.binds)
+                    run_step!(sqlx::Sqlite, reads, s.sql.sqlite, &s.binds)
                         .map_err(|error| StepError { sql: s.sql.sqlite, error })?;
                 }
                 if !script.tx.is_empty() {
-                    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(begin)?;
+                    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(begin)?;
                     Self::steps_sqlite(&mut tx, &script.tx).await?;
                     tx.commit().await.map_err(commit)?;
                 }
@@ -334,7 +341,7 @@ fn has_tx(flow: LimitFlow) -> bool {
 async fn project_id(db: &Db) -> Result<String, sqlx::Error> {
     const Q: &str = "SELECT id FROM projects WHERE slug = 'bench'";
     match db {
-        Db::Sqlite(p) => sqlx::query_scalar(Q).fetch_one(p).await,
+        Db::Sqlite(p, _) => sqlx::query_scalar(Q).fetch_one(p).await,
         Db::Postgres(p) => sqlx::query_scalar(Q).fetch_one(p).await,
     }
 }

@@ -2,8 +2,8 @@
 //! write-flow LIMITS replay these from a bare sqlx client (limits.rs).
 //!
 //! Sources: crates/doorway-store/src/sql/*.rs (the text) and crates/doorway-core/src/flows/
-//! (which statements a flow runs, and which sit inside its transaction). Captured from the
-//! server itself on 2026-11-29 at commit 48a2c13 and checked against the code: run a server with
+//! (which statements a flow runs, and which sit inside its transaction). Captured again from the
+//! server itself on 2026-11-29 at commit 539cef6 and checked against the code: run a server with
 //! `RUST_LOG=warn,sqlx::query=debug`, send one request of the flow, and read the `db.statement`
 //! lines. When a flow's statements change in the store or the core, change them here too;
 //! `doorway-bench limit --check` (the first step of bench/flows.sh) runs every flow once on a
@@ -14,12 +14,14 @@
 //!
 //! | flow | outside the transaction | in it | total |
 //! |---|---|---|---|
-//! | email-signup (flows/email_signup.rs, account.rs create_account) | 1 | 10 | 11 |
-//! | oauth-signup (flows/oauth_signup.rs sign_up_with_code, account_linking.rs decide, create_account; Rivergen: personal organization) | 2 | 17 | 19 |
+//! | email-signup (flows/email_signup.rs, account.rs create_account) | 1 | 9 | 10 |
+//! | oauth-signup (flows/oauth_signup.rs sign_up_with_code, account_linking.rs decide, create_account; Rivergen: personal organization) | 2 | 16 | 18 |
 //! | refresh (flows/session.rs refresh) | 0 | 5 | 5 |
 //! | sign-out (flows/session.rs sign_out, by access token) | 0 | 4 | 4 |
-//! | password-signup (create_account with a password) | 0 | 8 | 8 |
-//! | me (flows/session.rs authenticate, profile.rs who_am_i) | 4 | – | 4 |
+//! | password-signup (create_account with a password) | 0 | 7 | 7 |
+//! | me (flows/session.rs authenticate, profile.rs who_am_i; session cached 2 s) | 2 (3 on a miss) | – | 2–3 |
+//!
+//! Sign-ups no longer read the user's roles (they are the project's default roles, known).
 
 /// One bound value; the types are the schema's (TEXT, BIGINT, BOOLEAN, DOUBLE PRECISION).
 #[derive(Clone, Debug)]
@@ -286,7 +288,6 @@ fn start_session(
         ],
     ));
     steps.push(outbox(key, n, project, "session.created", session_event(&session_id, user_id, now), now));
-    steps.push(step(USER_ROLES, vec![t(user_id)]));
     steps
 }
 
@@ -483,14 +484,14 @@ pub fn sign_out(key: &str, n: u32, project: &str, session_id: &str, user_id: &st
     }
 }
 
-/// `GET /api/auth/me` reads (no transaction): the session, the user, memberships, roles.
+/// `GET /api/auth/me` reads on a session-cache miss (no transaction): the session, the user,
+/// memberships (roles come from the access token).
 pub fn me_reads(project: &str, session_id: &str, user_id: &str) -> Script {
     Script {
         before: vec![
             step(SESSION_BY_ID, vec![t(session_id)]),
             step(USER_BY_ID, vec![t(project), t(user_id)]),
             step(MEMBERSHIPS, vec![t(user_id)]),
-            step(USER_ROLES, vec![t(user_id)]),
         ],
         tx: Vec::new(),
     }

@@ -110,18 +110,41 @@ enum Pools {
 /// A connection whose transaction could not be rolled back (SQLite rolls a transaction back
 /// by itself on a full disk or an I/O error, so sqlx's own ROLLBACK then fails and it still
 /// counts one open transaction) must not go back to the pool: the next `BEGIN` on it would
-/// fail with "attempted to call begin_with at non-zero transaction depth", for good. The ping
-/// waits for the rollback queued when the transaction was dropped.
+/// fail with "attempted to call begin_with at non-zero transaction depth", for good. Only a
+/// connection that still counts a transaction is pinged, which waits for the ROLLBACK queued
+/// when its transaction was dropped; every other release costs no round trip.
 fn discard_if_in_transaction<DB: sqlx::Database>(
     conn: &mut DB::Connection,
     _: sqlx::pool::PoolConnectionMetadata,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
     use sqlx::Connection;
     Box::pin(async move {
+        if !conn.is_in_transaction() {
+            return Ok(true);
+        }
         conn.ping().await?;
         if conn.is_in_transaction() {
             tracing::warn!("discarding a database connection left inside a failed transaction");
             return Ok(false);
+        }
+        Ok(true)
+    })
+}
+
+/// How long a PostgreSQL connection may sit idle before it is pinged on its way out of the
+/// pool. sqlx pings every connection it hands out by default: a round trip on each acquire,
+/// which under load (connections idle for microseconds) buys nothing; a connection that waited
+/// longer may have been cut by a restart or a proxy, so that one is still checked.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+fn ping_if_idle<DB: sqlx::Database>(
+    conn: &mut DB::Connection,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    use sqlx::Connection;
+    Box::pin(async move {
+        if meta.idle_for >= PING_IF_IDLE_FOR {
+            conn.ping().await?;
         }
         Ok(true)
     })
@@ -140,9 +163,11 @@ async fn connect(database_url: &str, tuning: PoolTuning) -> Result<Pools, Connec
             // One writer connection: SQLite serialises writers anyway, and queueing them in the
             // pool (first come, first served, bounded by the acquire timeout) replaces the busy
             // handler's sleep-and-retry. Reads run beside it on their own connections (WAL).
+            // An in-process file cannot drop a connection, so none is pinged before use.
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(tuning.acquire_timeout)
+                .test_before_acquire(false)
                 .after_release(discard_if_in_transaction::<sqlx::Sqlite>)
                 .connect_with(options.clone())
                 .await
@@ -153,6 +178,7 @@ async fn connect(database_url: &str, tuning: PoolTuning) -> Result<Pools, Connec
             let reads = SqlitePoolOptions::new()
                 .max_connections(tuning.sqlite_readers)
                 .acquire_timeout(tuning.acquire_timeout)
+                .test_before_acquire(false)
                 .after_release(discard_if_in_transaction::<sqlx::Sqlite>)
                 .connect_with(options)
                 .await
@@ -163,6 +189,8 @@ async fn connect(database_url: &str, tuning: PoolTuning) -> Result<Pools, Connec
             let pool = PgPoolOptions::new()
                 .max_connections(tuning.postgres_connections)
                 .acquire_timeout(tuning.acquire_timeout)
+                .test_before_acquire(false)
+                .before_acquire(ping_if_idle::<sqlx::Postgres>)
                 .after_release(discard_if_in_transaction::<sqlx::Postgres>)
                 .connect(database_url)
                 .await
