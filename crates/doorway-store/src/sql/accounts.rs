@@ -8,6 +8,7 @@ use doorway_core::organization::{Membership, Organization, Workspace};
 use doorway_core::store::{AccountStore, AccountTx, Identity, StoreResult};
 use doorway_core::user::{User, Username};
 
+use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::errors::store_error;
 use crate::rows::{MembershipWorkspaceRow, UserRow, UserWithPasswordRow, json_text, memberships_from};
@@ -136,20 +137,20 @@ macro_rules! accounts {
                 .bind(u.created_at.millis())
                 .bind(u.updated_at.millis())
                 .bind(json_text(&u.custom_fields))
-                .fetch_one(&mut *self.tx)
+                .fetch_one(self.flushed().await?)
                 .await
                 .map_err(store_error)
             }
 
             async fn user_by_id(&mut self, project_id: &str, user_id: &str) -> StoreResult<Option<User>> {
-                fetch_optional!(UserRow, &mut *self.tx, USER_BY_ID, project_id, user_id)?
+                fetch_optional!(UserRow, self.flushed().await?, USER_BY_ID, project_id, user_id)?
                     .map(User::try_from)
                     .transpose()
             }
 
             async fn mark_email_verified(&mut self, user_id: &str, now: Timestamp) -> StoreResult<()> {
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1",
                     user_id,
                     now.millis(),
@@ -159,7 +160,7 @@ macro_rules! accounts {
 
             async fn insert_password(&mut self, user_id: &str, phc: &str, now: Timestamp) -> StoreResult<()> {
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "INSERT INTO password_credentials (user_id, phc, created_at, updated_at) VALUES ($1, $2, $3, $3)",
                     user_id,
                     phc,
@@ -169,21 +170,21 @@ macro_rules! accounts {
             }
 
             async fn delete_password(&mut self, user_id: &str) -> StoreResult<bool> {
-                let done = exec!(&mut *self.tx, "DELETE FROM password_credentials WHERE user_id = $1", user_id)?;
+                let done = exec!(self.flushed().await?, "DELETE FROM password_credentials WHERE user_id = $1", user_id)?;
                 Ok(done.rows_affected() > 0)
             }
 
             async fn lock_password(&mut self, user_id: &str) -> StoreResult<Option<String>> {
                 sqlx::query_scalar(concat!("SELECT phc FROM password_credentials WHERE user_id = $1", $row_lock))
                     .bind(user_id)
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.flushed().await?)
                     .await
                     .map_err(store_error)
             }
 
             async fn insert_identity(&mut self, i: &Identity) -> StoreResult<()> {
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "INSERT INTO identities (id, project_id, user_id, provider, subject, email, email_verified, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     &i.id,
@@ -200,7 +201,7 @@ macro_rules! accounts {
 
             async fn delete_unverified_identities(&mut self, user_id: &str) -> StoreResult<u64> {
                 let done = exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "DELETE FROM identities WHERE user_id = $1 AND email_verified = FALSE",
                     user_id,
                 )?;
@@ -209,7 +210,7 @@ macro_rules! accounts {
 
             async fn insert_organization_if_slug_free(&mut self, o: &Organization) -> StoreResult<bool> {
                 let done = exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "INSERT INTO organizations (id, project_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (project_id, slug) DO NOTHING",
                     &o.id,
@@ -228,8 +229,8 @@ macro_rules! accounts {
                 role: &str,
                 now: Timestamp,
             ) -> StoreResult<()> {
-                exec!(
-                    &mut *self.tx,
+                defer!(
+                    self,
                     "INSERT INTO memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
                     organization_id,
                     user_id,
@@ -240,8 +241,8 @@ macro_rules! accounts {
             }
 
             async fn insert_workspace(&mut self, w: &Workspace) -> StoreResult<()> {
-                exec!(
-                    &mut *self.tx,
+                defer!(
+                    self,
                     "INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)",
                     &w.id,
                     &w.organization_id,
@@ -253,8 +254,8 @@ macro_rules! accounts {
             }
 
             async fn insert_role(&mut self, organization_id: &str, name: &str, now: Timestamp) -> StoreResult<()> {
-                exec!(
-                    &mut *self.tx,
+                defer!(
+                    self,
                     "INSERT INTO roles (organization_id, name, created_at) VALUES ($1, $2, $3)",
                     organization_id,
                     name,
@@ -264,8 +265,8 @@ macro_rules! accounts {
             }
 
             async fn insert_terms_acceptance(&mut self, user_id: &str, version: &str, now: Timestamp) -> StoreResult<()> {
-                exec!(
-                    &mut *self.tx,
+                defer!(
+                    self,
                     "INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)",
                     user_id,
                     version,
@@ -276,8 +277,8 @@ macro_rules! accounts {
 
             async fn insert_user_roles(&mut self, user_id: &str, roles: &[String], now: Timestamp) -> StoreResult<()> {
                 for role in roles {
-                    exec!(
-                        &mut *self.tx,
+                    defer!(
+                        self,
                         "INSERT INTO user_roles (user_id, role, created_at) VALUES ($1, $2, $3)
                          ON CONFLICT (user_id, role) DO NOTHING",
                         user_id,
@@ -289,7 +290,7 @@ macro_rules! accounts {
             }
 
             async fn user_roles(&mut self, user_id: &str) -> StoreResult<Vec<String>> {
-                sqlx::query_scalar(USER_ROLES).bind(user_id).fetch_all(&mut *self.tx).await.map_err(store_error)
+                sqlx::query_scalar(USER_ROLES).bind(user_id).fetch_all(self.flushed().await?).await.map_err(store_error)
             }
         }
     };

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use doorway_core::events::AuditEntry;
 use doorway_core::store::{AuditFilter, AuditStore, AuditTx, StoreResult};
 
+use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::rows::{AuditRow, json_text};
 
@@ -48,8 +49,8 @@ macro_rules! audit {
         #[async_trait]
         impl AuditTx for $tx {
             async fn insert_audit(&mut self, a: &AuditEntry) -> StoreResult<()> {
-                exec!(
-                    &mut *self.tx,
+                defer!(
+                    self,
                     "INSERT INTO audit_log (id, project_id, at, action, outcome, method, user_id, ip, user_agent, detail)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     &a.id,

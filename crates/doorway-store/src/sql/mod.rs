@@ -52,6 +52,7 @@ macro_rules! for_both_engines {
 mod accounts;
 mod audit;
 mod bot_checks;
+mod deferred;
 mod oauth;
 mod outbox;
 mod passkeys;
@@ -161,6 +162,17 @@ macro_rules! engine {
             revocations: Arc<AtomicU64>,
             /// Whether this transaction revokes sessions (counted once it commits).
             revokes: bool,
+            /// Inserts not sent yet (see `deferred`).
+            #[allow(dead_code, reason = "PostgreSQL sends each insert at once and never batches")]
+            batch: deferred::Batch,
+        }
+
+        impl $tx {
+            /// The transaction's connection, once every deferred insert has been sent.
+            async fn flushed(&mut self) -> StoreResult<&mut <$db as sqlx::Database>::Connection> {
+                self.flush().await?;
+                Ok(&mut *self.tx)
+            }
         }
 
         #[async_trait]
@@ -176,7 +188,13 @@ macro_rules! engine {
 
             async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
                 let tx = self.writer.begin_with($begin).await.map_err(store_error)?;
-                Ok(Box::new($tx { tx, master: self.master.clone(), revocations: self.revocations.clone(), revokes: false }))
+                Ok(Box::new($tx {
+                    tx,
+                    master: self.master.clone(),
+                    revocations: self.revocations.clone(),
+                    revokes: false,
+                    batch: deferred::Batch::default(),
+                }))
             }
 
             fn session_revocations(&self) -> u64 {
@@ -186,7 +204,8 @@ macro_rules! engine {
 
         #[async_trait]
         impl StoreTx for $tx {
-            async fn commit(self: Box<Self>) -> StoreResult<()> {
+            async fn commit(mut self: Box<Self>) -> StoreResult<()> {
+                self.flush().await?;
                 self.tx.commit().await.map_err(store_error)?;
                 // After the commit: a check that read the session before it must not be reused.
                 if self.revokes {
@@ -199,6 +218,39 @@ macro_rules! engine {
 }
 
 for_both_engines!(engine);
+
+impl SqliteTx {
+    async fn defer(&mut self, sql: &'static str, values: Vec<deferred::Value>) -> StoreResult<()> {
+        self.batch.push(sql, values);
+        if self.batch.len() >= deferred::Batch::MAX_VALUES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> StoreResult<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let (sql, values) = self.batch.take();
+        deferred::bind_values!(sqlx::query(sqlx::AssertSqlSafe(sql)), values)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+impl PgTx {
+    async fn defer(&mut self, sql: &'static str, values: Vec<deferred::Value>) -> StoreResult<()> {
+        deferred::bind_values!(sqlx::query(sql), values).execute(&mut *self.tx).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+}
 
 /// Below this much free space on the database's filesystem, SQLite is reported full: a
 /// sign-up appends a few pages to the WAL, and a checkpoint needs room too.

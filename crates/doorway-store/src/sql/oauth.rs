@@ -23,7 +23,7 @@ macro_rules! oauth {
         impl OAuthStateTx for $tx {
             async fn insert_oauth_state(&mut self, s: &OAuthState) -> StoreResult<()> {
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "INSERT INTO oauth_states (id, project_id, state_hash, provider, nonce, pkce_verifier, redirect_uri,
                          callback_url, purpose, created_at, expires_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -50,7 +50,7 @@ macro_rules! oauth {
             ) -> StoreResult<Option<OAuthState>> {
                 Ok(fetch_optional!(
                     OAuthStateRow,
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "UPDATE oauth_states SET consumed_at = $3
                      WHERE project_id = $1 AND state_hash = $2 AND consumed_at IS NULL AND expires_at > $3
                      RETURNING id, project_id, state_hash, provider, nonce, pkce_verifier, redirect_uri,
@@ -64,7 +64,7 @@ macro_rules! oauth {
 
             async fn insert_pending_external(&mut self, p: &PendingExternal) -> StoreResult<()> {
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "INSERT INTO pending_externals (id, project_id, kind, profile, created_at, expires_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
                     &p.id,
@@ -86,7 +86,7 @@ macro_rules! oauth {
             ) -> StoreResult<Option<PendingExternal>> {
                 fetch_optional!(
                     PendingExternalRow,
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "UPDATE pending_externals SET consumed_at = $4
                      WHERE project_id = $1 AND id = $2 AND kind = $3 AND consumed_at IS NULL AND expires_at > $4
                      RETURNING id, project_id, kind, profile, created_at, expires_at",

@@ -6,6 +6,7 @@ use doorway_core::events::OutboxMessage;
 use doorway_core::store::{OutboxStore, OutboxTx, StoreResult};
 use doorway_core::webhooks::{AttemptOutcome, Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
 
+use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::errors::store_error;
 use crate::rows::{AttemptRow, DeliveryRow, OutboxRow, json_text};
@@ -147,8 +148,8 @@ macro_rules! outbox {
         #[async_trait]
         impl OutboxTx for $tx {
             async fn insert_outbox(&mut self, m: &OutboxMessage) -> StoreResult<()> {
-                exec!(
-                    &mut *self.tx,
+                defer!(
+                    self,
                     "INSERT INTO outbox (id, project_id, topic, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
                     &m.id,
                     &m.project_id,
@@ -160,8 +161,8 @@ macro_rules! outbox {
             }
 
             async fn insert_delivery(&mut self, d: &Delivery) -> StoreResult<()> {
-                exec!(
-                    &mut *self.tx,
+                defer!(
+                    self,
                     "INSERT INTO deliveries (id, project_id, event_id, kind, target, body, status, attempts,
                          next_attempt_at, claimed_until, last_error, created_at, delivered_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",

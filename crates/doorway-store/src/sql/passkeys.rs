@@ -52,7 +52,7 @@ macro_rules! passkeys {
         impl PasskeyTx for $tx {
             async fn insert_passkey(&mut self, p: &StoredPasskey) -> StoreResult<()> {
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "INSERT INTO passkeys (id, project_id, user_id, credential_id, user_handle, name, passkey, counter,
                          created_at, last_used_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -78,7 +78,7 @@ macro_rules! passkeys {
                 now: Timestamp,
             ) -> StoreResult<()> {
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "UPDATE passkeys SET passkey = $2, counter = $3, last_used_at = $4 WHERE id = $1",
                     id,
                     json_text(passkey),
@@ -89,18 +89,18 @@ macro_rules! passkeys {
             }
 
             async fn delete_passkey(&mut self, user_id: &str, id: &str) -> StoreResult<bool> {
-                let done = exec!(&mut *self.tx, "DELETE FROM passkeys WHERE user_id = $1 AND id = $2", user_id, id)?;
+                let done = exec!(self.flushed().await?, "DELETE FROM passkeys WHERE user_id = $1 AND id = $2", user_id, id)?;
                 Ok(done.rows_affected() > 0)
             }
 
             async fn delete_user_passkeys(&mut self, user_id: &str) -> StoreResult<u64> {
-                let done = exec!(&mut *self.tx, "DELETE FROM passkeys WHERE user_id = $1", user_id)?;
+                let done = exec!(self.flushed().await?, "DELETE FROM passkeys WHERE user_id = $1", user_id)?;
                 Ok(done.rows_affected())
             }
 
             async fn insert_passkey_ceremony(&mut self, c: &PasskeyCeremony) -> StoreResult<()> {
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "INSERT INTO passkey_ceremonies (id, project_id, kind, binding_hash, user_id, state, created_at,
                          expires_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -126,7 +126,7 @@ macro_rules! passkeys {
                 // Deleted whatever its kind or age: a binding is presented once.
                 let taken = fetch_optional!(
                     PasskeyCeremonyRow,
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "DELETE FROM passkey_ceremonies WHERE project_id = $1 AND binding_hash = $2
                      RETURNING id, project_id, kind, binding_hash, user_id, state, created_at, expires_at",
                     project_id,

@@ -61,14 +61,14 @@ macro_rules! projects {
         #[async_trait]
         impl ProjectTx for $tx {
             async fn project_by_slug(&mut self, slug: &ProjectSlug) -> StoreResult<Option<Project>> {
-                fetch_optional!(ProjectRow, &mut *self.tx, PROJECT_BY_SLUG, slug.as_str())?
+                fetch_optional!(ProjectRow, self.flushed().await?, PROJECT_BY_SLUG, slug.as_str())?
                     .map(Project::try_from)
                     .transpose()
             }
 
             async fn insert_project(&mut self, p: &Project) -> StoreResult<()> {
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "INSERT INTO projects (id, slug, name, settings, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
                     &p.id,
@@ -83,7 +83,7 @@ macro_rules! projects {
 
             async fn update_project(&mut self, p: &Project) -> StoreResult<()> {
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "UPDATE projects SET name = $2, settings = $3, updated_at = $4 WHERE id = $1",
                     &p.id,
                     &p.name,
@@ -96,7 +96,7 @@ macro_rules! projects {
             async fn insert_project_key(&mut self, project_id: &str, key: &ProjectKey) -> StoreResult<()> {
                 let (secret, format) = key_sealing::to_stored(self.master.as_deref(), &key.kid, key.secret_bytes());
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "INSERT INTO signing_keys (kid, project_id, secret, secret_format, created_at, retires_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
                     &key.kid,
@@ -111,7 +111,7 @@ macro_rules! projects {
 
             async fn retire_project_keys(&mut self, project_id: &str, retires_at: Timestamp) -> StoreResult<()> {
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "UPDATE signing_keys SET retires_at = $2
                      WHERE project_id = $1 AND (retires_at IS NULL OR retires_at > $2)",
                     project_id,

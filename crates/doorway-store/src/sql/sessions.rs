@@ -6,6 +6,7 @@ use doorway_core::Timestamp;
 use doorway_core::session::{RefreshToken, Session};
 use doorway_core::store::{SessionStore, SessionTx, SsoSession, StoreResult};
 
+use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::rows::{RefreshTokenRow, SessionRow};
 
@@ -36,8 +37,8 @@ macro_rules! sessions {
         #[async_trait]
         impl SessionTx for $tx {
             async fn insert_session(&mut self, s: &Session) -> StoreResult<()> {
-                exec!(
-                    &mut *self.tx,
+                defer!(
+                    self,
                     "INSERT INTO sessions (id, project_id, user_id, amr, ip, user_agent, created_at, expires_at, revoked_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     &s.id,
@@ -56,7 +57,7 @@ macro_rules! sessions {
             async fn lock_session(&mut self, session_id: &str) -> StoreResult<Option<Session>> {
                 Ok(fetch_optional!(
                     SessionRow,
-                    &mut *self.tx,
+                    self.flushed().await?,
                     concat!("SELECT * FROM sessions WHERE id = $1", $row_lock),
                     session_id,
                 )?
@@ -66,13 +67,13 @@ macro_rules! sessions {
             async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()> {
                 self.revokes = true;
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
                     session_id,
                     now.millis(),
                 )?;
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE session_id = $1",
                     session_id,
                     now.millis(),
@@ -91,7 +92,7 @@ macro_rules! sessions {
                 let except = except.unwrap_or("");
                 // Sessions first, then their tokens: the lock order of every session change.
                 let revoked = exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "UPDATE sessions SET revoked_at = $2
                      WHERE user_id = $1 AND id <> $3 AND revoked_at IS NULL AND expires_at > $2",
                     user_id,
@@ -99,7 +100,7 @@ macro_rules! sessions {
                     except,
                 )?;
                 exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2)
                      WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1 AND id <> $3)",
                     user_id,
@@ -110,8 +111,8 @@ macro_rules! sessions {
             }
 
             async fn insert_refresh_token(&mut self, t: &RefreshToken) -> StoreResult<()> {
-                exec!(
-                    &mut *self.tx,
+                defer!(
+                    self,
                     "INSERT INTO refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, used_at, revoked_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     &t.id,
@@ -129,7 +130,7 @@ macro_rules! sessions {
             async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
                 Ok(fetch_optional!(
                     RefreshTokenRow,
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "SELECT * FROM refresh_tokens WHERE token_hash = $1",
                     token_hash,
                 )?
@@ -138,7 +139,7 @@ macro_rules! sessions {
 
             async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<bool> {
                 let done = exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
                     token_id,
                     now.millis(),
@@ -147,8 +148,8 @@ macro_rules! sessions {
             }
 
             async fn insert_sso_session(&mut self, s: &SsoSession) -> StoreResult<()> {
-                exec!(
-                    &mut *self.tx,
+                defer!(
+                    self,
                     "INSERT INTO sso_sessions (id, session_id, user_id, provider, subject, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
                     &s.id,

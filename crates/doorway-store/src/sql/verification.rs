@@ -7,6 +7,7 @@ use doorway_core::mail::CodePurpose;
 use doorway_core::store::{StoreResult, VerificationStore, VerificationTx};
 use doorway_core::verification::Verification;
 
+use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::errors::store_error;
 use crate::rows::VerificationRow;
@@ -24,8 +25,8 @@ macro_rules! verification {
         #[async_trait]
         impl VerificationTx for $tx {
             async fn insert_verification(&mut self, v: &Verification) -> StoreResult<()> {
-                exec!(
-                    &mut *self.tx,
+                defer!(
+                    self,
                     "INSERT INTO verifications (id, project_id, user_id, email, purpose, kid, code_hash, link_hash,
                          attempts, created_at, expires_at, consumed_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -53,7 +54,7 @@ macro_rules! verification {
             ) -> StoreResult<Option<Verification>> {
                 fetch_optional!(
                     VerificationRow,
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "SELECT * FROM verifications
                      WHERE project_id = $1 AND email = $2 AND purpose = $3 AND consumed_at IS NULL
                      ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -72,7 +73,7 @@ macro_rules! verification {
             ) -> StoreResult<Option<Verification>> {
                 fetch_optional!(
                     VerificationRow,
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "SELECT * FROM verifications WHERE project_id = $1 AND link_hash = $2",
                     project_id,
                     link_hash,
@@ -84,14 +85,14 @@ macro_rules! verification {
             async fn count_verification_attempt(&mut self, id: &str) -> StoreResult<i64> {
                 sqlx::query_scalar("UPDATE verifications SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts")
                     .bind(id)
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(self.flushed().await?)
                     .await
                     .map_err(store_error)
             }
 
             async fn consume_verification(&mut self, id: &str, now: Timestamp) -> StoreResult<bool> {
                 let done = exec!(
-                    &mut *self.tx,
+                    self.flushed().await?,
                     "UPDATE verifications SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL",
                     id,
                     now.millis(),
