@@ -71,7 +71,7 @@ pub fn report(file: &Path, commit: &str, machine: &str) -> ExitCode {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| flow | scenario | runs | req/s (median) | limit/s (median) | ratio | per-run ratios | p50 ms | p90 ms | p99 ms | max ms | errors | statements/req | server CPU ms/req | provider CPU ms/req | peak RSS MiB | other CPU % |"
+        "| flow | scenario | runs | req/s (median) | limit/s (median) | ratio | per-run ratios | p50 ms | p90 ms | p99 ms | max ms | errors | statements/req | server CPU ms/req | provider CPU ms/req | peak RSS MiB | other CPU % (incl. PostgreSQL) |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut by_status: BTreeMap<(String, String, String), (u64, String)> = BTreeMap::new();
@@ -108,7 +108,8 @@ pub fn report(file: &Path, commit: &str, machine: &str) -> ExitCode {
             .unwrap_or_else(|| if flow == "jwks" { "0".into() } else { "–".into() });
         let other: Vec<f64> =
             vs.iter().filter_map(|v| Some(100.0 * v["other_cpu_s"].as_f64()? / v["cpu_window_s"].as_f64()?)).collect();
-        if other.iter().any(|p| *p > 10.0) {
+        // On PostgreSQL the database runs on the same machine: its CPU is "other", not noise.
+        if engine != "postgres" && other.iter().any(|p| *p > 10.0) {
             noisy = true;
         }
         let _ = writeln!(

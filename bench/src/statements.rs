@@ -519,3 +519,11 @@ pub fn me_reads(project: &str, session_id: &str, user_id: &str) -> Script {
         tx: Vec::new(),
     }
 }
+
+/// `GET /api/auth/me` reads when the session check is cached (every request but one per 2 s).
+pub fn me_cached_reads(project: &str, user_id: &str) -> Script {
+    Script {
+        before: vec![step(USER_BY_ID, vec![t(project), t(user_id)]), step(MEMBERSHIPS, vec![t(user_id)])],
+        tx: Vec::new(),
+    }
+}

@@ -4,8 +4,7 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::pkcs8::EncodePrivateKey;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, Header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -17,6 +16,8 @@ pub struct ProjectKey {
     pub kid: String,
     secret: [u8; 32],
     public: [u8; 32],
+    /// The secret expanded once (deriving it costs a scalar multiplication per token).
+    signing: ed25519_dalek::SigningKey,
     pub created_at: Timestamp,
     /// Set when a newer key replaced this one: from then on it only verifies, and at this time
     /// (after everything it signed or sealed has expired) it is no longer published or accepted.
@@ -60,7 +61,7 @@ impl ProjectKey {
     pub fn generate(now: Timestamp) -> Self {
         let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
         let public = signing.verifying_key().to_bytes();
-        Self { kid: key_id(&public), secret: signing.to_bytes(), public, created_at: now, retires_at: None }
+        Self { kid: key_id(&public), secret: signing.to_bytes(), public, signing, created_at: now, retires_at: None }
     }
 
     /// Rebuilds a key from the store, checking that the halves belong together.
@@ -71,8 +72,9 @@ impl ProjectKey {
         retires_at: Option<Timestamp>,
     ) -> Result<Self, MalformedKey> {
         let secret: [u8; 32] = secret.try_into().map_err(|_| MalformedKey { kid: kid.clone() })?;
-        let public = ed25519_dalek::SigningKey::from_bytes(&secret).verifying_key().to_bytes();
-        Ok(Self { kid, secret, public, created_at, retires_at })
+        let signing = ed25519_dalek::SigningKey::from_bytes(&secret);
+        let public = signing.verifying_key().to_bytes();
+        Ok(Self { kid, secret, public, signing, created_at, retires_at })
     }
 
     pub fn secret_bytes(&self) -> &[u8; 32] {
@@ -111,16 +113,20 @@ impl ProjectKey {
         DecodingKey::from_ed_der(&self.public)
     }
 
-    /// Signs any claims as a compact JWT with this key's `kid`.
+    /// Signs any claims as a compact JWT (JWS, RFC 7515) with this key's `kid`: EdDSA over
+    /// `base64url(header) . base64url(claims)` with the expanded key, which jsonwebtoken would
+    /// rebuild from PKCS#8 on every call. `verify_access_token` checks these with jsonwebtoken.
     pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, jsonwebtoken::errors::Error> {
-        let signing = ed25519_dalek::SigningKey::from_bytes(&self.secret);
-        // An Ed25519 key always encodes as PKCS#8; should it not, the signing fails as a bad key would.
-        let der = signing
-            .to_pkcs8_der()
-            .map_err(|_| jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat))?;
+        use ed25519_dalek::Signer;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(der.as_bytes()))
+        let mut jws = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims)?, &mut jws);
+        let signature = self.signing.sign(jws.as_bytes());
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut jws);
+        Ok(jws)
     }
 }
 

@@ -204,16 +204,17 @@ pub fn verify_access_token(ctx: &ProjectContext, token: &str, now: Timestamp) ->
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::keys::ProjectKey;
     use crate::project::{Project, ProjectSettings, ProjectSlug};
 
-    fn ctx(slug: &str) -> ProjectContext {
+    /// A project `slug` (id `prj_<slug>`) with one signing key.
+    pub(crate) fn ctx(slug: &str) -> ProjectContext {
         let now = Timestamp::from_millis(0);
         ProjectContext {
             project: Project {
-                id: "prj_1".into(),
+                id: format!("prj_{slug}"),
                 slug: ProjectSlug::parse(slug).unwrap(),
                 name: "P".into(),
                 settings: ProjectSettings::default(),

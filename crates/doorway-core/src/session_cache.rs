@@ -1,21 +1,33 @@
-//! A short-lived, bounded in-process cache of session checks, keyed by session id (`sid`), so
-//! that a bearer check reads the session row at most once per TTL instead of on every request.
+//! A short-lived, bounded in-process cache of bearer checks: session checks keyed by session id
+//! (`sid`), so that a check reads the session row at most once per TTL instead of on every
+//! request; and verified access tokens keyed by the SHA-256 of their bytes, so a client that
+//! sends the same token many times a second pays for the EdDSA verification once per TTL.
 //!
 //! Staleness: a revocation committed by THIS process invalidates every cached check at once
 //! (the store counts committed revocations, and an entry taken before the count moved is not
 //! used). A revocation committed by ANOTHER instance on the same database is seen at the
 //! latest one TTL later: that TTL is the window in which a revoked session's access token may
 //! still pass a check on the other instances (its signature and expiry are checked anyway).
+//!
+//! A verified token is only reused for the project it was verified for, and its expiry is
+//! checked on every use; a signing key withdrawn from the project stops verifying its tokens
+//! at the latest one TTL later.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
+
 use crate::clock::Timestamp;
-use crate::session::Session;
+use crate::project::ProjectContext;
+use crate::session::{AccessClaims, Session, verify_access_token};
 
 /// Bound on entries (about 100 bytes each): past it, expired entries go, then everything.
 const MAX_ENTRIES: usize = 65_536;
+
+/// Bound on verified tokens (about 300 bytes each), pruned the same way.
+const MAX_TOKENS: usize = 8_192;
 
 /// What a check needs of a session.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,15 +56,57 @@ struct Entry {
     read_at: Instant,
 }
 
+struct VerifiedToken {
+    project_id: Box<str>,
+    claims: AccessClaims,
+    verified_at: Instant,
+}
+
 pub struct SessionCache {
     ttl: Duration,
     entries: Mutex<HashMap<Box<str>, Entry>>,
+    tokens: Mutex<HashMap<[u8; 32], VerifiedToken>>,
 }
 
 impl SessionCache {
     /// A TTL of zero turns the cache off.
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
+        Self { ttl, entries: Mutex::new(HashMap::new()), tokens: Mutex::new(HashMap::new()) }
+    }
+
+    /// The claims of `token` if it verifies for this project now (signature, issuer, audience,
+    /// expiry: `verify_access_token`), reusing a verification of the same bytes for the same
+    /// project less than a TTL old.
+    pub fn verified_claims(&self, ctx: &ProjectContext, token: &str, now: Timestamp) -> Option<AccessClaims> {
+        if self.ttl.is_zero() {
+            return verify_access_token(ctx, token, now);
+        }
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        {
+            let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(hit) = tokens.get(&key)
+                && *hit.project_id == *ctx.project.id
+                && hit.verified_at.elapsed() < self.ttl
+            {
+                return (now.seconds() < hit.claims.exp).then(|| hit.claims.clone());
+            }
+        }
+        let claims = verify_access_token(ctx, token, now)?;
+        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        if tokens.len() >= MAX_TOKENS && !tokens.contains_key(&key) {
+            let ttl = self.ttl;
+            tokens.retain(|_, t| t.verified_at.elapsed() < ttl);
+            if tokens.len() >= MAX_TOKENS {
+                tokens.clear();
+            }
+        }
+        let entry = VerifiedToken {
+            project_id: ctx.project.id.as_str().into(),
+            claims: claims.clone(),
+            verified_at: Instant::now(),
+        };
+        tokens.insert(key, entry);
+        Some(claims)
     }
 
     pub fn disabled() -> Self {
@@ -105,6 +159,25 @@ mod tests {
         assert_eq!(cache.get("ses_2", 3), None);
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(cache.get("ses_1", 3), None, "older than the TTL");
+    }
+
+    #[test]
+    fn a_verified_token_is_reused_only_for_its_project_and_until_it_expires() {
+        use crate::events::ClientInfo;
+        use crate::session::tests::ctx;
+        use crate::session::{new_session, sign_access_token};
+        let (a, b) = (ctx("acme"), ctx("beta"));
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let s = new_session(&a, "usr_1", &["pwd"], &ClientInfo::default(), now);
+        let token = sign_access_token(&a, &s.session, &[], false, now).unwrap().token;
+        let cache = SessionCache::new(Duration::from_secs(60));
+        let first = cache.verified_claims(&a, &token, now).unwrap();
+        assert_eq!(cache.verified_claims(&a, &token, now), Some(first), "served from the cache");
+        assert_eq!(cache.verified_claims(&b, &token, now), None, "not for another project");
+        assert_eq!(cache.verified_claims(&a, &token, now.plus_seconds(3600)), None, "expired, cached or not");
+        let mut tampered = token.clone();
+        tampered.insert(tampered.len() - 5, 'x');
+        assert_eq!(cache.verified_claims(&a, &tampered, now), None);
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub async fn authenticate(
 ) -> Result<(AccessClaims, User), SessionError> {
     let result: Result<(AccessClaims, User), SessionError> = async {
         let now = svc.clock.now();
-        let claims = verify_access_token(ctx, access_token, now).ok_or(SessionError::Unauthenticated)?;
+        let claims = svc.session_cache.verified_claims(ctx, access_token, now).ok_or(SessionError::Unauthenticated)?;
         let session = checked_session(svc, &claims.sid).await?.ok_or(SessionError::Unauthenticated)?;
         if !session.is_active(now) || session.project_id != ctx.project.id {
             return Err(SessionError::Unauthenticated);

@@ -9,7 +9,8 @@
 //! holds a few slots and nothing else, while every other endpoint keeps its latency.
 //!
 //! Delivery is at least once: an attempt whose outcome could not be recorded (a crash, a
-//! database outage) is sent again when its lease expires, with the same `webhook-id`.
+//! database outage longer than the lease) is sent again when its lease expires, with the same
+//! `webhook-id`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -274,8 +275,18 @@ impl<S: Sender> DeliveryWorker<S> {
             .record((at.millis() - d.created_at.millis()) as f64 / 1000.0);
         let attempt =
             DeliveryAttempt { delivery_id: d.id.clone(), attempt: d.attempts, at, status_code, latency_ms, error };
-        if let Err(e) = self.store.finish_attempt(&attempt, outcome, attempt.error.as_deref()).await {
-            tracing::warn!(error = %e, delivery = %d.id, "cannot record a delivery attempt; it is retried when its lease expires");
+        // The outcome is known, so recording it is retried while the lease holds: a database
+        // that is only busy (overload) must not turn one delivered event into two.
+        let mut pause = Duration::from_millis(100);
+        while let Err(e) = self.store.finish_attempt(&attempt, outcome, attempt.error.as_deref()).await {
+            let lease_left_ms = d.claimed_until.map_or(0, |until| until.millis() - self.clock.now().millis());
+            if lease_left_ms < pause.as_millis() as i64 + 1000 {
+                tracing::warn!(error = %e, delivery = %d.id, "cannot record a delivery attempt; it is retried when its lease expires");
+                break;
+            }
+            tracing::debug!(error = %e, delivery = %d.id, "recording a delivery attempt failed; trying again");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
         }
         Finished { endpoint, endpoint_failed }
     }

@@ -2,7 +2,6 @@
 
 use axum::http::{HeaderMap, header};
 use doorway_core::ProjectContext;
-use doorway_core::session::verify_access_token;
 
 use super::cookies::CookieNames;
 use crate::cookies::cookie_values;
@@ -30,5 +29,5 @@ pub(crate) fn presented_access_token<'a>(
     [own.as_str(), crate::contracts::storyden::SESSION_COOKIE, crate::contracts::aufy::ACCESS_COOKIE]
         .into_iter()
         .flat_map(|name| cookie_values(headers, name))
-        .find(|token| verify_access_token(ctx, token, now).is_some())
+        .find(|token| state.services.session_cache.verified_claims(ctx, token, now).is_some())
 }
