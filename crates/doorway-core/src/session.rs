@@ -188,6 +188,15 @@ pub fn sign_access_token(
 /// Checks signature, issuer, audience and expiry (against the injected clock).
 /// Whether the session is still active is the caller's second check.
 pub fn verify_access_token(ctx: &ProjectContext, token: &str, now: Timestamp) -> Option<AccessClaims> {
+    verify_access_token_with_kid(ctx, token, now).map(|(claims, _)| claims)
+}
+
+/// [`verify_access_token`], with the id of the key that verified it.
+pub fn verify_access_token_with_kid(
+    ctx: &ProjectContext,
+    token: &str,
+    now: Timestamp,
+) -> Option<(AccessClaims, String)> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if header.alg != Algorithm::EdDSA {
         return None;
@@ -200,7 +209,7 @@ pub fn verify_access_token(ctx: &ProjectContext, token: &str, now: Timestamp) ->
     validation.validate_exp = false;
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding_key(), &validation).ok()?.claims;
-    (now.seconds() < claims.exp).then_some(claims)
+    (now.seconds() < claims.exp).then_some((claims, kid))
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@
 //! latest one TTL later: that TTL is the window in which a revoked session's access token may
 //! still pass a check on the other instances (its signature and expiry are checked anyway).
 //!
-//! A verified token is only reused for the project it was verified for, and its expiry is
-//! checked on every use; a signing key withdrawn from the project stops verifying its tokens
-//! at the latest one TTL later.
+//! A verified token is only reused for the project it was verified for, while the key that
+//! verified it is still published, and its expiry is checked on every use: the cache never
+//! accepts what a fresh verification would refuse.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Timestamp;
 use crate::project::ProjectContext;
-use crate::session::{AccessClaims, Session, verify_access_token};
+use crate::session::{AccessClaims, Session, verify_access_token, verify_access_token_with_kid};
 
 /// Bound on entries (about 100 bytes each): past it, expired entries go, then everything.
 const MAX_ENTRIES: usize = 65_536;
@@ -58,6 +58,7 @@ struct Entry {
 
 struct VerifiedToken {
     project_id: Box<str>,
+    kid: String,
     claims: AccessClaims,
     verified_at: Instant,
 }
@@ -88,10 +89,11 @@ impl SessionCache {
                 && *hit.project_id == *ctx.project.id
                 && hit.verified_at.elapsed() < self.ttl
             {
-                return (now.seconds() < hit.claims.exp).then(|| hit.claims.clone());
+                let key_published = ctx.published_keys(now).any(|k| k.kid == hit.kid);
+                return (key_published && now.seconds() < hit.claims.exp).then(|| hit.claims.clone());
             }
         }
-        let claims = verify_access_token(ctx, token, now)?;
+        let (claims, kid) = verify_access_token_with_kid(ctx, token, now)?;
         let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         if tokens.len() >= MAX_TOKENS && !tokens.contains_key(&key) {
             let ttl = self.ttl;
@@ -102,6 +104,7 @@ impl SessionCache {
         }
         let entry = VerifiedToken {
             project_id: ctx.project.id.as_str().into(),
+            kid,
             claims: claims.clone(),
             verified_at: Instant::now(),
         };

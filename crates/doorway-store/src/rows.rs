@@ -136,6 +136,38 @@ impl TryFrom<UserWithPasswordRow> for (User, Option<String>) {
     }
 }
 
+/// A user with their memberships as one JSON array of rows (see `USER_WITH_MEMBERSHIPS_*`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserWithMembershipsRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    memberships: String,
+}
+
+/// One membership row as the JSON array holds it: the organization, the role, a workspace.
+type MembershipJson =
+    (String, String, String, String, i64, String, Option<String>, Option<String>, Option<String>, Option<i64>);
+
+impl TryFrom<UserWithMembershipsRow> for (User, Vec<Membership>) {
+    type Error = StoreError;
+    fn try_from(r: UserWithMembershipsRow) -> Result<Self, StoreError> {
+        let rows: Vec<MembershipJson> = serde_json::from_str(&r.memberships).map_err(StoreError::unexpected)?;
+        let rows = rows
+            .into_iter()
+            .map(|(id, project_id, name, slug, created_at, role, w_id, w_name, w_slug, w_created_at)| {
+                MembershipWorkspaceRow {
+                    membership: MembershipRow { id, project_id, name, slug, created_at, role },
+                    workspace_id: w_id,
+                    workspace_name: w_name,
+                    workspace_slug: w_slug,
+                    workspace_created_at: w_created_at,
+                }
+            })
+            .collect();
+        Ok((User::try_from(r.user)?, memberships_from(rows)))
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
     id: String,

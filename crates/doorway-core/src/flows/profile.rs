@@ -2,7 +2,7 @@
 //! workspaces, read in one query.
 
 use crate::flows::record_outcome;
-use crate::flows::session::{SessionError, authenticate};
+use crate::flows::session::{SessionError, authenticate, authenticated_claims};
 use crate::organization::Membership;
 use crate::project::ProjectContext;
 use crate::services::Services;
@@ -16,8 +16,8 @@ pub struct WhoAmI {
     pub roles: Vec<String>,
 }
 
-/// What a contract shows beside the user: each part costs one more read, so only those asked
-/// for are read.
+/// What a contract shows beside the user: only the parts asked for are read (memberships come
+/// in the user's own read; roles cost one more).
 #[derive(Debug, Clone, Copy)]
 pub struct WhoAmIParts {
     pub memberships: bool,
@@ -32,9 +32,12 @@ pub async fn who_am_i(
     parts: WhoAmIParts,
 ) -> Result<WhoAmI, SessionError> {
     let result = async {
-        let (_, user) = authenticate(svc, ctx, access_token).await?;
-        let memberships =
-            if parts.memberships { svc.store.memberships_with_workspaces(&user.id).await? } else { Vec::new() };
+        let (user, memberships) = if parts.memberships {
+            let claims = authenticated_claims(svc, ctx, access_token).await?;
+            svc.store.user_with_memberships(&ctx.project.id, &claims.sub).await?.ok_or(SessionError::Unauthenticated)?
+        } else {
+            (authenticate(svc, ctx, access_token).await?.1, Vec::new())
+        };
         let roles = if parts.roles { svc.store.user_roles(&user.id).await? } else { Vec::new() };
         Ok(WhoAmI { user, memberships, roles })
     }

@@ -193,17 +193,28 @@ pub async fn authenticate(
     access_token: &str,
 ) -> Result<(AccessClaims, User), SessionError> {
     let result: Result<(AccessClaims, User), SessionError> = async {
-        let now = svc.clock.now();
-        let claims = svc.session_cache.verified_claims(ctx, access_token, now).ok_or(SessionError::Unauthenticated)?;
-        let session = checked_session(svc, &claims.sid).await?.ok_or(SessionError::Unauthenticated)?;
-        if !session.is_active(now) || session.project_id != ctx.project.id {
-            return Err(SessionError::Unauthenticated);
-        }
+        let claims = authenticated_claims(svc, ctx, access_token).await?;
         let user = svc.store.user_by_id(&ctx.project.id, &claims.sub).await?.ok_or(SessionError::Unauthenticated)?;
         Ok((claims, user))
     }
     .await;
     record_outcome(result)
+}
+
+/// The claims of an access token whose session is still active; the caller reads the user
+/// (`authenticate`, or a read that brings more with it).
+pub(crate) async fn authenticated_claims(
+    svc: &Services,
+    ctx: &ProjectContext,
+    access_token: &str,
+) -> Result<AccessClaims, SessionError> {
+    let now = svc.clock.now();
+    let claims = svc.session_cache.verified_claims(ctx, access_token, now).ok_or(SessionError::Unauthenticated)?;
+    let session = checked_session(svc, &claims.sid).await?.ok_or(SessionError::Unauthenticated)?;
+    if !session.is_active(now) || session.project_id != ctx.project.id {
+        return Err(SessionError::Unauthenticated);
+    }
+    Ok(claims)
 }
 
 /// What a check needs of the session `sid`: from the cache when it was read recently and no

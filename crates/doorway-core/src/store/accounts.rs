@@ -31,6 +31,12 @@ pub trait AccountStore: Send + Sync {
     /// The user's organizations (oldest membership first), each with the user's role and its
     /// workspaces (oldest first), in one query.
     async fn memberships_with_workspaces(&self, user_id: &str) -> StoreResult<Vec<Membership>>;
+    /// The user with `memberships_with_workspaces`, in one query.
+    async fn user_with_memberships(
+        &self,
+        project_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<(User, Vec<Membership>)>>;
     /// The user's project-wide roles, by name.
     async fn user_roles(&self, user_id: &str) -> StoreResult<Vec<String>>;
     /// The providers of the user's linked external identities, by name, each once.

@@ -11,10 +11,33 @@ use doorway_core::user::{User, Username};
 use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::errors::store_error;
-use crate::rows::{MembershipWorkspaceRow, UserRow, UserWithPasswordRow, json_text, memberships_from};
+use crate::rows::{
+    MembershipWorkspaceRow, UserRow, UserWithMembershipsRow, UserWithPasswordRow, json_text, memberships_from,
+};
 
 const USER_BY_ID: &str = "SELECT * FROM users WHERE project_id = $1 AND id = $2";
 const USER_ROLES: &str = "SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role";
+
+/// The user and, as one JSON array, the rows of `memberships_with_workspaces` in its order: one
+/// read where a who-am-I would make two. The aggregate is each engine's own.
+const USER_WITH_MEMBERSHIPS_SQLITE: &str = "SELECT u.*, (
+        SELECT json_group_array(json_array(o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
+                                           w.id, w.name, w.slug, w.created_at)
+                                ORDER BY m.created_at, o.id, w.created_at, w.id)
+        FROM memberships m
+        JOIN organizations o ON o.id = m.organization_id
+        LEFT JOIN workspaces w ON w.organization_id = o.id
+        WHERE m.user_id = u.id) AS memberships
+     FROM users u WHERE u.project_id = $1 AND u.id = $2";
+const USER_WITH_MEMBERSHIPS_POSTGRES: &str = "SELECT u.*, COALESCE((
+        SELECT json_agg(json_build_array(o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
+                                         w.id, w.name, w.slug, w.created_at)
+                        ORDER BY m.created_at, o.id, w.created_at, w.id)
+        FROM memberships m
+        JOIN organizations o ON o.id = m.organization_id
+        LEFT JOIN workspaces w ON w.organization_id = o.id
+        WHERE m.user_id = u.id), '[]')::text AS memberships
+     FROM users u WHERE u.project_id = $1 AND u.id = $2";
 
 macro_rules! accounts {
     ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
@@ -22,6 +45,17 @@ macro_rules! accounts {
         impl AccountStore for $store {
             async fn user_by_id(&self, project_id: &str, user_id: &str) -> StoreResult<Option<User>> {
                 fetch_optional!(UserRow, &self.pool, USER_BY_ID, project_id, user_id)?.map(User::try_from).transpose()
+            }
+
+            async fn user_with_memberships(
+                &self,
+                project_id: &str,
+                user_id: &str,
+            ) -> StoreResult<Option<(User, Vec<Membership>)>> {
+                let sql = if $backend == "sqlite" { USER_WITH_MEMBERSHIPS_SQLITE } else { USER_WITH_MEMBERSHIPS_POSTGRES };
+                fetch_optional!(UserWithMembershipsRow, &self.pool, sql, project_id, user_id)?
+                    .map(<(User, Vec<Membership>)>::try_from)
+                    .transpose()
             }
 
             async fn user_with_password(

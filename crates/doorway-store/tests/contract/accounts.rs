@@ -147,9 +147,36 @@ async fn organizations_memberships_and_workspaces(engine: Engine) {
     tx.insert_terms_acceptance("usr_1", "2024-01", t(12)).await.unwrap();
     tx.commit().await.unwrap();
 
-    let expected = Membership { organization: org("org_1", 12), role: "owner".into(), workspaces: vec![workspace] };
+    let expected =
+        Membership { organization: org("org_1", 12), role: "owner".into(), workspaces: vec![workspace.clone()] };
     assert_eq!(store.memberships_with_workspaces("usr_1").await.unwrap(), vec![expected]);
     assert_eq!(store.memberships_with_workspaces("usr_unknown").await.unwrap(), vec![]);
+
+    // The one-read form agrees, in order, with a second organization of two workspaces.
+    let second = Organization { slug: "beta".into(), ..org("org_3", 14) };
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.insert_organization_if_slug_free(&second).await.unwrap());
+    tx.insert_membership("org_3", "usr_1", "member", t(14)).await.unwrap();
+    for (id, at) in [("wsp_b", 16), ("wsp_a", 15)] {
+        let w = Workspace {
+            id: id.into(),
+            organization_id: "org_3".into(),
+            slug: id.into(),
+            created_at: t(at),
+            ..workspace.clone()
+        };
+        tx.insert_workspace(&w).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let ada = store.user_by_id("prj_acme", "usr_1").await.unwrap().unwrap();
+    let memberships = store.memberships_with_workspaces("usr_1").await.unwrap();
+    assert_eq!(memberships.len(), 2);
+    assert_eq!(memberships[1].workspaces.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(), ["wsp_a", "wsp_b"]);
+    assert_eq!(store.user_with_memberships("prj_acme", "usr_1").await.unwrap(), Some((ada, memberships)));
+    let bob = insert_user(&*store, user("usr_2", "bob@example.com")).await;
+    assert_eq!(store.user_with_memberships("prj_acme", "usr_2").await.unwrap(), Some((bob, vec![])));
+    assert_eq!(store.user_with_memberships("prj_other", "usr_1").await.unwrap(), None);
+    assert_eq!(store.user_with_memberships("prj_acme", "usr_unknown").await.unwrap(), None);
 }
 
 async fn identities_find_their_user_until_unlinked(engine: Engine) {
