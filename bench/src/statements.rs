@@ -16,7 +16,7 @@
 //! |---|---|---|---|
 //! | email-signup (flows/email_signup.rs, account.rs create_account) | 1 | 9 | 10 |
 //! | oauth-signup (flows/oauth_signup.rs sign_up_with_code, account_linking.rs decide, create_account; Rivergen: personal organization) | 2 | 16 | 18 |
-//! | refresh (flows/session.rs refresh) | 0 | 5 | 5 |
+//! | refresh (flows/session.rs refresh; token and locked session in one statement) | 0 | 4 | 4 |
 //! | sign-out (flows/session.rs sign_out, by access token) | 0 | 4 | 4 |
 //! | password-signup (create_account with a password) | 0 | 7 | 7 |
 //! | me (flows/session.rs authenticate, profile.rs who_am_i; session cached 2 s) | 2 (3 on a miss) | – | 2–3 |
@@ -160,7 +160,13 @@ const INSERT_SSO_SESSION: Sql = later!(
     "INSERT INTO sso_sessions (id, session_id, user_id, provider, subject, created_at)
      VALUES ($1, $2, $3, $4, $5, $6)"
 );
-const REFRESH_TOKEN_BY_HASH: Sql = same!("SELECT * FROM refresh_tokens WHERE token_hash = $1");
+const REFRESH_TOKEN_WITH_SESSION: Sql = locking!(
+    "SELECT s.*, t.id AS token_id, t.token_hash AS token_hash, t.parent_id AS token_parent_id,
+            t.created_at AS token_created_at, t.expires_at AS token_expires_at,
+            t.used_at AS token_used_at, t.revoked_at AS token_revoked_at
+     FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+     WHERE t.token_hash = $1"
+);
 const MARK_REFRESH_TOKEN_USED: Sql = same!("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL");
 const REVOKE_SESSION: Sql = same!("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1");
 const REVOKE_SESSION_TOKENS: Sql =
@@ -461,8 +467,7 @@ pub fn refresh(
     let child_id = id("rtr", key, n);
     let child_hash = hash(&format!("{key}/r{n}"), "refresh");
     let tx = vec![
-        step(REFRESH_TOKEN_BY_HASH, vec![t(current.1)]),
-        step(LOCK_SESSION, vec![t(session_id)]),
+        step(REFRESH_TOKEN_WITH_SESSION, vec![t(current.1)]),
         step(MARK_REFRESH_TOKEN_USED, vec![t(current.0), Int(now)]),
         step(
             INSERT_REFRESH_TOKEN,

@@ -223,6 +223,36 @@ impl From<RefreshTokenRow> for RefreshToken {
     }
 }
 
+/// A refresh token (columns `token_*`) joined to its session.
+#[derive(sqlx::FromRow)]
+pub(crate) struct TokenWithSessionRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    token_id: String,
+    token_hash: String,
+    token_parent_id: Option<String>,
+    token_created_at: i64,
+    token_expires_at: i64,
+    token_used_at: Option<i64>,
+    token_revoked_at: Option<i64>,
+}
+
+impl From<TokenWithSessionRow> for (RefreshToken, Session) {
+    fn from(r: TokenWithSessionRow) -> Self {
+        let token = RefreshTokenRow {
+            id: r.token_id,
+            session_id: r.session.id.clone(),
+            token_hash: r.token_hash,
+            parent_id: r.token_parent_id,
+            created_at: r.token_created_at,
+            expires_at: r.token_expires_at,
+            used_at: r.token_used_at,
+            revoked_at: r.token_revoked_at,
+        };
+        (token.into(), r.session.into())
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct MembershipRow {
     id: String,

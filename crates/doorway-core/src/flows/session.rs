@@ -110,10 +110,7 @@ pub async fn refresh(
     let result: Result<Refreshed, SessionError> = async {
         let now = svc.clock.now();
         let mut tx = svc.store.begin().await?;
-        let Some(token) = tx.refresh_token_by_hash(&presented.hash()).await? else {
-            return Err(SessionError::InvalidRefreshToken);
-        };
-        let Some(session) = tx.lock_session(&token.session_id).await? else {
+        let Some((token, session)) = tx.refresh_token_with_session(&presented.hash()).await? else {
             return Err(SessionError::InvalidRefreshToken);
         };
         if session.project_id != ctx.project.id

@@ -26,6 +26,9 @@ pub trait SessionTx: Send {
     async fn revoke_user_sessions(&mut self, user_id: &str, except: Option<&str>, now: Timestamp) -> StoreResult<u64>;
     async fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()>;
     async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
+    /// The refresh token with this hash and its session, the session locked as `lock_session`
+    /// locks it, in one statement.
+    async fn refresh_token_with_session(&mut self, token_hash: &str) -> StoreResult<Option<(RefreshToken, Session)>>;
     /// Marks an unused token used; false when it was already used (a replay).
     async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<bool>;
     async fn insert_sso_session(&mut self, sso: &SsoSession) -> StoreResult<()>;

@@ -8,7 +8,7 @@ use doorway_core::store::{SessionStore, SessionTx, SsoSession, StoreResult};
 
 use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
-use crate::rows::{RefreshTokenRow, SessionRow};
+use crate::rows::{RefreshTokenRow, SessionRow, TokenWithSessionRow};
 
 macro_rules! sessions {
     ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
@@ -125,6 +125,26 @@ macro_rules! sessions {
                     t.revoked_at.map(|x| x.millis()),
                 )?;
                 Ok(())
+            }
+
+            async fn refresh_token_with_session(
+                &mut self,
+                token_hash: &str,
+            ) -> StoreResult<Option<(RefreshToken, Session)>> {
+                Ok(fetch_optional!(
+                    TokenWithSessionRow,
+                    self.flushed().await?,
+                    concat!(
+                        "SELECT s.*, t.id AS token_id, t.token_hash AS token_hash, t.parent_id AS token_parent_id,
+                                t.created_at AS token_created_at, t.expires_at AS token_expires_at,
+                                t.used_at AS token_used_at, t.revoked_at AS token_revoked_at
+                         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+                         WHERE t.token_hash = $1",
+                        $row_lock
+                    ),
+                    token_hash,
+                )?
+                .map(<(RefreshToken, Session)>::from))
             }
 
             async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
