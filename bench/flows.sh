@@ -6,6 +6,7 @@
 #   FLOWS="me refresh" RUNS=1 DURATION=5 bench/flows.sh     # a quick look while iterating
 #   SCENARIO=scale ENGINE=postgres bench/flows.sh           # two instances on one database
 #   SCENARIO=overload bench/flows.sh                        # 4x the sustainable rate, 64 clients
+#   SCENARIO=pool ENGINE=postgres bench/flows.sh            # the flows at each pool size
 #
 # Per run and flow: a fresh database and a fresh server (release build, RUST_LOG=warn, rate
 # limits off, the fake OpenID provider `doorway-bench provider` configured as provider `bench`),
@@ -31,7 +32,10 @@
 #                        (each flow at RATE_FACTOR x its rate measured just before, open loop,
 #                        plus 64 closed-loop clients for VmHWM; a webhook to the fake provider
 #                        counts deliveries; rows and deliveries are checked after the run)
+#                        | pool (ENGINE=postgres: each flow once per POOL_SIZES connections,
+#                        database.max_connections, to size the pool by measurement)
 #   RATE_FACTOR=4 OVERLOAD_CLIENTS=64 OVERLOAD_TIMEOUT=10 (s, the client's per-request timeout)
+#   POOL_SIZES="2 4 8 16 32"
 #   BENCH_SERVER_ENV     extra KEY=VALUE pairs (space separated) for the servers
 #   BENCH_SERVER_BIN     server binary (default target/release/doorway; skips its build)
 #   BENCH_TOOL           doorway-bench binary (default target/bench/release/doorway-bench)
@@ -61,10 +65,11 @@ BENCH_TARGET="$ROOT/target/bench"
 SERVER="${BENCH_SERVER_BIN:-$ROOT/target/release/doorway}"
 TOOL="${BENCH_TOOL:-$BENCH_TARGET/release/doorway-bench}"
 case "$ENGINE" in sqlite | postgres) ;; *) echo "ENGINE must be sqlite or postgres" >&2; exit 2 ;; esac
-case "$SCENARIO" in flows | overload) ;; scale)
-  [[ "$ENGINE" == postgres ]] || { echo "SCENARIO=scale needs ENGINE=postgres" >&2; exit 2; } ;;
-  *) echo "SCENARIO must be flows, scale or overload" >&2; exit 2 ;;
+case "$SCENARIO" in flows | overload) ;; scale | pool)
+  [[ "$ENGINE" == postgres ]] || { echo "SCENARIO=$SCENARIO needs ENGINE=postgres" >&2; exit 2; } ;;
+  *) echo "SCENARIO must be flows, scale, overload or pool" >&2; exit 2 ;;
 esac
+POOL_SIZES="${POOL_SIZES:-2 4 8 16 32}"
 mkdir -p "$BENCH_TARGET"
 OUT="${BENCH_OUT:-$BENCH_TARGET/flows-$ENGINE-$SCENARIO-$(date -u +%Y%m%dT%H%M%SZ).jsonl}"
 
@@ -276,6 +281,17 @@ for run in $(seq "$RUNS"); do
           # Both instances deliver: wait for the outbox to drain, then count receipts.
           "$TOOL" count --database-url "$db" --wait-deliveries 120 --provider "$PROVIDER_URL" --run "$run" \
             --flow "$flow" --label "postgres-x$n" | tee -a "$OUT"
+          stop_servers
+        done
+        ;;
+      pool)
+        for size in $POOL_SIZES; do
+          db="$(new_db "${name}_p$size")"
+          start_server "$db" "$WORK/$name/p$size" DOORWAY_DATABASE_MAX_CONNECTIONS="$size"
+          log "run $run/$RUNS: $flow on $ENGINE, pool of $size connections, $CLIENTS clients"
+          "$TOOL" flow --flow "$flow" --url "$STARTED_URL" --clients "$CLIENTS" --seconds "$DURATION" --warmup "$WARMUP" \
+            --prep-seconds "$PREP" --server-pid "$(pids)" --provider-pid "$PROVIDER_PID" --run "$run" \
+            --label "$ENGINE-pool$size" "--pg-stats-url=$db" | tee -a "$OUT"
           stop_servers
         done
         ;;
