@@ -165,6 +165,10 @@ new_db() {
   fi
 }
 
+# Every instance is one service to its clients: the issuer of its tokens (and the base of its
+# links) is this URL, whatever port it listens on, as behind a load balancer.
+PUBLIC_URL="http://doorway.bench.test"
+
 # start_server DB_URL DIR [extra env...]: starts one server, appends its pid to SERVER_PIDS and
 # sets STARTED_URL to its base URL (no subshell, so the pid list survives).
 start_server() {
@@ -177,6 +181,7 @@ start_server() {
     cd "$dir"
     exec env "${UNSET_ENV[@]}" RUST_LOG=warn \
       DOORWAY_DATABASE_URL="$db" \
+      DOORWAY_PUBLIC_URL="$PUBLIC_URL" \
       DOORWAY_PROJECTS__DEFAULT__RATE_LIMITS__ENABLED=false \
       DOORWAY_PROJECTS__DEFAULT__PROVIDERS__BENCH__CLIENT_ID=doorway-bench \
       DOORWAY_PROJECTS__DEFAULT__PROVIDERS__BENCH__CLIENT_SECRET=bench-secret \

@@ -2,9 +2,11 @@
 //! nothing. Write flows: the flow's statements (statements.rs) back to back from a bare sqlx
 //! client of the same engine, driver version and connection settings as the server (SQLite: WAL,
 //! synchronous=NORMAL, busy_timeout 10 s, foreign keys, 8 read connections and one writer
-//! connection for the `BEGIN IMMEDIATE` transactions; PostgreSQL: 16 connections; no pings), `--clients` tasks on a runtime with one worker per core. Read
-//! flows (`me`): an access-token verification (EdDSA, jsonwebtoken, the server's validation)
-//! plus the session read; `me-reads` is every read `me` does on a session-cache miss (session, user, memberships).
+//! connection for the `BEGIN IMMEDIATE` transactions, deferred inserts batched as the server
+//! batches them; PostgreSQL: 16 connections; no pings), `--clients` tasks on a runtime with one
+//! worker per core. Read flows (`me`): an access-token verification (EdDSA, jsonwebtoken, the
+//! server's validation) plus the session read; `me-reads` is every read `me` does on a
+//! session-cache miss (the session, then the user with their memberships).
 //!
 //! `--check` runs every flow once on the given (freshly migrated) database and fails, naming the
 //! statement, when one no longer matches the schema.

@@ -19,7 +19,7 @@
 //! | refresh (flows/session.rs refresh; token and locked session in one statement) | 0 | 4 | 4 |
 //! | sign-out (flows/session.rs sign_out, by access token) | 0 | 4 | 4 |
 //! | password-signup (create_account with a password) | 0 | 7 | 7 |
-//! | me (flows/session.rs authenticate, profile.rs who_am_i; session cached 2 s) | 2 (3 on a miss) | – | 2–3 |
+//! | me (flows/session.rs authenticated_claims, profile.rs who_am_i; session cached 2 s) | 1 (2 on a miss) | – | 1–2 |
 //!
 //! Sign-ups no longer read the user's roles (they are the project's default roles, known).
 
@@ -133,17 +133,28 @@ const INSERT_WORKSPACE: Sql =
     later!("INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)");
 const INSERT_TERMS: Sql = later!("INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)");
 const USER_ROLES: Sql = same!("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role");
-const USER_BY_ID: Sql = same!("SELECT * FROM users WHERE project_id = $1 AND id = $2");
-const MEMBERSHIPS: Sql = same!(
-    "SELECT o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
-            w.id AS workspace_id, w.name AS workspace_name, w.slug AS workspace_slug,
-            w.created_at AS workspace_created_at
-     FROM memberships m
-     JOIN organizations o ON o.id = m.organization_id
-     LEFT JOIN workspaces w ON w.organization_id = o.id
-     WHERE m.user_id = $1
-     ORDER BY m.created_at, o.id, w.created_at, w.id"
-);
+/// The user with their memberships as one JSON array (accounts.rs USER_WITH_MEMBERSHIPS_*).
+const USER_WITH_MEMBERSHIPS: Sql = Sql {
+    sqlite: "SELECT u.*, (
+        SELECT json_group_array(json_array(o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
+                                           w.id, w.name, w.slug, w.created_at)
+                                ORDER BY m.created_at, o.id, w.created_at, w.id)
+        FROM memberships m
+        JOIN organizations o ON o.id = m.organization_id
+        LEFT JOIN workspaces w ON w.organization_id = o.id
+        WHERE m.user_id = u.id) AS memberships
+     FROM users u WHERE u.project_id = $1 AND u.id = $2",
+    postgres: "SELECT u.*, COALESCE((
+        SELECT json_agg(json_build_array(o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
+                                         w.id, w.name, w.slug, w.created_at)
+                        ORDER BY m.created_at, o.id, w.created_at, w.id)
+        FROM memberships m
+        JOIN organizations o ON o.id = m.organization_id
+        LEFT JOIN workspaces w ON w.organization_id = o.id
+        WHERE m.user_id = u.id), '[]')::text AS memberships
+     FROM users u WHERE u.project_id = $1 AND u.id = $2",
+    deferred: false,
+};
 
 // crates/doorway-store/src/sql/sessions.rs
 pub const SESSION_BY_ID: Sql = same!("SELECT * FROM sessions WHERE id = $1");
@@ -512,23 +523,16 @@ pub fn sign_out(key: &str, n: u32, project: &str, session_id: &str, user_id: &st
     }
 }
 
-/// `GET /api/auth/me` reads on a session-cache miss (no transaction): the session, the user,
-/// memberships (roles come from the access token).
+/// `GET /api/auth/me` reads on a session-cache miss (no transaction): the session, then the
+/// user with their memberships in one statement (roles come from the access token).
 pub fn me_reads(project: &str, session_id: &str, user_id: &str) -> Script {
     Script {
-        before: vec![
-            step(SESSION_BY_ID, vec![t(session_id)]),
-            step(USER_BY_ID, vec![t(project), t(user_id)]),
-            step(MEMBERSHIPS, vec![t(user_id)]),
-        ],
+        before: vec![step(SESSION_BY_ID, vec![t(session_id)]), step(USER_WITH_MEMBERSHIPS, vec![t(project), t(user_id)])],
         tx: Vec::new(),
     }
 }
 
 /// `GET /api/auth/me` reads when the session check is cached (every request but one per 2 s).
 pub fn me_cached_reads(project: &str, user_id: &str) -> Script {
-    Script {
-        before: vec![step(USER_BY_ID, vec![t(project), t(user_id)]), step(MEMBERSHIPS, vec![t(user_id)])],
-        tx: Vec::new(),
-    }
+    Script { before: vec![step(USER_WITH_MEMBERSHIPS, vec![t(project), t(user_id)])], tx: Vec::new() }
 }
