@@ -527,7 +527,10 @@ pub fn sign_out(key: &str, n: u32, project: &str, session_id: &str, user_id: &st
 /// user with their memberships in one statement (roles come from the access token).
 pub fn me_reads(project: &str, session_id: &str, user_id: &str) -> Script {
     Script {
-        before: vec![step(SESSION_BY_ID, vec![t(session_id)]), step(USER_WITH_MEMBERSHIPS, vec![t(project), t(user_id)])],
+        before: vec![
+            step(SESSION_BY_ID, vec![t(session_id)]),
+            step(USER_WITH_MEMBERSHIPS, vec![t(project), t(user_id)]),
+        ],
         tx: Vec::new(),
     }
 }
