@@ -32,7 +32,7 @@ fn outage(e: &sqlx::Error) -> Option<Outage> {
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
             match db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
-                Some(_) => sqlite_outage(&code),
+                Some(_) => sqlite_outage(code.parse().ok()?),
                 None => postgres_outage(&code),
             }
         }
@@ -40,9 +40,17 @@ fn outage(e: &sqlx::Error) -> Option<Outage> {
     }
 }
 
+/// A failed inline SQLite read (see `sqlite_reads`), classified like the driver's errors.
+pub(crate) fn sqlite_read_error(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error().and_then(|f| sqlite_outage(f.extended_code)) {
+        Some(outage) => StoreError::unavailable(outage, e),
+        None => StoreError::unexpected(e),
+    }
+}
+
 /// By SQLite's extended result code (the primary code is its low byte).
-fn sqlite_outage(code: &str) -> Option<Outage> {
-    match code.parse::<i32>().ok()? & 0xff {
+fn sqlite_outage(code: i32) -> Option<Outage> {
+    match code & 0xff {
         // SQLITE_FULL
         13 => Some(Outage::Full),
         // SQLITE_BUSY (the busy timeout ran out), SQLITE_READONLY (a file turned unwritable),
@@ -104,10 +112,10 @@ mod tests {
     fn outages_are_told_apart_from_bugs() {
         use doorway_core::store::Outage;
         let (sqlite, postgres) = (super::sqlite_outage, super::postgres_outage);
-        assert_eq!(sqlite("13"), Some(Outage::Full));
-        assert_eq!(sqlite("778"), Some(Outage::Unreachable), "SQLITE_IOERR_WRITE");
-        assert_eq!(sqlite("1"), None, "SQLITE_ERROR");
-        assert_eq!(sqlite("2067"), None, "SQLITE_CONSTRAINT_UNIQUE");
+        assert_eq!(sqlite(13), Some(Outage::Full));
+        assert_eq!(sqlite(778), Some(Outage::Unreachable), "SQLITE_IOERR_WRITE");
+        assert_eq!(sqlite(1), None, "SQLITE_ERROR");
+        assert_eq!(sqlite(2067), None, "SQLITE_CONSTRAINT_UNIQUE");
         assert_eq!(postgres("53100"), Some(Outage::Full));
         assert_eq!(postgres("57P01"), Some(Outage::Unreachable), "admin_shutdown");
         assert_eq!(postgres("08006"), Some(Outage::Unreachable));
@@ -115,6 +123,10 @@ mod tests {
         assert_eq!(postgres("23505"), None, "unique_violation");
         assert!(matches!(super::store_error(sqlx::Error::PoolTimedOut), doorway_core::StoreError::Unavailable { .. }));
         assert!(matches!(super::store_error(sqlx::Error::RowNotFound), doorway_core::StoreError::Unexpected(_)));
+        let busy = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(5), None);
+        assert!(matches!(super::sqlite_read_error(busy), doorway_core::StoreError::Unavailable { .. }));
+        let syntax = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(1), None);
+        assert!(matches!(super::sqlite_read_error(syntax), doorway_core::StoreError::Unexpected(_)));
     }
 
     #[test]

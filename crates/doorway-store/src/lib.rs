@@ -7,6 +7,7 @@ mod errors;
 mod key_sealing;
 mod rows;
 mod sql;
+mod sqlite_reads;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub enum ConnectError {
     UnknownScheme(String),
     #[error("cannot open the database: {0}")]
     Open(#[source] sqlx::Error),
+    #[error("cannot open the database for reads: {0}")]
+    OpenReads(#[source] rusqlite::Error),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
     #[error("after migrating, rows of table {0} point at rows that do not exist")]
@@ -103,7 +106,7 @@ pub async fn connect_with_master_key(
 }
 
 enum Pools {
-    Sqlite { reads: sqlx::SqlitePool, writer: sqlx::SqlitePool },
+    Sqlite { reads: Arc<sqlite_reads::SqliteReaders>, writer: sqlx::SqlitePool },
     Postgres(sqlx::PgPool),
 }
 
@@ -162,8 +165,9 @@ async fn connect(database_url: &str, tuning: PoolTuning) -> Result<Pools, Connec
                 .foreign_keys(true);
             // One writer connection: SQLite serialises writers anyway, and queueing them in the
             // pool (first come, first served, bounded by the acquire timeout) replaces the busy
-            // handler's sleep-and-retry. Reads run beside it on their own connections (WAL).
-            // An in-process file cannot drop a connection, so none is pinged before use.
+            // handler's sleep-and-retry. Reads run beside it on their own connections (WAL), on
+            // the caller's thread (see `sqlite_reads`). An in-process file cannot drop a
+            // connection, so none is pinged before use.
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(tuning.acquire_timeout)
@@ -175,15 +179,10 @@ async fn connect(database_url: &str, tuning: PoolTuning) -> Result<Pools, Connec
             let mut conn = writer.acquire().await.map_err(ConnectError::Open)?;
             migrate_sqlite(&mut conn).await?;
             drop(conn);
-            let reads = SqlitePoolOptions::new()
-                .max_connections(tuning.sqlite_readers)
-                .acquire_timeout(tuning.acquire_timeout)
-                .test_before_acquire(false)
-                .after_release(discard_if_in_transaction::<sqlx::Sqlite>)
-                .connect_with(options)
-                .await
-                .map_err(ConnectError::Open)?;
-            Ok(Pools::Sqlite { reads, writer })
+            let reads =
+                sqlite_reads::SqliteReaders::open(options.get_filename(), tuning.sqlite_readers, tuning.acquire_timeout)
+                    .map_err(ConnectError::OpenReads)?;
+            Ok(Pools::Sqlite { reads: Arc::new(reads), writer })
         }
         _ => {
             let pool = PgPoolOptions::new()

@@ -14,15 +14,32 @@ use doorway_core::{Project, ProjectSlug, StoreError, Timestamp};
 
 use crate::errors::corrupt;
 use crate::key_sealing::{self, MasterKey};
+use crate::sqlite_reads::FromSqlite;
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ProjectRow {
-    id: String,
-    slug: String,
-    name: String,
-    settings: String,
-    created_at: i64,
-    updated_at: i64,
+/// A row read outside a transaction: `sqlx::FromRow` (PostgreSQL, and SQLite inside a
+/// transaction) and [`FromSqlite`] (SQLite's inline reads), from one field list.
+macro_rules! read_row {
+    ($vis:vis struct $row:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        #[derive(sqlx::FromRow)]
+        $vis struct $row { $($field: $ty),* }
+
+        impl FromSqlite for $row {
+            fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(Self { $($field: row.get(stringify!($field))?),* })
+            }
+        }
+    };
+}
+
+read_row! {
+    pub(crate) struct ProjectRow {
+        id: String,
+        slug: String,
+        name: String,
+        settings: String,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -40,13 +57,14 @@ impl TryFrom<ProjectRow> for Project {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct KeyRow {
-    kid: String,
-    secret: Vec<u8>,
-    secret_format: String,
-    created_at: i64,
-    retires_at: Option<i64>,
+read_row! {
+    pub(crate) struct KeyRow {
+        kid: String,
+        secret: Vec<u8>,
+        secret_format: String,
+        created_at: i64,
+        retires_at: Option<i64>,
+    }
 }
 
 impl KeyRow {
@@ -69,26 +87,27 @@ pub(crate) fn settings_json(p: &Project) -> String {
     serde_json::to_string(&p.settings).expect("settings always serialise")
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
-    seq: i64,
-    id: String,
-    project_id: String,
-    email: Option<String>,
-    email_verified: bool,
-    name: Option<String>,
-    username: Option<String>,
-    avatar_url: Option<String>,
-    bio: Option<String>,
-    longitude: Option<f64>,
-    latitude: Option<f64>,
-    birthdate: Option<String>,
-    metadata: String,
-    secure_metadata: String,
-    reputation: i64,
-    custom_fields: String,
-    created_at: i64,
-    updated_at: i64,
+read_row! {
+    pub(crate) struct UserRow {
+        seq: i64,
+        id: String,
+        project_id: String,
+        email: Option<String>,
+        email_verified: bool,
+        name: Option<String>,
+        username: Option<String>,
+        avatar_url: Option<String>,
+        bio: Option<String>,
+        longitude: Option<f64>,
+        latitude: Option<f64>,
+        birthdate: Option<String>,
+        metadata: String,
+        secure_metadata: String,
+        reputation: i64,
+        custom_fields: String,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl TryFrom<UserRow> for User {
@@ -129,6 +148,12 @@ pub(crate) struct UserWithPasswordRow {
     phc: Option<String>,
 }
 
+impl FromSqlite for UserWithPasswordRow {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self { user: UserRow::from_sqlite(row)?, phc: row.get("phc")? })
+    }
+}
+
 impl TryFrom<UserWithPasswordRow> for (User, Option<String>) {
     type Error = StoreError;
     fn try_from(r: UserWithPasswordRow) -> Result<Self, StoreError> {
@@ -147,6 +172,12 @@ pub(crate) struct UserWithMembershipsRow {
 /// One membership row as the JSON array holds it: the organization, the role, a workspace.
 type MembershipJson =
     (String, String, String, String, i64, String, Option<String>, Option<String>, Option<String>, Option<i64>);
+
+impl FromSqlite for UserWithMembershipsRow {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self { user: UserRow::from_sqlite(row)?, memberships: row.get("memberships")? })
+    }
+}
 
 impl TryFrom<UserWithMembershipsRow> for (User, Vec<Membership>) {
     type Error = StoreError;
@@ -168,17 +199,18 @@ impl TryFrom<UserWithMembershipsRow> for (User, Vec<Membership>) {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct SessionRow {
-    id: String,
-    project_id: String,
-    user_id: String,
-    amr: String,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    created_at: i64,
-    expires_at: i64,
-    revoked_at: Option<i64>,
+read_row! {
+    pub(crate) struct SessionRow {
+        id: String,
+        project_id: String,
+        user_id: String,
+        amr: String,
+        ip: Option<String>,
+        user_agent: Option<String>,
+        created_at: i64,
+        expires_at: i64,
+        revoked_at: Option<i64>,
+    }
 }
 
 impl From<SessionRow> for Session {
@@ -253,7 +285,6 @@ impl From<TokenWithSessionRow> for (RefreshToken, Session) {
     }
 }
 
-#[derive(sqlx::FromRow)]
 pub(crate) struct MembershipRow {
     id: String,
     project_id: String,
@@ -276,13 +307,14 @@ impl From<MembershipRow> for (Organization, String) {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct OutboxRow {
-    id: String,
-    project_id: String,
-    topic: String,
-    payload: String,
-    created_at: i64,
+read_row! {
+    pub(crate) struct OutboxRow {
+        id: String,
+        project_id: String,
+        topic: String,
+        payload: String,
+        created_at: i64,
+    }
 }
 
 impl TryFrom<OutboxRow> for OutboxMessage {
@@ -298,18 +330,19 @@ impl TryFrom<OutboxRow> for OutboxMessage {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct AuditRow {
-    id: String,
-    project_id: String,
-    at: i64,
-    action: String,
-    outcome: String,
-    method: Option<String>,
-    user_id: Option<String>,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    detail: Option<String>,
+read_row! {
+    pub(crate) struct AuditRow {
+        id: String,
+        project_id: String,
+        at: i64,
+        action: String,
+        outcome: String,
+        method: Option<String>,
+        user_id: Option<String>,
+        ip: Option<String>,
+        user_agent: Option<String>,
+        detail: Option<String>,
+    }
 }
 
 impl From<AuditRow> for AuditEntry {
@@ -333,21 +366,22 @@ pub(crate) fn json_text(value: &serde_json::Value) -> String {
     value.to_string()
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct DeliveryRow {
-    id: String,
-    project_id: String,
-    event_id: String,
-    kind: String,
-    target: String,
-    body: String,
-    status: String,
-    attempts: i64,
-    next_attempt_at: i64,
-    claimed_until: Option<i64>,
-    last_error: Option<String>,
-    created_at: i64,
-    delivered_at: Option<i64>,
+read_row! {
+    pub(crate) struct DeliveryRow {
+        id: String,
+        project_id: String,
+        event_id: String,
+        kind: String,
+        target: String,
+        body: String,
+        status: String,
+        attempts: i64,
+        next_attempt_at: i64,
+        claimed_until: Option<i64>,
+        last_error: Option<String>,
+        created_at: i64,
+        delivered_at: Option<i64>,
+    }
 }
 
 impl TryFrom<DeliveryRow> for Delivery {
@@ -377,14 +411,15 @@ impl TryFrom<DeliveryRow> for Delivery {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct AttemptRow {
-    delivery_id: String,
-    attempt: i64,
-    at: i64,
-    status_code: Option<i64>,
-    latency_ms: i64,
-    error: Option<String>,
+read_row! {
+    pub(crate) struct AttemptRow {
+        delivery_id: String,
+        attempt: i64,
+        at: i64,
+        status_code: Option<i64>,
+        latency_ms: i64,
+        error: Option<String>,
+    }
 }
 
 impl From<AttemptRow> for DeliveryAttempt {
@@ -501,9 +536,7 @@ impl TryFrom<PendingExternalRow> for PendingExternal {
 
 /// One row per (membership, workspace); an organization without workspaces gives one row
 /// with the workspace columns NULL.
-#[derive(sqlx::FromRow)]
 pub(crate) struct MembershipWorkspaceRow {
-    #[sqlx(flatten)]
     membership: MembershipRow,
     workspace_id: Option<String>,
     workspace_name: Option<String>,
@@ -570,18 +603,19 @@ mod membership_tests {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct PasskeyRow {
-    id: String,
-    project_id: String,
-    user_id: String,
-    credential_id: String,
-    user_handle: String,
-    name: String,
-    passkey: String,
-    counter: i64,
-    created_at: i64,
-    last_used_at: Option<i64>,
+read_row! {
+    pub(crate) struct PasskeyRow {
+        id: String,
+        project_id: String,
+        user_id: String,
+        credential_id: String,
+        user_handle: String,
+        name: String,
+        passkey: String,
+        counter: i64,
+        created_at: i64,
+        last_used_at: Option<i64>,
+    }
 }
 
 impl TryFrom<PasskeyRow> for StoredPasskey {

@@ -1,5 +1,5 @@
 //! Fresh databases for tests: a temp-file SQLite, a new database on the PostgreSQL that
-//! `scripts/test.sh` started (`TEST_POSTGRES_URL`), or a store on an in-memory SQLite.
+//! `scripts/test.sh` started (`TEST_POSTGRES_URL`), or a scratch SQLite store.
 #![allow(clippy::expect_used, reason = "test fixtures fail loudly at set-up")]
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,36 +50,24 @@ pub async fn stored_signing_keys(database_url: &str) -> Vec<(String, Vec<u8>, St
     }
 }
 
-/// A fresh, migrated SQLite database in memory, for fast tests of flows against the real SQL:
-/// no file, no server, gone when the last clone of the store is dropped.
-///
-/// It has one connection, so it behaves like a single SQLite writer: a test must not read
-/// through the store while it holds an open transaction of it (the read would wait for the
-/// connection and fail after a few seconds).
-pub async fn memory_store() -> std::sync::Arc<dyn doorway_core::Store> {
-    std::sync::Arc::new(memory_sqlite().await)
+/// A fresh, migrated SQLite store on a file in a temporary directory, removed when the last
+/// clone of the store is dropped: for tests of flows against the real SQL without a server.
+pub async fn scratch_store() -> std::sync::Arc<dyn doorway_core::Store> {
+    std::sync::Arc::new(scratch_sqlite().await)
 }
 
-/// [`memory_store`], as its concrete type (for [`crate::SqliteStore::pool`]).
-pub async fn memory_sqlite() -> crate::SqliteStore {
-    use std::str::FromStr;
-    use std::time::Duration;
+/// [`scratch_store`], as its concrete type.
+pub async fn scratch_sqlite() -> crate::SqliteStore {
+    use std::sync::Arc;
 
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite::memory:")
-        .expect("an in-memory SQLite URL")
-        .foreign_keys(true);
-    // The database lives as long as a connection to it: keep exactly one, forever.
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await
-        .expect("open an in-memory SQLite");
-    let mut conn = pool.acquire().await.expect("the in-memory SQLite's connection");
-    crate::migrate_sqlite(&mut conn).await.expect("migrate the in-memory SQLite");
-    drop(conn);
-    crate::SqliteStore::new(pool)
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("doorway.db");
+    let url = format!("sqlite://{}", path.display());
+    let crate::Pools::Sqlite { reads, writer } =
+        crate::connect(&url, crate::PoolTuning::default()).await.expect("open a scratch SQLite")
+    else {
+        unreachable!("a sqlite:// URL opens SQLite")
+    };
+    let reads = Arc::into_inner(reads).expect("the only handle").owning(Arc::new(dir));
+    crate::SqliteStore::with_writer(Arc::new(reads), writer)
 }

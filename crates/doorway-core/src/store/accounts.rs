@@ -28,10 +28,8 @@ pub trait AccountStore: Send + Sync {
     async fn password_of(&self, user_id: &str) -> StoreResult<Option<String>>;
     /// The user an external identity belongs to.
     async fn identity_user(&self, project_id: &str, provider: &str, subject: &str) -> StoreResult<Option<User>>;
-    /// The user's organizations (oldest membership first), each with the user's role and its
-    /// workspaces (oldest first), in one query.
-    async fn memberships_with_workspaces(&self, user_id: &str) -> StoreResult<Vec<Membership>>;
-    /// The user with `memberships_with_workspaces`, in one query.
+    /// The user with their organizations (oldest membership first), each with the user's role
+    /// and its workspaces (oldest first), in one query.
     async fn user_with_memberships(
         &self,
         project_id: &str,

@@ -325,7 +325,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_backoff_counts_from_the_end_of_the_attempt() {
-        let store = doorway_store::test_support::memory_store().await;
+        let store = doorway_store::test_support::scratch_store().await;
         let clock = ManualClock::starting_at(Timestamp::from_millis(1_000_000));
         let new = NewProject {
             slug: ProjectSlug::parse("acme").unwrap(),

@@ -12,14 +12,14 @@ use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::errors::store_error;
 use crate::rows::{
-    MembershipWorkspaceRow, UserRow, UserWithMembershipsRow, UserWithPasswordRow, json_text, memberships_from,
+    UserRow, UserWithMembershipsRow, UserWithPasswordRow, json_text,
 };
 
 const USER_BY_ID: &str = "SELECT * FROM users WHERE project_id = $1 AND id = $2";
 const USER_ROLES: &str = "SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role";
 
-/// The user and, as one JSON array, the rows of `memberships_with_workspaces` in its order: one
-/// read where a who-am-I would make two. The aggregate is each engine's own.
+/// The user and, as one JSON array, their memberships joined to the organizations' workspaces:
+/// one read where a who-am-I would make two. The aggregate is each engine's own.
 const USER_WITH_MEMBERSHIPS_SQLITE: &str = "SELECT u.*, (
         SELECT json_group_array(json_array(o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
                                            w.id, w.name, w.slug, w.created_at)
@@ -44,7 +44,7 @@ macro_rules! accounts {
         #[async_trait]
         impl AccountStore for $store {
             async fn user_by_id(&self, project_id: &str, user_id: &str) -> StoreResult<Option<User>> {
-                fetch_optional!(UserRow, &self.pool, USER_BY_ID, project_id, user_id)?.map(User::try_from).transpose()
+                read_optional!(self, UserRow, USER_BY_ID, project_id, user_id)?.map(User::try_from).transpose()
             }
 
             async fn user_with_memberships(
@@ -53,7 +53,7 @@ macro_rules! accounts {
                 user_id: &str,
             ) -> StoreResult<Option<(User, Vec<Membership>)>> {
                 let sql = if $backend == "sqlite" { USER_WITH_MEMBERSHIPS_SQLITE } else { USER_WITH_MEMBERSHIPS_POSTGRES };
-                fetch_optional!(UserWithMembershipsRow, &self.pool, sql, project_id, user_id)?
+                read_optional!(self, UserWithMembershipsRow, sql, project_id, user_id)?
                     .map(<(User, Vec<Membership>)>::try_from)
                     .transpose()
             }
@@ -63,9 +63,9 @@ macro_rules! accounts {
                 project_id: &str,
                 email: &EmailAddress,
             ) -> StoreResult<Option<(User, Option<String>)>> {
-                fetch_optional!(
+                read_optional!(
+                    self,
                     UserWithPasswordRow,
-                    &self.pool,
                     "SELECT u.*, p.phc FROM users u LEFT JOIN password_credentials p ON p.user_id = u.id
                      WHERE u.project_id = $1 AND u.email = $2",
                     project_id,
@@ -80,9 +80,9 @@ macro_rules! accounts {
                 project_id: &str,
                 username: &Username,
             ) -> StoreResult<Option<(User, Option<String>)>> {
-                fetch_optional!(
+                read_optional!(
+                    self,
                     UserWithPasswordRow,
-                    &self.pool,
                     "SELECT u.*, p.phc FROM users u LEFT JOIN password_credentials p ON p.user_id = u.id
                      WHERE u.project_id = $1 AND u.username = $2",
                     project_id,
@@ -93,17 +93,14 @@ macro_rules! accounts {
             }
 
             async fn password_of(&self, user_id: &str) -> StoreResult<Option<String>> {
-                sqlx::query_scalar("SELECT phc FROM password_credentials WHERE user_id = $1")
-                    .bind(user_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(store_error)
+                Ok(read_optional!(self, (String,), "SELECT phc FROM password_credentials WHERE user_id = $1", user_id)?
+                    .map(|(phc,)| phc))
             }
 
             async fn identity_user(&self, project_id: &str, provider: &str, subject: &str) -> StoreResult<Option<User>> {
-                fetch_optional!(
+                read_optional!(
+                    self,
                     UserRow,
-                    &self.pool,
                     "SELECT u.* FROM identities i JOIN users u ON u.id = i.user_id
                      WHERE i.project_id = $1 AND i.provider = $2 AND i.subject = $3",
                     project_id,
@@ -114,33 +111,20 @@ macro_rules! accounts {
                 .transpose()
             }
 
-            async fn memberships_with_workspaces(&self, user_id: &str) -> StoreResult<Vec<Membership>> {
-                let rows = fetch_all!(
-                    MembershipWorkspaceRow,
-                    &self.pool,
-                    "SELECT o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
-                            w.id AS workspace_id, w.name AS workspace_name, w.slug AS workspace_slug,
-                            w.created_at AS workspace_created_at
-                     FROM memberships m
-                     JOIN organizations o ON o.id = m.organization_id
-                     LEFT JOIN workspaces w ON w.organization_id = o.id
-                     WHERE m.user_id = $1
-                     ORDER BY m.created_at, o.id, w.created_at, w.id",
-                    user_id,
-                )?;
-                Ok(memberships_from(rows))
-            }
-
             async fn user_roles(&self, user_id: &str) -> StoreResult<Vec<String>> {
-                sqlx::query_scalar(USER_ROLES).bind(user_id).fetch_all(&self.pool).await.map_err(store_error)
+                Ok(read_all!(self, (String,), USER_ROLES, user_id)?.into_iter().map(|(role,)| role).collect())
             }
 
             async fn user_identity_providers(&self, user_id: &str) -> StoreResult<Vec<String>> {
-                sqlx::query_scalar("SELECT DISTINCT provider FROM identities WHERE user_id = $1 ORDER BY provider")
-                    .bind(user_id)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(store_error)
+                Ok(read_all!(
+                    self,
+                    (String,),
+                    "SELECT DISTINCT provider FROM identities WHERE user_id = $1 ORDER BY provider",
+                    user_id
+                )?
+                .into_iter()
+                .map(|(provider,)| provider)
+                .collect())
             }
         }
 

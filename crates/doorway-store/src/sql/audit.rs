@@ -13,16 +13,16 @@ macro_rules! audit {
         #[async_trait]
         impl AuditStore for $store {
             async fn audit(&self, project_id: &str) -> StoreResult<Vec<AuditEntry>> {
-                Ok(fetch_all!(AuditRow, &self.pool, "SELECT * FROM audit_log WHERE project_id = $1 ORDER BY at, id", project_id)?
+                Ok(read_all!(self, AuditRow, "SELECT * FROM audit_log WHERE project_id = $1 ORDER BY at, id", project_id)?
                     .into_iter()
                     .map(Into::into)
                     .collect())
             }
 
             async fn audit_page(&self, project_id: &str, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
-                Ok(fetch_all!(
+                Ok(read_all!(
+                    self,
                     AuditRow,
-                    &self.pool,
                     "SELECT * FROM audit_log WHERE project_id = $1
                        AND ($2 IS NULL OR user_id = $2)
                        AND ($3 IS NULL OR action = $3)

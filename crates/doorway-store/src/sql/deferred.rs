@@ -44,6 +44,11 @@ impl From<&Option<String>> for Value {
         Value::Text(v.clone())
     }
 }
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Value::Text(v.map(str::to_owned))
+    }
+}
 impl From<i64> for Value {
     fn from(v: i64) -> Self {
         Value::Int(Some(v))

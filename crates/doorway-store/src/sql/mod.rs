@@ -14,6 +14,8 @@ use doorway_core::store::{Outage, Store, StoreError, StoreResult, StoreTx};
 use crate::ConnectError;
 use crate::errors::store_error;
 use crate::key_sealing::{self, MasterKey};
+use crate::sqlite_reads::{FromSqlite, SqliteReaders};
+use deferred::Value;
 
 /// Runs a statement with its binds, in order; returns the driver's result (`rows_affected`).
 macro_rules! exec {
@@ -22,17 +24,31 @@ macro_rules! exec {
     };
 }
 
-/// Reads at most one `$row` with these binds.
+/// Reads at most one `$row` with these binds (in a transaction).
 macro_rules! fetch_optional {
     ($row:ty, $conn:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
         sqlx::query_as::<_, $row>($sql)$(.bind($bind))*.fetch_optional($conn).await.map_err($crate::errors::store_error)
     };
 }
 
-/// Reads every `$row` with these binds.
+/// Reads every `$row` with these binds (in a transaction).
 macro_rules! fetch_all {
     ($row:ty, $conn:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
         sqlx::query_as::<_, $row>($sql)$(.bind($bind))*.fetch_all($conn).await.map_err($crate::errors::store_error)
+    };
+}
+
+/// Reads at most one `$row` outside a transaction, on the store's read connections.
+macro_rules! read_optional {
+    ($store:expr, $row:ty, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $store.read_optional::<$row>($sql, vec![$($crate::sql::deferred::Value::from($bind)),*]).await
+    };
+}
+
+/// Reads every `$row` outside a transaction, on the store's read connections.
+macro_rules! read_all {
+    ($store:expr, $row:ty, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $store.read_all::<$row>($sql, vec![$($crate::sql::deferred::Value::from($bind)),*]).await
     };
 }
 
@@ -52,7 +68,7 @@ macro_rules! for_both_engines {
 mod accounts;
 mod audit;
 mod bot_checks;
-mod deferred;
+pub(crate) mod deferred;
 mod oauth;
 mod outbox;
 mod passkeys;
@@ -87,11 +103,11 @@ const CLAIM_POSTGRES: &str = claim_sql!("SELECT json_array_elements_text($5::jso
 /// The store and transaction types of one engine, and what is not an aggregate's: opening,
 /// pinging, beginning and committing, and sealing signing keys at start-up.
 macro_rules! engine {
-    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+    ($store:ident, $tx:ident, $db:ty, $reads:ty, $backend:literal, $begin:literal) => {
         #[derive(Clone)]
         pub struct $store {
             /// Reads outside a transaction.
-            pool: sqlx::Pool<$db>,
+            reads: $reads,
             /// Transactions and every other write. On SQLite a pool of one connection: writers
             /// queue for it in order (bounded by the acquire timeout) instead of contending for
             /// the file's write lock, whose busy handler sleeps and gives the near-second tail.
@@ -103,14 +119,9 @@ macro_rules! engine {
         }
 
         impl $store {
-            /// One pool for reads and writes alike.
-            pub fn new(pool: sqlx::Pool<$db>) -> Self {
-                Self { writer: pool.clone(), pool, master: None, revocations: Arc::default() }
-            }
-
             /// Reads on `reads`, transactions and writes on `writer`.
-            pub fn with_writer(reads: sqlx::Pool<$db>, writer: sqlx::Pool<$db>) -> Self {
-                Self { pool: reads, writer, master: None, revocations: Arc::default() }
+            pub fn with_writer(reads: $reads, writer: sqlx::Pool<$db>) -> Self {
+                Self { reads, writer, master: None, revocations: Arc::default() }
             }
 
             pub fn with_master_key(self, master: Option<MasterKey>) -> Self {
@@ -150,10 +161,6 @@ macro_rules! engine {
                 tx.commit().await.map_err(ConnectError::Open)?;
                 Ok(sealed)
             }
-
-            pub fn pool(&self) -> &sqlx::Pool<$db> {
-                &self.pool
-            }
         }
 
         pub struct $tx {
@@ -182,7 +189,7 @@ macro_rules! engine {
             }
 
             async fn ping(&self) -> StoreResult<()> {
-                exec!(&self.pool, "SELECT 1")?;
+                let _: Option<(i32,)> = read_optional!(self, (i32,), "SELECT 1")?;
                 self.check_headroom()
             }
 
@@ -217,7 +224,39 @@ macro_rules! engine {
     };
 }
 
-for_both_engines!(engine);
+engine!(SqliteStore, SqliteTx, sqlx::Sqlite, Arc<SqliteReaders>, "sqlite", "BEGIN IMMEDIATE");
+engine!(PgStore, PgTx, sqlx::Postgres, sqlx::PgPool, "postgres", "BEGIN");
+
+impl SqliteStore {
+    async fn read_optional<R: FromSqlite>(&self, sql: &str, values: Vec<Value>) -> StoreResult<Option<R>> {
+        self.reads.optional(sql, &values).await
+    }
+
+    async fn read_all<R: FromSqlite>(&self, sql: &str, values: Vec<Value>) -> StoreResult<Vec<R>> {
+        self.reads.all(sql, &values).await
+    }
+}
+
+impl PgStore {
+    /// One pool for reads and writes alike.
+    pub fn new(pool: sqlx::PgPool) -> Self {
+        Self::with_writer(pool.clone(), pool)
+    }
+
+    async fn read_optional<R>(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<Option<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        deferred::bind_values!(sqlx::query_as::<_, R>(sql), values).fetch_optional(&self.reads).await.map_err(store_error)
+    }
+
+    async fn read_all<R>(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        deferred::bind_values!(sqlx::query_as::<_, R>(sql), values).fetch_all(&self.reads).await.map_err(store_error)
+    }
+}
 
 impl SqliteTx {
     async fn defer(&mut self, sql: &'static str, values: Vec<deferred::Value>) -> StoreResult<()> {
@@ -259,8 +298,7 @@ const SQLITE_MIN_FREE_BYTES: u64 = 1024 * 1024;
 impl SqliteStore {
     /// The database file's filesystem has room to write (an in-memory database always has).
     fn check_headroom(&self) -> StoreResult<()> {
-        let options = self.pool.connect_options();
-        let file = options.get_filename();
+        let file = self.reads.path();
         let dir = match file.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => std::path::Path::new("."),

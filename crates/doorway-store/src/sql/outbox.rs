@@ -16,9 +16,9 @@ macro_rules! outbox {
         #[async_trait]
         impl OutboxStore for $store {
             async fn outbox(&self, project_id: &str) -> StoreResult<Vec<OutboxMessage>> {
-                fetch_all!(
+                read_all!(
+                    self,
                     OutboxRow,
-                    &self.pool,
                     "SELECT * FROM outbox WHERE project_id = $1 ORDER BY created_at, id",
                     project_id
                 )?
@@ -105,9 +105,9 @@ macro_rules! outbox {
                 status: Option<DeliveryStatus>,
                 limit: u32,
             ) -> StoreResult<Vec<Delivery>> {
-                fetch_all!(
+                read_all!(
+                    self,
                     DeliveryRow,
-                    &self.pool,
                     "SELECT * FROM deliveries WHERE project_id = $1 AND kind = $2 AND ($3 IS NULL OR status = $3)
                      ORDER BY created_at DESC, id DESC LIMIT $4",
                     project_id,
@@ -121,9 +121,9 @@ macro_rules! outbox {
             }
 
             async fn delivery_attempts(&self, delivery_id: &str) -> StoreResult<Vec<DeliveryAttempt>> {
-                Ok(fetch_all!(
+                Ok(read_all!(
+                    self,
                     AttemptRow,
-                    &self.pool,
                     "SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt",
                     delivery_id,
                 )?

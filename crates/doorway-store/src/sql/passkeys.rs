@@ -13,9 +13,9 @@ macro_rules! passkeys {
         #[async_trait]
         impl PasskeyStore for $store {
             async fn passkeys_of_user(&self, user_id: &str) -> StoreResult<Vec<StoredPasskey>> {
-                fetch_all!(
+                read_all!(
+                    self,
                     PasskeyRow,
-                    &self.pool,
                     "SELECT id, project_id, user_id, credential_id, user_handle, name, passkey, counter, created_at, last_used_at
                      FROM passkeys WHERE user_id = $1 ORDER BY created_at, id",
                     user_id,
@@ -30,9 +30,9 @@ macro_rules! passkeys {
                 project_id: &str,
                 credential_id: &str,
             ) -> StoreResult<Option<StoredPasskey>> {
-                fetch_optional!(
+                read_optional!(
+                    self,
                     PasskeyRow,
-                    &self.pool,
                     "SELECT id, project_id, user_id, credential_id, user_handle, name, passkey, counter, created_at, last_used_at
                      FROM passkeys WHERE project_id = $1 AND credential_id = $2",
                     project_id,

@@ -16,28 +16,28 @@ macro_rules! projects {
         #[async_trait]
         impl ProjectStore for $store {
             async fn project_by_slug(&self, slug: &ProjectSlug) -> StoreResult<Option<Project>> {
-                fetch_optional!(ProjectRow, &self.pool, PROJECT_BY_SLUG, slug.as_str())?
+                read_optional!(self, ProjectRow, PROJECT_BY_SLUG, slug.as_str())?
                     .map(Project::try_from)
                     .transpose()
             }
 
             async fn project_by_id(&self, project_id: &str) -> StoreResult<Option<Project>> {
-                fetch_optional!(ProjectRow, &self.pool, "SELECT * FROM projects WHERE id = $1", project_id)?
+                read_optional!(self, ProjectRow, "SELECT * FROM projects WHERE id = $1", project_id)?
                     .map(Project::try_from)
                     .transpose()
             }
 
             async fn list_projects(&self) -> StoreResult<Vec<Project>> {
-                fetch_all!(ProjectRow, &self.pool, "SELECT * FROM projects ORDER BY slug")?
+                read_all!(self, ProjectRow, "SELECT * FROM projects ORDER BY slug")?
                     .into_iter()
                     .map(Project::try_from)
                     .collect()
             }
 
             async fn project_keys(&self, project_id: &str) -> StoreResult<Vec<ProjectKey>> {
-                fetch_all!(
+                read_all!(
+                    self,
                     KeyRow,
-                    &self.pool,
                     "SELECT kid, secret, secret_format, created_at, retires_at FROM signing_keys
                      WHERE project_id = $1
                      ORDER BY COALESCE(retires_at, 9223372036854775807) DESC, created_at DESC, kid",

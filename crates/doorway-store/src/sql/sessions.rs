@@ -15,14 +15,14 @@ macro_rules! sessions {
         #[async_trait]
         impl SessionStore for $store {
             async fn session(&self, session_id: &str) -> StoreResult<Option<Session>> {
-                Ok(fetch_optional!(SessionRow, &self.pool, "SELECT * FROM sessions WHERE id = $1", session_id)?
+                Ok(read_optional!(self, SessionRow, "SELECT * FROM sessions WHERE id = $1", session_id)?
                     .map(Session::from))
             }
 
             async fn active_sessions(&self, user_id: &str, now: Timestamp) -> StoreResult<Vec<Session>> {
-                Ok(fetch_all!(
+                Ok(read_all!(
+                    self,
                     SessionRow,
-                    &self.pool,
                     "SELECT * FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
                      ORDER BY created_at DESC, id DESC",
                     user_id,

@@ -149,10 +149,10 @@ async fn organizations_memberships_and_workspaces(engine: Engine) {
 
     let expected =
         Membership { organization: org("org_1", 12), role: "owner".into(), workspaces: vec![workspace.clone()] };
-    assert_eq!(store.memberships_with_workspaces("usr_1").await.unwrap(), vec![expected]);
-    assert_eq!(store.memberships_with_workspaces("usr_unknown").await.unwrap(), vec![]);
+    let ada = store.user_by_id("prj_acme", "usr_1").await.unwrap().unwrap();
+    assert_eq!(store.user_with_memberships("prj_acme", "usr_1").await.unwrap(), Some((ada.clone(), vec![expected])));
 
-    // The one-read form agrees, in order, with a second organization of two workspaces.
+    // Memberships in order (oldest first), each with its workspaces in order.
     let second = Organization { slug: "beta".into(), ..org("org_3", 14) };
     let mut tx = store.begin().await.unwrap();
     assert!(tx.insert_organization_if_slug_free(&second).await.unwrap());
@@ -168,11 +168,12 @@ async fn organizations_memberships_and_workspaces(engine: Engine) {
         tx.insert_workspace(&w).await.unwrap();
     }
     tx.commit().await.unwrap();
-    let ada = store.user_by_id("prj_acme", "usr_1").await.unwrap().unwrap();
-    let memberships = store.memberships_with_workspaces("usr_1").await.unwrap();
-    assert_eq!(memberships.len(), 2);
+    let (found, memberships) = store.user_with_memberships("prj_acme", "usr_1").await.unwrap().unwrap();
+    assert_eq!(found, ada);
+    assert_eq!(memberships.iter().map(|m| m.organization.id.as_str()).collect::<Vec<_>>(), ["org_1", "org_3"]);
+    assert_eq!(memberships[0].workspaces, vec![workspace.clone()]);
     assert_eq!(memberships[1].workspaces.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(), ["wsp_a", "wsp_b"]);
-    assert_eq!(store.user_with_memberships("prj_acme", "usr_1").await.unwrap(), Some((ada, memberships)));
+    assert_eq!(memberships[1].role, "member");
     let bob = insert_user(&*store, user("usr_2", "bob@example.com")).await;
     assert_eq!(store.user_with_memberships("prj_acme", "usr_2").await.unwrap(), Some((bob, vec![])));
     assert_eq!(store.user_with_memberships("prj_other", "usr_1").await.unwrap(), None);

@@ -1,11 +1,11 @@
-//! Core flows against the in-memory SQLite fixture: the real SQL, no file, no server. Flows
+//! Core flows against a scratch SQLite store: the real SQL, no server. Flows
 //! live in doorway-core, which cannot depend on this crate, so their store-backed tests live
 //! here.
 
 use doorway_core::projects::{NewProject, ProjectError, create_project, rotate_keys, rotation_overlap_secs};
 use doorway_core::rate_limit::{RateLimiter, Rule, StoreRateLimiter};
 use doorway_core::{ManualClock, ProjectSettings, ProjectSlug, Timestamp};
-use doorway_store::test_support::memory_store;
+use doorway_store::test_support::scratch_store;
 
 fn acme() -> NewProject {
     NewProject { slug: ProjectSlug::parse("acme").unwrap(), name: "Acme".into(), settings: ProjectSettings::default() }
@@ -13,7 +13,7 @@ fn acme() -> NewProject {
 
 #[tokio::test]
 async fn a_created_project_signs_with_its_first_key_and_its_slug_stays_unique() {
-    let store = memory_store().await;
+    let store = scratch_store().await;
     let clock = ManualClock::starting_at(Timestamp::from_millis(1_000_000));
     let project = create_project(&*store, &clock, acme()).await.unwrap();
 
@@ -27,7 +27,7 @@ async fn a_created_project_signs_with_its_first_key_and_its_slug_stays_unique() 
 
 #[tokio::test]
 async fn rotation_retires_the_old_key_after_the_overlap_and_purges_it_later() {
-    let store = memory_store().await;
+    let store = scratch_store().await;
     let clock = ManualClock::starting_at(Timestamp::from_millis(1_000_000));
     let project = create_project(&*store, &clock, acme()).await.unwrap();
     let first = store.project_keys(&project.id).await.unwrap().remove(0);
@@ -49,7 +49,7 @@ async fn rotation_retires_the_old_key_after_the_overlap_and_purges_it_later() {
 
 #[tokio::test]
 async fn the_store_rate_limiter_refuses_past_the_rule() {
-    let limiter = StoreRateLimiter { store: memory_store().await };
+    let limiter = StoreRateLimiter { store: scratch_store().await };
     let rule = Rule::per_hour(2);
     let now = Timestamp::from_millis(36_000_000);
     assert!(limiter.hit("signup:192.0.2.1", rule, now).await.unwrap().allowed);

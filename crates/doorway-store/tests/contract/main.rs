@@ -1,6 +1,5 @@
 //! The store contract, one suite per aggregate (the persister-test pattern): every engine
-//! behaves the same through the port. Each test runs on a SQLite file, on PostgreSQL, and on
-//! the in-memory SQLite that flow tests use (`test_support::memory_store`).
+//! behaves the same through the port. Each test runs on a SQLite file and on PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
@@ -9,9 +8,9 @@ use std::sync::Arc;
 use doorway_core::email::EmailAddress;
 use doorway_core::user::User;
 use doorway_core::{Project, ProjectSettings, ProjectSlug, Store, StoreError, Timestamp};
-use doorway_store::test_support::{Backend, FreshDatabase, fresh_database, memory_store};
+use doorway_store::test_support::{Backend, FreshDatabase, fresh_database};
 
-/// Runs each named `async fn(Engine)` once per engine, as `<name>::{sqlite, postgres, memory}`.
+/// Runs each named `async fn(Engine)` once per engine, as `<name>::{sqlite, postgres}`.
 macro_rules! on_every_engine {
     ($($name:ident),* $(,)?) => {
         $(mod $name {
@@ -19,8 +18,6 @@ macro_rules! on_every_engine {
             async fn sqlite() { super::$name($crate::Engine::Sqlite).await }
             #[tokio::test]
             async fn postgres() { super::$name($crate::Engine::Postgres).await }
-            #[tokio::test]
-            async fn memory() { super::$name($crate::Engine::Memory).await }
         })*
     };
 }
@@ -41,7 +38,6 @@ mod verification;
 pub enum Engine {
     Sqlite,
     Postgres,
-    Memory,
 }
 
 /// A migrated, empty store; the database (when it is a file or a server database) lives as long
@@ -50,7 +46,6 @@ pub async fn open(engine: Engine) -> (Option<FreshDatabase>, Arc<dyn Store>) {
     let backend = match engine {
         Engine::Sqlite => Backend::Sqlite,
         Engine::Postgres => Backend::Postgres,
-        Engine::Memory => return (None, memory_store().await),
     };
     let db = fresh_database(backend).await;
     let store = doorway_store::connect_and_migrate(&db.url).await.unwrap();
