@@ -33,7 +33,7 @@ pub async fn sql(url: &str, statements: &[String]) -> ExitCode {
 
 async fn scalar(db: &Db, q: &'static str) -> Option<i64> {
     match db {
-        Db::Sqlite(p, _) => sqlx::query_scalar::<_, i64>(q).fetch_one(p).await.ok(),
+        Db::Sqlite(_, w) => sqlx::query_scalar::<_, i64>(q).fetch_one(w).await.ok(),
         Db::Postgres(p) => sqlx::query_scalar::<_, i64>(q).fetch_one(p).await.ok(),
     }
 }

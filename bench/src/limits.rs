@@ -1,11 +1,11 @@
 //! `doorway-bench limit`: what a flow could reach if HTTP, JSON, tokens and the server cost
-//! nothing. Write flows: the flow's statements (statements.rs) back to back from a bare sqlx
-//! client of the same engine, driver version and connection settings as the server (SQLite: WAL,
-//! synchronous=NORMAL, busy_timeout 10 s, foreign keys, 8 read connections and one writer
-//! connection for the `BEGIN IMMEDIATE` transactions, deferred inserts batched as the server
-//! batches them; PostgreSQL: 16 connections; no pings), `--clients` tasks on a runtime with one
-//! worker per core. Read flows (`me`): an access-token verification (EdDSA, jsonwebtoken, the
-//! server's validation) plus the session read; `me-reads` is every read `me` does on a
+//! nothing. Write flows: the flow's statements (statements.rs) back to back from a bare client
+//! of the same engine, drivers and connection settings as the server (SQLite: WAL,
+//! synchronous=NORMAL, busy_timeout 10 s, foreign keys, 8 read connections on rusqlite run
+//! inline and one sqlx writer connection for the `BEGIN IMMEDIATE` transactions, deferred
+//! inserts batched as the server batches them; PostgreSQL: 16 connections; no pings),
+//! `--clients` tasks on a runtime with one worker per core. Read flows (`me`): an access-token
+//! verification (EdDSA, jsonwebtoken, the server's validation) plus the session read; `me-reads` is every read `me` does on a
 //! session-cache miss (the session, then the user with their memberships).
 //!
 //! `--check` runs every flow once on the given (freshly migrated) database and fails, naming the
@@ -22,6 +22,7 @@ use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{f, proc_cpu_secs_self, round, system_busy_secs};
+use crate::sqlite_reads::Readers;
 use crate::statements::{self as st, Bind, Script, Step};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
@@ -61,8 +62,9 @@ impl LimitFlow {
 
 #[derive(Clone)]
 pub enum Db {
-    /// Reads on the first pool; transactions on the second, the server's single writer.
-    Sqlite(sqlx::SqlitePool, sqlx::SqlitePool),
+    /// Reads outside a transaction inline on the first (as the server's); transactions on the
+    /// second, the server's single writer.
+    Sqlite(Arc<Readers>, sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
 }
 
@@ -75,9 +77,14 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            let pool = |n: u32| SqlitePoolOptions::new().max_connections(n).test_before_acquire(false);
-            let writer = pool(1).connect_with(options.clone()).await?;
-            Ok(Db::Sqlite(pool(max.unwrap_or(8)).connect_with(options).await?, writer))
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .connect_with(options.clone())
+                .await?;
+            let readers = Readers::open(options.get_filename(), max.unwrap_or(8) as usize)
+                .map_err(|e| sqlx::Error::Configuration(e.into()))?;
+            Ok(Db::Sqlite(Arc::new(readers), writer))
         } else {
             Ok(Db::Postgres(
                 sqlx::postgres::PgPoolOptions::new()
@@ -181,8 +188,10 @@ impl Db {
         match self {
             Db::Sqlite(reads, writer) => {
                 for s in &script.before {
-                    run_step!(sqlx::Sqlite, reads, s.sql.sqlite, &s.binds)
-                        .map_err(|error| StepError { sql: s.sql.sqlite, error })?;
+                    reads
+                        .run(s.sql.sqlite, &s.binds)
+                        .await
+                        .map_err(|e| StepError { sql: s.sql.sqlite, error: sqlx::Error::Protocol(e.to_string()) })?;
                 }
                 if !script.tx.is_empty() {
                     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(begin)?;
@@ -381,7 +390,7 @@ fn has_tx(flow: LimitFlow) -> bool {
 async fn project_id(db: &Db) -> Result<String, sqlx::Error> {
     const Q: &str = "SELECT id FROM projects WHERE slug = 'bench'";
     match db {
-        Db::Sqlite(p, _) => sqlx::query_scalar(Q).fetch_one(p).await,
+        Db::Sqlite(_, w) => sqlx::query_scalar(Q).fetch_one(w).await,
         Db::Postgres(p) => sqlx::query_scalar(Q).fetch_one(p).await,
     }
 }

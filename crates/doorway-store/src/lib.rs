@@ -179,9 +179,12 @@ async fn connect(database_url: &str, tuning: PoolTuning) -> Result<Pools, Connec
             let mut conn = writer.acquire().await.map_err(ConnectError::Open)?;
             migrate_sqlite(&mut conn).await?;
             drop(conn);
-            let reads =
-                sqlite_reads::SqliteReaders::open(options.get_filename(), tuning.sqlite_readers, tuning.acquire_timeout)
-                    .map_err(ConnectError::OpenReads)?;
+            let reads = sqlite_reads::SqliteReaders::open(
+                options.get_filename(),
+                tuning.sqlite_readers,
+                tuning.acquire_timeout,
+            )
+            .map_err(ConnectError::OpenReads)?;
             Ok(Pools::Sqlite { reads: Arc::new(reads), writer })
         }
         _ => {

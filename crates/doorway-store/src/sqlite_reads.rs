@@ -174,7 +174,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(row.unwrap().0, "b-a-b");
-        let nulls: Vec<(Option<i64>,)> = readers.all("SELECT $1 UNION ALL SELECT 7", &[Value::Int(None)]).await.unwrap();
+        let nulls: Vec<(Option<i64>,)> =
+            readers.all("SELECT $1 UNION ALL SELECT 7", &[Value::Int(None)]).await.unwrap();
         assert_eq!(nulls.iter().map(|r| r.0).collect::<Vec<_>>(), vec![None, Some(7)]);
         let missing = readers.optional::<(i64,)>("SELECT $2", &[Value::from(1_i64)]).await;
         assert!(matches!(missing, Err(StoreError::Unexpected(_))), "{missing:?}");

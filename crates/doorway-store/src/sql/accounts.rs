@@ -11,9 +11,7 @@ use doorway_core::user::{User, Username};
 use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::errors::store_error;
-use crate::rows::{
-    UserRow, UserWithMembershipsRow, UserWithPasswordRow, json_text,
-};
+use crate::rows::{UserRow, UserWithMembershipsRow, UserWithPasswordRow, json_text};
 
 const USER_BY_ID: &str = "SELECT * FROM users WHERE project_id = $1 AND id = $2";
 const USER_ROLES: &str = "SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role";

@@ -247,7 +247,10 @@ impl PgStore {
     where
         R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
     {
-        deferred::bind_values!(sqlx::query_as::<_, R>(sql), values).fetch_optional(&self.reads).await.map_err(store_error)
+        deferred::bind_values!(sqlx::query_as::<_, R>(sql), values)
+            .fetch_optional(&self.reads)
+            .await
+            .map_err(store_error)
     }
 
     async fn read_all<R>(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<Vec<R>>

@@ -16,9 +16,7 @@ macro_rules! projects {
         #[async_trait]
         impl ProjectStore for $store {
             async fn project_by_slug(&self, slug: &ProjectSlug) -> StoreResult<Option<Project>> {
-                read_optional!(self, ProjectRow, PROJECT_BY_SLUG, slug.as_str())?
-                    .map(Project::try_from)
-                    .transpose()
+                read_optional!(self, ProjectRow, PROJECT_BY_SLUG, slug.as_str())?.map(Project::try_from).transpose()
             }
 
             async fn project_by_id(&self, project_id: &str) -> StoreResult<Option<Project>> {
