@@ -40,8 +40,16 @@ fn outage(e: &sqlx::Error) -> Option<Outage> {
     }
 }
 
-/// A failed inline SQLite read (see `sqlite_reads`), classified like the driver's errors.
-pub(crate) fn sqlite_read_error(e: rusqlite::Error) -> StoreError {
+/// A failed SQLite statement run inline (see `crate::sqlite`), classified like sqlx's errors.
+pub(crate) fn sqlite_error(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, Some(message)) = &e
+        && matches!(
+            failure.extended_code,
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        )
+    {
+        return StoreError::Conflict { key: unique_key(&sqlite_constraint_name(message)) };
+    }
     match e.sqlite_error().and_then(|f| sqlite_outage(f.extended_code)) {
         Some(outage) => StoreError::unavailable(outage, e),
         None => StoreError::unexpected(e),
@@ -124,9 +132,17 @@ mod tests {
         assert!(matches!(super::store_error(sqlx::Error::PoolTimedOut), doorway_core::StoreError::Unavailable { .. }));
         assert!(matches!(super::store_error(sqlx::Error::RowNotFound), doorway_core::StoreError::Unexpected(_)));
         let busy = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(5), None);
-        assert!(matches!(super::sqlite_read_error(busy), doorway_core::StoreError::Unavailable { .. }));
+        assert!(matches!(super::sqlite_error(busy), doorway_core::StoreError::Unavailable { .. }));
         let syntax = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(1), None);
-        assert!(matches!(super::sqlite_read_error(syntax), doorway_core::StoreError::Unexpected(_)));
+        assert!(matches!(super::sqlite_error(syntax), doorway_core::StoreError::Unexpected(_)));
+        let taken = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(2067),
+            Some("UNIQUE constraint failed: users.project_id, users.email".into()),
+        );
+        assert!(matches!(
+            super::sqlite_error(taken),
+            doorway_core::StoreError::Conflict { key: doorway_core::UniqueKey::Email }
+        ));
     }
 
     #[test]

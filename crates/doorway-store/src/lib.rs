@@ -7,7 +7,7 @@ mod errors;
 mod key_sealing;
 mod rows;
 mod sql;
-mod sqlite_reads;
+mod sqlite;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -29,8 +29,10 @@ pub enum ConnectError {
     UnknownScheme(String),
     #[error("cannot open the database: {0}")]
     Open(#[source] sqlx::Error),
-    #[error("cannot open the database for reads: {0}")]
-    OpenReads(#[source] rusqlite::Error),
+    #[error("cannot open the database: {0}")]
+    OpenSqlite(#[source] rusqlite::Error),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] doorway_core::StoreError),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
     #[error("after migrating, rows of table {0} point at rows that do not exist")]
@@ -106,7 +108,7 @@ pub async fn connect_with_master_key(
 }
 
 enum Pools {
-    Sqlite { reads: Arc<sqlite_reads::SqliteReaders>, writer: sqlx::SqlitePool },
+    Sqlite { reads: Arc<sqlite::SqliteReaders>, writer: sqlite::SqliteWriter },
     Postgres(sqlx::PgPool),
 }
 
@@ -163,28 +165,21 @@ async fn connect(database_url: &str, tuning: PoolTuning) -> Result<Pools, Connec
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            // One writer connection: SQLite serialises writers anyway, and queueing them in the
-            // pool (first come, first served, bounded by the acquire timeout) replaces the busy
-            // handler's sleep-and-retry. Reads run beside it on their own connections (WAL), on
-            // the caller's thread (see `sqlite_reads`). An in-process file cannot drop a
-            // connection, so none is pinged before use.
-            let writer = SqlitePoolOptions::new()
+            // sqlx creates the file, turns on WAL and migrates, on a connection closed after it;
+            // the store then runs on its own connections, inline (see `sqlite`).
+            let migrator = SqlitePoolOptions::new()
                 .max_connections(1)
-                .acquire_timeout(tuning.acquire_timeout)
-                .test_before_acquire(false)
-                .after_release(discard_if_in_transaction::<sqlx::Sqlite>)
                 .connect_with(options.clone())
                 .await
                 .map_err(ConnectError::Open)?;
-            let mut conn = writer.acquire().await.map_err(ConnectError::Open)?;
+            let mut conn = migrator.acquire().await.map_err(ConnectError::Open)?;
             migrate_sqlite(&mut conn).await?;
             drop(conn);
-            let reads = sqlite_reads::SqliteReaders::open(
-                options.get_filename(),
-                tuning.sqlite_readers,
-                tuning.acquire_timeout,
-            )
-            .map_err(ConnectError::OpenReads)?;
+            migrator.close().await;
+            let file = options.get_filename();
+            let writer = sqlite::SqliteWriter::open(file, tuning.acquire_timeout).map_err(ConnectError::OpenSqlite)?;
+            let reads = sqlite::SqliteReaders::open(file, tuning.sqlite_readers, tuning.acquire_timeout)
+                .map_err(ConnectError::OpenSqlite)?;
             Ok(Pools::Sqlite { reads: Arc::new(reads), writer })
         }
         _ => {

@@ -14,14 +14,14 @@ use doorway_core::{Project, ProjectSlug, StoreError, Timestamp};
 
 use crate::errors::corrupt;
 use crate::key_sealing::{self, MasterKey};
-use crate::sqlite_reads::FromSqlite;
+use crate::sqlite::FromSqlite;
 
-/// A row read outside a transaction: `sqlx::FromRow` (PostgreSQL, and SQLite inside a
-/// transaction) and [`FromSqlite`] (SQLite's inline reads), from one field list.
-macro_rules! read_row {
-    ($vis:vis struct $row:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+/// A row struct with `sqlx::FromRow` (PostgreSQL) and [`FromSqlite`] (SQLite), from one
+/// field list.
+macro_rules! row {
+    ($vis:vis struct $row:ident { $($fvis:vis $field:ident: $ty:ty),* $(,)? }) => {
         #[derive(sqlx::FromRow)]
-        $vis struct $row { $($field: $ty),* }
+        $vis struct $row { $($fvis $field: $ty),* }
 
         impl FromSqlite for $row {
             fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
@@ -31,7 +31,7 @@ macro_rules! read_row {
     };
 }
 
-read_row! {
+row! {
     pub(crate) struct ProjectRow {
         id: String,
         slug: String,
@@ -57,7 +57,7 @@ impl TryFrom<ProjectRow> for Project {
     }
 }
 
-read_row! {
+row! {
     pub(crate) struct KeyRow {
         kid: String,
         secret: Vec<u8>,
@@ -87,7 +87,7 @@ pub(crate) fn settings_json(p: &Project) -> String {
     serde_json::to_string(&p.settings).expect("settings always serialise")
 }
 
-read_row! {
+row! {
     pub(crate) struct UserRow {
         seq: i64,
         id: String,
@@ -199,7 +199,7 @@ impl TryFrom<UserWithMembershipsRow> for (User, Vec<Membership>) {
     }
 }
 
-read_row! {
+row! {
     pub(crate) struct SessionRow {
         id: String,
         project_id: String,
@@ -228,16 +228,17 @@ impl From<SessionRow> for Session {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct RefreshTokenRow {
-    id: String,
-    session_id: String,
-    token_hash: String,
-    parent_id: Option<String>,
-    created_at: i64,
-    expires_at: i64,
-    used_at: Option<i64>,
-    revoked_at: Option<i64>,
+row! {
+    pub(crate) struct RefreshTokenRow {
+        id: String,
+        session_id: String,
+        token_hash: String,
+        parent_id: Option<String>,
+        created_at: i64,
+        expires_at: i64,
+        used_at: Option<i64>,
+        revoked_at: Option<i64>,
+    }
 }
 
 impl From<RefreshTokenRow> for RefreshToken {
@@ -267,6 +268,21 @@ pub(crate) struct TokenWithSessionRow {
     token_expires_at: i64,
     token_used_at: Option<i64>,
     token_revoked_at: Option<i64>,
+}
+
+impl FromSqlite for TokenWithSessionRow {
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            session: SessionRow::from_sqlite(row)?,
+            token_id: row.get("token_id")?,
+            token_hash: row.get("token_hash")?,
+            token_parent_id: row.get("token_parent_id")?,
+            token_created_at: row.get("token_created_at")?,
+            token_expires_at: row.get("token_expires_at")?,
+            token_used_at: row.get("token_used_at")?,
+            token_revoked_at: row.get("token_revoked_at")?,
+        })
+    }
 }
 
 impl From<TokenWithSessionRow> for (RefreshToken, Session) {
@@ -307,7 +323,7 @@ impl From<MembershipRow> for (Organization, String) {
     }
 }
 
-read_row! {
+row! {
     pub(crate) struct OutboxRow {
         id: String,
         project_id: String,
@@ -330,7 +346,7 @@ impl TryFrom<OutboxRow> for OutboxMessage {
     }
 }
 
-read_row! {
+row! {
     pub(crate) struct AuditRow {
         id: String,
         project_id: String,
@@ -366,7 +382,7 @@ pub(crate) fn json_text(value: &serde_json::Value) -> String {
     value.to_string()
 }
 
-read_row! {
+row! {
     pub(crate) struct DeliveryRow {
         id: String,
         project_id: String,
@@ -411,7 +427,7 @@ impl TryFrom<DeliveryRow> for Delivery {
     }
 }
 
-read_row! {
+row! {
     pub(crate) struct AttemptRow {
         delivery_id: String,
         attempt: i64,
@@ -435,20 +451,21 @@ impl From<AttemptRow> for DeliveryAttempt {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct VerificationRow {
-    id: String,
-    project_id: String,
-    user_id: Option<String>,
-    email: String,
-    purpose: String,
-    kid: String,
-    code_hash: String,
-    link_hash: String,
-    attempts: i64,
-    created_at: i64,
-    expires_at: i64,
-    consumed_at: Option<i64>,
+row! {
+    pub(crate) struct VerificationRow {
+        id: String,
+        project_id: String,
+        user_id: Option<String>,
+        email: String,
+        purpose: String,
+        kid: String,
+        code_hash: String,
+        link_hash: String,
+        attempts: i64,
+        created_at: i64,
+        expires_at: i64,
+        consumed_at: Option<i64>,
+    }
 }
 
 impl TryFrom<VerificationRow> for Verification {
@@ -477,19 +494,20 @@ impl TryFrom<VerificationRow> for Verification {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct OAuthStateRow {
-    id: String,
-    project_id: String,
-    state_hash: String,
-    provider: String,
-    nonce: String,
-    pkce_verifier: String,
-    redirect_uri: String,
-    callback_url: String,
-    purpose: String,
-    created_at: i64,
-    expires_at: i64,
+row! {
+    pub(crate) struct OAuthStateRow {
+        id: String,
+        project_id: String,
+        state_hash: String,
+        provider: String,
+        nonce: String,
+        pkce_verifier: String,
+        redirect_uri: String,
+        callback_url: String,
+        purpose: String,
+        created_at: i64,
+        expires_at: i64,
+    }
 }
 
 impl From<OAuthStateRow> for OAuthState {
@@ -510,14 +528,15 @@ impl From<OAuthStateRow> for OAuthState {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct PendingExternalRow {
-    id: String,
-    project_id: String,
-    kind: String,
-    profile: String,
-    created_at: i64,
-    expires_at: i64,
+row! {
+    pub(crate) struct PendingExternalRow {
+        id: String,
+        project_id: String,
+        kind: String,
+        profile: String,
+        created_at: i64,
+        expires_at: i64,
+    }
 }
 
 impl TryFrom<PendingExternalRow> for PendingExternal {
@@ -603,7 +622,7 @@ mod membership_tests {
     }
 }
 
-read_row! {
+row! {
     pub(crate) struct PasskeyRow {
         id: String,
         project_id: String,
@@ -636,16 +655,17 @@ impl TryFrom<PasskeyRow> for StoredPasskey {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct PasskeyCeremonyRow {
-    id: String,
-    project_id: String,
-    pub(crate) kind: String,
-    binding_hash: String,
-    user_id: Option<String>,
-    state: String,
-    created_at: i64,
-    pub(crate) expires_at: i64,
+row! {
+    pub(crate) struct PasskeyCeremonyRow {
+        id: String,
+        project_id: String,
+        pub(crate) kind: String,
+        binding_hash: String,
+        user_id: Option<String>,
+        state: String,
+        created_at: i64,
+        pub(crate) expires_at: i64,
+    }
 }
 
 impl TryFrom<PasskeyCeremonyRow> for PasskeyCeremony {

@@ -8,9 +8,7 @@ use doorway_core::organization::{Membership, Organization, Workspace};
 use doorway_core::store::{AccountStore, AccountTx, Identity, StoreResult};
 use doorway_core::user::{User, Username};
 
-use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
-use crate::errors::store_error;
 use crate::rows::{UserRow, UserWithMembershipsRow, UserWithPasswordRow, json_text};
 
 const USER_BY_ID: &str = "SELECT * FROM users WHERE project_id = $1 AND id = $2";
@@ -38,7 +36,7 @@ const USER_WITH_MEMBERSHIPS_POSTGRES: &str = "SELECT u.*, COALESCE((
      FROM users u WHERE u.project_id = $1 AND u.id = $2";
 
 macro_rules! accounts {
-    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+    ($store:ident, $tx:ident, $backend:literal, $claim:expr, $row_lock:literal) => {
         #[async_trait]
         impl AccountStore for $store {
             async fn user_by_id(&self, project_id: &str, user_id: &str) -> StoreResult<Option<User>> {
@@ -129,44 +127,44 @@ macro_rules! accounts {
         #[async_trait]
         impl AccountTx for $tx {
             async fn insert_user(&mut self, u: &User) -> StoreResult<i64> {
-                sqlx::query_scalar(
+                Ok(fetch_one!(
+                    (i64,),
+                    self,
                     "INSERT INTO users (id, project_id, email, email_verified, name, username, avatar_url, bio,
                         longitude, latitude, birthdate, metadata, secure_metadata, reputation, created_at, updated_at,
                         custom_fields)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
                      RETURNING seq",
-                )
-                .bind(&u.id)
-                .bind(&u.project_id)
-                .bind(u.email.as_ref().map(EmailAddress::as_str))
-                .bind(u.email_verified)
-                .bind(&u.name)
-                .bind(&u.username)
-                .bind(&u.avatar_url)
-                .bind(&u.bio)
-                .bind(u.location.map(|l| l.longitude))
-                .bind(u.location.map(|l| l.latitude))
-                .bind(&u.birthdate)
-                .bind(json_text(&u.metadata))
-                .bind(json_text(&u.secure_metadata))
-                .bind(u.reputation)
-                .bind(u.created_at.millis())
-                .bind(u.updated_at.millis())
-                .bind(json_text(&u.custom_fields))
-                .fetch_one(self.flushed().await?)
-                .await
-                .map_err(store_error)
+                    &u.id,
+                    &u.project_id,
+                    u.email.as_ref().map(EmailAddress::as_str),
+                    u.email_verified,
+                    &u.name,
+                    &u.username,
+                    &u.avatar_url,
+                    &u.bio,
+                    u.location.map(|l| l.longitude),
+                    u.location.map(|l| l.latitude),
+                    &u.birthdate,
+                    json_text(&u.metadata),
+                    json_text(&u.secure_metadata),
+                    u.reputation,
+                    u.created_at.millis(),
+                    u.updated_at.millis(),
+                    json_text(&u.custom_fields),
+                )?
+                .0)
             }
 
             async fn user_by_id(&mut self, project_id: &str, user_id: &str) -> StoreResult<Option<User>> {
-                fetch_optional!(UserRow, self.flushed().await?, USER_BY_ID, project_id, user_id)?
+                fetch_optional!(UserRow, self, USER_BY_ID, project_id, user_id)?
                     .map(User::try_from)
                     .transpose()
             }
 
             async fn mark_email_verified(&mut self, user_id: &str, now: Timestamp) -> StoreResult<()> {
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1",
                     user_id,
                     now.millis(),
@@ -176,7 +174,7 @@ macro_rules! accounts {
 
             async fn insert_password(&mut self, user_id: &str, phc: &str, now: Timestamp) -> StoreResult<()> {
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "INSERT INTO password_credentials (user_id, phc, created_at, updated_at) VALUES ($1, $2, $3, $3)",
                     user_id,
                     phc,
@@ -186,21 +184,23 @@ macro_rules! accounts {
             }
 
             async fn delete_password(&mut self, user_id: &str) -> StoreResult<bool> {
-                let done = exec!(self.flushed().await?, "DELETE FROM password_credentials WHERE user_id = $1", user_id)?;
-                Ok(done.rows_affected() > 0)
+                let done = exec!(self, "DELETE FROM password_credentials WHERE user_id = $1", user_id)?;
+                Ok(done > 0)
             }
 
             async fn lock_password(&mut self, user_id: &str) -> StoreResult<Option<String>> {
-                sqlx::query_scalar(concat!("SELECT phc FROM password_credentials WHERE user_id = $1", $row_lock))
-                    .bind(user_id)
-                    .fetch_optional(self.flushed().await?)
-                    .await
-                    .map_err(store_error)
+                Ok(fetch_optional!(
+                    (String,),
+                    self,
+                    concat!("SELECT phc FROM password_credentials WHERE user_id = $1", $row_lock),
+                    user_id
+                )?
+                .map(|(phc,)| phc))
             }
 
             async fn insert_identity(&mut self, i: &Identity) -> StoreResult<()> {
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "INSERT INTO identities (id, project_id, user_id, provider, subject, email, email_verified, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     &i.id,
@@ -217,16 +217,16 @@ macro_rules! accounts {
 
             async fn delete_unverified_identities(&mut self, user_id: &str) -> StoreResult<u64> {
                 let done = exec!(
-                    self.flushed().await?,
+                    self,
                     "DELETE FROM identities WHERE user_id = $1 AND email_verified = FALSE",
                     user_id,
                 )?;
-                Ok(done.rows_affected())
+                Ok(done)
             }
 
             async fn insert_organization_if_slug_free(&mut self, o: &Organization) -> StoreResult<bool> {
                 let done = exec!(
-                    self.flushed().await?,
+                    self,
                     "INSERT INTO organizations (id, project_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (project_id, slug) DO NOTHING",
                     &o.id,
@@ -235,7 +235,7 @@ macro_rules! accounts {
                     &o.slug,
                     o.created_at.millis(),
                 )?;
-                Ok(done.rows_affected() == 1)
+                Ok(done == 1)
             }
 
             async fn insert_membership(
@@ -245,7 +245,7 @@ macro_rules! accounts {
                 role: &str,
                 now: Timestamp,
             ) -> StoreResult<()> {
-                defer!(
+                exec!(
                     self,
                     "INSERT INTO memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
                     organization_id,
@@ -257,7 +257,7 @@ macro_rules! accounts {
             }
 
             async fn insert_workspace(&mut self, w: &Workspace) -> StoreResult<()> {
-                defer!(
+                exec!(
                     self,
                     "INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)",
                     &w.id,
@@ -270,7 +270,7 @@ macro_rules! accounts {
             }
 
             async fn insert_role(&mut self, organization_id: &str, name: &str, now: Timestamp) -> StoreResult<()> {
-                defer!(
+                exec!(
                     self,
                     "INSERT INTO roles (organization_id, name, created_at) VALUES ($1, $2, $3)",
                     organization_id,
@@ -281,7 +281,7 @@ macro_rules! accounts {
             }
 
             async fn insert_terms_acceptance(&mut self, user_id: &str, version: &str, now: Timestamp) -> StoreResult<()> {
-                defer!(
+                exec!(
                     self,
                     "INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)",
                     user_id,
@@ -293,7 +293,7 @@ macro_rules! accounts {
 
             async fn insert_user_roles(&mut self, user_id: &str, roles: &[String], now: Timestamp) -> StoreResult<()> {
                 for role in roles {
-                    defer!(
+                    exec!(
                         self,
                         "INSERT INTO user_roles (user_id, role, created_at) VALUES ($1, $2, $3)
                          ON CONFLICT (user_id, role) DO NOTHING",
@@ -306,7 +306,7 @@ macro_rules! accounts {
             }
 
             async fn user_roles(&mut self, user_id: &str) -> StoreResult<Vec<String>> {
-                sqlx::query_scalar(USER_ROLES).bind(user_id).fetch_all(self.flushed().await?).await.map_err(store_error)
+                Ok(fetch_all!((String,), self, USER_ROLES, user_id)?.into_iter().map(|(role,)| role).collect())
             }
         }
     };

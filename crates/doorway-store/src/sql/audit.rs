@@ -4,12 +4,11 @@ use async_trait::async_trait;
 use doorway_core::events::AuditEntry;
 use doorway_core::store::{AuditFilter, AuditStore, AuditTx, StoreResult};
 
-use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::rows::{AuditRow, json_text};
 
 macro_rules! audit {
-    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+    ($store:ident, $tx:ident, $backend:literal, $claim:expr, $row_lock:literal) => {
         #[async_trait]
         impl AuditStore for $store {
             async fn audit(&self, project_id: &str) -> StoreResult<Vec<AuditEntry>> {
@@ -49,7 +48,7 @@ macro_rules! audit {
         #[async_trait]
         impl AuditTx for $tx {
             async fn insert_audit(&mut self, a: &AuditEntry) -> StoreResult<()> {
-                defer!(
+                exec!(
                     self,
                     "INSERT INTO audit_log (id, project_id, at, action, outcome, method, user_id, ip, user_agent, detail)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

@@ -7,7 +7,7 @@ use doorway_core::store::{BotCheckStore, StoreResult};
 use super::{PgStore, SqliteStore};
 
 macro_rules! bot_checks {
-    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+    ($store:ident, $tx:ident, $backend:literal, $claim:expr, $row_lock:literal) => {
         #[async_trait]
         impl BotCheckStore for $store {
             async fn spend_bot_challenge(
@@ -17,19 +17,18 @@ macro_rules! bot_checks {
                 expires_at: Timestamp,
             ) -> StoreResult<bool> {
                 let done = exec!(
-                    &self.writer,
+                    self,
                     "INSERT INTO spent_bot_challenges (challenge, project_id, expires_at) VALUES ($1, $2, $3)
                      ON CONFLICT (challenge) DO NOTHING",
                     challenge,
                     project_id,
                     expires_at.millis(),
                 )?;
-                Ok(done.rows_affected() == 1)
+                Ok(done == 1)
             }
 
             async fn purge_spent_bot_challenges(&self, before: Timestamp) -> StoreResult<u64> {
-                Ok(exec!(&self.writer, "DELETE FROM spent_bot_challenges WHERE expires_at < $1", before.millis())?
-                    .rows_affected())
+                exec!(self, "DELETE FROM spent_bot_challenges WHERE expires_at < $1", before.millis())
             }
         }
     };

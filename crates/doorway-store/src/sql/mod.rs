@@ -2,8 +2,10 @@
 //! mirroring `doorway_core::store`), each expanded once per engine by [`for_both_engines!`].
 //!
 //! The SQL is the same text on SQLite and PostgreSQL (`$n` placeholders, Unix-ms times, TEXT
-//! json); the expansion only swaps the driver types and the few engine-specific bits passed to
-//! it here: how a transaction begins, the delivery claim, the row-lock suffix.
+//! json); binds are gathered as [`Value`]s and each engine runs them with its own driver (sqlx
+//! on PostgreSQL, rusqlite inline on SQLite, see `crate::sqlite`). The expansion only swaps the
+//! types and the few engine-specific bits passed to it here: the delivery claim, the row-lock
+//! suffix.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,67 +16,74 @@ use doorway_core::store::{Outage, Store, StoreError, StoreResult, StoreTx};
 use crate::ConnectError;
 use crate::errors::store_error;
 use crate::key_sealing::{self, MasterKey};
-use crate::sqlite_reads::{FromSqlite, SqliteReaders};
-use deferred::Value;
+use crate::sqlite::{self, FromSqlite, SqliteReaders, SqliteTxConn, SqliteWriter};
+use values::Value;
 
-/// Runs a statement with its binds, in order; returns the driver's result (`rows_affected`).
+/// Runs a statement on `$on` (a transaction, or a store's writer outside one) with its binds;
+/// returns how many rows it changed.
 macro_rules! exec {
-    ($conn:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
-        sqlx::query($sql)$(.bind($bind))*.execute($conn).await.map_err($crate::errors::store_error)
+    ($on:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $on.exec($sql, vec![$($crate::sql::values::Value::from($bind)),*]).await
     };
 }
 
-/// Reads at most one `$row` with these binds (in a transaction).
+/// At most one `$row` from a statement on `$on` (a transaction, or a store's writer).
 macro_rules! fetch_optional {
-    ($row:ty, $conn:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
-        sqlx::query_as::<_, $row>($sql)$(.bind($bind))*.fetch_optional($conn).await.map_err($crate::errors::store_error)
+    ($row:ty, $on:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $on.optional::<$row>($sql, vec![$($crate::sql::values::Value::from($bind)),*]).await
     };
 }
 
-/// Reads every `$row` with these binds (in a transaction).
+/// Exactly one `$row` (a write's `RETURNING`) from a statement on `$on`.
+macro_rules! fetch_one {
+    ($row:ty, $on:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        fetch_optional!($row, $on, $sql $(, $bind)*)
+            .and_then(|row| row.ok_or_else(|| $crate::errors::corrupt("a statement returned no row")))
+    };
+}
+
+/// Every `$row` from a statement on `$on` (a transaction, or a store's writer).
 macro_rules! fetch_all {
-    ($row:ty, $conn:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
-        sqlx::query_as::<_, $row>($sql)$(.bind($bind))*.fetch_all($conn).await.map_err($crate::errors::store_error)
+    ($row:ty, $on:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $on.all::<$row>($sql, vec![$($crate::sql::values::Value::from($bind)),*]).await
     };
 }
 
 /// Reads at most one `$row` outside a transaction, on the store's read connections.
 macro_rules! read_optional {
     ($store:expr, $row:ty, $sql:expr $(, $bind:expr)* $(,)?) => {
-        $store.read_optional::<$row>($sql, vec![$($crate::sql::deferred::Value::from($bind)),*]).await
+        $store.read_optional::<$row>($sql, vec![$($crate::sql::values::Value::from($bind)),*]).await
     };
 }
 
 /// Reads every `$row` outside a transaction, on the store's read connections.
 macro_rules! read_all {
     ($store:expr, $row:ty, $sql:expr $(, $bind:expr)* $(,)?) => {
-        $store.read_all::<$row>($sql, vec![$($crate::sql::deferred::Value::from($bind)),*]).await
+        $store.read_all::<$row>($sql, vec![$($crate::sql::values::Value::from($bind)),*]).await
     };
 }
 
 /// Expands an aggregate's implementation macro for each engine, with its arguments:
-/// `(store, tx, driver, backend name, begin statement, delivery claim SQL, row-lock suffix)`.
-///
-/// SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so concurrent writers wait
-/// (busy_timeout) instead of failing when a read lock cannot be upgraded; a row lock only
-/// means something on PostgreSQL, as SQLite transactions already hold the write lock.
+/// `(store, tx, backend name, delivery claim SQL, row-lock suffix)`. A row lock only means
+/// something on PostgreSQL: SQLite transactions hold the write lock from their `BEGIN
+/// IMMEDIATE`.
 macro_rules! for_both_engines {
     ($aggregate:ident) => {
-        $aggregate!(SqliteStore, SqliteTx, sqlx::Sqlite, "sqlite", "BEGIN IMMEDIATE", $crate::sql::CLAIM_SQLITE, "");
-        $aggregate!(PgStore, PgTx, sqlx::Postgres, "postgres", "BEGIN", $crate::sql::CLAIM_POSTGRES, " FOR UPDATE");
+        $aggregate!(SqliteStore, SqliteTx, "sqlite", $crate::sql::CLAIM_SQLITE, "");
+        $aggregate!(PgStore, PgTx, "postgres", $crate::sql::CLAIM_POSTGRES, " FOR UPDATE");
     };
 }
 
 mod accounts;
 mod audit;
 mod bot_checks;
-pub(crate) mod deferred;
 mod oauth;
 mod outbox;
 mod passkeys;
 mod projects;
 mod rate_limits;
 mod sessions;
+pub(crate) mod values;
 mod verification;
 
 /// Claiming due deliveries, except those to the targets in `$5` (a JSON array of strings).
@@ -100,18 +109,16 @@ macro_rules! claim_sql {
 const CLAIM_SQLITE: &str = claim_sql!("SELECT value FROM json_each($5)", "");
 const CLAIM_POSTGRES: &str = claim_sql!("SELECT json_array_elements_text($5::json)", "FOR UPDATE SKIP LOCKED");
 
-/// The store and transaction types of one engine, and what is not an aggregate's: opening,
-/// pinging, beginning and committing, and sealing signing keys at start-up.
+/// The store and transaction types of one engine, and what is not an aggregate's: beginning
+/// and committing, pinging, and sealing signing keys at start-up.
 macro_rules! engine {
-    ($store:ident, $tx:ident, $db:ty, $reads:ty, $backend:literal, $begin:literal) => {
+    ($store:ident, $tx:ident, $reads:ty, $writer:ty, $conn:ty, $backend:literal) => {
         #[derive(Clone)]
         pub struct $store {
             /// Reads outside a transaction.
             reads: $reads,
-            /// Transactions and every other write. On SQLite a pool of one connection: writers
-            /// queue for it in order (bounded by the acquire timeout) instead of contending for
-            /// the file's write lock, whose busy handler sleeps and gives the near-second tail.
-            writer: sqlx::Pool<$db>,
+            /// Transactions and every other write.
+            writer: $writer,
             /// Seals private signing keys at rest when set.
             master: Option<Arc<MasterKey>>,
             /// Transactions revoking sessions committed by this process.
@@ -120,7 +127,7 @@ macro_rules! engine {
 
         impl $store {
             /// Reads on `reads`, transactions and writes on `writer`.
-            pub fn with_writer(reads: $reads, writer: sqlx::Pool<$db>) -> Self {
+            pub fn with_writer(reads: $reads, writer: $writer) -> Self {
                 Self { reads, writer, master: None, revocations: Arc::default() }
             }
 
@@ -132,12 +139,12 @@ macro_rules! engine {
             /// transaction: with a master key, plain secrets are sealed (returns how many) and
             /// sealed ones must open; without one, any sealed secret is an error.
             pub async fn protect_signing_keys(&self) -> Result<usize, ConnectError> {
-                let mut tx = self.writer.begin_with($begin).await.map_err(ConnectError::Open)?;
-                let rows: Vec<(String, Vec<u8>, String)> =
-                    sqlx::query_as("SELECT kid, secret, secret_format FROM signing_keys ORDER BY kid")
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(ConnectError::Open)?;
+                let mut tx = self.begin_tx().await?;
+                let rows = fetch_all!(
+                    (String, Vec<u8>, String),
+                    tx,
+                    "SELECT kid, secret, secret_format FROM signing_keys ORDER BY kid"
+                )?;
                 let master = self.master.as_deref();
                 let mut sealed = 0;
                 for (kid, stored, format) in rows {
@@ -145,40 +152,42 @@ macro_rules! engine {
                     if format == key_sealing::PLAIN && let Some(master) = master {
                         let (stored, format) = key_sealing::to_stored(Some(master), &kid, &secret);
                         // Another instance starting at the same time may have sealed it already.
-                        let done = sqlx::query(
+                        sealed += exec!(
+                            tx,
                             "UPDATE signing_keys SET secret = $2, secret_format = $3 WHERE kid = $1 AND secret_format = $4",
-                        )
-                        .bind(&kid)
-                        .bind(stored)
-                        .bind(format)
-                        .bind(key_sealing::PLAIN)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(ConnectError::Open)?;
-                        sealed += done.rows_affected() as usize;
+                            &kid,
+                            stored,
+                            format,
+                            key_sealing::PLAIN,
+                        )? as usize;
                     }
                 }
-                tx.commit().await.map_err(ConnectError::Open)?;
+                tx.finish().await?;
                 Ok(sealed)
             }
         }
 
         pub struct $tx {
-            tx: sqlx::Transaction<'static, $db>,
+            conn: $conn,
             master: Option<Arc<MasterKey>>,
             revocations: Arc<AtomicU64>,
             /// Whether this transaction revokes sessions (counted once it commits).
             revokes: bool,
-            /// Inserts not sent yet (see `deferred`).
-            #[allow(dead_code, reason = "PostgreSQL sends each insert at once and never batches")]
-            batch: deferred::Batch,
         }
 
         impl $tx {
-            /// The transaction's connection, once every deferred insert has been sent.
-            async fn flushed(&mut self) -> StoreResult<&mut <$db as sqlx::Database>::Connection> {
-                self.flush().await?;
-                Ok(&mut *self.tx)
+            fn new(store: &$store, conn: $conn) -> Self {
+                Self { conn, master: store.master.clone(), revocations: store.revocations.clone(), revokes: false }
+            }
+
+            async fn finish(self) -> StoreResult<()> {
+                let (revokes, revocations) = (self.revokes, self.revocations);
+                Self::commit_conn(self.conn).await?;
+                // After the commit: a check that read the session before it must not be reused.
+                if revokes {
+                    revocations.fetch_add(1, Ordering::AcqRel);
+                }
+                Ok(())
             }
         }
 
@@ -194,14 +203,7 @@ macro_rules! engine {
             }
 
             async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
-                let tx = self.writer.begin_with($begin).await.map_err(store_error)?;
-                Ok(Box::new($tx {
-                    tx,
-                    master: self.master.clone(),
-                    revocations: self.revocations.clone(),
-                    revokes: false,
-                    batch: deferred::Batch::default(),
-                }))
+                Ok(Box::new(self.begin_tx().await?))
             }
 
             fn session_revocations(&self) -> u64 {
@@ -211,23 +213,23 @@ macro_rules! engine {
 
         #[async_trait]
         impl StoreTx for $tx {
-            async fn commit(mut self: Box<Self>) -> StoreResult<()> {
-                self.flush().await?;
-                self.tx.commit().await.map_err(store_error)?;
-                // After the commit: a check that read the session before it must not be reused.
-                if self.revokes {
-                    self.revocations.fetch_add(1, Ordering::AcqRel);
-                }
-                Ok(())
+            async fn commit(self: Box<Self>) -> StoreResult<()> {
+                (*self).finish().await
             }
         }
     };
 }
 
-engine!(SqliteStore, SqliteTx, sqlx::Sqlite, Arc<SqliteReaders>, "sqlite", "BEGIN IMMEDIATE");
-engine!(PgStore, PgTx, sqlx::Postgres, sqlx::PgPool, "postgres", "BEGIN");
+engine!(SqliteStore, SqliteTx, Arc<SqliteReaders>, SqliteWriter, SqliteTxConn, "sqlite");
+engine!(PgStore, PgTx, sqlx::PgPool, sqlx::PgPool, sqlx::Transaction<'static, sqlx::Postgres>, "postgres");
 
+// Every statement runs inline (see `crate::sqlite`): these are `async` only to share the
+// aggregates' code with PostgreSQL.
 impl SqliteStore {
+    async fn begin_tx(&self) -> StoreResult<SqliteTx> {
+        Ok(SqliteTx::new(self, SqliteTxConn::begin(&self.writer).await?))
+    }
+
     async fn read_optional<R: FromSqlite>(&self, sql: &str, values: Vec<Value>) -> StoreResult<Option<R>> {
         self.reads.optional(sql, &values).await
     }
@@ -235,7 +237,38 @@ impl SqliteStore {
     async fn read_all<R: FromSqlite>(&self, sql: &str, values: Vec<Value>) -> StoreResult<Vec<R>> {
         self.reads.all(sql, &values).await
     }
+
+    /// A write on its own (no transaction), on the writer.
+    async fn exec(&self, sql: &str, values: Vec<Value>) -> StoreResult<u64> {
+        sqlite::exec(&*self.writer.hold().await?, sql, &values)
+    }
+
+    async fn optional<R: FromSqlite>(&self, sql: &str, values: Vec<Value>) -> StoreResult<Option<R>> {
+        sqlite::optional(&*self.writer.hold().await?, sql, &values)
+    }
 }
+
+impl SqliteTx {
+    async fn exec(&mut self, sql: &str, values: Vec<Value>) -> StoreResult<u64> {
+        sqlite::exec(self.conn.conn()?, sql, &values)
+    }
+
+    async fn optional<R: FromSqlite>(&mut self, sql: &str, values: Vec<Value>) -> StoreResult<Option<R>> {
+        sqlite::optional(self.conn.conn()?, sql, &values)
+    }
+
+    async fn all<R: FromSqlite>(&mut self, sql: &str, values: Vec<Value>) -> StoreResult<Vec<R>> {
+        sqlite::all(self.conn.conn()?, sql, &values)
+    }
+
+    async fn commit_conn(conn: SqliteTxConn) -> StoreResult<()> {
+        conn.commit()
+    }
+}
+
+/// A row type sqlx reads from PostgreSQL.
+trait PgRow: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin {}
+impl<R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin> PgRow for R {}
 
 impl PgStore {
     /// One pool for reads and writes alike.
@@ -243,54 +276,52 @@ impl PgStore {
         Self::with_writer(pool.clone(), pool)
     }
 
-    async fn read_optional<R>(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<Option<R>>
-    where
-        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-    {
-        deferred::bind_values!(sqlx::query_as::<_, R>(sql), values)
-            .fetch_optional(&self.reads)
+    async fn begin_tx(&self) -> StoreResult<PgTx> {
+        Ok(PgTx::new(self, self.writer.begin().await.map_err(store_error)?))
+    }
+
+    async fn read_optional<R: PgRow>(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<Option<R>> {
+        values::bind_values!(sqlx::query_as::<_, R>(sql), values).fetch_optional(&self.reads).await.map_err(store_error)
+    }
+
+    async fn read_all<R: PgRow>(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<Vec<R>> {
+        values::bind_values!(sqlx::query_as::<_, R>(sql), values).fetch_all(&self.reads).await.map_err(store_error)
+    }
+
+    /// A write on its own (no transaction).
+    async fn exec(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<u64> {
+        let done = values::bind_values!(sqlx::query(sql), values).execute(&self.writer).await.map_err(store_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn optional<R: PgRow>(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<Option<R>> {
+        values::bind_values!(sqlx::query_as::<_, R>(sql), values)
+            .fetch_optional(&self.writer)
             .await
             .map_err(store_error)
-    }
-
-    async fn read_all<R>(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<Vec<R>>
-    where
-        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-    {
-        deferred::bind_values!(sqlx::query_as::<_, R>(sql), values).fetch_all(&self.reads).await.map_err(store_error)
-    }
-}
-
-impl SqliteTx {
-    async fn defer(&mut self, sql: &'static str, values: Vec<deferred::Value>) -> StoreResult<()> {
-        self.batch.push(sql, values);
-        if self.batch.len() >= deferred::Batch::MAX_VALUES {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> StoreResult<()> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let (sql, values) = self.batch.take();
-        deferred::bind_values!(sqlx::query(sqlx::AssertSqlSafe(sql)), values)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(store_error)?;
-        Ok(())
     }
 }
 
 impl PgTx {
-    async fn defer(&mut self, sql: &'static str, values: Vec<deferred::Value>) -> StoreResult<()> {
-        deferred::bind_values!(sqlx::query(sql), values).execute(&mut *self.tx).await.map_err(store_error)?;
-        Ok(())
+    async fn exec(&mut self, sql: &'static str, values: Vec<Value>) -> StoreResult<u64> {
+        let done =
+            values::bind_values!(sqlx::query(sql), values).execute(&mut *self.conn).await.map_err(store_error)?;
+        Ok(done.rows_affected())
     }
 
-    async fn flush(&mut self) -> StoreResult<()> {
-        Ok(())
+    async fn optional<R: PgRow>(&mut self, sql: &'static str, values: Vec<Value>) -> StoreResult<Option<R>> {
+        values::bind_values!(sqlx::query_as::<_, R>(sql), values)
+            .fetch_optional(&mut *self.conn)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn all<R: PgRow>(&mut self, sql: &'static str, values: Vec<Value>) -> StoreResult<Vec<R>> {
+        values::bind_values!(sqlx::query_as::<_, R>(sql), values).fetch_all(&mut *self.conn).await.map_err(store_error)
+    }
+
+    async fn commit_conn(conn: sqlx::Transaction<'static, sqlx::Postgres>) -> StoreResult<()> {
+        conn.commit().await.map_err(store_error)
     }
 }
 

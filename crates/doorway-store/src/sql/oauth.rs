@@ -9,13 +9,13 @@ use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::rows::{OAuthStateRow, PendingExternalRow, json_text};
 
 macro_rules! oauth {
-    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+    ($store:ident, $tx:ident, $backend:literal, $claim:expr, $row_lock:literal) => {
         #[async_trait]
         impl OAuthStateStore for $store {
             async fn purge_round_trips(&self, before: Timestamp) -> StoreResult<u64> {
-                let states = exec!(&self.writer, "DELETE FROM oauth_states WHERE expires_at < $1", before.millis())?;
-                let pending = exec!(&self.writer, "DELETE FROM pending_externals WHERE expires_at < $1", before.millis())?;
-                Ok(states.rows_affected() + pending.rows_affected())
+                let states = exec!(self, "DELETE FROM oauth_states WHERE expires_at < $1", before.millis())?;
+                let pending = exec!(self, "DELETE FROM pending_externals WHERE expires_at < $1", before.millis())?;
+                Ok(states + pending)
             }
         }
 
@@ -23,7 +23,7 @@ macro_rules! oauth {
         impl OAuthStateTx for $tx {
             async fn insert_oauth_state(&mut self, s: &OAuthState) -> StoreResult<()> {
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "INSERT INTO oauth_states (id, project_id, state_hash, provider, nonce, pkce_verifier, redirect_uri,
                          callback_url, purpose, created_at, expires_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -50,7 +50,7 @@ macro_rules! oauth {
             ) -> StoreResult<Option<OAuthState>> {
                 Ok(fetch_optional!(
                     OAuthStateRow,
-                    self.flushed().await?,
+                    self,
                     "UPDATE oauth_states SET consumed_at = $3
                      WHERE project_id = $1 AND state_hash = $2 AND consumed_at IS NULL AND expires_at > $3
                      RETURNING id, project_id, state_hash, provider, nonce, pkce_verifier, redirect_uri,
@@ -64,7 +64,7 @@ macro_rules! oauth {
 
             async fn insert_pending_external(&mut self, p: &PendingExternal) -> StoreResult<()> {
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "INSERT INTO pending_externals (id, project_id, kind, profile, created_at, expires_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
                     &p.id,
@@ -86,7 +86,7 @@ macro_rules! oauth {
             ) -> StoreResult<Option<PendingExternal>> {
                 fetch_optional!(
                     PendingExternalRow,
-                    self.flushed().await?,
+                    self,
                     "UPDATE pending_externals SET consumed_at = $4
                      WHERE project_id = $1 AND id = $2 AND kind = $3 AND consumed_at IS NULL AND expires_at > $4
                      RETURNING id, project_id, kind, profile, created_at, expires_at",

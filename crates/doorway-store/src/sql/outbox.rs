@@ -6,13 +6,11 @@ use doorway_core::events::OutboxMessage;
 use doorway_core::store::{OutboxStore, OutboxTx, StoreResult};
 use doorway_core::webhooks::{AttemptOutcome, Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus};
 
-use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
-use crate::errors::store_error;
 use crate::rows::{AttemptRow, DeliveryRow, OutboxRow, json_text};
 
 macro_rules! outbox {
-    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+    ($store:ident, $tx:ident, $backend:literal, $claim:expr, $row_lock:literal) => {
         #[async_trait]
         impl OutboxStore for $store {
             async fn outbox(&self, project_id: &str) -> StoreResult<Vec<OutboxMessage>> {
@@ -36,10 +34,10 @@ macro_rules! outbox {
                 skip_targets: &[String],
             ) -> StoreResult<Vec<Delivery>> {
                 let skip = serde_json::Value::from(skip_targets).to_string();
-                let mut tx = self.writer.begin_with($begin).await.map_err(store_error)?;
+                let mut tx = self.begin_tx().await?;
                 let rows = fetch_all!(
                     DeliveryRow,
-                    &mut *tx,
+                    tx,
                     $claim,
                     lease_until.millis(),
                     kind.as_str(),
@@ -47,13 +45,13 @@ macro_rules! outbox {
                     i64::from(limit),
                     skip,
                 )?;
-                tx.commit().await.map_err(store_error)?;
+                tx.finish().await?;
                 rows.into_iter().map(Delivery::try_from).collect()
             }
 
             async fn release_delivery(&self, delivery_id: &str) -> StoreResult<()> {
                 exec!(
-                    &self.writer,
+                    self,
                     "UPDATE deliveries SET claimed_until = NULL, attempts = attempts - 1
                      WHERE id = $1 AND status = 'pending' AND claimed_until IS NOT NULL",
                     delivery_id,
@@ -67,9 +65,9 @@ macro_rules! outbox {
                 outcome: AttemptOutcome,
                 error: Option<&str>,
             ) -> StoreResult<()> {
-                let mut tx = self.writer.begin_with($begin).await.map_err(store_error)?;
+                let mut tx = self.begin_tx().await?;
                 exec!(
-                    &mut *tx,
+                    tx,
                     "INSERT INTO delivery_attempts (delivery_id, attempt, at, status_code, latency_ms, error)
                      VALUES ($1, $2, $3, $4, $5, $6)",
                     &a.delivery_id,
@@ -85,7 +83,7 @@ macro_rules! outbox {
                     AttemptOutcome::Dead => (DeliveryStatus::Dead, None, None),
                 };
                 exec!(
-                    &mut *tx,
+                    tx,
                     "UPDATE deliveries SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at),
                          delivered_at = $4, last_error = $5, claimed_until = NULL
                      WHERE id = $1",
@@ -95,7 +93,7 @@ macro_rules! outbox {
                     delivered_at,
                     error,
                 )?;
-                tx.commit().await.map_err(store_error)
+                tx.finish().await
             }
 
             async fn deliveries(
@@ -134,21 +132,21 @@ macro_rules! outbox {
 
             async fn replay_delivery(&self, project_id: &str, delivery_id: &str, now: Timestamp) -> StoreResult<bool> {
                 let done = exec!(
-                    &self.writer,
+                    self,
                     "UPDATE deliveries SET status = 'pending', next_attempt_at = $3, claimed_until = NULL
                      WHERE project_id = $1 AND id = $2 AND status <> 'suppressed'",
                     project_id,
                     delivery_id,
                     now.millis(),
                 )?;
-                Ok(done.rows_affected() == 1)
+                Ok(done == 1)
             }
         }
 
         #[async_trait]
         impl OutboxTx for $tx {
             async fn insert_outbox(&mut self, m: &OutboxMessage) -> StoreResult<()> {
-                defer!(
+                exec!(
                     self,
                     "INSERT INTO outbox (id, project_id, topic, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
                     &m.id,
@@ -161,7 +159,7 @@ macro_rules! outbox {
             }
 
             async fn insert_delivery(&mut self, d: &Delivery) -> StoreResult<()> {
-                defer!(
+                exec!(
                     self,
                     "INSERT INTO deliveries (id, project_id, event_id, kind, target, body, status, attempts,
                          next_attempt_at, claimed_until, last_error, created_at, delivered_at)

@@ -9,7 +9,7 @@ use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::rows::{PasskeyCeremonyRow, PasskeyRow, json_text};
 
 macro_rules! passkeys {
-    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+    ($store:ident, $tx:ident, $backend:literal, $claim:expr, $row_lock:literal) => {
         #[async_trait]
         impl PasskeyStore for $store {
             async fn passkeys_of_user(&self, user_id: &str) -> StoreResult<Vec<StoredPasskey>> {
@@ -43,8 +43,8 @@ macro_rules! passkeys {
             }
 
             async fn purge_passkey_ceremonies(&self, before: Timestamp) -> StoreResult<u64> {
-                let done = exec!(&self.writer, "DELETE FROM passkey_ceremonies WHERE expires_at < $1", before.millis())?;
-                Ok(done.rows_affected())
+                let done = exec!(self, "DELETE FROM passkey_ceremonies WHERE expires_at < $1", before.millis())?;
+                Ok(done)
             }
         }
 
@@ -52,7 +52,7 @@ macro_rules! passkeys {
         impl PasskeyTx for $tx {
             async fn insert_passkey(&mut self, p: &StoredPasskey) -> StoreResult<()> {
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "INSERT INTO passkeys (id, project_id, user_id, credential_id, user_handle, name, passkey, counter,
                          created_at, last_used_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -78,7 +78,7 @@ macro_rules! passkeys {
                 now: Timestamp,
             ) -> StoreResult<()> {
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "UPDATE passkeys SET passkey = $2, counter = $3, last_used_at = $4 WHERE id = $1",
                     id,
                     json_text(passkey),
@@ -89,18 +89,18 @@ macro_rules! passkeys {
             }
 
             async fn delete_passkey(&mut self, user_id: &str, id: &str) -> StoreResult<bool> {
-                let done = exec!(self.flushed().await?, "DELETE FROM passkeys WHERE user_id = $1 AND id = $2", user_id, id)?;
-                Ok(done.rows_affected() > 0)
+                let done = exec!(self, "DELETE FROM passkeys WHERE user_id = $1 AND id = $2", user_id, id)?;
+                Ok(done > 0)
             }
 
             async fn delete_user_passkeys(&mut self, user_id: &str) -> StoreResult<u64> {
-                let done = exec!(self.flushed().await?, "DELETE FROM passkeys WHERE user_id = $1", user_id)?;
-                Ok(done.rows_affected())
+                let done = exec!(self, "DELETE FROM passkeys WHERE user_id = $1", user_id)?;
+                Ok(done)
             }
 
             async fn insert_passkey_ceremony(&mut self, c: &PasskeyCeremony) -> StoreResult<()> {
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "INSERT INTO passkey_ceremonies (id, project_id, kind, binding_hash, user_id, state, created_at,
                          expires_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -126,7 +126,7 @@ macro_rules! passkeys {
                 // Deleted whatever its kind or age: a binding is presented once.
                 let taken = fetch_optional!(
                     PasskeyCeremonyRow,
-                    self.flushed().await?,
+                    self,
                     "DELETE FROM passkey_ceremonies WHERE project_id = $1 AND binding_hash = $2
                      RETURNING id, project_id, kind, binding_hash, user_id, state, created_at, expires_at",
                     project_id,

@@ -12,7 +12,7 @@ use crate::rows::{KeyRow, ProjectRow, settings_json};
 const PROJECT_BY_SLUG: &str = "SELECT * FROM projects WHERE slug = $1";
 
 macro_rules! projects {
-    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+    ($store:ident, $tx:ident, $backend:literal, $claim:expr, $row_lock:literal) => {
         #[async_trait]
         impl ProjectStore for $store {
             async fn project_by_slug(&self, slug: &ProjectSlug) -> StoreResult<Option<Project>> {
@@ -48,25 +48,23 @@ macro_rules! projects {
 
             async fn purge_retired_keys(&self, now: Timestamp) -> StoreResult<u64> {
                 let done = exec!(
-                    &self.writer,
+                    self,
                     "DELETE FROM signing_keys WHERE retires_at IS NOT NULL AND retires_at <= $1",
                     now.millis(),
                 )?;
-                Ok(done.rows_affected())
+                Ok(done)
             }
         }
 
         #[async_trait]
         impl ProjectTx for $tx {
             async fn project_by_slug(&mut self, slug: &ProjectSlug) -> StoreResult<Option<Project>> {
-                fetch_optional!(ProjectRow, self.flushed().await?, PROJECT_BY_SLUG, slug.as_str())?
-                    .map(Project::try_from)
-                    .transpose()
+                fetch_optional!(ProjectRow, self, PROJECT_BY_SLUG, slug.as_str())?.map(Project::try_from).transpose()
             }
 
             async fn insert_project(&mut self, p: &Project) -> StoreResult<()> {
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "INSERT INTO projects (id, slug, name, settings, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
                     &p.id,
@@ -81,7 +79,7 @@ macro_rules! projects {
 
             async fn update_project(&mut self, p: &Project) -> StoreResult<()> {
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "UPDATE projects SET name = $2, settings = $3, updated_at = $4 WHERE id = $1",
                     &p.id,
                     &p.name,
@@ -94,7 +92,7 @@ macro_rules! projects {
             async fn insert_project_key(&mut self, project_id: &str, key: &ProjectKey) -> StoreResult<()> {
                 let (secret, format) = key_sealing::to_stored(self.master.as_deref(), &key.kid, key.secret_bytes());
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "INSERT INTO signing_keys (kid, project_id, secret, secret_format, created_at, retires_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
                     &key.kid,
@@ -109,7 +107,7 @@ macro_rules! projects {
 
             async fn retire_project_keys(&mut self, project_id: &str, retires_at: Timestamp) -> StoreResult<()> {
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "UPDATE signing_keys SET retires_at = $2
                      WHERE project_id = $1 AND (retires_at IS NULL OR retires_at > $2)",
                     project_id,

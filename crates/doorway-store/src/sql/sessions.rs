@@ -6,12 +6,11 @@ use doorway_core::Timestamp;
 use doorway_core::session::{RefreshToken, Session};
 use doorway_core::store::{SessionStore, SessionTx, SsoSession, StoreResult};
 
-use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::rows::{RefreshTokenRow, SessionRow, TokenWithSessionRow};
 
 macro_rules! sessions {
-    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+    ($store:ident, $tx:ident, $backend:literal, $claim:expr, $row_lock:literal) => {
         #[async_trait]
         impl SessionStore for $store {
             async fn session(&self, session_id: &str) -> StoreResult<Option<Session>> {
@@ -37,7 +36,7 @@ macro_rules! sessions {
         #[async_trait]
         impl SessionTx for $tx {
             async fn insert_session(&mut self, s: &Session) -> StoreResult<()> {
-                defer!(
+                exec!(
                     self,
                     "INSERT INTO sessions (id, project_id, user_id, amr, ip, user_agent, created_at, expires_at, revoked_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -57,7 +56,7 @@ macro_rules! sessions {
             async fn lock_session(&mut self, session_id: &str) -> StoreResult<Option<Session>> {
                 Ok(fetch_optional!(
                     SessionRow,
-                    self.flushed().await?,
+                    self,
                     concat!("SELECT * FROM sessions WHERE id = $1", $row_lock),
                     session_id,
                 )?
@@ -67,13 +66,13 @@ macro_rules! sessions {
             async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()> {
                 self.revokes = true;
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
                     session_id,
                     now.millis(),
                 )?;
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE session_id = $1",
                     session_id,
                     now.millis(),
@@ -92,7 +91,7 @@ macro_rules! sessions {
                 let except = except.unwrap_or("");
                 // Sessions first, then their tokens: the lock order of every session change.
                 let revoked = exec!(
-                    self.flushed().await?,
+                    self,
                     "UPDATE sessions SET revoked_at = $2
                      WHERE user_id = $1 AND id <> $3 AND revoked_at IS NULL AND expires_at > $2",
                     user_id,
@@ -100,18 +99,18 @@ macro_rules! sessions {
                     except,
                 )?;
                 exec!(
-                    self.flushed().await?,
+                    self,
                     "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2)
                      WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1 AND id <> $3)",
                     user_id,
                     now.millis(),
                     except,
                 )?;
-                Ok(revoked.rows_affected())
+                Ok(revoked)
             }
 
             async fn insert_refresh_token(&mut self, t: &RefreshToken) -> StoreResult<()> {
-                defer!(
+                exec!(
                     self,
                     "INSERT INTO refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, used_at, revoked_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -133,7 +132,7 @@ macro_rules! sessions {
             ) -> StoreResult<Option<(RefreshToken, Session)>> {
                 Ok(fetch_optional!(
                     TokenWithSessionRow,
-                    self.flushed().await?,
+                    self,
                     concat!(
                         "SELECT s.*, t.id AS token_id, t.token_hash AS token_hash, t.parent_id AS token_parent_id,
                                 t.created_at AS token_created_at, t.expires_at AS token_expires_at,
@@ -150,7 +149,7 @@ macro_rules! sessions {
             async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
                 Ok(fetch_optional!(
                     RefreshTokenRow,
-                    self.flushed().await?,
+                    self,
                     "SELECT * FROM refresh_tokens WHERE token_hash = $1",
                     token_hash,
                 )?
@@ -159,16 +158,16 @@ macro_rules! sessions {
 
             async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<bool> {
                 let done = exec!(
-                    self.flushed().await?,
+                    self,
                     "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
                     token_id,
                     now.millis(),
                 )?;
-                Ok(done.rows_affected() == 1)
+                Ok(done == 1)
             }
 
             async fn insert_sso_session(&mut self, s: &SsoSession) -> StoreResult<()> {
-                defer!(
+                exec!(
                     self,
                     "INSERT INTO sso_sessions (id, session_id, user_id, provider, subject, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",

@@ -7,25 +7,22 @@ use doorway_core::mail::CodePurpose;
 use doorway_core::store::{StoreResult, VerificationStore, VerificationTx};
 use doorway_core::verification::Verification;
 
-use super::deferred::defer;
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
-use crate::errors::store_error;
 use crate::rows::VerificationRow;
 
 macro_rules! verification {
-    ($store:ident, $tx:ident, $db:ty, $backend:literal, $begin:literal, $claim:expr, $row_lock:literal) => {
+    ($store:ident, $tx:ident, $backend:literal, $claim:expr, $row_lock:literal) => {
         #[async_trait]
         impl VerificationStore for $store {
             async fn purge_verifications(&self, before: Timestamp) -> StoreResult<u64> {
-                Ok(exec!(&self.writer, "DELETE FROM verifications WHERE expires_at < $1", before.millis())?
-                    .rows_affected())
+                exec!(self, "DELETE FROM verifications WHERE expires_at < $1", before.millis())
             }
         }
 
         #[async_trait]
         impl VerificationTx for $tx {
             async fn insert_verification(&mut self, v: &Verification) -> StoreResult<()> {
-                defer!(
+                exec!(
                     self,
                     "INSERT INTO verifications (id, project_id, user_id, email, purpose, kid, code_hash, link_hash,
                          attempts, created_at, expires_at, consumed_at)
@@ -54,7 +51,7 @@ macro_rules! verification {
             ) -> StoreResult<Option<Verification>> {
                 fetch_optional!(
                     VerificationRow,
-                    self.flushed().await?,
+                    self,
                     "SELECT * FROM verifications
                      WHERE project_id = $1 AND email = $2 AND purpose = $3 AND consumed_at IS NULL
                      ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -73,7 +70,7 @@ macro_rules! verification {
             ) -> StoreResult<Option<Verification>> {
                 fetch_optional!(
                     VerificationRow,
-                    self.flushed().await?,
+                    self,
                     "SELECT * FROM verifications WHERE project_id = $1 AND link_hash = $2",
                     project_id,
                     link_hash,
@@ -83,21 +80,23 @@ macro_rules! verification {
             }
 
             async fn count_verification_attempt(&mut self, id: &str) -> StoreResult<i64> {
-                sqlx::query_scalar("UPDATE verifications SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts")
-                    .bind(id)
-                    .fetch_one(self.flushed().await?)
-                    .await
-                    .map_err(store_error)
+                Ok(fetch_one!(
+                    (i64,),
+                    self,
+                    "UPDATE verifications SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts",
+                    id
+                )?
+                .0)
             }
 
             async fn consume_verification(&mut self, id: &str, now: Timestamp) -> StoreResult<bool> {
                 let done = exec!(
-                    self.flushed().await?,
+                    self,
                     "UPDATE verifications SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL",
                     id,
                     now.millis(),
                 )?;
-                Ok(done.rows_affected() == 1)
+                Ok(done == 1)
             }
         }
     };
