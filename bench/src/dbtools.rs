@@ -20,7 +20,7 @@ pub async fn sql(url: &str, statements: &[String]) -> ExitCode {
     for s in statements {
         let q = sqlx::AssertSqlSafe(s.clone());
         let r = match &db {
-            Db::Sqlite(_, w) => sqlx::raw_sql(q).execute(w).await.map(|_| ()),
+            Db::Sqlite(_, w) => w.batch(s).await.map_err(|e| sqlx::Error::Protocol(e.to_string())),
             Db::Postgres(p) => sqlx::raw_sql(q).execute(p).await.map(|_| ()),
         };
         if let Err(e) = r {
@@ -33,7 +33,7 @@ pub async fn sql(url: &str, statements: &[String]) -> ExitCode {
 
 async fn scalar(db: &Db, q: &'static str) -> Option<i64> {
     match db {
-        Db::Sqlite(_, w) => sqlx::query_scalar::<_, i64>(q).fetch_one(w).await.ok(),
+        Db::Sqlite(_, w) => w.scalar(q).await.ok(),
         Db::Postgres(p) => sqlx::query_scalar::<_, i64>(q).fetch_one(p).await.ok(),
     }
 }

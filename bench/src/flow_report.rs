@@ -98,11 +98,7 @@ pub fn report(file: &Path, commit: &str, machine: &str) -> ExitCode {
             .or_else(|| {
                 listed.and_then(|l| {
                     let n = l["statements"].as_u64()?;
-                    let listed = if l["transaction"] == true { format!("{n} + BEGIN/COMMIT") } else { n.to_string() };
-                    Some(match l["sqlite_round_trips"].as_u64() {
-                        Some(trips) if label.starts_with("sqlite") => format!("{listed}; {trips} round trips"),
-                        _ => listed,
-                    })
+                    Some(if l["transaction"] == true { format!("{n} + BEGIN/COMMIT") } else { n.to_string() })
                 })
             })
             .unwrap_or_else(|| if flow == "jwks" { "0".into() } else { "–".into() });

@@ -1,9 +1,9 @@
 //! `doorway-bench limit`: what a flow could reach if HTTP, JSON, tokens and the server cost
 //! nothing. Write flows: the flow's statements (statements.rs) back to back from a bare client
 //! of the same engine, drivers and connection settings as the server (SQLite: WAL,
-//! synchronous=NORMAL, busy_timeout 10 s, foreign keys, 8 read connections on rusqlite run
-//! inline and one sqlx writer connection for the `BEGIN IMMEDIATE` transactions, deferred
-//! inserts batched as the server batches them; PostgreSQL: 16 connections; no pings),
+//! synchronous=NORMAL, busy_timeout 10 s, foreign keys, 8 read connections and one writer
+//! connection for the `BEGIN IMMEDIATE` transactions, rusqlite run inline; PostgreSQL: 16 sqlx
+//! connections, no pings),
 //! `--clients` tasks on a runtime with one worker per core. Read flows (`me`): an access-token
 //! verification (EdDSA, jsonwebtoken, the server's validation) plus the session read; `me-reads` is every read `me` does on a
 //! session-cache miss (the session, then the user with their memberships).
@@ -22,7 +22,7 @@ use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{f, proc_cpu_secs_self, round, system_busy_secs};
-use crate::sqlite_reads::Readers;
+use crate::sqlite_inline::{Readers, Writer};
 use crate::statements::{self as st, Bind, Script, Step};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
@@ -62,9 +62,9 @@ impl LimitFlow {
 
 #[derive(Clone)]
 pub enum Db {
-    /// Reads outside a transaction inline on the first (as the server's); transactions on the
-    /// second, the server's single writer.
-    Sqlite(Arc<Readers>, sqlx::SqlitePool),
+    /// Reads outside a transaction on the first, transactions on the second (the server's
+    /// single writer), both inline as the server runs them.
+    Sqlite(Arc<Readers>, Arc<Writer>),
     Postgres(sqlx::PgPool),
 }
 
@@ -77,14 +77,13 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            let writer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .connect_with(options.clone())
-                .await?;
-            let readers = Readers::open(options.get_filename(), max.unwrap_or(8) as usize)
-                .map_err(|e| sqlx::Error::Configuration(e.into()))?;
-            Ok(Db::Sqlite(Arc::new(readers), writer))
+            // Creates the file and turns WAL on, as the server's migrator does.
+            SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?.close().await;
+            let file = options.get_filename();
+            let config = |e: rusqlite::Error| sqlx::Error::Configuration(e.into());
+            let writer = Writer::open(file).map_err(config)?;
+            let readers = Readers::open(file, max.unwrap_or(8) as usize).map_err(config)?;
+            Ok(Db::Sqlite(Arc::new(readers), Arc::new(writer)))
         } else {
             Ok(Db::Postgres(
                 sqlx::postgres::PgPoolOptions::new()
@@ -122,60 +121,18 @@ macro_rules! run_step {
     }};
 }
 
-/// `sql` with every `$n` moved to `$(n + offset)` (the server's batching, deferred.rs).
-fn renumber(sql: &str, offset: usize, out: &mut String) {
-    let mut rest = sql;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        match after[..digits].parse::<usize>() {
-            Ok(n) => out.push_str(&format!("${}", n + offset)),
-            Err(_) => out.push('$'),
-        }
-        rest = &after[digits..];
-    }
-    out.push_str(rest);
-}
-
 /// A statement that failed: which one, and why.
 #[derive(Debug)]
 pub struct StepError {
     pub sql: &'static str,
-    pub error: sqlx::Error,
+    pub error: String,
 }
 
 impl Db {
-    /// Like the server: consecutive deferred inserts go as one multi-statement query.
-    async fn steps_sqlite(conn: &mut sqlx::SqliteConnection, steps: &[Step]) -> Result<(), StepError> {
-        let mut i = 0;
-        while i < steps.len() {
-            let run = steps[i..].iter().take_while(|s| s.sql.deferred).count();
-            if run > 1 {
-                let mut sql = String::new();
-                let mut binds = Vec::new();
-                for s in &steps[i..i + run] {
-                    renumber(s.sql.sqlite, binds.len(), &mut sql);
-                    sql.push_str(";\n");
-                    binds.extend(s.binds.iter().cloned());
-                }
-                run_step!(sqlx::Sqlite, &mut *conn, sqlx::AssertSqlSafe(sql), &binds)
-                    .map_err(|error| StepError { sql: steps[i].sql.sqlite, error })?;
-                i += run;
-                continue;
-            }
-            let s = &steps[i];
-            run_step!(sqlx::Sqlite, &mut *conn, s.sql.sqlite, &s.binds)
-                .map_err(|error| StepError { sql: s.sql.sqlite, error })?;
-            i += 1;
-        }
-        Ok(())
-    }
-
     async fn steps_pg(conn: &mut sqlx::PgConnection, steps: &[Step]) -> Result<(), StepError> {
         for s in steps {
             run_step!(sqlx::Postgres, &mut *conn, s.sql.postgres, &s.binds)
-                .map_err(|error| StepError { sql: s.sql.postgres, error })?;
+                .map_err(|e| StepError { sql: s.sql.postgres, error: e.to_string() })?;
         }
         Ok(())
     }
@@ -183,26 +140,24 @@ impl Db {
     /// The statements before the transaction on the pool (each on any connection, as the
     /// server's reads are), then the transaction.
     pub async fn run(&self, script: &Script) -> Result<(), StepError> {
-        let begin = |error| StepError { sql: "BEGIN", error };
-        let commit = |error| StepError { sql: "COMMIT", error };
+        let begin = |e: sqlx::Error| StepError { sql: "BEGIN", error: e.to_string() };
+        let commit = |e: sqlx::Error| StepError { sql: "COMMIT", error: e.to_string() };
         match self {
             Db::Sqlite(reads, writer) => {
                 for s in &script.before {
                     reads
                         .run(s.sql.sqlite, &s.binds)
                         .await
-                        .map_err(|e| StepError { sql: s.sql.sqlite, error: sqlx::Error::Protocol(e.to_string()) })?;
+                        .map_err(|e| StepError { sql: s.sql.sqlite, error: e.to_string() })?;
                 }
                 if !script.tx.is_empty() {
-                    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(begin)?;
-                    Self::steps_sqlite(&mut tx, &script.tx).await?;
-                    tx.commit().await.map_err(commit)?;
+                    writer.transaction(&script.tx).await.map_err(|(sql, e)| StepError { sql, error: e.to_string() })?;
                 }
             }
             Db::Postgres(pool) => {
                 for s in &script.before {
                     run_step!(sqlx::Postgres, pool, s.sql.postgres, &s.binds)
-                        .map_err(|error| StepError { sql: s.sql.postgres, error })?;
+                        .map_err(|e| StepError { sql: s.sql.postgres, error: e.to_string() })?;
                 }
                 if !script.tx.is_empty() {
                     let mut tx = pool.begin().await.map_err(begin)?;
@@ -347,10 +302,7 @@ async fn iterate(db: &Db, flow: LimitFlow, t: &mut Task, verifier: &Verifier) ->
         }
         LimitFlow::Me | LimitFlow::MeReads => {
             let claims = jsonwebtoken::decode::<Claims>(&t.token, &verifier.key, &verifier.validation)
-                .map_err(|e| StepError {
-                    sql: "(access-token verification)",
-                    error: sqlx::Error::Protocol(e.to_string()),
-                })?
+                .map_err(|e| StepError { sql: "(access-token verification)", error: e.to_string() })?
                 .claims;
             let script = if flow == LimitFlow::Me {
                 Script {
@@ -390,7 +342,7 @@ fn has_tx(flow: LimitFlow) -> bool {
 async fn project_id(db: &Db) -> Result<String, sqlx::Error> {
     const Q: &str = "SELECT id FROM projects WHERE slug = 'bench'";
     match db {
-        Db::Sqlite(_, w) => sqlx::query_scalar(Q).fetch_one(w).await,
+        Db::Sqlite(_, w) => w.text(Q).await.map_err(|e| sqlx::Error::Protocol(e.to_string())),
         Db::Postgres(p) => sqlx::query_scalar(Q).fetch_one(p).await,
     }
 }
@@ -452,8 +404,7 @@ pub async fn run(a: LimitArgs) -> ExitCode {
             let served = if flow == LimitFlow::Me { st::me_cached_reads("p", "u") } else { script_of(flow) };
             println!(
                 "{}",
-                json!({"kind": "statements", "flow": flow.name(), "statements": served.count(), "transaction": has_tx(flow),
-                    "sqlite_round_trips": served.sqlite_round_trips()})
+                json!({"kind": "statements", "flow": flow.name(), "statements": served.count(), "transaction": has_tx(flow)})
             );
         }
         return ExitCode::SUCCESS;

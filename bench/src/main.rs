@@ -19,7 +19,7 @@ mod flow_report;
 mod flows;
 mod limits;
 mod provider;
-mod sqlite_reads;
+mod sqlite_inline;
 mod statements;
 
 /// The server's default argon2id cost (OWASP minimum): m=19456 KiB, t=2, p=1, 32-byte output.

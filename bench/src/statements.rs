@@ -41,28 +41,18 @@ use Bind::{Bool, Int, OptFloat, OptInt, OptText, Text};
 pub struct Sql {
     pub sqlite: &'static str,
     pub postgres: &'static str,
-    /// An insert the server defers (crates/doorway-store/src/sql/deferred.rs): on SQLite, the
-    /// consecutive ones go in one multi-statement batch, sent before the next statement or the
-    /// commit; on PostgreSQL each runs at once.
-    pub deferred: bool,
 }
 
 macro_rules! same {
     ($s:expr) => {
-        Sql { sqlite: $s, postgres: $s, deferred: false }
-    };
-}
-
-macro_rules! later {
-    ($s:expr) => {
-        Sql { sqlite: $s, postgres: $s, deferred: true }
+        Sql { sqlite: $s, postgres: $s }
     };
 }
 
 /// `SELECT … FOR UPDATE` on PostgreSQL, plain on SQLite (whose transaction holds the write lock).
 macro_rules! locking {
     ($s:expr) => {
-        Sql { sqlite: $s, postgres: concat!($s, " FOR UPDATE"), deferred: false }
+        Sql { sqlite: $s, postgres: concat!($s, " FOR UPDATE") }
     };
 }
 
@@ -80,19 +70,6 @@ pub struct Script {
 impl Script {
     pub fn count(&self) -> usize {
         self.before.len() + self.tx.len()
-    }
-
-    /// Hops to SQLite's worker thread: one per statement, one per run of deferred inserts,
-    /// and BEGIN and COMMIT around a transaction.
-    pub fn sqlite_round_trips(&self) -> usize {
-        let runs = self
-            .tx
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| s.sql.deferred && (*i == 0 || !self.tx[i - 1].sql.deferred))
-            .count();
-        let direct = self.tx.iter().filter(|s| !s.sql.deferred).count();
-        self.before.len() + direct + runs + if self.tx.is_empty() { 0 } else { 2 }
     }
 }
 
@@ -127,11 +104,11 @@ const INSERT_ORGANIZATION: Sql = same!(
      ON CONFLICT (project_id, slug) DO NOTHING"
 );
 const INSERT_MEMBERSHIP: Sql =
-    later!("INSERT INTO memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)");
-const INSERT_ROLE: Sql = later!("INSERT INTO roles (organization_id, name, created_at) VALUES ($1, $2, $3)");
+    same!("INSERT INTO memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)");
+const INSERT_ROLE: Sql = same!("INSERT INTO roles (organization_id, name, created_at) VALUES ($1, $2, $3)");
 const INSERT_WORKSPACE: Sql =
-    later!("INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)");
-const INSERT_TERMS: Sql = later!("INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)");
+    same!("INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)");
+const INSERT_TERMS: Sql = same!("INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)");
 const USER_ROLES: Sql = same!("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role");
 /// The user with their memberships as one JSON array (accounts.rs USER_WITH_MEMBERSHIPS_*).
 const USER_WITH_MEMBERSHIPS: Sql = Sql {
@@ -153,21 +130,20 @@ const USER_WITH_MEMBERSHIPS: Sql = Sql {
         LEFT JOIN workspaces w ON w.organization_id = o.id
         WHERE m.user_id = u.id), '[]')::text AS memberships
      FROM users u WHERE u.project_id = $1 AND u.id = $2",
-    deferred: false,
 };
 
 // crates/doorway-store/src/sql/sessions.rs
 pub const SESSION_BY_ID: Sql = same!("SELECT * FROM sessions WHERE id = $1");
 const LOCK_SESSION: Sql = locking!("SELECT * FROM sessions WHERE id = $1");
-pub const INSERT_SESSION: Sql = later!(
+pub const INSERT_SESSION: Sql = same!(
     "INSERT INTO sessions (id, project_id, user_id, amr, ip, user_agent, created_at, expires_at, revoked_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 );
-pub const INSERT_REFRESH_TOKEN: Sql = later!(
+pub const INSERT_REFRESH_TOKEN: Sql = same!(
     "INSERT INTO refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, used_at, revoked_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 );
-const INSERT_SSO_SESSION: Sql = later!(
+const INSERT_SSO_SESSION: Sql = same!(
     "INSERT INTO sso_sessions (id, session_id, user_id, provider, subject, created_at)
      VALUES ($1, $2, $3, $4, $5, $6)"
 );
@@ -185,8 +161,8 @@ const REVOKE_SESSION_TOKENS: Sql =
 
 // crates/doorway-store/src/sql/outbox.rs, audit.rs, verification.rs
 const INSERT_OUTBOX: Sql =
-    later!("INSERT INTO outbox (id, project_id, topic, payload, created_at) VALUES ($1, $2, $3, $4, $5)");
-const INSERT_AUDIT: Sql = later!(
+    same!("INSERT INTO outbox (id, project_id, topic, payload, created_at) VALUES ($1, $2, $3, $4, $5)");
+const INSERT_AUDIT: Sql = same!(
     "INSERT INTO audit_log (id, project_id, at, action, outcome, method, user_id, ip, user_agent, detail)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 );
@@ -194,12 +170,12 @@ const LIVE_VERIFICATION: Sql = same!(
     "SELECT * FROM verifications WHERE project_id = $1 AND email = $2 AND purpose = $3 AND consumed_at IS NULL
      ORDER BY created_at DESC, id DESC LIMIT 1"
 );
-const INSERT_VERIFICATION: Sql = later!(
+const INSERT_VERIFICATION: Sql = same!(
     "INSERT INTO verifications (id, project_id, user_id, email, purpose, kid, code_hash, link_hash, attempts,
         created_at, expires_at, consumed_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
-const INSERT_DELIVERY: Sql = later!(
+const INSERT_DELIVERY: Sql = same!(
     "INSERT INTO deliveries (id, project_id, event_id, kind, target, body, status, attempts, next_attempt_at,
         claimed_until, last_error, created_at, delivered_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"

@@ -1,0 +1,131 @@
+//! SQLite as the server runs it (crates/doorway-store/src/sqlite.rs): rusqlite connections,
+//! statements run on the calling task's thread; reads on connections lent one per read,
+//! transactions on one writer connection that writers queue for.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::types::ToSqlOutput;
+use rusqlite::{Connection, OpenFlags, ToSql};
+
+use crate::statements::{Bind, Step};
+
+/// The server's connection settings.
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
+
+pub struct Readers {
+    free: Mutex<Vec<Connection>>,
+    slots: tokio::sync::Semaphore,
+}
+
+impl Readers {
+    /// `count` connections with the server's settings (busy timeout, query only).
+    pub fn open(path: &Path, count: usize) -> rusqlite::Result<Self> {
+        let open = || -> rusqlite::Result<Connection> {
+            let flags =
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+            let conn = Connection::open_with_flags(path, flags)?;
+            conn.busy_timeout(Duration::from_secs(10))?;
+            conn.pragma_update(None, "query_only", true)?;
+            conn.set_prepared_statement_cache_capacity(64);
+            Ok(conn)
+        };
+        let free = (0..count.max(1)).map(|_| open()).collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Self { slots: tokio::sync::Semaphore::new(free.len()), free: Mutex::new(free) })
+    }
+
+    /// Runs `sql` with `binds` on `$n` and reads every row; returns how many.
+    pub async fn run(&self, sql: &str, binds: &[Bind]) -> rusqlite::Result<usize> {
+        let _permit = self.slots.acquire().await.map_err(|_| rusqlite::Error::InvalidQuery)?;
+        let conn = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop().ok_or(rusqlite::Error::InvalidQuery)?;
+        let rows = run(&conn, sql, binds);
+        self.free.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        rows
+    }
+}
+
+/// The one writer connection.
+pub struct Writer(tokio::sync::Mutex<Connection>);
+
+impl Writer {
+    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        Ok(Self(tokio::sync::Mutex::new(open(path)?)))
+    }
+
+    /// Runs `steps` in one `BEGIN IMMEDIATE` transaction; on an error, rolls back and returns
+    /// the failing statement.
+    pub async fn transaction(&self, steps: &[Step]) -> Result<(), (&'static str, rusqlite::Error)> {
+        let conn = self.0.lock().await;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| ("BEGIN", e))?;
+        for s in steps {
+            if let Err(e) = run(&conn, s.sql.sqlite, &s.binds) {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err((s.sql.sqlite, e));
+            }
+        }
+        conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            ("COMMIT", e)
+        })
+    }
+
+    /// Runs `sql` (one or more statements, no binds) outside a transaction.
+    pub async fn batch(&self, sql: &str) -> rusqlite::Result<()> {
+        self.0.lock().await.execute_batch(sql)
+    }
+
+    /// The first column of the first row of `sql`.
+    pub async fn scalar(&self, sql: &str) -> rusqlite::Result<i64> {
+        self.0.lock().await.query_row(sql, [], |r| r.get(0))
+    }
+
+    pub async fn text(&self, sql: &str) -> rusqlite::Result<String> {
+        self.0.lock().await.query_row(sql, [], |r| r.get(0))
+    }
+}
+
+/// Runs `sql` with `binds` on `$n` (as the server binds) and reads every row; returns how many.
+fn run(conn: &Connection, sql: &str, binds: &[Bind]) -> rusqlite::Result<usize> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    for index in 1..=stmt.parameter_count() {
+        let n = stmt
+            .parameter_name(index)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=binds.len()).contains(n))
+            .ok_or(rusqlite::Error::InvalidParameterCount(index, binds.len()))?;
+        stmt.raw_bind_parameter(index, &binds[n - 1])?;
+    }
+    let mut rows = stmt.raw_query();
+    let mut count = 0;
+    while let Some(row) = rows.next()? {
+        // Read every column, as the server decodes every field.
+        for i in 0..row.as_ref().column_count() {
+            let _ = row.get_ref(i)?;
+        }
+        count += 1;
+    }
+    Ok(count)
+}
+
+impl ToSql for Bind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Bind::Text(v) => v.to_sql(),
+            Bind::OptText(v) => v.to_sql(),
+            Bind::Int(v) => v.to_sql(),
+            Bind::OptInt(v) => v.to_sql(),
+            Bind::Bool(v) => v.to_sql(),
+            Bind::OptFloat(v) => v.to_sql(),
+        }
+    }
+}
