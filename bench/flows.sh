@@ -237,7 +237,7 @@ run_limit() {
   local lf
   # me: the limit (token check + session read), and the three reads me does on a session-cache miss.
   for lf in $flow $([[ "$flow" == me ]] && echo me-reads); do
-    log "run $run: $lf limit: bare sqlx client, $CLIENTS tasks, ${WARMUP} s + ${DURATION} s"
+    log "run $run: $lf limit: bare database client, $CLIENTS tasks, ${WARMUP} s + ${DURATION} s"
     "$TOOL" limit --flow "$lf" --database-url "$db" --clients "$CLIENTS" --seconds "$DURATION" \
       --warmup "$WARMUP" --prep-seconds "$PREP" --run "$run" --label "$ENGINE" | tee -a "$OUT"
   done

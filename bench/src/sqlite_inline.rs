@@ -19,6 +19,10 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.set_prepared_statement_cache_capacity(256);
+    // Experiments with other settings (e.g. "PRAGMA wal_autocheckpoint = 0").
+    if let Ok(pragmas) = std::env::var("BENCH_SQLITE_PRAGMAS") {
+        conn.execute_batch(&pragmas)?;
+    }
     Ok(conn)
 }
 
@@ -58,7 +62,19 @@ pub struct Writer(tokio::sync::Mutex<Connection>);
 
 impl Writer {
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
-        Ok(Self(tokio::sync::Mutex::new(open(path)?)))
+        // The server's checkpoints (crates/doorway-store/src/sqlite.rs `SqliteWriter::open`):
+        // the writer's own every 10,000 pages, a thread's PASSIVE ones every 50 ms beside it.
+        let conn = open(path)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        let checkpoints = open(path)?;
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(50));
+                let _ = checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        });
+        Ok(Self(tokio::sync::Mutex::new(conn)))
     }
 
     /// Runs `steps` in one `BEGIN IMMEDIATE` transaction; on an error, rolls back and returns

@@ -24,6 +24,15 @@ use crate::sql::values::Value;
 /// Statements kept prepared per connection: more than the store has.
 const PREPARED_STATEMENTS: usize = 256;
 
+/// WAL pages after which a commit checkpoints on the writer itself (SQLite's default is 1,000).
+/// The checkpointer thread copies pages to the database file every [`CHECKPOINT_EVERY`] beside
+/// the writer, so the writer's own checkpoint finds little left to copy; it stays the one that
+/// lets the WAL start over, which bounds it (about 40 MB).
+const WRITER_CHECKPOINT_PAGES: i64 = 10_000;
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+/// A WAL file longer than this is cut back when it starts over.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// Opens a connection with the settings every connection of the store shares.
 fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
@@ -124,8 +133,29 @@ pub struct SqliteWriter {
 pub(crate) type HeldWriter = tokio::sync::OwnedMutexGuard<Connection>;
 
 impl SqliteWriter {
+    /// The writer, and a thread checkpointing beside it for as long as the writer lives.
     pub(crate) fn open(path: &Path, wait: Duration) -> rusqlite::Result<Self> {
-        Ok(Self { conn: Arc::new(tokio::sync::Mutex::new(open(path)?)), wait })
+        let conn = open(path)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+        let writer = Self { conn: Arc::new(tokio::sync::Mutex::new(conn)), wait };
+        let checkpoints = open(path)?;
+        let alive = Arc::downgrade(&writer.conn);
+        // Copying WAL pages into the database file (and syncing it) is most of a commit's cost
+        // when the writer does it; here it overlaps the next transactions. PASSIVE never waits
+        // for the writer or a reader.
+        let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
+            while alive.strong_count() > 0 {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "background checkpoint failed; the writer checkpoints instead");
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no checkpoint thread; the writer checkpoints by itself");
+        }
+        Ok(writer)
     }
 
     /// The writer, once the writes queued before this one are done (at most `wait`).
