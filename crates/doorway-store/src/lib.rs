@@ -31,6 +31,10 @@ pub enum ConnectError {
     Open(#[source] sqlx::Error),
     #[error("cannot open the database: {0}")]
     OpenSqlite(#[source] rusqlite::Error),
+    #[error(
+        "an in-memory SQLite database is not supported (each connection would see its own): use a file, e.g. sqlite://doorway.db"
+    )]
+    InMemory,
     #[error("cannot open the database: {0}")]
     Store(#[from] doorway_core::StoreError),
     #[error("cannot migrate the database: {0}")]
@@ -167,6 +171,11 @@ async fn connect(database_url: &str, tuning: PoolTuning) -> Result<Pools, Connec
                 .foreign_keys(true);
             // sqlx creates the file, turns on WAL and migrates, on a connection closed after it;
             // the store then runs on its own connections, inline (see `sqlite`).
+            let file = options.get_filename();
+            if file.as_os_str().is_empty() || database_url.contains(":memory:") || database_url.contains("mode=memory")
+            {
+                return Err(ConnectError::InMemory);
+            }
             let migrator = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(options.clone())
@@ -176,7 +185,6 @@ async fn connect(database_url: &str, tuning: PoolTuning) -> Result<Pools, Connec
             migrate_sqlite(&mut conn).await?;
             drop(conn);
             migrator.close().await;
-            let file = options.get_filename();
             let writer = sqlite::SqliteWriter::open(file, tuning.acquire_timeout).map_err(ConnectError::OpenSqlite)?;
             let reads = sqlite::SqliteReaders::open(file, tuning.sqlite_readers, tuning.acquire_timeout)
                 .map_err(ConnectError::OpenSqlite)?;
@@ -230,6 +238,14 @@ mod tests {
 
     use sqlx::Executor;
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    #[tokio::test]
+    async fn an_in_memory_sqlite_is_refused_with_a_reason() {
+        for url in ["sqlite::memory:", "sqlite://:memory:", "sqlite://file.db?mode=memory"] {
+            let refused = super::connect_and_migrate(url).await.err();
+            assert!(matches!(refused, Some(super::ConnectError::InMemory)), "{url}: {refused:?}");
+        }
+    }
 
     /// Migration 0012 rebuilds `users` (SQLite cannot drop NOT NULL): the rows that hang off a
     /// user survive it, the sequence does not go back, and foreign keys are enforced again.

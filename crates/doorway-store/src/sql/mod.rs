@@ -330,14 +330,14 @@ impl PgTx {
 const SQLITE_MIN_FREE_BYTES: u64 = 1024 * 1024;
 
 impl SqliteStore {
-    /// The database file's filesystem has room to write (an in-memory database always has).
+    /// The database file's filesystem has room to write.
     fn check_headroom(&self) -> StoreResult<()> {
         let file = self.reads.path();
         let dir = match file.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => std::path::Path::new("."),
         };
-        if file.as_os_str() == ":memory:" || !file.exists() {
+        if !file.exists() {
             return Ok(());
         }
         let stats = rustix::fs::statvfs(dir)
