@@ -30,7 +30,7 @@
 #                        instances on one database, CLIENTS split between them, every event
 #                        sent to the provider's webhook receiver and counted) | overload
 #                        (each flow at RATE_FACTOR x its rate measured just before, open loop,
-#                        plus 64 closed-loop clients for VmHWM; a webhook to the fake provider
+#                        plus 64 closed-loop clients on a restarted server for VmHWM; a webhook to the fake provider
 #                        counts deliveries; rows and deliveries are checked after the run)
 #                        | pool (ENGINE=postgres: each flow once per POOL_SIZES connections,
 #                        database.max_connections, to size the pool by measurement)
@@ -315,7 +315,12 @@ for run in $(seq "$RUNS"); do
         "$TOOL" flow --flow "$flow" --url "$base" --rate "$over" --seconds "$DURATION" --warmup 0 \
           --prep-seconds "$PREP" --timeout "$OVERLOAD_TIMEOUT" --server-pid "$(pids)" --run "$run" \
           --label "$ENGINE-open-${RATE_FACTOR}x" | tee -a "$OUT"
-        log "run $run/$RUNS: $flow, $OVERLOAD_CLIENTS closed-loop clients"
+        # The 64-client phase on a restarted server (same database, its outbox still
+        # draining): its peak RSS is its own, not the flood's, which the line above reports.
+        stop_servers
+        start_server "$db" "$WORK/$name/s1"
+        base="$STARTED_URL"
+        log "run $run/$RUNS: $flow, $OVERLOAD_CLIENTS closed-loop clients (server restarted)"
         "$TOOL" flow --flow "$flow" --url "$base" --clients "$OVERLOAD_CLIENTS" --seconds "$DURATION" --warmup 0 \
           --prep-seconds "$PREP" --timeout "$OVERLOAD_TIMEOUT" --server-pid "$(pids)" --run "$run" \
           --label "$ENGINE-$OVERLOAD_CLIENTS-clients" | tee -a "$OUT"
