@@ -157,9 +157,15 @@ pub async fn sign_out(
 ) -> Result<(), SessionError> {
     let result: Result<(), SessionError> = async {
         let now = svc.clock.now();
+        // An access token is checked before the transaction: the single SQLite writer is held
+        // for the statements only.
+        let checked = match &proof {
+            SessionProof::AccessToken(token) => verify_access_token(ctx, token, now).map(|c| c.sid),
+            SessionProof::RefreshToken(_) => None,
+        };
         let mut tx = svc.store.begin().await?;
         let session_id = match proof {
-            SessionProof::AccessToken(token) => verify_access_token(ctx, token, now).map(|c| c.sid),
+            SessionProof::AccessToken(_) => checked,
             SessionProof::RefreshToken(secret) => tx.refresh_token_by_hash(&secret.hash()).await?.map(|t| t.session_id),
         };
         let Some(session_id) = session_id else {
