@@ -116,9 +116,9 @@ enum Pools {
     Postgres(sqlx::PgPool),
 }
 
-/// A connection whose transaction could not be rolled back (SQLite rolls a transaction back
-/// by itself on a full disk or an I/O error, so sqlx's own ROLLBACK then fails and it still
-/// counts one open transaction) must not go back to the pool: the next `BEGIN` on it would
+/// A PostgreSQL connection whose transaction could not be rolled back (the ROLLBACK sqlx
+/// queues for a dropped transaction failed, so it still counts one open transaction) must not
+/// go back to the pool: the next `BEGIN` on it would
 /// fail with "attempted to call begin_with at non-zero transaction depth", for good. Only a
 /// connection that still counts a transaction is pinged, which waits for the ROLLBACK queued
 /// when its transaction was dropped; every other release costs no round trip.

@@ -136,6 +136,10 @@ impl SqliteWriter {
     /// The writer, and a thread checkpointing beside it for as long as the writer lives.
     pub(crate) fn open(path: &Path, wait: Duration) -> rusqlite::Result<Self> {
         let conn = open(path)?;
+        // Only another process (a `doorway` command run beside the server) can hold the write
+        // lock: the writer waits for it as long as a request waits for the writer, on the
+        // thread that runs it, then answers 503.
+        conn.busy_timeout(wait)?;
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         let writer = Self { conn: Arc::new(tokio::sync::Mutex::new(conn)), wait };
@@ -341,6 +345,22 @@ mod tests {
         let readers = SqliteReaders::open(&path, 1, Duration::from_secs(1)).unwrap();
         let rows: Vec<(String, i64)> = readers.all("SELECT a, b FROM t", &[]).await.unwrap();
         assert_eq!(rows, vec![("y".to_owned(), 2)]);
+    }
+
+    /// Another process holding the write lock makes the writer wait `wait`, not SQLite's
+    /// usual 10 s, then the database counts as unavailable.
+    #[tokio::test]
+    async fn a_lock_held_elsewhere_is_waited_for_as_long_as_the_writer() {
+        let (_dir, path) = scratch();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let writer = SqliteWriter::open(&path, Duration::from_millis(100)).unwrap();
+        let started = std::time::Instant::now();
+        let refused = SqliteTxConn::begin(&writer).await;
+        assert!(matches!(refused, Err(StoreError::Unavailable { .. })), "{:?}", refused.err());
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        other.execute_batch("COMMIT").unwrap();
+        assert!(SqliteTxConn::begin(&writer).await.is_ok());
     }
 
     /// Writers queue for the one connection; past `wait` the database counts as unavailable.
