@@ -13,7 +13,7 @@
 # setup (sessions for me/refresh/sign-out, not measured), WARMUP s not counted, DURATION s
 # measured; then, with no server running, the flow's LIMIT on a fresh database made by
 # `doorway migrate` + `doorway project add`: the flow's SQL statements back to back from a bare
-# sqlx client (bench/src/statements.rs), or for `me` an access-token verification plus the
+# client with the server's drivers (bench/src/statements.rs), or for `me` an access-token verification plus the
 # session read, or for password-signup the raw argon2id hash rate. Medians over RUNS.
 #
 # Environment (all optional):
