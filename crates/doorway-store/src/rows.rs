@@ -17,15 +17,25 @@ use crate::key_sealing::{self, MasterKey};
 use crate::sqlite::FromSqlite;
 
 /// A row struct with `sqlx::FromRow` (PostgreSQL) and [`FromSqlite`] (SQLite), from one
-/// field list.
+/// field list; a leading `#[flatten]` field reads its own columns from the same row.
 macro_rules! row {
-    ($vis:vis struct $row:ident { $($fvis:vis $field:ident: $ty:ty),* $(,)? }) => {
+    ($(#[$meta:meta])* $vis:vis struct $row:ident {
+        $(#[flatten] $flat:ident: $flat_ty:ty,)?
+        $($fvis:vis $field:ident: $ty:ty),* $(,)?
+    }) => {
+        $(#[$meta])*
         #[derive(sqlx::FromRow)]
-        $vis struct $row { $($fvis $field: $ty),* }
+        $vis struct $row {
+            $(#[sqlx(flatten)] $flat: $flat_ty,)?
+            $($fvis $field: $ty),*
+        }
 
         impl FromSqlite for $row {
             fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-                Ok(Self { $($field: row.get(stringify!($field))?),* })
+                Ok(Self {
+                    $($flat: <$flat_ty as FromSqlite>::from_sqlite(row)?,)?
+                    $($field: row.get(stringify!($field))?),*
+                })
             }
         }
     };
@@ -141,16 +151,10 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserWithPasswordRow {
-    #[sqlx(flatten)]
-    user: UserRow,
-    phc: Option<String>,
-}
-
-impl FromSqlite for UserWithPasswordRow {
-    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self { user: UserRow::from_sqlite(row)?, phc: row.get("phc")? })
+row! {
+    pub(crate) struct UserWithPasswordRow {
+        #[flatten] user: UserRow,
+        phc: Option<String>,
     }
 }
 
@@ -161,23 +165,17 @@ impl TryFrom<UserWithPasswordRow> for (User, Option<String>) {
     }
 }
 
-/// A user with their memberships as one JSON array of rows (see `USER_WITH_MEMBERSHIPS_*`).
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserWithMembershipsRow {
-    #[sqlx(flatten)]
-    user: UserRow,
-    memberships: String,
+row! {
+    /// A user with their memberships as one JSON array of rows (see `USER_WITH_MEMBERSHIPS_*`).
+    pub(crate) struct UserWithMembershipsRow {
+        #[flatten] user: UserRow,
+        memberships: String,
+    }
 }
 
 /// One membership row as the JSON array holds it: the organization, the role, a workspace.
 type MembershipJson =
     (String, String, String, String, i64, String, Option<String>, Option<String>, Option<String>, Option<i64>);
-
-impl FromSqlite for UserWithMembershipsRow {
-    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self { user: UserRow::from_sqlite(row)?, memberships: row.get("memberships")? })
-    }
-}
 
 impl TryFrom<UserWithMembershipsRow> for (User, Vec<Membership>) {
     type Error = StoreError;
@@ -256,32 +254,17 @@ impl From<RefreshTokenRow> for RefreshToken {
     }
 }
 
-/// A refresh token (columns `token_*`) joined to its session.
-#[derive(sqlx::FromRow)]
-pub(crate) struct TokenWithSessionRow {
-    #[sqlx(flatten)]
-    session: SessionRow,
-    token_id: String,
-    token_hash: String,
-    token_parent_id: Option<String>,
-    token_created_at: i64,
-    token_expires_at: i64,
-    token_used_at: Option<i64>,
-    token_revoked_at: Option<i64>,
-}
-
-impl FromSqlite for TokenWithSessionRow {
-    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            session: SessionRow::from_sqlite(row)?,
-            token_id: row.get("token_id")?,
-            token_hash: row.get("token_hash")?,
-            token_parent_id: row.get("token_parent_id")?,
-            token_created_at: row.get("token_created_at")?,
-            token_expires_at: row.get("token_expires_at")?,
-            token_used_at: row.get("token_used_at")?,
-            token_revoked_at: row.get("token_revoked_at")?,
-        })
+row! {
+    /// A refresh token (columns `token_*`) joined to its session.
+    pub(crate) struct TokenWithSessionRow {
+        #[flatten] session: SessionRow,
+        token_id: String,
+        token_hash: String,
+        token_parent_id: Option<String>,
+        token_created_at: i64,
+        token_expires_at: i64,
+        token_used_at: Option<i64>,
+        token_revoked_at: Option<i64>,
     }
 }
 
