@@ -151,7 +151,7 @@ impl Db {
                         .map_err(|e| StepError { sql: s.sql.sqlite, error: e.to_string() })?;
                 }
                 if !script.tx.is_empty() {
-                    writer.transaction(&script.tx).await.map_err(|(sql, e)| StepError { sql, error: e.to_string() })?;
+                    writer.transaction(&script.tx).await.map_err(|(sql, e)| StepError { sql, error: e })?;
                 }
             }
             Db::Postgres(pool) => {

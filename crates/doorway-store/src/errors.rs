@@ -57,7 +57,7 @@ pub(crate) fn sqlite_error(e: rusqlite::Error) -> StoreError {
 }
 
 /// By SQLite's extended result code (the primary code is its low byte).
-fn sqlite_outage(code: i32) -> Option<Outage> {
+pub(crate) fn sqlite_outage(code: i32) -> Option<Outage> {
     match code & 0xff {
         // SQLITE_FULL
         13 => Some(Outage::Full),

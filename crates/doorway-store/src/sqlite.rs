@@ -11,7 +11,8 @@
 //! contending for the file's write lock, whose busy handler sleeps and gives a near-second tail.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use doorway_core::store::{Outage, StoreError, StoreResult};
@@ -122,15 +123,109 @@ impl Drop for Lent<'_> {
     }
 }
 
+/// Flows committed together at most, when writers are queued (see [`SqliteTxConn`]).
+const GROUP_COMMIT_FLOWS: usize = 32;
+/// How long a flow waits for its group's commit before committing the group itself: only a
+/// safety net (the writer that would have committed it gave up its place in the queue).
+const GROUP_COMMIT_PATIENCE: Duration = Duration::from_millis(20);
+
 /// The one connection that writes.
 #[derive(Clone)]
 pub struct SqliteWriter {
-    conn: Arc<tokio::sync::Mutex<Connection>>,
+    conn: Arc<tokio::sync::Mutex<WriterConn>>,
+    /// Callers waiting for the writer: while there are some, a finished flow leaves its group
+    /// open for them instead of committing.
+    queued: Arc<AtomicUsize>,
     wait: Duration,
 }
 
+/// The writer connection, and the group of flows its open transaction holds.
+pub(crate) struct WriterConn {
+    conn: Connection,
+    group: Option<Arc<Group>>,
+}
+
+/// Flows sharing one `BEGIN IMMEDIATE` … `COMMIT`, each in a savepoint of its own. Each
+/// learns the commit's outcome from here before it reports success.
+#[derive(Default)]
+struct Group {
+    flows: std::sync::atomic::AtomicUsize,
+    outcome: OnceLock<Result<(), GroupFailure>>,
+    committed: tokio::sync::Notify,
+}
+
+/// Why a group's transaction did not commit, for each of its flows.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the transaction this write was grouped in did not commit: {message}")]
+struct GroupFailure {
+    outage: Option<Outage>,
+    message: String,
+}
+
+impl GroupFailure {
+    fn from_sqlite(e: &rusqlite::Error) -> Self {
+        let outage = e.sqlite_error().and_then(|f| crate::errors::sqlite_outage(f.extended_code));
+        Self { outage, message: e.to_string() }
+    }
+
+    fn store_error(&self) -> StoreError {
+        match self.outage {
+            Some(outage) => StoreError::unavailable(outage, self.clone()),
+            None => StoreError::unexpected(self.clone()),
+        }
+    }
+}
+
 /// The writer, held by one caller (a transaction or a single write).
-pub(crate) type HeldWriter = tokio::sync::OwnedMutexGuard<Connection>;
+pub(crate) type HeldWriter = tokio::sync::OwnedMutexGuard<WriterConn>;
+
+impl std::ops::Deref for WriterConn {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl WriterConn {
+    /// Commits the open group, if any, and tells its flows.
+    fn end_group(&mut self) {
+        let Some(group) = self.group.take() else { return };
+        let outcome = if self.conn.is_autocommit() {
+            // SQLite rolled the transaction back by itself (a full disk, an I/O error).
+            Err(GroupFailure { outage: Some(Outage::Unreachable), message: "rolled back by SQLite".into() })
+        } else if group.flows.load(Ordering::Acquire) == 0 {
+            self.conn.execute_batch("ROLLBACK").map_err(|e| GroupFailure::from_sqlite(&e))
+        } else {
+            self.conn.execute_batch("COMMIT").map_err(|e| {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                GroupFailure::from_sqlite(&e)
+            })
+        };
+        if let Err(e) = &outcome {
+            tracing::warn!(error = %e, "a grouped SQLite transaction did not commit");
+        }
+        let _ = group.outcome.set(outcome);
+        group.committed.notify_waiters();
+    }
+
+    /// The open group, or a new one (`BEGIN IMMEDIATE`).
+    fn group(&mut self) -> StoreResult<Arc<Group>> {
+        if let Some(group) = &self.group
+            && !self.conn.is_autocommit()
+        {
+            return Ok(group.clone());
+        }
+        self.end_group();
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK").map_err(sqlite_error)?;
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlite_error)?;
+        Ok(self.group.insert(Arc::default()).clone())
+    }
+}
 
 impl SqliteWriter {
     /// The writer, and a thread checkpointing beside it for as long as the writer lives.
@@ -142,7 +237,14 @@ impl SqliteWriter {
         conn.busy_timeout(wait)?;
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
-        let writer = Self { conn: Arc::new(tokio::sync::Mutex::new(conn)), wait };
+        // Each grouped flow's savepoint journals the pages it changes; on disk that was a third
+        // of a sign-up's cost.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        let writer = Self {
+            conn: Arc::new(tokio::sync::Mutex::new(WriterConn { conn, group: None })),
+            queued: Arc::default(),
+            wait,
+        };
         let checkpoints = open(path)?;
         let alive = Arc::downgrade(&writer.conn);
         // Copying WAL pages into the database file (and syncing it) is most of a commit's cost
@@ -162,40 +264,101 @@ impl SqliteWriter {
         Ok(writer)
     }
 
-    /// The writer, once the writes queued before this one are done (at most `wait`).
-    pub(crate) async fn hold(&self) -> StoreResult<HeldWriter> {
-        let held = tokio::time::timeout(self.wait, self.conn.clone().lock_owned())
+    /// The writer connection, once the callers queued before this one are done (at most `wait`).
+    async fn lock(&self) -> StoreResult<HeldWriter> {
+        struct Queued<'a>(&'a AtomicUsize);
+        impl Drop for Queued<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let _queued = Queued(&self.queued);
+        tokio::time::timeout(self.wait, self.conn.clone().lock_owned())
             .await
-            .map_err(|_| StoreError::unavailable(Outage::Unreachable, Busy(self.wait)))?;
-        // A transaction whose ROLLBACK failed (see `SqliteTxConn::drop`) is not inherited.
-        if !held.is_autocommit() {
-            held.execute_batch("ROLLBACK").map_err(sqlite_error)?;
+            .map_err(|_| StoreError::unavailable(Outage::Unreachable, Busy(self.wait)))
+    }
+
+    /// The writer for a write outside any transaction: an open group commits first, so the
+    /// write is durable when it returns.
+    pub(crate) async fn hold(&self) -> StoreResult<HeldWriter> {
+        let mut held = self.lock().await?;
+        held.end_group();
+        if !held.conn.is_autocommit() {
+            held.conn.execute_batch("ROLLBACK").map_err(sqlite_error)?;
         }
         Ok(held)
     }
+
+    fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
 }
 
-/// A transaction on the writer: `BEGIN IMMEDIATE` takes the write lock up front; dropped
-/// without `commit`, it rolls back at once.
+/// A flow's transaction on the writer, grouped: flows that find other writers queued share one
+/// `BEGIN IMMEDIATE` … `COMMIT`, each in a savepoint of its own, and the last one (or the
+/// 32nd) commits for all. A sign-up's commit writes its pages to the WAL; grouped flows share
+/// pages (the tables' and indexes' last pages), so a group commits far fewer than its flows
+/// would one by one. `commit` returns only once the group has committed. Dropped without
+/// `commit`, the flow's changes roll back at once and the group goes on.
 pub(crate) struct SqliteTxConn {
-    conn: Option<HeldWriter>,
+    writer: SqliteWriter,
+    held: Option<HeldWriter>,
+    group: Arc<Group>,
 }
+
+const SAVEPOINT: &str = "SAVEPOINT flow";
 
 impl SqliteTxConn {
     pub(crate) async fn begin(writer: &SqliteWriter) -> StoreResult<Self> {
-        let conn = writer.hold().await?;
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlite_error)?;
-        Ok(Self { conn: Some(conn) })
+        let mut held = writer.lock().await?;
+        let group = held.group()?;
+        held.conn.execute_batch(SAVEPOINT).map_err(sqlite_error)?;
+        Ok(Self { writer: writer.clone(), held: Some(held), group })
     }
 
     pub(crate) fn conn(&self) -> StoreResult<&Connection> {
-        self.conn.as_deref().ok_or_else(|| StoreError::unexpected(Finished))
+        let held = self.held.as_deref().ok_or_else(|| StoreError::unexpected(Finished))?;
+        // SQLite ends a transaction by itself on some errors; the statements must not go on
+        // outside it.
+        if held.conn.is_autocommit() {
+            return Err(StoreError::unavailable(Outage::Unreachable, RolledBack));
+        }
+        Ok(&held.conn)
     }
 
-    pub(crate) fn commit(mut self) -> StoreResult<()> {
-        self.conn()?.execute_batch("COMMIT").map_err(sqlite_error)?;
-        self.conn = None;
-        Ok(())
+    pub(crate) async fn commit(mut self) -> StoreResult<()> {
+        let mut held = self.held.take().ok_or_else(|| StoreError::unexpected(Finished))?;
+        if let Err(e) = held.conn.execute_batch("RELEASE flow") {
+            self.held = Some(held);
+            return Err(sqlite_error(e));
+        }
+        self.group.flows.fetch_add(1, Ordering::AcqRel);
+        if self.writer.queued() == 0 || self.group.flows.load(Ordering::Acquire) >= GROUP_COMMIT_FLOWS {
+            held.end_group();
+        }
+        drop(held);
+        committed(&self.writer.conn, &self.group).await
+    }
+}
+
+/// Waits for `group`'s outcome; commits the group itself if nobody did in time.
+async fn committed(writer: &Arc<tokio::sync::Mutex<WriterConn>>, group: &Group) -> StoreResult<()> {
+    loop {
+        let notified = group.committed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(outcome) = group.outcome.get() {
+            return outcome.clone().map_err(|e| e.store_error());
+        }
+        if tokio::time::timeout(GROUP_COMMIT_PATIENCE, notified).await.is_err() {
+            // No timeout on this wait: the flow's changes are in the group, so its answer must
+            // be the group's outcome.
+            let mut held = writer.clone().lock_owned().await;
+            if held.group.as_ref().is_some_and(|g| std::ptr::eq(&**g, group)) {
+                held.end_group();
+            }
+        }
     }
 }
 
@@ -203,15 +366,23 @@ impl SqliteTxConn {
 #[error("the transaction has already committed")]
 struct Finished;
 
+#[derive(Debug, thiserror::Error)]
+#[error("SQLite rolled the transaction back")]
+struct RolledBack;
+
 impl Drop for SqliteTxConn {
     fn drop(&mut self) {
-        // SQLite may have rolled back by itself (a full disk, an I/O error): then there is no
-        // transaction left, and nothing to do.
-        if let Some(conn) = self.conn.take()
-            && !conn.is_autocommit()
-            && let Err(e) = conn.execute_batch("ROLLBACK")
+        let Some(mut held) = self.held.take() else { return };
+        // SQLite may have rolled back by itself (a full disk, an I/O error): then the group is
+        // gone too, and `end_group` tells its flows.
+        if !held.conn.is_autocommit()
+            && let Err(e) = held.conn.execute_batch("ROLLBACK TO flow; RELEASE flow")
         {
-            tracing::warn!(error = %e, "rolling back an SQLite transaction failed; the next writer retries");
+            tracing::warn!(error = %e, "rolling back an SQLite savepoint failed; rolling back its group");
+            let _ = held.conn.execute_batch("ROLLBACK");
+        }
+        if held.conn.is_autocommit() || self.writer.queued() == 0 {
+            held.end_group();
         }
     }
 }
@@ -341,7 +512,7 @@ mod tests {
         let n =
             exec(tx.conn().unwrap(), "INSERT INTO t (a, b) VALUES ($2, $1)", &[Value::from(2_i64), Value::from("y")]);
         assert_eq!(n.unwrap(), 1);
-        tx.commit().unwrap();
+        tx.commit().await.unwrap();
         let readers = SqliteReaders::open(&path, 1, Duration::from_secs(1)).unwrap();
         let rows: Vec<(String, i64)> = readers.all("SELECT a, b FROM t", &[]).await.unwrap();
         assert_eq!(rows, vec![("y".to_owned(), 2)]);
@@ -373,5 +544,110 @@ mod tests {
         assert!(matches!(second, Err(StoreError::Unavailable { .. })));
         drop(held);
         assert!(SqliteTxConn::begin(&writer).await.is_ok());
+    }
+
+    async fn insert(writer: &SqliteWriter, a: &str) -> SqliteTxConn {
+        let tx = SqliteTxConn::begin(writer).await.unwrap();
+        exec(tx.conn().unwrap(), "INSERT INTO t (a) VALUES ($1)", &[Value::from(a)]).unwrap();
+        tx
+    }
+
+    async fn rows(path: &Path) -> Vec<String> {
+        let readers = SqliteReaders::open(path, 1, Duration::from_secs(1)).unwrap();
+        let rows: Vec<(String,)> = readers.all("SELECT a FROM t ORDER BY a", &[]).await.unwrap();
+        rows.into_iter().map(|r| r.0).collect()
+    }
+
+    async fn wait_until_queued(writer: &SqliteWriter, n: usize) {
+        while writer.queued() < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// A flow that finishes while another waits for the writer joins its group: its commit
+    /// returns once the group has committed, not before, and both are kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flow_with_others_queued_commits_with_them() {
+        let (_dir, path) = scratch();
+        let writer = SqliteWriter::open(&path, Duration::from_secs(5)).unwrap();
+        let first = insert(&writer, "a").await;
+        let second = tokio::spawn({
+            let writer = writer.clone();
+            async move { insert(&writer, "b").await }
+        });
+        wait_until_queued(&writer, 1).await;
+        let first = tokio::spawn(first.commit());
+        let second = second.await.unwrap();
+        assert!(!first.is_finished(), "the first flow reported its commit before its group committed");
+        assert!(rows(&path).await.is_empty(), "nothing is visible before the group commits");
+        second.commit().await.unwrap();
+        first.await.unwrap().unwrap();
+        assert_eq!(rows(&path).await, ["a", "b"]);
+    }
+
+    /// A dropped flow rolls back alone: the group's other flows are kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_flow_leaves_its_group_intact() {
+        let (_dir, path) = scratch();
+        let writer = SqliteWriter::open(&path, Duration::from_secs(5)).unwrap();
+        let first = insert(&writer, "a").await;
+        let second = tokio::spawn({
+            let writer = writer.clone();
+            async move { insert(&writer, "b").await }
+        });
+        wait_until_queued(&writer, 1).await;
+        let first = tokio::spawn(first.commit());
+        drop(second.await.unwrap());
+        first.await.unwrap().unwrap();
+        assert_eq!(rows(&path).await, ["a"]);
+    }
+
+    /// When a group's COMMIT fails, every flow in it hears so, and nothing of it is kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_group_commit_fails_every_flow_in_it() {
+        let (_dir, path) = scratch();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE parent (id TEXT PRIMARY KEY);
+                 CREATE TABLE child (p TEXT REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)",
+            )
+            .unwrap();
+        let writer = SqliteWriter::open(&path, Duration::from_secs(5)).unwrap();
+        let first = insert(&writer, "a").await;
+        let second = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                let tx = SqliteTxConn::begin(&writer).await.unwrap();
+                // Only checked at COMMIT: the whole group's commit fails.
+                exec(tx.conn().unwrap(), "INSERT INTO child (p) VALUES ('missing')", &[]).unwrap();
+                tx
+            }
+        });
+        wait_until_queued(&writer, 1).await;
+        let first = tokio::spawn(first.commit());
+        let second = second.await.unwrap().commit().await;
+        assert!(second.is_err());
+        assert!(first.await.unwrap().is_err(), "the first flow was told it committed");
+        assert!(rows(&path).await.is_empty());
+        // The writer goes on.
+        insert(&writer, "c").await.commit().await.unwrap();
+        assert_eq!(rows(&path).await, ["c"]);
+    }
+
+    /// A write outside a transaction commits the open group first: it is durable on return.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_single_write_commits_the_open_group_first() {
+        let (_dir, path) = scratch();
+        let writer = SqliteWriter::open(&path, Duration::from_secs(5)).unwrap();
+        let first = insert(&writer, "a").await;
+        let single = tokio::spawn({
+            let writer = writer.clone();
+            async move { exec(&writer.hold().await.unwrap(), "INSERT INTO t (a) VALUES ('s')", &[]).unwrap() }
+        });
+        wait_until_queued(&writer, 1).await;
+        first.commit().await.unwrap();
+        single.await.unwrap();
+        assert_eq!(rows(&path).await, ["a", "s"]);
     }
 }

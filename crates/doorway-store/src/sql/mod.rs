@@ -262,7 +262,7 @@ impl SqliteTx {
     }
 
     async fn commit_conn(conn: SqliteTxConn) -> StoreResult<()> {
-        conn.commit()
+        conn.commit().await
     }
 }
 
