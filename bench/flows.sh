@@ -264,7 +264,7 @@ for run in $(seq "$RUNS"); do
         base="$STARTED_URL"
         log "run $run/$RUNS: $flow on $ENGINE, $CLIENTS clients, ${WARMUP} s + ${DURATION} s"
         "$TOOL" flow --flow "$flow" --url "$base" --clients "$CLIENTS" --seconds "$DURATION" --warmup "$WARMUP" \
-          --prep-seconds "$PREP" --server-pid "$(pids)" --provider-pid "$PROVIDER_PID" --run "$run" \
+          --prep-seconds "$PREP" --server-pid "$(pids)" --provider-pid "$PROVIDER_PID" --provider-url "$PROVIDER_URL" --run "$run" \
           --label "$ENGINE" $([[ "$ENGINE" == postgres ]] && echo "--pg-stats-url=$db") | tee -a "$OUT"
         server_log_tail "$WORK/$name/s1"
         stop_servers
@@ -281,7 +281,7 @@ for run in $(seq "$RUNS"); do
           done
           log "run $run/$RUNS: $flow on $n instance(s), one PostgreSQL, $CLIENTS clients"
           "$TOOL" flow --flow "$flow" "${urls[@]}" --clients "$CLIENTS" --seconds "$DURATION" --warmup "$WARMUP" \
-            --prep-seconds "$PREP" --server-pid "$(pids)" --provider-pid "$PROVIDER_PID" --run "$run" \
+            --prep-seconds "$PREP" --server-pid "$(pids)" --provider-pid "$PROVIDER_PID" --provider-url "$PROVIDER_URL" --run "$run" \
             --label "postgres-x$n" "--pg-stats-url=$db" | tee -a "$OUT"
           # Both instances deliver: wait for the outbox to drain, then count receipts.
           "$TOOL" count --database-url "$db" --wait-deliveries 120 --provider "$PROVIDER_URL" --run "$run" \
@@ -295,7 +295,7 @@ for run in $(seq "$RUNS"); do
           start_server "$db" "$WORK/$name/p$size" DOORWAY_DATABASE_MAX_CONNECTIONS="$size"
           log "run $run/$RUNS: $flow on $ENGINE, pool of $size connections, $CLIENTS clients"
           "$TOOL" flow --flow "$flow" --url "$STARTED_URL" --clients "$CLIENTS" --seconds "$DURATION" --warmup "$WARMUP" \
-            --prep-seconds "$PREP" --server-pid "$(pids)" --provider-pid "$PROVIDER_PID" --run "$run" \
+            --prep-seconds "$PREP" --server-pid "$(pids)" --provider-pid "$PROVIDER_PID" --provider-url "$PROVIDER_URL" --run "$run" \
             --label "$ENGINE-pool$size" "--pg-stats-url=$db" | tee -a "$OUT"
           stop_servers
         done

@@ -74,6 +74,8 @@ pub struct FlowArgs {
     pub timeout: f64,
     pub server_pids: Vec<u32>,
     pub provider_pid: Option<u32>,
+    /// The fake provider: `oauth-signup` has its codes issued there before the window.
+    pub provider_url: Option<String>,
     pub run: u32,
     pub label: String,
     pub pg_stats_url: Option<String>,
@@ -150,6 +152,23 @@ async fn oauth_session(client: &reqwest::Client, base: &str, code: &str) -> Resu
         (Some(a), Some(r)) => Ok((a.to_owned(), r.to_owned())),
         _ => Err(format!("oauth sign-up: no tokens in {body}")),
     }
+}
+
+/// Codes issued ahead per second of a closed-loop `oauth-signup` window.
+const OAUTH_CODES_PER_SECOND: f64 = 6_000.0;
+
+/// Has the fake provider issue `count` codes `<prefix>-<n>` (their ID tokens signed now, not
+/// during the window; provider.rs); returns how many it issued.
+async fn issue_codes(client: &reqwest::Client, provider: &str, prefix: &str, count: u64) -> Result<u64, String> {
+    let r = client
+        .post(format!("{}/codes", provider.trim_end_matches('/')))
+        .timeout(Duration::from_secs(600))
+        .json(&json!({"prefix": prefix, "count": count}))
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let body: Value = r.json().await.map_err(|e| e.to_string())?;
+    body["issued"].as_u64().ok_or_else(|| format!("the provider issued no codes: {body}"))
 }
 
 /// Makes sessions with `clients` concurrent sign-ups until `n` exist or `seconds` pass.
@@ -328,6 +347,21 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
         }
     } else {
         Vec::new()
+    };
+    let codes_issued = match (a.flow, &a.provider_url) {
+        (Flow::OauthSignup, Some(provider)) => {
+            // Enough for the window at a rate well above any measured here (or the open loop's).
+            let rate = a.rate.map_or(OAUTH_CODES_PER_SECOND, |r| r * 1.2);
+            let count = (rate * (a.warmup + a.seconds)).ceil() as u64;
+            match issue_codes(&client, provider, &format!("o{nonce:x}"), count).await {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("flow oauth-signup: setup failed: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+        }
+        _ => 0,
     };
     let setup_s = setup_start.elapsed().as_secs_f64();
     let setup_sessions = sessions.len();
@@ -575,6 +609,7 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
             "setup_s": round(setup_s, 2),
             "pool": pool_size,
             "setup_sessions": setup_sessions,
+            "codes_issued": codes_issued,
             "ok": ok,
             "errors": errors,
             "total": ok + errors,

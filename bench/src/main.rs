@@ -3,6 +3,8 @@
 //! Sub-commands print one JSON object per line on stdout (machine readable) and human notes on
 //! stderr. `report` reads those lines back and prints the markdown table.
 
+#![recursion_limit = "256"]
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -130,6 +132,9 @@ enum Cmd {
         server_pid: Vec<u32>,
         #[arg(long)]
         provider_pid: Option<u32>,
+        /// The fake provider's base URL: `oauth-signup` has its codes issued there first.
+        #[arg(long)]
+        provider_url: Option<String>,
         #[arg(long, default_value_t = 1)]
         run: u32,
         /// Free text copied into the JSON line (engine, scenario).
@@ -246,6 +251,7 @@ fn main() -> ExitCode {
             timeout,
             server_pid,
             provider_pid,
+            provider_url,
             run,
             label,
             pg_stats_url,
@@ -261,6 +267,7 @@ fn main() -> ExitCode {
             timeout,
             server_pids: server_pid,
             provider_pid,
+            provider_url,
             run,
             label,
             pg_stats_url,

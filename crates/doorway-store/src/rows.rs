@@ -14,7 +14,7 @@ use doorway_core::{Project, ProjectSlug, StoreError, Timestamp};
 
 use crate::errors::corrupt;
 use crate::key_sealing::{self, MasterKey};
-use crate::sqlite::FromSqlite;
+use crate::sqlite::{Columns, FromSqlite};
 
 /// A row struct with `sqlx::FromRow` (PostgreSQL) and [`FromSqlite`] (SQLite), from one
 /// field list; a leading `#[flatten]` field reads its own columns from the same row.
@@ -31,10 +31,10 @@ macro_rules! row {
         }
 
         impl FromSqlite for $row {
-            fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+            fn from_sqlite(row: &rusqlite::Row<'_>, columns: &Columns) -> rusqlite::Result<Self> {
                 Ok(Self {
-                    $($flat: <$flat_ty as FromSqlite>::from_sqlite(row)?,)?
-                    $($field: row.get(stringify!($field))?),*
+                    $($flat: <$flat_ty as FromSqlite>::from_sqlite(row, columns)?,)?
+                    $($field: row.get(columns.index(stringify!($field))?)?),*
                 })
             }
         }

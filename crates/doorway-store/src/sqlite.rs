@@ -413,8 +413,9 @@ pub(crate) fn exec(conn: &Connection, sql: &str, values: &[Value]) -> StoreResul
 pub(crate) fn optional<R: FromSqlite>(conn: &Connection, sql: &str, values: &[Value]) -> StoreResult<Option<R>> {
     let run = || {
         let mut stmt = prepared(conn, sql, values)?;
+        let columns = Columns::of(&stmt);
         let mut rows = stmt.raw_query();
-        let first = rows.next()?.map(R::from_sqlite).transpose()?;
+        let first = rows.next()?.map(|row| R::from_sqlite(row, &columns)).transpose()?;
         // Step to the end, so a write with RETURNING is done with every row.
         while rows.next()?.is_some() {}
         Ok(first)
@@ -426,35 +427,54 @@ pub(crate) fn optional<R: FromSqlite>(conn: &Connection, sql: &str, values: &[Va
 pub(crate) fn all<R: FromSqlite>(conn: &Connection, sql: &str, values: &[Value]) -> StoreResult<Vec<R>> {
     let run = || {
         let mut stmt = prepared(conn, sql, values)?;
+        let columns = Columns::of(&stmt);
         let mut rows = stmt.raw_query();
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            out.push(R::from_sqlite(row)?);
+            out.push(R::from_sqlite(row, &columns)?);
         }
         Ok(out)
     };
     run().map_err(sqlite_error)
 }
 
+/// A statement's column names, read once per statement: rusqlite's lookup by name asks SQLite
+/// for every column's name on every field of every row.
+pub(crate) struct Columns(Vec<String>);
+
+impl Columns {
+    fn of(stmt: &rusqlite::Statement<'_>) -> Self {
+        Self(stmt.column_names().into_iter().map(str::to_owned).collect())
+    }
+
+    /// The index of column `name` (as rusqlite finds it: the first, ASCII case ignored).
+    pub(crate) fn index(&self, name: &str) -> rusqlite::Result<usize> {
+        self.0
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+            .ok_or_else(|| rusqlite::Error::InvalidColumnName(name.to_owned()))
+    }
+}
+
 /// A row type read from SQLite by column name, like its `sqlx::FromRow`.
 pub(crate) trait FromSqlite: Sized {
-    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+    fn from_sqlite(row: &rusqlite::Row<'_>, columns: &Columns) -> rusqlite::Result<Self>;
 }
 
 impl<A: FromSql> FromSqlite for (A,) {
-    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+    fn from_sqlite(row: &rusqlite::Row<'_>, _: &Columns) -> rusqlite::Result<Self> {
         Ok((row.get(0)?,))
     }
 }
 
 impl<A: FromSql, B: FromSql> FromSqlite for (A, B) {
-    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+    fn from_sqlite(row: &rusqlite::Row<'_>, _: &Columns) -> rusqlite::Result<Self> {
         Ok((row.get(0)?, row.get(1)?))
     }
 }
 
 impl<A: FromSql, B: FromSql, C: FromSql> FromSqlite for (A, B, C) {
-    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+    fn from_sqlite(row: &rusqlite::Row<'_>, _: &Columns) -> rusqlite::Result<Self> {
         Ok((row.get(0)?, row.get(1)?, row.get(2)?))
     }
 }
