@@ -15,7 +15,7 @@
 //! | flow | outside the transaction | in it | total |
 //! |---|---|---|---|
 //! | email-signup (flows/email_signup.rs, account.rs create_account) | 1 | 9 | 10 |
-//! | oauth-signup (flows/oauth_signup.rs sign_up_with_code, account_linking.rs decide, create_account; Rivergen: personal organization) | 2 | 16 | 18 |
+//! | oauth-signup (flows/oauth_signup.rs sign_up_with_code, account_linking.rs decide, create_account; Rivergen: personal organization, its three roles in one statement) | 2 | 14 | 16 |
 //! | refresh (flows/session.rs refresh; token and locked session in one statement) | 0 | 4 | 4 |
 //! | sign-out (flows/session.rs sign_out, by access token) | 0 | 4 | 4 |
 //! | password-signup (create_account with a password) | 0 | 7 | 7 |
@@ -105,7 +105,10 @@ const INSERT_ORGANIZATION: Sql = same!(
 );
 const INSERT_MEMBERSHIP: Sql =
     same!("INSERT INTO memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)");
-const INSERT_ROLE: Sql = same!("INSERT INTO roles (organization_id, name, created_at) VALUES ($1, $2, $3)");
+const INSERT_ROLES: Sql = Sql {
+    sqlite: "INSERT INTO roles (organization_id, name, created_at) SELECT $1, value, $3 FROM json_each($2)",
+    postgres: "INSERT INTO roles (organization_id, name, created_at) SELECT $1, json_array_elements_text($2::json), $3",
+};
 const INSERT_WORKSPACE: Sql =
     same!("INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)");
 const INSERT_TERMS: Sql = same!("INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)");
@@ -359,7 +362,7 @@ pub fn email_signup(key: &str, n: u32, project: &str, now: i64) -> Script {
 }
 
 /// Rivergen `POST /api/v1/auth/oauth/signup` for a new subject: flows/oauth_signup.rs, with the
-/// personal organization (three roles, a workspace) and the terms acceptance.
+/// personal organization (three roles in one statement, a workspace) and the terms acceptance.
 pub fn oauth_signup(key: &str, n: u32, project: &str, now: i64) -> Script {
     let user_id = id("usr", key, n);
     let subject = format!("bench-{key}-{n}");
@@ -401,9 +404,7 @@ pub fn oauth_signup(key: &str, n: u32, project: &str, now: i64) -> Script {
             now,
         ),
     ];
-    for role in ["admin", "member", "viewer"] {
-        tx.push(step(INSERT_ROLE, vec![Text(org.clone()), t(role), Int(now)]));
-    }
+    tx.push(step(INSERT_ROLES, vec![Text(org.clone()), t(r#"["owner","admin","member"]"#), Int(now)]));
     tx.push(step(
         INSERT_WORKSPACE,
         vec![Text(id("wsp", key, n)), Text(org.clone()), t("Default"), t("default"), Int(now)],

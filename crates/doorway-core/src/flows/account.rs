@@ -325,9 +325,7 @@ async fn create_personal_organization(
     now: crate::Timestamp,
 ) -> Result<Organization, StoreError> {
     let org = create_owned_organization(tx, ctx, user, personal_organization_name(user), now).await?;
-    for role in DEFAULT_ROLES {
-        tx.insert_role(&org.id, role, now).await?;
-    }
+    tx.insert_roles(&org.id, &DEFAULT_ROLES, now).await?;
     let workspace = Workspace {
         id: new_id("wsp"),
         organization_id: org.id.clone(),

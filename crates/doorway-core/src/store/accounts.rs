@@ -70,7 +70,8 @@ pub trait AccountTx: Send {
         now: Timestamp,
     ) -> StoreResult<()>;
     async fn insert_workspace(&mut self, workspace: &Workspace) -> StoreResult<()>;
-    async fn insert_role(&mut self, organization_id: &str, name: &str, now: Timestamp) -> StoreResult<()>;
+    /// The organization's roles, in the order given.
+    async fn insert_roles(&mut self, organization_id: &str, names: &[&str], now: Timestamp) -> StoreResult<()>;
     async fn insert_terms_acceptance(&mut self, user_id: &str, version: &str, now: Timestamp) -> StoreResult<()>;
     /// Gives the user these project-wide roles; a role the user already holds is kept as is.
     async fn insert_user_roles(&mut self, user_id: &str, roles: &[String], now: Timestamp) -> StoreResult<()>;

@@ -35,6 +35,12 @@ const USER_WITH_MEMBERSHIPS_POSTGRES: &str = "SELECT u.*, COALESCE((
         WHERE m.user_id = u.id), '[]')::text AS memberships
      FROM users u WHERE u.project_id = $1 AND u.id = $2";
 
+/// Several roles of one organization in one statement (`$2`: a JSON array of names).
+const INSERT_ROLES_SQLITE: &str =
+    "INSERT INTO roles (organization_id, name, created_at) SELECT $1, value, $3 FROM json_each($2)";
+const INSERT_ROLES_POSTGRES: &str =
+    "INSERT INTO roles (organization_id, name, created_at) SELECT $1, json_array_elements_text($2::json), $3";
+
 macro_rules! accounts {
     ($store:ident, $tx:ident, $backend:literal, $claim:expr, $row_lock:literal) => {
         #[async_trait]
@@ -269,14 +275,10 @@ macro_rules! accounts {
                 Ok(())
             }
 
-            async fn insert_role(&mut self, organization_id: &str, name: &str, now: Timestamp) -> StoreResult<()> {
-                exec!(
-                    self,
-                    "INSERT INTO roles (organization_id, name, created_at) VALUES ($1, $2, $3)",
-                    organization_id,
-                    name,
-                    now.millis(),
-                )?;
+            async fn insert_roles(&mut self, organization_id: &str, names: &[&str], now: Timestamp) -> StoreResult<()> {
+                let sql = if $backend == "sqlite" { INSERT_ROLES_SQLITE } else { INSERT_ROLES_POSTGRES };
+                let names = serde_json::to_string(names).map_err(doorway_core::store::StoreError::unexpected)?;
+                exec!(self, sql, organization_id, names, now.millis())?;
                 Ok(())
             }
 

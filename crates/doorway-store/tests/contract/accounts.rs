@@ -142,9 +142,15 @@ async fn organizations_memberships_and_workspaces(engine: Engine) {
     assert!(!tx.insert_organization_if_slug_free(&org("org_2", 13)).await.unwrap(), "slug taken");
     tx.insert_membership("org_1", "usr_1", "owner", t(12)).await.unwrap();
     tx.insert_workspace(&workspace).await.unwrap();
-    tx.insert_role("org_1", "owner", t(12)).await.unwrap();
-    tx.insert_role("org_1", "member", t(12)).await.unwrap();
+    tx.insert_roles("org_1", &["owner", "member"], t(12)).await.unwrap();
     tx.insert_terms_acceptance("usr_1", "2024-01", t(12)).await.unwrap();
+    tx.commit().await.unwrap();
+    // Each named role was written: a role the organization has is refused, a new one is not.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.insert_roles("org_1", &["viewer", "member"], t(13)).await.is_err());
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_roles("org_1", &["viewer"], t(13)).await.unwrap();
     tx.commit().await.unwrap();
 
     let expected =
