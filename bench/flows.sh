@@ -9,7 +9,8 @@
 #   SCENARIO=pool ENGINE=postgres bench/flows.sh            # the flows at each pool size
 #
 # Per run and flow: a fresh database and a fresh server (release build, RUST_LOG=warn, rate
-# limits off, the fake OpenID provider `doorway-bench provider` configured as provider `bench`),
+# limits off, the fake OpenID provider `doorway-bench provider` configured as provider `bench`,
+# which issues oauth-signup's codes before the window so its RSA signing is not measured),
 # setup (sessions for me/refresh/sign-out, not measured), WARMUP s not counted, DURATION s
 # measured; then, with no server running, the flow's LIMIT on a fresh database made by
 # `doorway migrate` + `doorway project add`: the flow's SQL statements back to back from a bare

@@ -9,6 +9,7 @@
 //! lent one per read (WAL readers never wait for the writer), transactions and other writes on
 //! the one writer connection, which writers queue for in order (bounded by `wait`) instead of
 //! contending for the file's write lock, whose busy handler sleeps and gives a near-second tail.
+//! Transactions that finish while others are queued share one `COMMIT` ([`SqliteTxConn`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -307,13 +308,11 @@ pub(crate) struct SqliteTxConn {
     group: Arc<Group>,
 }
 
-const SAVEPOINT: &str = "SAVEPOINT flow";
-
 impl SqliteTxConn {
     pub(crate) async fn begin(writer: &SqliteWriter) -> StoreResult<Self> {
         let mut held = writer.lock().await?;
         let group = held.group()?;
-        held.conn.execute_batch(SAVEPOINT).map_err(sqlite_error)?;
+        held.conn.execute_batch("SAVEPOINT flow").map_err(sqlite_error)?;
         Ok(Self { writer: writer.clone(), held: Some(held), group })
     }
 
