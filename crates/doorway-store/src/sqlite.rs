@@ -380,7 +380,9 @@ impl Drop for SqliteTxConn {
             tracing::warn!(error = %e, "rolling back an SQLite savepoint failed; rolling back its group");
             let _ = held.conn.execute_batch("ROLLBACK");
         }
-        if held.conn.is_autocommit() || self.writer.queued() == 0 {
+        // An empty group ends here too: no flow waits on it, and it would hold the file's write
+        // lock until the next writer came.
+        if held.conn.is_autocommit() || self.writer.queued() == 0 || self.group.flows.load(Ordering::Acquire) == 0 {
             held.end_group();
         }
     }
@@ -619,6 +621,26 @@ mod tests {
         drop(second.await.unwrap());
         first.await.unwrap().unwrap();
         assert_eq!(rows(&path).await, ["a"]);
+    }
+
+    /// A flow dropped alone in its group ends it, even with a writer queued: if that writer
+    /// gives up (its request is cancelled), nothing is left holding the file's write lock.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_empty_group_does_not_outlive_its_flow() {
+        let (_dir, path) = scratch();
+        let writer = SqliteWriter::open(&path, Duration::from_secs(5)).unwrap();
+        let only = insert(&writer, "a").await;
+        let queued = tokio::spawn({
+            let writer = writer.clone();
+            async move { insert(&writer, "b").await }
+        });
+        wait_until_queued(&writer, 1).await;
+        drop(only);
+        queued.abort();
+        assert!(queued.await.is_err(), "the queued flow was cancelled");
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE; ROLLBACK").unwrap();
+        assert!(rows(&path).await.is_empty());
     }
 
     /// When a group's COMMIT fails, every flow in it hears so, and nothing of it is kept.
