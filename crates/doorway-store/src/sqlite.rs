@@ -585,6 +585,18 @@ mod tests {
         }
     }
 
+    /// A flow inserting `a`, started once the caller holds the writer: returns when it waits
+    /// for the writer.
+    async fn queued_insert(writer: &SqliteWriter, a: &'static str) -> tokio::task::JoinHandle<SqliteTxConn> {
+        let waiting = writer.queued() + 1;
+        let flow = tokio::spawn({
+            let writer = writer.clone();
+            async move { insert(&writer, a).await }
+        });
+        wait_until_queued(writer, waiting).await;
+        flow
+    }
+
     /// A flow that finishes while another waits for the writer joins its group: its commit
     /// returns once the group has committed, not before, and both are kept.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -592,11 +604,7 @@ mod tests {
         let (_dir, path) = scratch();
         let writer = SqliteWriter::open(&path, Duration::from_secs(5)).unwrap();
         let first = insert(&writer, "a").await;
-        let second = tokio::spawn({
-            let writer = writer.clone();
-            async move { insert(&writer, "b").await }
-        });
-        wait_until_queued(&writer, 1).await;
+        let second = queued_insert(&writer, "b").await;
         let first = tokio::spawn(first.commit());
         let second = second.await.unwrap();
         assert!(!first.is_finished(), "the first flow reported its commit before its group committed");
@@ -612,11 +620,7 @@ mod tests {
         let (_dir, path) = scratch();
         let writer = SqliteWriter::open(&path, Duration::from_secs(5)).unwrap();
         let first = insert(&writer, "a").await;
-        let second = tokio::spawn({
-            let writer = writer.clone();
-            async move { insert(&writer, "b").await }
-        });
-        wait_until_queued(&writer, 1).await;
+        let second = queued_insert(&writer, "b").await;
         let first = tokio::spawn(first.commit());
         drop(second.await.unwrap());
         first.await.unwrap().unwrap();
@@ -630,11 +634,7 @@ mod tests {
         let (_dir, path) = scratch();
         let writer = SqliteWriter::open(&path, Duration::from_secs(5)).unwrap();
         let only = insert(&writer, "a").await;
-        let queued = tokio::spawn({
-            let writer = writer.clone();
-            async move { insert(&writer, "b").await }
-        });
-        wait_until_queued(&writer, 1).await;
+        let queued = queued_insert(&writer, "b").await;
         drop(only);
         queued.abort();
         assert!(queued.await.is_err(), "the queued flow was cancelled");
