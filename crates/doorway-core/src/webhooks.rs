@@ -111,6 +111,8 @@ pub struct Delivery {
     pub body: String,
     pub status: DeliveryStatus,
     pub attempts: i64,
+    /// When it is next due: while claimed, the end of the lease (an attempt whose outcome was
+    /// never recorded is retried then); once delivered or dead, the last attempt's time.
     pub next_attempt_at: Timestamp,
     pub claimed_until: Option<Timestamp>,
     pub last_error: Option<String>,

@@ -33,9 +33,9 @@ pub trait OutboxStore: Send + Sync {
         limit: u32,
         skip_targets: &[String],
     ) -> StoreResult<Vec<Delivery>>;
-    /// Gives a claimed delivery back unattempted: its lease ends now and the claim's attempt
+    /// Gives a claimed delivery back unattempted: it is due again `now` and the claim's attempt
     /// is not counted (the worker claimed more for one endpoint than it will call at once).
-    async fn release_delivery(&self, delivery_id: &str) -> StoreResult<()>;
+    async fn release_delivery(&self, delivery_id: &str, now: Timestamp) -> StoreResult<()>;
     /// Logs the attempt and moves the delivery on, in one transaction.
     async fn finish_attempt(
         &self,

@@ -113,6 +113,10 @@ impl<S: Sender> DeliveryWorker<S> {
         let mut endpoints: HashMap<String, Endpoint> = HashMap::new();
         let mut running: JoinSet<Finished> = JoinSet::new();
         let mut claim_failing = false;
+        // A claim that leaves out busy endpoints may read their whole backlog to find nothing
+        // else (the targets are not in the due index): after one that found less than a full
+        // batch, the next such claim waits for the poll interval, like any new delivery does.
+        let mut skipping_claim_after: Option<Instant> = None;
         while !*stop.borrow() {
             while let Some(done) = running.try_join_next() {
                 worker.finished(&mut endpoints, done);
@@ -144,7 +148,8 @@ impl<S: Sender> DeliveryWorker<S> {
             let room = settings.max_in_flight.saturating_sub(running.len()).min(BATCH);
             let mut started = 0;
             let mut claimed_all = false;
-            if room > 0 && !shared_blocked {
+            let skipping_waits = !blocked.is_empty() && skipping_claim_after.is_some_and(|at| now < at);
+            if room > 0 && !shared_blocked && !skipping_waits {
                 let at = worker.clock.now();
                 let lease_until = at.plus_seconds(settings.lease_secs as i64);
                 let lease_ends = Instant::now() + Duration::from_secs(settings.lease_secs);
@@ -155,6 +160,9 @@ impl<S: Sender> DeliveryWorker<S> {
                             claim_failing = false;
                         }
                         claimed_all = claimed.len() == room;
+                        if !blocked.is_empty() {
+                            skipping_claim_after = (!claimed_all).then(|| now + poll);
+                        }
                         for d in claimed {
                             let key = worker.sender.endpoint(&d.target).unwrap_or_default().to_owned();
                             let endpoint = endpoints.entry(key.clone()).or_default();
@@ -198,7 +206,7 @@ impl<S: Sender> DeliveryWorker<S> {
     /// Releases claimed deliveries that will not be attempted now, without counting an attempt.
     async fn give_back(&self, deliveries: Vec<Delivery>) {
         for d in deliveries {
-            if let Err(e) = self.store.release_delivery(&d.id).await {
+            if let Err(e) = self.store.release_delivery(&d.id, self.clock.now()).await {
                 tracing::warn!(error = %e, delivery = %d.id, "cannot release a delivery; it is retried when its lease expires");
             }
         }

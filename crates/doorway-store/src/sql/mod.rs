@@ -87,12 +87,13 @@ pub(crate) mod values;
 mod verification;
 
 /// Claiming due deliveries, except those to the targets in `$5` (a JSON array of strings).
-/// On PostgreSQL several instances claim at once, so rows another worker is claiming are
-/// skipped; SQLite has a single writer and no `SKIP LOCKED`.
+/// A claimed row is next due when its lease ends, so rows in flight leave the due range of the
+/// index (the claim does not read them again). On PostgreSQL several instances claim at once,
+/// so rows another worker is claiming are skipped; SQLite has a single writer and no `SKIP LOCKED`.
 macro_rules! claim_sql {
     ($skipped:literal, $lock:literal) => {
         concat!(
-            "UPDATE deliveries SET claimed_until = $1, attempts = attempts + 1
+            "UPDATE deliveries SET claimed_until = $1, next_attempt_at = $1, attempts = attempts + 1
              WHERE id IN (SELECT id FROM deliveries
                  WHERE status = 'pending' AND kind = $2 AND next_attempt_at <= $3
                    AND (claimed_until IS NULL OR claimed_until < $3)

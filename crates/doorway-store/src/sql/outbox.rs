@@ -49,12 +49,13 @@ macro_rules! outbox {
                 rows.into_iter().map(Delivery::try_from).collect()
             }
 
-            async fn release_delivery(&self, delivery_id: &str) -> StoreResult<()> {
+            async fn release_delivery(&self, delivery_id: &str, now: Timestamp) -> StoreResult<()> {
                 exec!(
                     self,
-                    "UPDATE deliveries SET claimed_until = NULL, attempts = attempts - 1
+                    "UPDATE deliveries SET claimed_until = NULL, next_attempt_at = $2, attempts = attempts - 1
                      WHERE id = $1 AND status = 'pending' AND claimed_until IS NOT NULL",
                     delivery_id,
+                    now.millis(),
                 )?;
                 Ok(())
             }
@@ -78,18 +79,18 @@ macro_rules! outbox {
                     &a.error,
                 )?;
                 let (status, next, delivered_at) = match outcome {
-                    AttemptOutcome::Delivered => (DeliveryStatus::Delivered, None, Some(a.at.millis())),
-                    AttemptOutcome::RetryAt(t) => (DeliveryStatus::Pending, Some(t.millis()), None),
-                    AttemptOutcome::Dead => (DeliveryStatus::Dead, None, None),
+                    AttemptOutcome::Delivered => (DeliveryStatus::Delivered, a.at, Some(a.at.millis())),
+                    AttemptOutcome::RetryAt(t) => (DeliveryStatus::Pending, t, None),
+                    AttemptOutcome::Dead => (DeliveryStatus::Dead, a.at, None),
                 };
                 exec!(
                     tx,
-                    "UPDATE deliveries SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at),
+                    "UPDATE deliveries SET status = $2, next_attempt_at = $3,
                          delivered_at = $4, last_error = $5, claimed_until = NULL
                      WHERE id = $1",
                     &a.delivery_id,
                     status.as_str(),
-                    next,
+                    next.millis(),
                     delivered_at,
                     error,
                 )?;

@@ -22,7 +22,7 @@ async fn claims_leave_out_skipped_targets_and_releases_do_not_count(engine: Engi
     let claimed = store.claim_deliveries_except(DeliveryKind::Webhook, t(1_000), t(2_000), 10, &skip).await.unwrap();
     assert_eq!(claimed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["dlv_fine"]);
 
-    store.release_delivery("dlv_fine").await.unwrap();
+    store.release_delivery("dlv_fine", t(1_000)).await.unwrap();
     let again = store.claim_deliveries(DeliveryKind::Webhook, t(1_000), t(2_000), 10).await.unwrap();
     let mut again: Vec<(&str, i64)> = again.iter().map(|d| (d.id.as_str(), d.attempts)).collect();
     again.sort();
@@ -87,7 +87,11 @@ async fn claims_hold_a_lease_and_skip_what_is_not_due(engine: Engine) {
 
     let first = store.claim_deliveries(DeliveryKind::Webhook, t(1_000), t(2_000), 1).await.unwrap();
     assert_eq!(first.len(), 1);
-    assert_eq!((first[0].id.as_str(), first[0].attempts, first[0].claimed_until), ("dlv_1", 1, Some(t(2_000))));
+    assert_eq!(
+        (first[0].id.as_str(), first[0].attempts, first[0].claimed_until, first[0].next_attempt_at),
+        ("dlv_1", 1, Some(t(2_000)), t(2_000)),
+        "due again when its lease ends"
+    );
     let second = store.claim_deliveries(DeliveryKind::Webhook, t(1_000), t(2_000), 10).await.unwrap();
     assert_eq!(
         second.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
@@ -140,7 +144,7 @@ async fn finished_attempts_move_the_delivery_on(engine: Engine) {
         (DeliveryStatus::Pending, t(9_000), None, Some("HTTP 503"))
     );
     let gone = by_id("dlv_dead");
-    assert_eq!((gone.status, gone.next_attempt_at), (DeliveryStatus::Dead, t(100)));
+    assert_eq!((gone.status, gone.next_attempt_at), (DeliveryStatus::Dead, t(1_100)), "its last attempt");
 
     assert_eq!(store.delivery_attempts("dlv_retry").await.unwrap(), vec![retry]);
     assert_eq!(store.delivery_attempts("dlv_dead").await.unwrap(), vec![dead]);
