@@ -3,6 +3,7 @@
 mod admin_auth;
 pub mod admission;
 mod client_info;
+pub mod connections;
 mod contracts;
 mod cookies;
 mod cors;

@@ -44,6 +44,8 @@ pub struct Settings {
     pub session_cache_ms: u64,
     /// How many requests are served at once, and how many may wait (then 503 + Retry-After).
     pub admission: crate::admission::AdmissionSettings,
+    /// How many connections are open at once, and how long a request head may take.
+    pub connections: crate::connections::ConnectionSettings,
     /// The longest `/readyz` takes: a database that has not answered by then is reported 503.
     pub readiness_timeout_ms: u64,
     /// The URL clients reach Doorway at; issuer and links are built from it.
@@ -174,6 +176,7 @@ impl Default for Settings {
             database_max_connections: 16,
             session_cache_ms: 2000,
             admission: crate::admission::AdmissionSettings::default(),
+            connections: crate::connections::ConnectionSettings::default(),
             readiness_timeout_ms: 1000,
             public_url: None,
             admin_token: None,
@@ -363,6 +366,7 @@ impl Settings {
             out.push("webhook_delivery.lease_secs: must be longer than timeout_ms, or another worker may send the same delivery twice".to_owned());
         }
         out.extend(self.admission.problems());
+        out.extend(self.connections.problems());
         for (key, message) in self.password_hashing.problems() {
             out.push(format!("password_hashing.{key}: {message}"));
         }

@@ -159,7 +159,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let s = &self.state;
         let mail = match &s.settings.smtp {
             Some(smtp) => format!("mail goes out through {}", redact_url(&smtp.url)),
@@ -205,13 +205,10 @@ impl Application {
             }));
         }
         let app = router(self.state.clone());
-        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        crate::connections::serve(self.listener, app, &self.state.settings.connections, shutdown).await;
         // Deliveries in flight finish; anything not finished is retried by the next start.
         let _ = stop.send(true);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(15), futures_util::future::join_all(workers)).await;
-        served
     }
 }
 

@@ -428,10 +428,8 @@ async fn serve(settings: Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match app.run_until(shutdown_signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
+    app.run_until(shutdown_signal()).await;
+    ExitCode::SUCCESS
 }
 
 async fn project(settings: Settings, cmd: ProjectCommand) -> ExitCode {

@@ -16,6 +16,7 @@ mod aufy_companions;
 mod bot_protection;
 mod browser_security;
 mod common_passwords;
+mod connections;
 mod contracts;
 mod cors;
 mod cors_browser;
