@@ -2,6 +2,7 @@
 //! front of it. Past both, or after waiting `queue_timeout_ms` in the queue, a request is
 //! answered 503 with `Retry-After` in its contract's format, at once, instead of piling up
 //! in the database pool's queue until every client times out (and memory grows with them).
+//! Requests on a connection taken past `connections.max_connections` are refused the same way.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +14,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
+
+use crate::connections::OverConnectionLimit;
 
 /// What a shed request reads, in every contract.
 const BUSY_MESSAGE: &str = "The server is busy; please retry shortly";
@@ -79,6 +82,9 @@ pub(crate) async fn admit(State(admission): State<Admission>, req: Request, next
         return next.run(req).await;
     }
     let inner = &admission.0;
+    if req.extensions().get::<OverConnectionLimit>().is_some_and(|over| over.0) {
+        return shed(path);
+    }
     let permit = match inner.slots.try_acquire() {
         Ok(permit) => Some(permit),
         Err(_) if inner.queued.fetch_add(1, Ordering::AcqRel) < inner.max_queued => {
@@ -93,13 +99,15 @@ pub(crate) async fn admit(State(admission): State<Admission>, req: Request, next
     };
     match permit {
         Some(_permit) => next.run(req).await,
-        None => {
-            metrics::counter!("doorway_requests_shed_total").increment(1);
-            let contract = crate::contracts::contract_for(path);
-            let mut response =
-                contract.refuse(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", BUSY_MESSAGE.to_owned());
-            crate::errors::set_retry_headers(&mut response, Some(RETRY_AFTER_SECS), None);
-            response
-        }
+        None => shed(path),
     }
+}
+
+/// 503 with `Retry-After`, in the format of the contract owning `path`.
+fn shed(path: &str) -> Response {
+    metrics::counter!("doorway_requests_shed_total").increment(1);
+    let contract = crate::contracts::contract_for(path);
+    let mut response = contract.refuse(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", BUSY_MESSAGE.to_owned());
+    crate::errors::set_retry_headers(&mut response, Some(RETRY_AFTER_SECS), None);
+    response
 }

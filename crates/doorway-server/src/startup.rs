@@ -25,6 +25,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::admission::{Admission, admit};
+use crate::connections::body_deadline;
 use crate::contracts::{self, refuse_disabled};
 use crate::cors::{Cors, cors};
 use crate::errors::{
@@ -236,6 +237,11 @@ fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), refuse_disabled))
         .layer(from_fn(contract_errors))
         .layer(from_fn_with_state(state.clone(), refuse_cross_site))
+        // Inside admission: the body's time counts from when the request holds a slot.
+        .layer(from_fn_with_state(
+            Duration::from_millis(state.settings.connections.body_read_timeout_ms),
+            body_deadline,
+        ))
         // Inside CORS, so a shed request's 503 carries its CORS headers; in its contract's format.
         .layer(from_fn_with_state(Admission::new(&state.settings.admission), admit))
         // Outermost, so every answer of a project route carries its CORS headers, refusals too.

@@ -1,7 +1,10 @@
 //! Connection bounds: a request head that does not arrive within
 //! `connections.header_read_timeout_ms` closes its connection (slowloris), an idle keep-alive
-//! connection closes after the same time, and past `connections.max_connections` a new client
-//! is not served until an open connection closes. Engine-independent, so SQLite only.
+//! connection closes after the same time, a body that does not arrive whole within
+//! `connections.body_read_timeout_ms` is answered 408 in its contract's format (freeing its
+//! admission slot), and past `connections.max_connections` a request is refused 503 at once,
+//! then (past a quarter more) a new client waits until a connection closes. Engine-independent,
+//! so SQLite only.
 
 use std::time::{Duration, Instant};
 
@@ -54,11 +57,20 @@ async fn a_head_that_trickles_in_or_never_comes_closes_its_connection() {
     assert_eq!(app.bare_client().get(app.url("/healthz")).send().await.unwrap().status(), 200);
 }
 
+/// Sends one request on a new connection and reads the answer until the server closes it.
+async fn one_request(app: &TestApp, path: &str) -> String {
+    let mut stream = connect(app).await;
+    let head = format!("GET {path} HTTP/1.1\r\nHost: doorway.test\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    until_closed(&mut stream, Duration::from_secs(5)).await.0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_connection_limit_clients_wait_until_one_closes() {
+async fn past_the_connection_limit_requests_are_refused_503_then_clients_wait() {
+    // Two served; past them, 2 / 4 + 1 = 1 connection at a time is taken only to refuse.
     let app = TestApp::builder(Backend::Sqlite).configure(|s| s.connections.max_connections = 2).spawn().await;
 
-    // Two clients hold both connections (each served once, kept alive).
+    // Two clients hold both serving connections (each served once, kept alive).
     let mut holders = Vec::new();
     for _ in 0..2 {
         let mut stream = connect(&app).await;
@@ -69,18 +81,71 @@ async fn past_the_connection_limit_clients_wait_until_one_closes() {
         holders.push(stream);
     }
 
-    // A third connects (the kernel queues it) but is not served while both are open.
-    let mut third = connect(&app).await;
-    third.write_all(HEALTHZ.as_bytes()).await.unwrap();
-    let mut buf = [0u8; 512];
-    let waited = tokio::time::timeout(Duration::from_millis(500), third.read(&mut buf)).await;
-    assert!(waited.is_err(), "served past the limit: {waited:?}");
+    // A third is answered at once: 503, Retry-After, the contract's format; then closed.
+    let refused = one_request(&app, "/api/auth/me").await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.to_ascii_lowercase().contains("retry-after: 1"), "{refused}");
+    assert!(refused.contains(r#""code":"SERVICE_UNAVAILABLE""#), "{refused}");
+    let aufy = one_request(&app, "/api/auth/whoami").await;
+    assert!(aufy.starts_with("HTTP/1.1 503") && aufy.contains("application/problem+json"), "{aufy}");
+    // Probes are still answered: the instance is alive.
+    assert!(one_request(&app, "/healthz").await.starts_with("HTTP/1.1 200 OK"));
 
-    // One closes: the third is accepted and answered.
+    // A silent client takes the one refusing connection; the next waits to be accepted.
+    let _silent = connect(&app).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut waiting = connect(&app).await;
+    waiting.write_all(HEALTHZ.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 512];
+    let waited = tokio::time::timeout(Duration::from_millis(500), waiting.read(&mut buf)).await;
+    assert!(waited.is_err(), "accepted past both limits: {waited:?}");
+
+    // A serving connection closes: the waiting client is served.
     drop(holders.pop());
-    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+    let n = tokio::time::timeout(Duration::from_secs(5), waiting.read(&mut buf))
         .await
         .expect("served once a connection closed")
         .unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200 OK"));
+}
+
+/// Sends a head announcing 100 bytes of body and a few of them; returns the answer's head and body.
+async fn trickled_body(app: &TestApp, path: &str) -> (String, Duration) {
+    let mut stream = connect(app).await;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: doorway.test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\""
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("the server should have answered the unfinished body")
+        .unwrap();
+    (String::from_utf8_lossy(&buf[..n]).into_owned(), started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_trickles_in_is_answered_408_and_frees_its_slot() {
+    let app = TestApp::builder(Backend::Sqlite)
+        .configure(|s| {
+            s.connections.body_read_timeout_ms = 300;
+            s.admission.max_in_flight = 1;
+            s.admission.max_queued = 0;
+        })
+        .spawn()
+        .await;
+
+    let (native, after) = trickled_body(&app, "/api/auth/sign-up").await;
+    assert!(native.starts_with("HTTP/1.1 408"), "{native}");
+    assert!(after >= Duration::from_millis(250), "answered after {after:?}, before the deadline");
+    assert!(native.contains(r#""success":false"#) && native.contains(r#""code":"REQUEST_TIMEOUT""#), "{native}");
+
+    let (aufy, _) = trickled_body(&app, "/api/auth/signin").await;
+    assert!(aufy.starts_with("HTTP/1.1 408"), "{aufy}");
+    assert!(aufy.contains("application/problem+json") && aufy.contains(r#""status":408"#), "{aufy}");
+
+    // The one admission slot is free again.
+    let served = app.bare_client().get(app.url("/api/auth/me")).send().await.unwrap();
+    assert_eq!(served.status(), 401);
 }
