@@ -29,7 +29,9 @@
 #   HASH_SECONDS=8       raw hash-rate probe, the password-signup limit
 #   SCENARIO=flows       flows (default) | scale (ENGINE=postgres: each flow on 1, then 2
 #                        instances on one database, CLIENTS split between them, every event
-#                        sent to the provider's webhook receiver and counted) | overload
+#                        sent to the provider's webhook receiver and counted; with SPLIT_CORES=1,
+#                        the default, each instance gets cores/instances runtime and hashing
+#                        threads) | overload
 #                        (each flow at RATE_FACTOR x its rate measured just before, open loop,
 #                        plus 64 closed-loop clients on a restarted server for VmHWM; a webhook to the fake provider
 #                        counts deliveries; rows and deliveries are checked after the run)
@@ -60,6 +62,7 @@ PREP="${PREP:-$DURATION}"
 LIMITS="${LIMITS:-1}"
 HASH_SECONDS="${HASH_SECONDS:-8}"
 RATE_FACTOR="${RATE_FACTOR:-4}"
+SPLIT_CORES="${SPLIT_CORES:-1}"
 OVERLOAD_CLIENTS="${OVERLOAD_CLIENTS:-64}"
 OVERLOAD_TIMEOUT="${OVERLOAD_TIMEOUT:-10}"
 BENCH_TARGET="$ROOT/target/bench"
@@ -275,9 +278,14 @@ for run in $(seq "$RUNS"); do
         for n in 1 2; do
           db="$(new_db "${name}_x$n")"
           urls=()
+          # Each instance sized to its share of the cores, as instances on machines of their own
+          # would be (SPLIT_CORES=0: every instance uses every core).
+          share="$(( $(nproc) / n > 0 ? $(nproc) / n : 1 ))"
+          sized=()
+          [[ "$SPLIT_CORES" == 1 ]] && sized=(TOKIO_WORKER_THREADS="$share" DOORWAY_PASSWORD_HASHING__THREADS="$share")
           for i in $(seq "$n"); do
             webhook_config "$WORK/$name/x$n-s$i"
-            start_server "$db" "$WORK/$name/x$n-s$i"
+            start_server "$db" "$WORK/$name/x$n-s$i" "${sized[@]}"
             urls+=(--url "$STARTED_URL")
           done
           log "run $run/$RUNS: $flow on $n instance(s), one PostgreSQL, $CLIENTS clients"
