@@ -88,7 +88,7 @@ pub(crate) async fn serve(
     let mut make_service = app.into_make_service_with_connect_info::<SocketAddr>();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (slot, over_limit) = tokio::select! {
+        let (mut slot, mut over_limit) = tokio::select! {
             slot = next_slot(&slots, &refusals) => slot,
             () = &mut shutdown => break,
         };
@@ -102,6 +102,10 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // A serving slot may have freed while this one waited to accept.
+        if over_limit && let Ok(serving) = slots.clone().try_acquire_owned() {
+            (slot, over_limit) = (serving, false);
+        }
         // Answers are written whole; waiting to coalesce them only adds latency.
         let _ = stream.set_nodelay(true);
         let Ok(()) = poll_fn(|cx| Service::<SocketAddr>::poll_ready(&mut make_service, cx)).await;
