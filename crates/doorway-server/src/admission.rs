@@ -103,11 +103,17 @@ pub(crate) async fn admit(State(admission): State<Admission>, req: Request, next
     }
 }
 
+/// Marks a shed request's answer: it is counted, not logged one by one (a flood would
+/// otherwise write a warning per request it was spared).
+#[derive(Clone, Copy)]
+pub(crate) struct Shed;
+
 /// 503 with `Retry-After`, in the format of the contract owning `path`.
 fn shed(path: &str) -> Response {
     metrics::counter!("doorway_requests_shed_total").increment(1);
     let contract = crate::contracts::contract_for(path);
     let mut response = contract.refuse(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", BUSY_MESSAGE.to_owned());
     crate::errors::set_retry_headers(&mut response, Some(RETRY_AFTER_SECS), None);
+    response.extensions_mut().insert(Shed);
     response
 }

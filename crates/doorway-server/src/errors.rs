@@ -66,6 +66,9 @@ pub async fn log_failures(req: Request, next: axum::middleware::Next) -> Respons
         Some(InternalCause(cause)) => {
             tracing::error!(status = status.as_u16(), request_id, error = %cause, "request failed unexpectedly");
         }
+        None if response.extensions().get::<crate::admission::Shed>().is_some() => {
+            tracing::debug!(status = status.as_u16(), request_id, "shed: the server is busy");
+        }
         None if status.is_server_error() => {
             tracing::warn!(status = status.as_u16(), request_id, "answered with a server error");
         }
