@@ -116,7 +116,7 @@ impl<S: Sender> DeliveryWorker<S> {
         // A claim that leaves out busy endpoints may read their whole backlog to find nothing
         // else (the targets are not in the due index): after one that found less than a full
         // batch, the next such claim waits for the poll interval, like any new delivery does.
-        let mut skipping_claim_after: Option<Instant> = None;
+        let mut skipping_claim_not_before: Option<Instant> = None;
         while !*stop.borrow() {
             while let Some(done) = running.try_join_next() {
                 worker.finished(&mut endpoints, done);
@@ -148,8 +148,8 @@ impl<S: Sender> DeliveryWorker<S> {
             let room = settings.max_in_flight.saturating_sub(running.len()).min(BATCH);
             let mut started = 0;
             let mut claimed_all = false;
-            let skipping_waits = !blocked.is_empty() && skipping_claim_after.is_some_and(|at| now < at);
-            if room > 0 && !shared_blocked && !skipping_waits {
+            let skipping_claim_waits = !blocked.is_empty() && skipping_claim_not_before.is_some_and(|at| now < at);
+            if room > 0 && !shared_blocked && !skipping_claim_waits {
                 let at = worker.clock.now();
                 let lease_until = at.plus_seconds(settings.lease_secs as i64);
                 let lease_ends = Instant::now() + Duration::from_secs(settings.lease_secs);
@@ -161,7 +161,7 @@ impl<S: Sender> DeliveryWorker<S> {
                         }
                         claimed_all = claimed.len() == room;
                         if !blocked.is_empty() {
-                            skipping_claim_after = (!claimed_all).then(|| now + poll);
+                            skipping_claim_not_before = (!claimed_all).then(|| now + poll);
                         }
                         for d in claimed {
                             let key = worker.sender.endpoint(&d.target).unwrap_or_default().to_owned();
