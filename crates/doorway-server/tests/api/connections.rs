@@ -149,3 +149,26 @@ async fn a_body_that_trickles_in_is_answered_408_and_frees_its_slot() {
     let served = app.bare_client().get(app.url("/api/auth/me")).send().await.unwrap();
     assert_eq!(served.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_stops_accepting_and_lets_a_request_in_flight_finish() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    let body = r#"{"email":"late@example.com","password":"Late-Signup-2026!","name":"Late"}"#;
+    let (first, rest) = body.split_at(10);
+    let mut stream = connect(&app).await;
+    let head = format!(
+        "POST /api/auth/sign-up HTTP/1.1\r\nHost: doorway.test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    app.stop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let address = app.address.trim_start_matches("http://");
+    assert!(TcpStream::connect(address).await.is_err(), "still accepting after the shutdown began");
+
+    stream.write_all(rest.as_bytes()).await.unwrap();
+    let (answer, _) = until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "the request in flight was answered: {answer:?}");
+}
