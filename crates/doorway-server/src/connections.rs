@@ -171,13 +171,16 @@ pub(crate) async fn body_deadline(State(timeout): State<Duration>, req: Request,
         req.map(|inner| Body::new(Deadline { inner, timer: Box::pin(tokio::time::sleep(timeout)), expired: flag }));
     let response = next.run(req).await;
     if expired.load(Ordering::Relaxed) {
-        return contract.refuse(
-            StatusCode::REQUEST_TIMEOUT,
-            "REQUEST_TIMEOUT",
-            format!("The request body did not arrive within {} s", timeout.as_secs_f64()),
-        );
+        return contract.refuse(StatusCode::REQUEST_TIMEOUT, BODY_TIMEOUT_CODE, body_timeout_message(timeout));
     }
     response
+}
+
+/// The error code of a body that came too slowly, in every contract.
+pub(crate) const BODY_TIMEOUT_CODE: &str = "REQUEST_TIMEOUT";
+
+pub(crate) fn body_timeout_message(timeout: Duration) -> String {
+    format!("The request body did not arrive within {} s", timeout.as_secs_f64())
 }
 
 /// A body that fails once its timer has run out while a frame is still awaited.

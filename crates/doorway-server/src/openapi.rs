@@ -165,11 +165,11 @@ fn replyke_details() -> utoipa::openapi::schema::Schema {
 /// place: the layers that answer them (`errors::contract_errors`, `same_origin`, the body limit)
 /// are the same for every route, so each operation gets them here instead of in its annotation.
 ///  - every operation with a body: 400 (unparsable JSON, when not documented more precisely),
-///    413 (over 64 KiB) and 415 (not JSON);
+///    408 (the body came too slowly), 413 (over 64 KiB) and 415 (not JSON);
 ///  - every POST: 403 `CROSS_SITE_REQUEST` (cookies from a foreign origin);
 ///  - every operation: 500;
 ///  - an error status documented without a body gets the contract's error schema;
-///  - the refusals a layer answers (413, 403, 500, 503) carry the contract's real body as their
+///  - the refusals a layer answers (408, 413, 403, 500, 503) carry the contract's real body as their
 ///    example.
 pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
     use utoipa::openapi::{RefOr, Response};
@@ -206,6 +206,12 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
             // as the example (400 and 415 come from each handler's own body reader: no example).
             let error = |status: StatusCode, description: &str| -> RefOr<Response> {
                 let example = match status {
+                    StatusCode::REQUEST_TIMEOUT => Some((
+                        crate::connections::BODY_TIMEOUT_CODE,
+                        crate::connections::body_timeout_message(std::time::Duration::from_millis(
+                            crate::connections::ConnectionSettings::default().body_read_timeout_ms,
+                        )),
+                    )),
                     StatusCode::PAYLOAD_TOO_LARGE => Some((
                         "PAYLOAD_TOO_LARGE",
                         format!("The body is larger than {} KiB", crate::errors::MAX_BODY_BYTES / 1024),
@@ -250,6 +256,12 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
                 responses
                     .entry("400".into())
                     .or_insert_with(|| error(StatusCode::BAD_REQUEST, "The body is not valid JSON"));
+                responses.entry("408".into()).or_insert_with(|| {
+                    error(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "The body did not arrive whole within `connections.body_read_timeout_ms`",
+                    )
+                });
                 responses
                     .entry("413".into())
                     .or_insert_with(|| error(StatusCode::PAYLOAD_TOO_LARGE, "The body is over 64 KiB"));
