@@ -256,11 +256,24 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
                 responses
                     .entry("400".into())
                     .or_insert_with(|| error(StatusCode::BAD_REQUEST, "The body is not valid JSON"));
-                responses.entry("408".into()).or_insert_with(|| {
-                    error(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "The body did not arrive whole within `connections.body_read_timeout_ms`",
-                    )
+                let late = "The body did not arrive whole within `connections.body_read_timeout_ms`";
+                responses.entry("408".into()).or_insert_with(|| match tag {
+                    // The hosted pages refuse with a page.
+                    "pages" => RefOr::T(
+                        ResponseBuilder::new()
+                            .description(late)
+                            .content(
+                                "text/html",
+                                ContentBuilder::new()
+                                    .schema(Some(
+                                        utoipa::openapi::ObjectBuilder::new()
+                                            .schema_type(utoipa::openapi::schema::Type::String),
+                                    ))
+                                    .build(),
+                            )
+                            .build(),
+                    ),
+                    _ => error(StatusCode::REQUEST_TIMEOUT, late),
                 });
                 responses
                     .entry("413".into())

@@ -1,9 +1,10 @@
 //! Connection bounds: a request head that does not arrive within
 //! `connections.header_read_timeout_ms` closes its connection (slowloris), an idle keep-alive
 //! connection closes after the same time, a body that does not arrive whole within
-//! `connections.body_read_timeout_ms` is answered 408 in its contract's format (freeing its
-//! admission slot), and past `connections.max_connections` a request is refused 503 at once,
-//! then (past a quarter more) a new client waits until a connection closes. Engine-independent,
+//! `connections.body_read_timeout_ms` is answered 408 in its contract's format (a page on the
+//! hosted pages), freeing its admission slot, and past `connections.max_connections` a request
+//! is refused 503 at once, then (past a quarter more) a new client waits until a connection
+//! closes; a shutdown stops accepting and lets a request in flight finish. Engine-independent,
 //! so SQLite only.
 
 use std::time::{Duration, Instant};
@@ -109,11 +110,13 @@ async fn past_the_connection_limit_requests_are_refused_503_then_clients_wait() 
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200 OK"));
 }
 
+const JSON: &str = "application/json";
+
 /// Sends a head announcing 100 bytes of body and a few of them; returns the answer's head and body.
-async fn trickled_body(app: &TestApp, path: &str) -> (String, Duration) {
+async fn trickled_body(app: &TestApp, path: &str, content_type: &str) -> (String, Duration) {
     let mut stream = connect(app).await;
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: doorway.test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\""
+        "POST {path} HTTP/1.1\r\nHost: doorway.test\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\n\r\n{{\"email\""
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     let started = Instant::now();
@@ -136,14 +139,18 @@ async fn a_body_that_trickles_in_is_answered_408_and_frees_its_slot() {
         .spawn()
         .await;
 
-    let (native, after) = trickled_body(&app, "/api/auth/sign-up").await;
+    let (native, after) = trickled_body(&app, "/api/auth/sign-up", JSON).await;
     assert!(native.starts_with("HTTP/1.1 408"), "{native}");
     assert!(after >= Duration::from_millis(250), "answered after {after:?}, before the deadline");
     assert!(native.contains(r#""success":false"#) && native.contains(r#""code":"REQUEST_TIMEOUT""#), "{native}");
 
-    let (aufy, _) = trickled_body(&app, "/api/auth/signin").await;
+    let (aufy, _) = trickled_body(&app, "/api/auth/signin", JSON).await;
     assert!(aufy.starts_with("HTTP/1.1 408"), "{aufy}");
     assert!(aufy.contains("application/problem+json") && aufy.contains(r#""status":408"#), "{aufy}");
+
+    // A hosted page refuses with a page.
+    let (page, _) = trickled_body(&app, "/ui/forgot-password", "application/x-www-form-urlencoded").await;
+    assert!(page.starts_with("HTTP/1.1 408") && page.contains("text/html"), "{page}");
 
     // The one admission slot is free again.
     let served = app.bare_client().get(app.url("/api/auth/me")).send().await.unwrap();
