@@ -3,11 +3,11 @@
 //! `Retry-After` (in its contract's format; probes are still answered) and close, and beyond
 //! those new clients wait in the kernel's accept queue until one closes. A flood of clients thus
 //! gets prompt refusals and costs a bounded amount of memory (each open connection holds its
-//! buffers and task). Each
-//! request head must arrive within `header_read_timeout_ms`, which is also how long an idle
-//! keep-alive connection is kept, and its body within `body_read_timeout_ms` of being admitted:
-//! a client that trickles its headers or body, or opens connections and sends nothing
-//! (slowloris), holds neither a connection nor an admission slot for ever.
+//! buffers and task). Each request head must arrive within `header_read_timeout_ms`, which is
+//! also how long an idle keep-alive connection is kept, and its body within
+//! `body_read_timeout_ms` of being admitted: a client that trickles its headers or body, or
+//! opens connections and sends nothing (slowloris), holds neither a connection nor an admission
+//! slot for ever.
 
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
