@@ -4,8 +4,8 @@
 //! `connections.body_read_timeout_ms` is answered 408 in its contract's format (a page on the
 //! hosted pages), freeing its admission slot, and past `connections.max_connections` a request
 //! is refused 503 at once, then (past a quarter more) a new client waits until a connection
-//! closes; a shutdown stops accepting and lets a request in flight finish. Engine-independent,
-//! so SQLite only.
+//! closes; a shutdown stops accepting and lets a request in flight finish. The timeouts and
+//! the shutdown are engine-independent, so SQLite only.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::harness::{Backend, TestApp};
+use crate::on_both_backends;
+
+// The documented refusals (503 past the limit, 408) on both engines, like every documented status.
+on_both_backends!(
+    past_the_connection_limit_requests_are_refused_503_then_clients_wait,
+    a_body_that_trickles_in_is_answered_408_and_frees_its_slot,
+);
 
 async fn connect(app: &TestApp) -> TcpStream {
     TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap()
@@ -66,10 +73,9 @@ async fn one_request(app: &TestApp, path: &str) -> String {
     until_closed(&mut stream, Duration::from_secs(5)).await.0
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_connection_limit_requests_are_refused_503_then_clients_wait() {
+async fn past_the_connection_limit_requests_are_refused_503_then_clients_wait(backend: Backend) {
     // Two served; past them, 2 / 4 + 1 = 1 connection at a time is taken only to refuse.
-    let app = TestApp::builder(Backend::Sqlite).configure(|s| s.connections.max_connections = 2).spawn().await;
+    let app = TestApp::builder(backend).configure(|s| s.connections.max_connections = 2).spawn().await;
 
     // Two clients hold both serving connections (each served once, kept alive).
     let mut holders = Vec::new();
@@ -128,9 +134,8 @@ async fn trickled_body(app: &TestApp, path: &str, content_type: &str) -> (String
     (String::from_utf8_lossy(&buf[..n]).into_owned(), started.elapsed())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_that_trickles_in_is_answered_408_and_frees_its_slot() {
-    let app = TestApp::builder(Backend::Sqlite)
+async fn a_body_that_trickles_in_is_answered_408_and_frees_its_slot(backend: Backend) {
+    let app = TestApp::builder(backend)
         .configure(|s| {
             s.connections.body_read_timeout_ms = 300;
             s.admission.max_in_flight = 1;
