@@ -21,6 +21,18 @@ pub(crate) fn store_error(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// A deferred insert that clashes is a bug, not a conflict for a flow to answer (an email
+/// taken, say): on PostgreSQL it is reported by a later statement, whose caller must not read it
+/// as its own.
+pub(crate) fn deferred_error(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict { key } => {
+            StoreError::unexpected(std::io::Error::other(format!("a deferred insert clashed on {key}")))
+        }
+        other => other,
+    }
+}
+
 /// Whether a driver error means "the database cannot serve now" rather than a bug.
 fn outage(e: &sqlx::Error) -> Option<Outage> {
     match e {

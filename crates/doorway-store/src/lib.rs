@@ -5,6 +5,7 @@
 
 mod errors;
 mod key_sealing;
+mod postgres;
 mod rows;
 mod sql;
 mod sqlite;

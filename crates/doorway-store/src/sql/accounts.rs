@@ -179,7 +179,7 @@ macro_rules! accounts {
             }
 
             async fn insert_password(&mut self, user_id: &str, phc: &str, now: Timestamp) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO password_credentials (user_id, phc, created_at, updated_at) VALUES ($1, $2, $3, $3)",
                     user_id,
@@ -251,7 +251,7 @@ macro_rules! accounts {
                 role: &str,
                 now: Timestamp,
             ) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
                     organization_id,
@@ -263,7 +263,7 @@ macro_rules! accounts {
             }
 
             async fn insert_workspace(&mut self, w: &Workspace) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)",
                     &w.id,
@@ -283,7 +283,7 @@ macro_rules! accounts {
             }
 
             async fn insert_terms_acceptance(&mut self, user_id: &str, version: &str, now: Timestamp) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)",
                     user_id,

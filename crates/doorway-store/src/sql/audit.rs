@@ -48,7 +48,7 @@ macro_rules! audit {
         #[async_trait]
         impl AuditTx for $tx {
             async fn insert_audit(&mut self, a: &AuditEntry) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO audit_log (id, project_id, at, action, outcome, method, user_id, ip, user_agent, detail)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

@@ -16,6 +16,7 @@ use doorway_core::store::{Outage, Store, StoreError, StoreResult, StoreTx};
 use crate::ConnectError;
 use crate::errors::store_error;
 use crate::key_sealing::{self, MasterKey};
+use crate::postgres::PgTxConn;
 use crate::sqlite::{self, FromSqlite, SqliteReaders, SqliteTxConn, SqliteWriter};
 use values::Value;
 
@@ -24,6 +25,15 @@ use values::Value;
 macro_rules! exec {
     ($on:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
         $on.exec($sql, vec![$($crate::sql::values::Value::from($bind)),*]).await
+    };
+}
+
+/// An insert on the transaction `$on` whose outcome the flow does not wait for: on PostgreSQL it
+/// is sent with the next statement (see `crate::postgres`), so a clash is reported there as
+/// unexpected. Never for a write whose conflict a flow answers.
+macro_rules! defer {
+    ($on:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $on.defer($sql, vec![$($crate::sql::values::Value::from($bind)),*]).await
     };
 }
 
@@ -222,7 +232,7 @@ macro_rules! engine {
 }
 
 engine!(SqliteStore, SqliteTx, Arc<SqliteReaders>, SqliteWriter, SqliteTxConn, "sqlite");
-engine!(PgStore, PgTx, sqlx::PgPool, sqlx::PgPool, sqlx::Transaction<'static, sqlx::Postgres>, "postgres");
+engine!(PgStore, PgTx, sqlx::PgPool, sqlx::PgPool, PgTxConn, "postgres");
 
 // Every statement runs inline (see `crate::sqlite`): these are `async` only to share the
 // aggregates' code with PostgreSQL.
@@ -254,6 +264,12 @@ impl SqliteTx {
         sqlite::exec(self.conn.conn()?, sql, &values)
     }
 
+    /// Inline like every SQLite statement (nothing to save by waiting), its errors reported as
+    /// PostgreSQL reports them.
+    async fn defer(&mut self, sql: &str, values: Vec<Value>) -> StoreResult<()> {
+        sqlite::exec(self.conn.conn()?, sql, &values).map(drop).map_err(crate::errors::deferred_error)
+    }
+
     async fn optional<R: FromSqlite>(&mut self, sql: &str, values: Vec<Value>) -> StoreResult<Option<R>> {
         sqlite::optional(self.conn.conn()?, sql, &values)
     }
@@ -278,7 +294,7 @@ impl PgStore {
     }
 
     async fn begin_tx(&self) -> StoreResult<PgTx> {
-        Ok(PgTx::new(self, self.writer.begin().await.map_err(store_error)?))
+        Ok(PgTx::new(self, PgTxConn::new(self.writer.begin().await.map_err(store_error)?)))
     }
 
     async fn read_optional<R: PgRow>(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<Option<R>> {
@@ -305,24 +321,28 @@ impl PgStore {
 
 impl PgTx {
     async fn exec(&mut self, sql: &'static str, values: Vec<Value>) -> StoreResult<u64> {
-        let done =
-            values::bind_values!(sqlx::query(sql), values).execute(&mut *self.conn).await.map_err(store_error)?;
+        let conn = self.conn.conn().await?;
+        let done = values::bind_values!(sqlx::query(sql), values).execute(&mut **conn).await.map_err(store_error)?;
         Ok(done.rows_affected())
     }
 
+    async fn defer(&mut self, sql: &'static str, values: Vec<Value>) -> StoreResult<()> {
+        self.conn.defer(sql, values);
+        Ok(())
+    }
+
     async fn optional<R: PgRow>(&mut self, sql: &'static str, values: Vec<Value>) -> StoreResult<Option<R>> {
-        values::bind_values!(sqlx::query_as::<_, R>(sql), values)
-            .fetch_optional(&mut *self.conn)
-            .await
-            .map_err(store_error)
+        let conn = self.conn.conn().await?;
+        values::bind_values!(sqlx::query_as::<_, R>(sql), values).fetch_optional(&mut **conn).await.map_err(store_error)
     }
 
     async fn all<R: PgRow>(&mut self, sql: &'static str, values: Vec<Value>) -> StoreResult<Vec<R>> {
-        values::bind_values!(sqlx::query_as::<_, R>(sql), values).fetch_all(&mut *self.conn).await.map_err(store_error)
+        let conn = self.conn.conn().await?;
+        values::bind_values!(sqlx::query_as::<_, R>(sql), values).fetch_all(&mut **conn).await.map_err(store_error)
     }
 
-    async fn commit_conn(conn: sqlx::Transaction<'static, sqlx::Postgres>) -> StoreResult<()> {
-        conn.commit().await.map_err(store_error)
+    async fn commit_conn(conn: PgTxConn) -> StoreResult<()> {
+        conn.commit().await
     }
 }
 

@@ -147,7 +147,7 @@ macro_rules! outbox {
         #[async_trait]
         impl OutboxTx for $tx {
             async fn insert_outbox(&mut self, m: &OutboxMessage) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO outbox (id, project_id, topic, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
                     &m.id,
@@ -160,7 +160,7 @@ macro_rules! outbox {
             }
 
             async fn insert_delivery(&mut self, d: &Delivery) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO deliveries (id, project_id, event_id, kind, target, body, status, attempts,
                          next_attempt_at, claimed_until, last_error, created_at, delivered_at)

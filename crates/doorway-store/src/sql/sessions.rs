@@ -36,7 +36,7 @@ macro_rules! sessions {
         #[async_trait]
         impl SessionTx for $tx {
             async fn insert_session(&mut self, s: &Session) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO sessions (id, project_id, user_id, amr, ip, user_agent, created_at, expires_at, revoked_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -110,7 +110,7 @@ macro_rules! sessions {
             }
 
             async fn insert_refresh_token(&mut self, t: &RefreshToken) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, used_at, revoked_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -13,6 +13,9 @@ on_every_engine!(
     revoking_a_user_revokes_only_their_active_sessions,
     revoking_a_user_can_spare_one_session,
     active_sessions_are_listed_newest_first,
+    a_transaction_reads_its_own_queued_inserts,
+    an_insert_that_fails_late_fails_the_commit_and_keeps_nothing,
+    a_clashing_queued_insert_is_not_a_conflict_for_the_flow,
 );
 
 fn session(id: &str, user_id: &str, expires_at: i64) -> Session {
@@ -161,4 +164,49 @@ async fn active_sessions_are_listed_newest_first(engine: Engine) {
     let ids: Vec<String> = store.active_sessions("usr_1", t(200)).await.unwrap().into_iter().map(|s| s.id).collect();
     assert_eq!(ids, ["ses_new", "ses_1"], "expired, revoked and other users' sessions are not listed");
     assert_eq!(store.active_sessions("usr_1", t(10_000)).await.unwrap(), vec![], "all expired");
+}
+
+// Inserts nobody waits for are queued on PostgreSQL and sent with the next statement (see
+// `crates/doorway-store/src/postgres.rs`): a transaction still sees them, a failure still
+// fails the whole transaction, and a clash is not mistaken for the next statement's conflict.
+
+async fn a_transaction_reads_its_own_queued_inserts(engine: Engine) {
+    let (_db, store) = open_with_project(engine).await;
+    insert_user(&*store, user("usr_1", "ada@example.com")).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_session(&session("ses_1", "usr_1", 10_000)).await.unwrap();
+    tx.insert_refresh_token(&token("rt_1", "ses_1", None)).await.unwrap();
+    assert_eq!(tx.lock_session("ses_1").await.unwrap(), Some(session("ses_1", "usr_1", 10_000)));
+    assert_eq!(tx.refresh_token_by_hash("hash-rt_1").await.unwrap(), Some(token("rt_1", "ses_1", None)));
+    tx.commit().await.unwrap();
+    assert!(store.session("ses_1").await.unwrap().is_some());
+}
+
+async fn an_insert_that_fails_late_fails_the_commit_and_keeps_nothing(engine: Engine) {
+    let (_db, store) = open_with_project(engine).await;
+    insert_user(&*store, user("usr_1", "ada@example.com")).await;
+    let outcome = async {
+        let mut tx = store.begin().await?;
+        tx.insert_session(&session("ses_1", "usr_1", 10_000)).await?;
+        // No such session: the foreign key refuses it, at the insert or at the commit.
+        tx.insert_refresh_token(&token("rt_1", "ses_unknown", None)).await?;
+        tx.commit().await
+    }
+    .await;
+    assert!(outcome.is_err(), "{outcome:?}");
+    assert_eq!(store.session("ses_1").await.unwrap(), None);
+}
+
+async fn a_clashing_queued_insert_is_not_a_conflict_for_the_flow(engine: Engine) {
+    let (_db, store) = open_with_session(engine).await;
+    let outcome = async {
+        let mut tx = store.begin().await?;
+        tx.insert_session(&session("ses_1", "usr_1", 10_000)).await?;
+        // The next statement is a user's insert, whose own conflict a flow answers as "email taken".
+        tx.insert_user(&user("usr_2", "grace@example.com")).await?;
+        tx.commit().await
+    }
+    .await;
+    assert!(matches!(outcome, Err(doorway_core::StoreError::Unexpected(_))), "{outcome:?}");
+    assert_eq!(store.user_by_id("prj_acme", "usr_2").await.unwrap(), None);
 }
