@@ -121,6 +121,36 @@ macro_rules! run_step {
     }};
 }
 
+/// Deferred inserts as the server sends them: `WITH w0 AS (…), w1 AS (…) <last>`, each
+/// statement's placeholders raised past the binds before it (the store's `combined`).
+fn combined(steps: &[Step]) -> (String, Vec<Bind>) {
+    let mut sql = String::new();
+    let mut binds = Vec::new();
+    let last = steps.len() - 1;
+    for (i, step) in steps.iter().enumerate() {
+        sql.push_str(match i {
+            0 => "WITH ",
+            _ if i == last => ") ",
+            _ => "), ",
+        });
+        if i != last {
+            sql.push_str(&format!("w{i} AS ("));
+        }
+        let mut rest = step.sql.postgres;
+        while let Some(at) = rest.find('$') {
+            sql.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let n: usize = rest[..digits].parse().unwrap_or(0);
+            sql.push_str(&(n + binds.len()).to_string());
+            rest = &rest[digits..];
+        }
+        sql.push_str(rest);
+        binds.extend(step.binds.iter().cloned());
+    }
+    (sql, binds)
+}
+
 /// A statement that failed: which one, and why.
 #[derive(Debug)]
 pub struct StepError {
@@ -129,10 +159,23 @@ pub struct StepError {
 }
 
 impl Db {
+    /// As the server's transaction runs them: each run of deferred writes as one statement
+    /// (crates/doorway-store/src/postgres.rs), sent before the next statement or the commit.
+    /// (The server also splits a run at an update after an insert; no flow here has one.)
     async fn steps_pg(conn: &mut sqlx::PgConnection, steps: &[Step]) -> Result<(), StepError> {
-        for s in steps {
-            run_step!(sqlx::Postgres, &mut *conn, s.sql.postgres, &s.binds)
-                .map_err(|e| StepError { sql: s.sql.postgres, error: e.to_string() })?;
+        let mut i = 0;
+        while i < steps.len() {
+            let run = steps[i..].iter().take_while(|s| s.sql.deferred).count().max(1);
+            let group = &steps[i..i + run];
+            let first = group[0].sql.postgres;
+            if run == 1 {
+                run_step!(sqlx::Postgres, &mut *conn, first, &group[0].binds)
+            } else {
+                let (sql, binds) = combined(group);
+                run_step!(sqlx::Postgres, &mut *conn, sqlx::AssertSqlSafe(sql), &binds)
+            }
+            .map_err(|e| StepError { sql: first, error: e.to_string() })?;
+            i += run;
         }
         Ok(())
     }
@@ -331,10 +374,6 @@ fn script_of(flow: LimitFlow) -> Script {
     }
 }
 
-fn statements_of(flow: LimitFlow) -> usize {
-    script_of(flow).count()
-}
-
 fn has_tx(flow: LimitFlow) -> bool {
     !matches!(flow, LimitFlow::Me | LimitFlow::MeReads)
 }
@@ -398,7 +437,13 @@ pub async fn run(a: LimitArgs) -> ExitCode {
             if let Err(e) = iterate(&db, flow, &mut task, &verifier).await {
                 return fail(flow, &e);
             }
-            eprintln!("limit --check: {} ok ({} statements)", flow.name(), statements_of(flow));
+            let script = script_of(flow);
+            eprintln!(
+                "limit --check: {} ok ({} statements; {} round trips on PostgreSQL)",
+                flow.name(),
+                script.count(),
+                script.round_trips_pg()
+            );
             // What the server sends for one request (`me`: user and memberships, the session
             // being cached), which the report shows beside the flow.
             let served = if flow == LimitFlow::Me { st::me_cached_reads("p", "u") } else { script_of(flow) };
@@ -506,7 +551,7 @@ pub async fn run(a: LimitArgs) -> ExitCode {
         let rank = ((p / 100.0) * lat.len() as f64).ceil().max(1.0) as usize;
         Some(round(f64::from(lat[rank - 1]) / 1000.0, 3))
     };
-    let statements = statements_of(flow);
+    let statements = script_of(flow).count();
     eprintln!(
         "limit {} run {} ({}): {ops} in {window_s:.1} s = {rate:.1}/s, {statements} statements{}, p50 {} p99 {} ms",
         flow.name(),

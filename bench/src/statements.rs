@@ -41,18 +41,27 @@ use Bind::{Bool, Int, OptFloat, OptInt, OptText, Text};
 pub struct Sql {
     pub sqlite: &'static str,
     pub postgres: &'static str,
+    /// An insert the server defers on PostgreSQL (the store's `defer!`): sent together with the
+    /// other deferred inserts before it, as one statement, before the next one or `COMMIT`.
+    pub deferred: bool,
 }
 
 macro_rules! same {
     ($s:expr) => {
-        Sql { sqlite: $s, postgres: $s }
+        Sql { sqlite: $s, postgres: $s, deferred: false }
+    };
+}
+
+macro_rules! deferred {
+    ($s:expr) => {
+        Sql { sqlite: $s, postgres: $s, deferred: true }
     };
 }
 
 /// `SELECT … FOR UPDATE` on PostgreSQL, plain on SQLite (whose transaction holds the write lock).
 macro_rules! locking {
     ($s:expr) => {
-        Sql { sqlite: $s, postgres: concat!($s, " FOR UPDATE") }
+        Sql { sqlite: $s, postgres: concat!($s, " FOR UPDATE"), deferred: false }
     };
 }
 
@@ -70,6 +79,13 @@ pub struct Script {
 impl Script {
     pub fn count(&self) -> usize {
         self.before.len() + self.tx.len()
+    }
+
+    /// Round trips to PostgreSQL: each statement before the transaction, then `BEGIN`, each
+    /// statement or run of deferred ones in the transaction, and `COMMIT`.
+    pub fn round_trips_pg(&self) -> usize {
+        let sent = self.tx.iter().enumerate().filter(|(i, s)| !s.sql.deferred || *i == 0 || !self.tx[i - 1].sql.deferred);
+        self.before.len() + if self.tx.is_empty() { 0 } else { sent.count() + 2 }
     }
 }
 
@@ -94,7 +110,7 @@ const INSERT_USER: Sql = same!(
      RETURNING seq"
 );
 const INSERT_PASSWORD: Sql =
-    same!("INSERT INTO password_credentials (user_id, phc, created_at, updated_at) VALUES ($1, $2, $3, $3)");
+    deferred!("INSERT INTO password_credentials (user_id, phc, created_at, updated_at) VALUES ($1, $2, $3, $3)");
 const INSERT_IDENTITY: Sql = same!(
     "INSERT INTO identities (id, project_id, user_id, provider, subject, email, email_verified, created_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -104,14 +120,15 @@ const INSERT_ORGANIZATION: Sql = same!(
      ON CONFLICT (project_id, slug) DO NOTHING"
 );
 const INSERT_MEMBERSHIP: Sql =
-    same!("INSERT INTO memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)");
+    deferred!("INSERT INTO memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)");
 const INSERT_ROLES: Sql = Sql {
     sqlite: "INSERT INTO roles (organization_id, name, created_at) SELECT $1, value, $3 FROM json_each($2)",
     postgres: "INSERT INTO roles (organization_id, name, created_at) SELECT $1, json_array_elements_text($2::json), $3",
+    deferred: false,
 };
 const INSERT_WORKSPACE: Sql =
-    same!("INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)");
-const INSERT_TERMS: Sql = same!("INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)");
+    deferred!("INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)");
+const INSERT_TERMS: Sql = deferred!("INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)");
 const USER_ROLES: Sql = same!("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role");
 /// The user with their memberships as one JSON array (accounts.rs USER_WITH_MEMBERSHIPS_*).
 const USER_WITH_MEMBERSHIPS: Sql = Sql {
@@ -133,16 +150,17 @@ const USER_WITH_MEMBERSHIPS: Sql = Sql {
         LEFT JOIN workspaces w ON w.organization_id = o.id
         WHERE m.user_id = u.id), '[]')::text AS memberships
      FROM users u WHERE u.project_id = $1 AND u.id = $2",
+    deferred: false,
 };
 
 // crates/doorway-store/src/sql/sessions.rs
 pub const SESSION_BY_ID: Sql = same!("SELECT * FROM sessions WHERE id = $1");
 const LOCK_SESSION: Sql = locking!("SELECT * FROM sessions WHERE id = $1");
-pub const INSERT_SESSION: Sql = same!(
+pub const INSERT_SESSION: Sql = deferred!(
     "INSERT INTO sessions (id, project_id, user_id, amr, ip, user_agent, created_at, expires_at, revoked_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 );
-pub const INSERT_REFRESH_TOKEN: Sql = same!(
+pub const INSERT_REFRESH_TOKEN: Sql = deferred!(
     "INSERT INTO refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, used_at, revoked_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 );
@@ -158,14 +176,14 @@ const REFRESH_TOKEN_WITH_SESSION: Sql = locking!(
      WHERE t.token_hash = $1"
 );
 const MARK_REFRESH_TOKEN_USED: Sql = same!("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL");
-const REVOKE_SESSION: Sql = same!("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1");
+const REVOKE_SESSION: Sql = deferred!("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1");
 const REVOKE_SESSION_TOKENS: Sql =
-    same!("UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE session_id = $1");
+    deferred!("UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE session_id = $1");
 
 // crates/doorway-store/src/sql/outbox.rs, audit.rs, verification.rs
 const INSERT_OUTBOX: Sql =
-    same!("INSERT INTO outbox (id, project_id, topic, payload, created_at) VALUES ($1, $2, $3, $4, $5)");
-const INSERT_AUDIT: Sql = same!(
+    deferred!("INSERT INTO outbox (id, project_id, topic, payload, created_at) VALUES ($1, $2, $3, $4, $5)");
+const INSERT_AUDIT: Sql = deferred!(
     "INSERT INTO audit_log (id, project_id, at, action, outcome, method, user_id, ip, user_agent, detail)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 );
@@ -178,7 +196,7 @@ const INSERT_VERIFICATION: Sql = same!(
         created_at, expires_at, consumed_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
-const INSERT_DELIVERY: Sql = same!(
+const INSERT_DELIVERY: Sql = deferred!(
     "INSERT INTO deliveries (id, project_id, event_id, kind, target, body, status, attempts, next_attempt_at,
         claimed_until, last_error, created_at, delivered_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"

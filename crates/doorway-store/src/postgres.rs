@@ -7,7 +7,8 @@
 //! statement (`WITH w1 AS (INSERT ...), w2 AS (INSERT ...) INSERT ...`) before the next
 //! statement that is not deferred, or before `COMMIT`. A password sign-up makes 4 round trips
 //! instead of 10. Inserts whose conflict a flow answers (a user's email, a passkey, a linked
-//! identity) are never deferred: their error must come from their own call.
+//! identity) are never deferred: their error must come from their own call. Updates may be
+//! deferred too when their caller needs no row count; they run first in their statement.
 
 use doorway_core::store::StoreResult;
 use sqlx::{Postgres, Transaction};
@@ -26,8 +27,17 @@ impl PgTxConn {
     }
 
     /// Queues a write whose outcome nobody waits for; it is sent with the next statement.
-    pub(crate) fn defer(&mut self, sql: &'static str, values: Vec<Value>) {
+    pub(crate) async fn defer(&mut self, sql: &'static str, values: Vec<Value>) -> StoreResult<()> {
+        // The writes of one statement all see the database as it was before it: an update must
+        // not share one with an insert before it (whose row it could not see) or with another
+        // update of its table (the same row twice is not supported). Those go first.
+        if let Some(table) = updated_table(sql)
+            && self.deferred.iter().any(|(queued, _)| updated_table(queued).is_none_or(|t| t == table))
+        {
+            self.conn().await?;
+        }
         self.deferred.push((sql, values));
+        Ok(())
     }
 
     /// The transaction, with every deferred write sent.
@@ -48,6 +58,11 @@ impl PgTxConn {
         self.conn().await?;
         self.tx.commit().await.map_err(store_error)
     }
+}
+
+/// The table an `UPDATE` statement writes; `None` for any other statement.
+fn updated_table(sql: &str) -> Option<&str> {
+    sql.trim_start().strip_prefix("UPDATE ")?.split_whitespace().next()
 }
 
 /// One statement for `writes`: each but the last in its own `WITH` query, placeholders
@@ -106,6 +121,13 @@ mod tests {
         let mut out = String::new();
         renumbered("INSERT INTO t (a, b, c) VALUES ($1, $2, $1) -- $10", 7, &mut out);
         assert_eq!(out, "INSERT INTO t (a, b, c) VALUES ($8, $9, $8) -- $17");
+    }
+
+    #[test]
+    fn updates_are_told_from_inserts_by_their_table() {
+        assert_eq!(updated_table("UPDATE sessions SET revoked_at = $2 WHERE id = $1"), Some("sessions"));
+        assert_eq!(updated_table("\n  UPDATE refresh_tokens SET x = 1"), Some("refresh_tokens"));
+        assert_eq!(updated_table("INSERT INTO audit_log (id) VALUES ($1)"), None);
     }
 
     #[test]

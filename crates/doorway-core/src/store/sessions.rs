@@ -19,7 +19,8 @@ pub trait SessionTx: Send {
     /// Reads the session and holds it until commit, so that everything done to one session
     /// (refresh, reuse, sign-out) happens one transaction at a time, in one lock order.
     async fn lock_session(&mut self, session_id: &str) -> StoreResult<Option<Session>>;
-    /// Revokes the session and every refresh token of its family.
+    /// Revokes the session and every refresh token of its family. The caller holds the
+    /// session's row lock (`lock_session`, `refresh_token_with_session`).
     async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()>;
     /// Revokes every active session of the user (but `except`) and their refresh tokens;
     /// returns how many sessions.

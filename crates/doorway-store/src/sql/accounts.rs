@@ -169,7 +169,7 @@ macro_rules! accounts {
             }
 
             async fn mark_email_verified(&mut self, user_id: &str, now: Timestamp) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1",
                     user_id,

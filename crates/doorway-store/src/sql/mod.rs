@@ -28,9 +28,10 @@ macro_rules! exec {
     };
 }
 
-/// An insert on the transaction `$on` whose outcome the flow does not wait for: on PostgreSQL it
-/// is sent with the next statement (see `crate::postgres`), so a clash is reported there as
-/// unexpected. Never for a write whose conflict a flow answers.
+/// A write on the transaction `$on` whose outcome the flow does not wait for (an insert, or an
+/// update whose row count nobody reads): on PostgreSQL it is sent with the next statement (see
+/// `crate::postgres`), so a clash is reported there as unexpected. Never for a write whose
+/// conflict a flow answers.
 macro_rules! defer {
     ($on:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
         $on.defer($sql, vec![$($crate::sql::values::Value::from($bind)),*]).await
@@ -327,8 +328,7 @@ impl PgTx {
     }
 
     async fn defer(&mut self, sql: &'static str, values: Vec<Value>) -> StoreResult<()> {
-        self.conn.defer(sql, values);
-        Ok(())
+        self.conn.defer(sql, values).await
     }
 
     async fn optional<R: PgRow>(&mut self, sql: &'static str, values: Vec<Value>) -> StoreResult<Option<R>> {

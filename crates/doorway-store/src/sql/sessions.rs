@@ -65,13 +65,15 @@ macro_rules! sessions {
 
             async fn revoke_session(&mut self, session_id: &str, now: Timestamp) -> StoreResult<()> {
                 self.revokes = true;
-                exec!(
+                // Deferred: every caller holds the session's row lock already (`lock_session`, or
+                // the token's join), so the order in which a combined statement runs them is moot.
+                defer!(
                     self,
                     "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
                     session_id,
                     now.millis(),
                 )?;
-                exec!(
+                defer!(
                     self,
                     "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE session_id = $1",
                     session_id,
