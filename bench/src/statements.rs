@@ -191,7 +191,7 @@ const LIVE_VERIFICATION: Sql = same!(
     "SELECT * FROM verifications WHERE project_id = $1 AND email = $2 AND purpose = $3 AND consumed_at IS NULL
      ORDER BY created_at DESC, id DESC LIMIT 1"
 );
-const INSERT_VERIFICATION: Sql = same!(
+const INSERT_VERIFICATION: Sql = deferred!(
     "INSERT INTO verifications (id, project_id, user_id, email, purpose, kid, code_hash, link_hash, attempts,
         created_at, expires_at, consumed_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"

@@ -22,7 +22,7 @@ macro_rules! oauth {
         #[async_trait]
         impl OAuthStateTx for $tx {
             async fn insert_oauth_state(&mut self, s: &OAuthState) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO oauth_states (id, project_id, state_hash, provider, nonce, pkce_verifier, redirect_uri,
                          callback_url, purpose, created_at, expires_at)
@@ -63,7 +63,7 @@ macro_rules! oauth {
             }
 
             async fn insert_pending_external(&mut self, p: &PendingExternal) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO pending_externals (id, project_id, kind, profile, created_at, expires_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",

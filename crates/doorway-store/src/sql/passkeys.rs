@@ -99,7 +99,7 @@ macro_rules! passkeys {
             }
 
             async fn insert_passkey_ceremony(&mut self, c: &PasskeyCeremony) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO passkey_ceremonies (id, project_id, kind, binding_hash, user_id, state, created_at,
                          expires_at)

@@ -22,7 +22,7 @@ macro_rules! verification {
         #[async_trait]
         impl VerificationTx for $tx {
             async fn insert_verification(&mut self, v: &Verification) -> StoreResult<()> {
-                exec!(
+                defer!(
                     self,
                     "INSERT INTO verifications (id, project_id, user_id, email, purpose, kid, code_hash, link_hash,
                          attempts, created_at, expires_at, consumed_at)
