@@ -68,7 +68,7 @@ fn updated_table(sql: &str) -> Option<&str> {
 /// One statement for `writes`: each but the last in its own `WITH` query, placeholders
 /// renumbered after the binds before them. PostgreSQL runs every data-modifying `WITH` query
 /// exactly once, and checks foreign keys at the end of the whole statement.
-fn combined(mut writes: Vec<(&'static str, Vec<Value>)>) -> (String, Vec<Value>) {
+pub(crate) fn combined(mut writes: Vec<(&'static str, Vec<Value>)>) -> (String, Vec<Value>) {
     if writes.len() == 1 {
         let (sql, values) = writes.pop().unwrap_or_default();
         return (sql.to_owned(), values);

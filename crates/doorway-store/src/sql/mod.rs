@@ -38,6 +38,15 @@ macro_rules! defer {
     };
 }
 
+/// Independent writes on the store `$on` (none reads what another writes), atomically, outside
+/// any transaction: one statement, so one round trip, on PostgreSQL; a transaction on SQLite.
+/// Each write is `(sql, binds…)`.
+macro_rules! exec_together {
+    ($on:expr, $(($sql:expr $(, $bind:expr)* $(,)?)),+ $(,)?) => {
+        $on.exec_together(vec![$(($sql, vec![$($crate::sql::values::Value::from($bind)),*])),+]).await
+    };
+}
+
 /// At most one `$row` from a statement on `$on` (a transaction, or a store's writer).
 macro_rules! fetch_optional {
     ($row:ty, $on:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
@@ -258,6 +267,23 @@ impl SqliteStore {
     async fn optional<R: FromSqlite>(&self, sql: &str, values: Vec<Value>) -> StoreResult<Option<R>> {
         sqlite::optional(&*self.writer.hold().await?, sql, &values)
     }
+
+    /// In a transaction of its own, which joins the open group (a write on the held writer
+    /// would commit the group first).
+    async fn all<R: FromSqlite>(&self, sql: &str, values: Vec<Value>) -> StoreResult<Vec<R>> {
+        let mut tx = self.begin_tx().await?;
+        let rows = tx.all(sql, values).await?;
+        tx.finish().await?;
+        Ok(rows)
+    }
+
+    async fn exec_together(&self, writes: Vec<(&'static str, Vec<Value>)>) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        for (sql, values) in writes {
+            tx.exec(sql, values).await?;
+        }
+        tx.finish().await
+    }
 }
 
 impl SqliteTx {
@@ -317,6 +343,21 @@ impl PgStore {
             .fetch_optional(&self.writer)
             .await
             .map_err(store_error)
+    }
+
+    async fn all<R: PgRow>(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<Vec<R>> {
+        values::bind_values!(sqlx::query_as::<_, R>(sql), values).fetch_all(&self.writer).await.map_err(store_error)
+    }
+
+    /// One statement is atomic on its own: no `BEGIN`/`COMMIT` round trips.
+    async fn exec_together(&self, writes: Vec<(&'static str, Vec<Value>)>) -> StoreResult<()> {
+        let (sql, values) = crate::postgres::combined(writes);
+        // Only the store's own constant statements, joined: no input in the text.
+        values::bind_values!(sqlx::query(sqlx::AssertSqlSafe(sql)), values)
+            .execute(&self.writer)
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 }
 

@@ -34,10 +34,10 @@ macro_rules! outbox {
                 skip_targets: &[String],
             ) -> StoreResult<Vec<Delivery>> {
                 let skip = serde_json::Value::from(skip_targets).to_string();
-                let mut tx = self.begin_tx().await?;
+                // One statement, atomic on its own.
                 let rows = fetch_all!(
                     DeliveryRow,
-                    tx,
+                    self,
                     $claim,
                     lease_until.millis(),
                     kind.as_str(),
@@ -45,7 +45,6 @@ macro_rules! outbox {
                     i64::from(limit),
                     skip,
                 )?;
-                tx.finish().await?;
                 rows.into_iter().map(Delivery::try_from).collect()
             }
 
@@ -66,35 +65,34 @@ macro_rules! outbox {
                 outcome: AttemptOutcome,
                 error: Option<&str>,
             ) -> StoreResult<()> {
-                let mut tx = self.begin_tx().await?;
-                exec!(
-                    tx,
-                    "INSERT INTO delivery_attempts (delivery_id, attempt, at, status_code, latency_ms, error)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                    &a.delivery_id,
-                    a.attempt,
-                    a.at.millis(),
-                    a.status_code,
-                    a.latency_ms,
-                    &a.error,
-                )?;
                 let (status, next, delivered_at) = match outcome {
                     AttemptOutcome::Delivered => (DeliveryStatus::Delivered, a.at, Some(a.at.millis())),
                     AttemptOutcome::RetryAt(t) => (DeliveryStatus::Pending, t, None),
                     AttemptOutcome::Dead => (DeliveryStatus::Dead, a.at, None),
                 };
-                exec!(
-                    tx,
-                    "UPDATE deliveries SET status = $2, next_attempt_at = $3,
-                         delivered_at = $4, last_error = $5, claimed_until = NULL
-                     WHERE id = $1",
-                    &a.delivery_id,
-                    status.as_str(),
-                    next.millis(),
-                    delivered_at,
-                    error,
-                )?;
-                tx.finish().await
+                exec_together!(
+                    self,
+                    (
+                        "UPDATE deliveries SET status = $2, next_attempt_at = $3,
+                             delivered_at = $4, last_error = $5, claimed_until = NULL
+                         WHERE id = $1",
+                        &a.delivery_id,
+                        status.as_str(),
+                        next.millis(),
+                        delivered_at,
+                        error,
+                    ),
+                    (
+                        "INSERT INTO delivery_attempts (delivery_id, attempt, at, status_code, latency_ms, error)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        &a.delivery_id,
+                        a.attempt,
+                        a.at.millis(),
+                        a.status_code,
+                        a.latency_ms,
+                        &a.error,
+                    ),
+                )
             }
 
             async fn deliveries(

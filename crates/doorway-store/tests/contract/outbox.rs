@@ -11,6 +11,7 @@ on_every_engine!(
     finished_attempts_move_the_delivery_on,
     replay_makes_a_delivery_due_again_unless_suppressed,
     claims_leave_out_skipped_targets_and_releases_do_not_count,
+    an_attempt_that_cannot_be_recorded_leaves_its_delivery_as_it_was,
 );
 
 async fn claims_leave_out_skipped_targets_and_releases_do_not_count(engine: Engine) {
@@ -173,4 +174,31 @@ async fn replay_makes_a_delivery_due_again_unless_suppressed(engine: Engine) {
     let due = store.claim_deliveries(DeliveryKind::Webhook, t(5_000), t(6_000), 10).await.unwrap();
     assert_eq!(due.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["dlv_dead"]);
     assert!(store.claim_deliveries(DeliveryKind::Mail, t(5_000), t(6_000), 10).await.unwrap().is_empty());
+}
+
+/// The attempt's row and the delivery's new state are one write (one statement on PostgreSQL):
+/// an attempt recorded twice fails whole.
+async fn an_attempt_that_cannot_be_recorded_leaves_its_delivery_as_it_was(engine: Engine) {
+    let (_db, store) = open_with_project(engine).await;
+    insert(&*store, &[delivery("dlv_ok", DeliveryKind::Webhook, 100)]).await;
+    store.claim_deliveries(DeliveryKind::Webhook, t(1_000), t(2_000), 10).await.unwrap();
+    let attempt = DeliveryAttempt {
+        delivery_id: "dlv_ok".into(),
+        attempt: 1,
+        at: t(1_100),
+        status_code: Some(204),
+        latency_ms: 42,
+        error: None,
+    };
+    store.finish_attempt(&attempt, AttemptOutcome::Delivered, None).await.unwrap();
+    let again = DeliveryAttempt { status_code: Some(503), at: t(1_200), ..attempt.clone() };
+    let outcome = store.finish_attempt(&again, AttemptOutcome::RetryAt(t(9_000)), Some("HTTP 503")).await;
+    assert!(outcome.is_err(), "attempt 1 is recorded already: {outcome:?}");
+
+    let all = store.deliveries("prj_acme", DeliveryKind::Webhook, None, 10).await.unwrap();
+    assert_eq!(
+        (all[0].status, all[0].delivered_at, all[0].last_error.as_deref()),
+        (DeliveryStatus::Delivered, Some(t(1_100)), None)
+    );
+    assert_eq!(store.delivery_attempts("dlv_ok").await.unwrap(), vec![attempt]);
 }
