@@ -206,6 +206,15 @@ impl Application {
             }));
         }
         let app = router(self.state.clone());
+        // The workers stop with the listener, not after the requests in flight: their attempts
+        // in flight finish while those requests drain (a stop that outlasts the supervisor's
+        // patience would cut attempts short, and each is sent again when its lease expires).
+        let stop = std::sync::Arc::new(stop);
+        let stop_with_listener = stop.clone();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_with_listener.send(true);
+        };
         crate::connections::serve(self.listener, app, &self.state.settings.connections, shutdown).await;
         // Deliveries in flight finish; anything not finished is retried by the next start.
         let _ = stop.send(true);
