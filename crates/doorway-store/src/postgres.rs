@@ -4,11 +4,12 @@
 //! wake-up of the server's runtime and of a database backend. Most writes of a flow are
 //! inserts whose only failure is a bug or an outage (an audit row, an outbox message, a session
 //! with a fresh id), so nothing in the flow waits for them: they are queued and sent as one
-//! statement (`WITH w1 AS (INSERT ...), w2 AS (INSERT ...) INSERT ...`) before the next
+//! statement (`WITH w0 AS (INSERT ...), w1 AS (INSERT ...) INSERT ...`) before the next
 //! statement that is not deferred, or before `COMMIT`. A password sign-up makes 4 round trips
 //! instead of 10. Inserts whose conflict a flow answers (a user's email, a passkey, a linked
 //! identity) are never deferred: their error must come from their own call. Updates may be
-//! deferred too when their caller needs no row count; they run first in their statement.
+//! deferred too when their caller needs no row count; an update never joins a statement after
+//! an insert or another update of its table.
 
 use doorway_core::store::StoreResult;
 use sqlx::{Postgres, Transaction};
@@ -28,6 +29,7 @@ impl PgTxConn {
 
     /// Queues a write whose outcome nobody waits for; it is sent with the next statement.
     pub(crate) async fn defer(&mut self, sql: &'static str, values: Vec<Value>) -> StoreResult<()> {
+        debug_assert!(!sql.trim_start().starts_with("WITH"), "a WITH query cannot nest in another");
         // The writes of one statement all see the database as it was before it: an update must
         // not share one with an insert before it (whose row it could not see) or with another
         // update of its table (the same row twice is not supported). Those go first.
