@@ -88,7 +88,8 @@ impl Script {
     /// Round trips to PostgreSQL: each statement before the transaction, then `BEGIN`, each
     /// statement or run of deferred ones in the transaction, and `COMMIT`.
     pub fn round_trips_pg(&self) -> usize {
-        let sent = self.tx.iter().enumerate().filter(|(i, s)| !s.sql.deferred || *i == 0 || !self.tx[i - 1].sql.deferred);
+        let sent =
+            self.tx.iter().enumerate().filter(|(i, s)| !s.sql.deferred || *i == 0 || !self.tx[i - 1].sql.deferred);
         self.before.len() + if self.tx.is_empty() { 0 } else { sent.count() + 2 }
     }
 }
@@ -132,7 +133,8 @@ const INSERT_ROLES: Sql = Sql {
 };
 const INSERT_WORKSPACE: Sql =
     deferred!("INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)");
-const INSERT_TERMS: Sql = deferred!("INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)");
+const INSERT_TERMS: Sql =
+    deferred!("INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)");
 const USER_ROLES: Sql = same!("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role");
 /// The user with their memberships as one JSON array (accounts.rs USER_WITH_MEMBERSHIPS_*).
 const USER_WITH_MEMBERSHIPS: Sql = Sql {
