@@ -114,9 +114,11 @@ enum Cmd {
         /// Open loop: requests per second, sent whatever the answers (overload).
         #[arg(long)]
         rate: Option<f64>,
-        /// Open loop: requests waiting for an answer at most; past it the generator skips (counted).
-        #[arg(long, default_value_t = 20_000)]
-        max_in_flight: usize,
+        /// Open loop: requests waiting for an answer at most; past it the generator skips
+        /// (counted). Default: 20,000, or fewer than this process's open-file limit, since each
+        /// request in flight holds a connection (past the limit connects fail with EMFILE).
+        #[arg(long)]
+        max_in_flight: Option<usize>,
         #[arg(long, default_value_t = 20.0)]
         seconds: f64,
         #[arg(long, default_value_t = 2.0)]
@@ -260,7 +262,7 @@ fn main() -> ExitCode {
             urls: url,
             clients: clients.max(1),
             rate,
-            max_in_flight,
+            max_in_flight: max_in_flight.unwrap_or_else(default_max_in_flight),
             seconds,
             warmup,
             prep_seconds,
@@ -662,6 +664,17 @@ async fn wait(url: String, timeout: f64, pid: Option<u32>) -> ExitCode {
 
 // ---------------------------------------------------------------------------------------------
 // /proc helpers
+
+/// 20,000, or this process's open-file limit less 1,024 for everything else it holds.
+fn default_max_in_flight() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|soft| soft.parse::<usize>().ok());
+    open_files.map_or(20_000, |n| n.saturating_sub(1_024).clamp(64, 20_000))
+}
 
 fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
