@@ -198,11 +198,36 @@ async fn connect(database_url: &str, tuning: PoolTuning) -> Result<Pools, Connec
                 .test_before_acquire(false)
                 .before_acquire(ping_if_idle::<sqlx::Postgres>)
                 .after_release(discard_if_in_transaction::<sqlx::Postgres>)
-                .connect(database_url)
-                .await
+                .connect_lazy(database_url)
                 .map_err(ConnectError::Open)?;
+            first_connection(&pool).await?;
             POSTGRES_MIGRATIONS.run(&pool).await.map_err(ConnectError::Migrate)?;
             Ok(Pools::Postgres(pool))
+        }
+    }
+}
+
+/// How long opening waits for PostgreSQL to accept a first connection: longer than a request
+/// waits, since a database starting beside the server, or a host busy enough that connecting
+/// takes seconds, is no reason to give up at start.
+const POSTGRES_STARTUP_WAIT: Duration = Duration::from_secs(15);
+
+/// Connects once, retrying while PostgreSQL is unreachable or slow to answer; a refusal
+/// (authentication, a database that does not exist) fails at once.
+async fn first_connection(pool: &sqlx::PgPool) -> Result<(), ConnectError> {
+    let deadline = std::time::Instant::now() + POSTGRES_STARTUP_WAIT;
+    let mut warned = false;
+    loop {
+        match pool.acquire().await {
+            Ok(_) => return Ok(()),
+            Err(e @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_))) if std::time::Instant::now() < deadline => {
+                if !warned {
+                    tracing::warn!(error = %e, "waiting for PostgreSQL to accept connections");
+                    warned = true;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(ConnectError::Open(e)),
         }
     }
 }
