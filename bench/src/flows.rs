@@ -20,6 +20,7 @@
 //! when they run out.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -107,7 +108,8 @@ struct Rec {
 
 struct Shared {
     flow: Flow,
-    client: reqwest::Client,
+    /// One per source address (see `source_addresses`); a request's worker picks its client.
+    clients: Vec<reqwest::Client>,
     urls: Vec<Arc<str>>,
     nonce: u64,
     seq: AtomicU64,
@@ -125,8 +127,27 @@ struct Shared {
     t0: Instant,
 }
 
-fn http_client(timeout: f64, idle: usize) -> reqwest::Result<reqwest::Client> {
+/// Loopback source addresses for an open loop against a loopback server: 127.0.0.2 … 127.0.0.65.
+/// From one address, every connection to the server's port needs a free ephemeral port (28,232
+/// here), and refused connections (503, closed) keep theirs in TIME_WAIT for a minute: within
+/// seconds of a flood the kernel's search for a free port (`__inet_hash_connect`) took most of
+/// the generator's CPU and the server sat idle. A real flood comes from many addresses.
+fn source_addresses(urls: &[String]) -> Vec<Option<IpAddr>> {
+    let loopback = urls.iter().all(|u| {
+        reqwest::Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().and_then(|h| h.parse::<IpAddr>().ok()))
+            .is_some_and(|ip| ip.is_loopback() && ip.is_ipv4())
+    });
+    if !loopback {
+        return vec![None];
+    }
+    (2..66u8).map(|last| Some(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, last)))).collect()
+}
+
+fn http_client(timeout: f64, idle: usize, source: Option<IpAddr>) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
+        .local_address(source)
         .pool_max_idle_per_host(idle)
         .pool_idle_timeout(Duration::from_secs(120))
         .tcp_nodelay(true)
@@ -211,24 +232,23 @@ impl Shared {
     /// Sends one request of the flow; `None` when there is nothing left to send (sign-out).
     async fn one(&self, worker: usize) -> Option<()> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let client = &self.clients[worker % self.clients.len()];
         let base = &self.urls[worker % self.urls.len()];
         let nonce = self.nonce;
         let mut taken: Option<String> = None;
         let req = match self.flow {
-            Flow::Jwks => self.client.get(format!("{base}/.well-known/jwks.json")),
+            Flow::Jwks => client.get(format!("{base}/.well-known/jwks.json")),
             Flow::Me => {
                 let t = &self.tokens[worker % self.tokens.len()];
-                self.client.get(format!("{base}/api/auth/me")).bearer_auth(t)
+                client.get(format!("{base}/api/auth/me")).bearer_auth(t)
             }
-            Flow::EmailSignup => self
-                .client
+            Flow::EmailSignup => client
                 .post(format!("{base}/auth/email/signup"))
                 .json(&json!({"email": format!("e{nonce:x}-{seq}@bench.example.com")})),
-            Flow::OauthSignup => self
-                .client
+            Flow::OauthSignup => client
                 .post(format!("{base}/api/v1/auth/oauth/signup"))
                 .json(&json!({"provider": "bench", "code": format!("o{nonce:x}-{seq}")})),
-            Flow::PasswordSignup => self.client.post(format!("{base}/api/auth/sign-up")).json(&json!({
+            Flow::PasswordSignup => client.post(format!("{base}/api/auth/sign-up")).json(&json!({
                 "email": format!("p{nonce:x}-{seq}@bench.example.com"),
                 "password": PASSWORD,
                 "name": "Bench User",
@@ -246,9 +266,9 @@ impl Shared {
                     return Some(());
                 };
                 let req = if self.flow == Flow::Refresh {
-                    self.client.post(format!("{base}/api/v1/auth/token/refresh")).json(&json!({"refresh_token": t}))
+                    client.post(format!("{base}/api/v1/auth/token/refresh")).json(&json!({"refresh_token": t}))
                 } else {
-                    self.client.post(format!("{base}/api/auth/sign-out")).bearer_auth(&t)
+                    client.post(format!("{base}/api/auth/sign-out")).bearer_auth(&t)
                 };
                 taken = Some(t);
                 req
@@ -318,7 +338,13 @@ fn cpu_of(pids: &[u32]) -> Option<f64> {
 }
 
 pub async fn run(a: FlowArgs) -> std::process::ExitCode {
-    let client = match http_client(a.timeout, a.clients.max(64)) {
+    let sources = match a.rate {
+        Some(_) => source_addresses(&a.urls),
+        None => vec![None],
+    };
+    let made: reqwest::Result<Vec<_>> =
+        sources.iter().map(|&source| http_client(a.timeout, a.clients.max(64), source)).collect();
+    let clients = match made {
         Ok(c) => c,
         Err(e) => {
             eprintln!("flow: client: {e}");
@@ -338,7 +364,7 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
     };
     let sessions = if needed > 0 {
         let secs = if a.flow == Flow::SignOut { a.prep_seconds } else { 600.0 };
-        match make_sessions(&client, &urls, nonce, a.clients.clamp(1, 16), needed, secs).await {
+        match make_sessions(&clients[0], &urls, nonce, a.clients.clamp(1, 16), needed, secs).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("flow {}: setup failed: {e}", a.flow.name());
@@ -353,7 +379,7 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
             // Enough for the window at a rate well above any measured here (or the open loop's).
             let rate = a.rate.map_or(OAUTH_CODES_PER_SECOND, |r| r * 1.2);
             let count = (rate * (a.warmup + a.seconds)).ceil() as u64;
-            match issue_codes(&client, provider, &format!("o{nonce:x}"), count).await {
+            match issue_codes(&clients[0], provider, &format!("o{nonce:x}"), count).await {
                 Ok(n) => n,
                 Err(e) => {
                     eprintln!("flow oauth-signup: setup failed: {e}");
@@ -381,7 +407,7 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
     let t_end = t_warm + Duration::from_secs_f64(a.seconds);
     let shared = Arc::new(Shared {
         flow: a.flow,
-        client,
+        clients,
         urls,
         nonce,
         seq: AtomicU64::new(0),
@@ -467,7 +493,6 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
             // Open loop: one request every 1/rate s, each on its own task; past max_in_flight
             // requests waiting for an answer, the generator itself is the limit (counted).
             let in_flight = Arc::new(tokio::sync::Semaphore::new(a.max_in_flight));
-            let mut handles = Vec::new();
             let mut sent = 0u64;
             let mut tick = tokio::time::interval(Duration::from_millis(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -482,20 +507,17 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
                     };
                     let task_shared = shared.clone();
                     let id = sent as usize;
-                    handles.push(tokio::spawn(async move {
-                        let r = task_shared.one(id).await;
+                    tokio::spawn(async move {
+                        task_shared.one(id).await;
                         drop(permit);
-                        r
-                    }));
+                    });
                     if shared.exhausted_us.load(Ordering::Relaxed) != 0 {
                         break 'outer;
                     }
                 }
-                handles.retain(|h| !h.is_finished());
             }
-            for h in handles {
-                let _ = h.await;
-            }
+            // Every request has ended (answered or timed out) once all permits are back.
+            let _all = in_flight.acquire_many(a.max_in_flight as u32).await;
             let not_sent = shared.not_sent.load(Ordering::Relaxed);
             if not_sent > 0 {
                 eprintln!(

@@ -29,7 +29,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer, Service};
 
@@ -66,6 +66,17 @@ impl ConnectionSettings {
             Vec::new()
         }
     }
+}
+
+/// A listener whose accept queue holds up to `backlog` connections (the kernel caps it at
+/// `net.core.somaxconn`). The standard library's 128 overflowed in a flood: past it the kernel
+/// drops new clients' SYNs, which they resend only after 1, 3 and 7 s, so their requests timed
+/// out instead of being answered (served, or refused with 503) when a slot freed.
+pub(crate) fn listen(addr: SocketAddr, backlog: usize) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(u32::try_from(backlog).unwrap_or(u32::MAX))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; then stops accepting and waits for
@@ -211,5 +222,31 @@ impl HttpBody for Deadline {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// Clients past the standard library's backlog of 128 still connect while nobody accepts
+    /// (a flood with every slot taken): they wait in the queue instead of resending SYNs.
+    #[tokio::test]
+    async fn the_accept_queue_holds_more_than_the_default_128() {
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(128);
+        let clients = somaxconn.min(400);
+        let listener = super::listen("127.0.0.1:0".parse().unwrap(), 4096).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connects = (0..clients).map(|_| {
+            tokio::time::timeout(Duration::from_millis(900), tokio::net::TcpStream::connect(addr))
+        });
+        let connected = futures_util::future::join_all(connects).await;
+        let waiting = connected.iter().filter(|c| matches!(c, Ok(Ok(_)))).count();
+        // The kernel queues one more than the backlog it was given.
+        assert!(waiting >= clients - 1, "{waiting} of {clients} clients connected with nobody accepting");
+        drop(listener);
     }
 }

@@ -92,8 +92,7 @@ impl Application {
             tracing::info!("no master key set: private signing keys are stored unencrypted (see master_key_file)");
         }
         let store = opened.store;
-        let listener = TcpListener::bind(settings.listen)
-            .await
+        let listener = crate::connections::listen(settings.listen, settings.connections.max_connections)
             .map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
         let local_addr =
             listener.local_addr().map_err(|source| StartupError::Bind { addr: settings.listen, source })?;
