@@ -115,9 +115,9 @@ enum Cmd {
         #[arg(long)]
         rate: Option<f64>,
         /// Open loop: requests waiting for an answer at most; past it the generator skips
-        /// (counted). Default: 20,000, or half this process's open-file limit: each request in
-        /// flight holds a connection, and the client's pool connects more in the background
-        /// (past the limit connects fail with EMFILE).
+        /// (counted). Default: 20,000, or a third of this process's open-file limit: each request
+        /// in flight holds a connection, the client's pool connects more in the background and
+        /// keeps idle ones for each source address (past the limit connects fail with EMFILE).
         #[arg(long)]
         max_in_flight: Option<usize>,
         #[arg(long, default_value_t = 20.0)]
@@ -666,7 +666,7 @@ async fn wait(url: String, timeout: f64, pid: Option<u32>) -> ExitCode {
 // ---------------------------------------------------------------------------------------------
 // /proc helpers
 
-/// 20,000, or half this process's open-file limit.
+/// 20,000, or a third of this process's open-file limit.
 fn default_max_in_flight() -> usize {
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
     let open_files = limits
@@ -674,7 +674,7 @@ fn default_max_in_flight() -> usize {
         .find(|l| l.starts_with("Max open files"))
         .and_then(|l| l.split_whitespace().nth(3))
         .and_then(|soft| soft.parse::<usize>().ok());
-    open_files.map_or(20_000, |n| (n / 2).clamp(64, 20_000))
+    open_files.map_or(20_000, |n| (n / 3).clamp(64, 20_000))
 }
 
 fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
