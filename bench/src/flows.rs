@@ -358,7 +358,10 @@ pub async fn run(a: FlowArgs) -> std::process::ExitCode {
     let setup_start = Instant::now();
     let needed = match a.flow {
         Flow::Me => a.clients.max(16),
-        Flow::Refresh => a.clients.max(16) * if a.rate.is_some() { 8 } else { 1 },
+        // Open loop: a session per request that may be in flight, so the tokens (each
+        // presented again only once it came back rotated) never hold the flood back.
+        Flow::Refresh if a.rate.is_some() => a.max_in_flight,
+        Flow::Refresh => a.clients.max(16),
         Flow::SignOut => 1_000_000,
         _ => 0,
     };

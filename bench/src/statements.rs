@@ -181,7 +181,7 @@ const REFRESH_TOKEN_WITH_SESSION: Sql = locking!(
      FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
      WHERE t.token_hash = $1"
 );
-const MARK_REFRESH_TOKEN_USED: Sql = same!("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL");
+const MARK_REFRESH_TOKEN_USED: Sql = deferred!("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1");
 const REVOKE_SESSION: Sql = deferred!("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1");
 const REVOKE_SESSION_TOKENS: Sql =
     deferred!("UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE session_id = $1");

@@ -240,9 +240,8 @@ mod tests {
         let clients = somaxconn.min(400);
         let listener = super::listen("127.0.0.1:0".parse().unwrap(), 4096).unwrap();
         let addr = listener.local_addr().unwrap();
-        let connects = (0..clients).map(|_| {
-            tokio::time::timeout(Duration::from_millis(900), tokio::net::TcpStream::connect(addr))
-        });
+        let connects = (0..clients)
+            .map(|_| tokio::time::timeout(Duration::from_millis(900), tokio::net::TcpStream::connect(addr)));
         let connected = futures_util::future::join_all(connects).await;
         let waiting = connected.iter().filter(|c| matches!(c, Ok(Ok(_)))).count();
         // The kernel queues one more than the backlog it was given.

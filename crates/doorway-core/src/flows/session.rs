@@ -121,14 +121,16 @@ pub async fn refresh(
             return Err(SessionError::InvalidRefreshToken);
         }
         let audit = Audit { ctx, action: "refresh", method: None, client };
-        // The conditional update decides races: of two concurrent uses, exactly one wins.
-        if token.used_at.is_some() || !tx.mark_refresh_token_used(&token.id, now).await? {
+        // The token's row, held since the read, decides races: of two concurrent uses the
+        // second waits for this transaction, then reads the token used.
+        if token.used_at.is_some() {
             tx.revoke_session(&session.id, now).await?;
             audit.record_in(tx.as_mut(), "denied:refresh_token_reused", Some(&session.user_id), now).await?;
             tx.commit().await?;
             tracing::warn!(session = %session.id, "refresh token reused: session revoked");
             return Err(SessionError::RefreshTokenReused);
         }
+        tx.mark_refresh_token_used(&token.id, now).await?;
         let (child, secret) = child_refresh_token(&session, Some(&token.id), now);
         tx.insert_refresh_token(&child).await?;
         // Read at every refresh, so a change of roles reaches the next access token.

@@ -30,8 +30,10 @@ pub trait SessionTx: Send {
     /// The refresh token with this hash and its session, the session locked as `lock_session`
     /// locks it, in one statement.
     async fn refresh_token_with_session(&mut self, token_hash: &str) -> StoreResult<Option<(RefreshToken, Session)>>;
-    /// Marks an unused token used; false when it was already used (a replay).
-    async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Marks the token used. The caller read it unused with `refresh_token_with_session`,
+    /// which holds its row until the transaction ends, so no other use can come between: a
+    /// concurrent one waits, then reads it used. On PostgreSQL the write is deferred.
+    async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<()>;
     async fn insert_sso_session(&mut self, sso: &SsoSession) -> StoreResult<()>;
 }
 

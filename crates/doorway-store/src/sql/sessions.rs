@@ -158,14 +158,9 @@ macro_rules! sessions {
                 .map(RefreshToken::from))
             }
 
-            async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<bool> {
-                let done = exec!(
-                    self,
-                    "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
-                    token_id,
-                    now.millis(),
-                )?;
-                Ok(done == 1)
+            async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<()> {
+                // Deferred: the caller holds the token's row (`refresh_token_with_session`).
+                defer!(self, "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1", token_id, now.millis())
             }
 
             async fn insert_sso_session(&mut self, s: &SsoSession) -> StoreResult<()> {

@@ -10,6 +10,7 @@ on_every_engine!(
     sessions_round_trip_and_lock,
     revoking_a_session_revokes_its_token_family,
     a_refresh_token_is_used_once,
+    a_second_use_of_a_token_waits_for_the_first_and_reads_it_used,
     revoking_a_user_revokes_only_their_active_sessions,
     revoking_a_user_can_spare_one_session,
     active_sessions_are_listed_newest_first,
@@ -102,12 +103,35 @@ async fn revoking_a_session_revokes_its_token_family(engine: Engine) {
 async fn a_refresh_token_is_used_once(engine: Engine) {
     let (_db, store) = open_with_session(engine).await;
     let mut tx = store.begin().await.unwrap();
-    assert!(tx.mark_refresh_token_used("rt_2", t(150)).await.unwrap());
+    let (token, _) = tx.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap();
+    assert_eq!(token.used_at, None);
+    tx.mark_refresh_token_used(&token.id, t(150)).await.unwrap();
     tx.commit().await.unwrap();
     let mut tx = store.begin().await.unwrap();
-    assert!(!tx.mark_refresh_token_used("rt_2", t(160)).await.unwrap(), "a replay");
-    assert_eq!(tx.refresh_token_by_hash("hash-rt_2").await.unwrap().unwrap().used_at, Some(t(150)));
-    assert!(!tx.mark_refresh_token_used("rt_unknown", t(160)).await.unwrap());
+    let (replayed, _) = tx.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap();
+    assert_eq!(replayed.used_at, Some(t(150)), "a replay reads the token used");
+    assert!(tx.refresh_token_with_session("hash-rt_unknown").await.unwrap().is_none());
+}
+
+/// The read that finds a token holds it: a second use started meanwhile waits for the first
+/// transaction and then reads the token used (what decides a race between two refreshes).
+async fn a_second_use_of_a_token_waits_for_the_first_and_reads_it_used(engine: Engine) {
+    let (_db, store) = open_with_session(engine).await;
+    let mut first = store.begin().await.unwrap();
+    let (token, _) = first.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap();
+    let second = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            let (token, _) = tx.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap();
+            token.used_at
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!second.is_finished(), "the second use did not wait for the first");
+    first.mark_refresh_token_used(&token.id, t(150)).await.unwrap();
+    first.commit().await.unwrap();
+    assert_eq!(second.await.unwrap(), Some(t(150)));
 }
 
 async fn revoking_a_user_revokes_only_their_active_sessions(engine: Engine) {
