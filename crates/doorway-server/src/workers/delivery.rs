@@ -3,9 +3,7 @@
 //! logs every attempt, and retries with backoff until delivered or dead.
 //!
 //! Endpoints (webhook URLs; for mail, the one SMTP server) never wait on each other: each has
-//! at most `max_in_flight_per_endpoint` attempts sending (an attempt gives its slot back when
-//! the endpoint has answered, before its outcome is written: a busy database must not slow the
-//! endpoint's deliveries down), and after `breaker_failures`
+//! at most `max_in_flight_per_endpoint` attempts running, and after `breaker_failures`
 //! failures in a row its circuit opens, so its deliveries stay pending (using no attempts)
 //! until a single probe after `breaker_cooldown_ms` gets through. A slow or dead receiver thus
 //! holds a few slots and nothing else, while every other endpoint keeps its latency.
@@ -21,7 +19,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use doorway_core::webhooks::{AttemptOutcome, Delivery, DeliveryAttempt, DeliveryKind, next_attempt_at};
 use doorway_core::{Clock, Store};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::settings::DeliverySettings;
@@ -95,7 +93,7 @@ impl Endpoint {
     }
 }
 
-/// How an attempt's exchange with its endpoint ended, for the endpoint's slots and breaker.
+/// How an attempt ended, for the endpoint's breaker.
 struct Finished {
     endpoint: String,
     /// Failed in a way that says something about the endpoint (not a permanent failure of the
@@ -113,9 +111,7 @@ impl<S: Sender> DeliveryWorker<S> {
         // A waiting delivery starts only while its lease outlasts a whole attempt.
         let needed = Duration::from_millis(settings.timeout_ms) + Duration::from_secs(1);
         let mut endpoints: HashMap<String, Endpoint> = HashMap::new();
-        // Attempts until recorded; their endpoints hear of them sooner, through `answered`.
-        let mut running: JoinSet<()> = JoinSet::new();
-        let (answer, mut answered) = mpsc::unbounded_channel::<Finished>();
+        let mut running: JoinSet<Finished> = JoinSet::new();
         let mut claim_failing = false;
         // A claim that leaves out busy endpoints may read their whole backlog to find nothing
         // else (the targets are not in the due index): after one that found less than a full
@@ -123,9 +119,6 @@ impl<S: Sender> DeliveryWorker<S> {
         let mut skipping_claim_not_before: Option<Instant> = None;
         while !*stop.borrow() {
             while let Some(done) = running.try_join_next() {
-                panicked(done);
-            }
-            while let Ok(done) = answered.try_recv() {
                 worker.finished(&mut endpoints, done);
             }
             let now = Instant::now();
@@ -144,7 +137,7 @@ impl<S: Sender> DeliveryWorker<S> {
                         give_back.push(d);
                     } else {
                         endpoint.in_flight += 1;
-                        running.spawn(worker.clone().attempt(d, Answer::new(key.clone(), &answer)));
+                        running.spawn(worker.clone().attempt(d, key.clone()));
                     }
                 }
             }
@@ -176,7 +169,7 @@ impl<S: Sender> DeliveryWorker<S> {
                             if endpoint.wants_more(now, limit) {
                                 endpoint.in_flight += 1;
                                 started += 1;
-                                running.spawn(worker.clone().attempt(d, Answer::new(key, &answer)));
+                                running.spawn(worker.clone().attempt(d, key));
                             } else {
                                 endpoint.waiting.push_back((d, lease_ends));
                             }
@@ -197,8 +190,9 @@ impl<S: Sender> DeliveryWorker<S> {
             }
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
-                Some(done) = answered.recv() => worker.finished(&mut endpoints, done),
-                Some(done) = running.join_next(), if !running.is_empty() => panicked(done),
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    worker.finished(&mut endpoints, done);
+                }
                 _ = stop.changed() => {}
             }
         }
@@ -218,8 +212,12 @@ impl<S: Sender> DeliveryWorker<S> {
         }
     }
 
-    /// Books an attempt's answer against its endpoint's slots and breaker.
-    fn finished(&self, endpoints: &mut HashMap<String, Endpoint>, done: Finished) {
+    /// Books a finished attempt against its endpoint's slots and breaker.
+    fn finished(&self, endpoints: &mut HashMap<String, Endpoint>, done: Result<Finished, tokio::task::JoinError>) {
+        let Ok(done) = done else {
+            tracing::error!("a delivery attempt panicked; it is retried when its lease expires");
+            return;
+        };
         let kind = self.sender.kind().as_str();
         let Some(endpoint) = endpoints.get_mut(&done.endpoint) else {
             return;
@@ -251,7 +249,7 @@ impl<S: Sender> DeliveryWorker<S> {
         }
     }
 
-    async fn attempt(self: Arc<Self>, d: Delivery, answer: Answer) {
+    async fn attempt(self: Arc<Self>, d: Delivery, endpoint: String) -> Finished {
         let kind = self.sender.kind().as_str();
         let started = Instant::now();
         let at = self.clock.now();
@@ -267,7 +265,7 @@ impl<S: Sender> DeliveryWorker<S> {
                 AttemptOutcome::RetryAt(next_attempt_at(ended, d.attempts, self.settings.retry_base_ms, rand::random()))
             }
         };
-        answer.send(matches!(&result, Err(f) if !f.permanent));
+        let endpoint_failed = matches!(&result, Err(f) if !f.permanent);
         let (status_code, error) = match result {
             Ok(code) => (code.map(i64::from), None),
             Err(f) => (f.status_code.map(i64::from), Some(f.error)),
@@ -298,39 +296,7 @@ impl<S: Sender> DeliveryWorker<S> {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(5));
         }
-    }
-}
-
-/// An attempt's way to give its endpoint slot back once: when the endpoint has answered, or
-/// (a panic) when the attempt is dropped, as a failure that says nothing of the endpoint.
-struct Answer {
-    endpoint: Option<String>,
-    to: mpsc::UnboundedSender<Finished>,
-}
-
-impl Answer {
-    fn new(endpoint: String, to: &mpsc::UnboundedSender<Finished>) -> Self {
-        Self { endpoint: Some(endpoint), to: to.clone() }
-    }
-
-    fn send(mut self, endpoint_failed: bool) {
-        if let Some(endpoint) = self.endpoint.take() {
-            let _ = self.to.send(Finished { endpoint, endpoint_failed });
-        }
-    }
-}
-
-impl Drop for Answer {
-    fn drop(&mut self) {
-        if let Some(endpoint) = self.endpoint.take() {
-            let _ = self.to.send(Finished { endpoint, endpoint_failed: false });
-        }
-    }
-}
-
-fn panicked(done: Result<(), tokio::task::JoinError>) {
-    if done.is_err() {
-        tracing::error!("a delivery attempt panicked; it is retried when its lease expires");
+        Finished { endpoint, endpoint_failed }
     }
 }
 
@@ -365,28 +331,16 @@ mod tests {
         }
     }
 
-    /// A receiver that answers 200 at once.
-    struct Accepts;
-
-    #[async_trait]
-    impl Sender for Accepts {
-        fn kind(&self) -> DeliveryKind {
-            DeliveryKind::Webhook
-        }
-
-        async fn send(&self, _: &Delivery) -> Result<Option<u16>, SendFailure> {
-            Ok(Some(200))
-        }
-    }
-
-    /// A project with one webhook delivery, claimed: (project id, the claimed delivery).
-    async fn one_claimed_delivery(store: &Arc<dyn Store>, clock: &ManualClock) -> (String, Delivery) {
+    #[tokio::test]
+    async fn the_backoff_counts_from_the_end_of_the_attempt() {
+        let store = doorway_store::test_support::scratch_store().await;
+        let clock = ManualClock::starting_at(Timestamp::from_millis(1_000_000));
         let new = NewProject {
             slug: ProjectSlug::parse("acme").unwrap(),
             name: "Acme".into(),
             settings: ProjectSettings::default(),
         };
-        let project = ensure_project(store.as_ref(), clock, new).await.unwrap();
+        let project = ensure_project(store.as_ref(), &clock, new).await.unwrap();
         let endpoint =
             WebhookEndpoint { url: "http://hooks.example/in".into(), secret: "whsec_eA==".into(), events: vec![] };
         let start = clock.now();
@@ -409,67 +363,18 @@ mod tests {
         tx.insert_delivery(&d).await.unwrap();
         tx.commit().await.unwrap();
         let claimed = store.claim_deliveries(DeliveryKind::Webhook, start, start.plus_seconds(60), 1).await.unwrap();
-        (project.id, claimed[0].clone())
-    }
-
-    #[tokio::test]
-    async fn the_backoff_counts_from_the_end_of_the_attempt() {
-        let store = doorway_store::test_support::scratch_store().await;
-        let clock = ManualClock::starting_at(Timestamp::from_millis(1_000_000));
-        let start = clock.now();
-        let (project_id, claimed) = one_claimed_delivery(&store, &clock).await;
 
         let settings = DeliverySettings { retry_base_ms: 5_000, ..DeliverySettings::default() };
         let sender = SlowFailure { clock: clock.clone(), secs: 10 };
         let worker =
             Arc::new(DeliveryWorker { store: store.clone(), clock: Arc::new(clock.clone()), settings, sender });
-        let (to, mut answered) = mpsc::unbounded_channel();
-        let target = claimed.target.clone();
-        worker.attempt(claimed, Answer::new(target, &to)).await;
-        assert!(answered.try_recv().unwrap().endpoint_failed);
+        let finished = worker.attempt(claimed[0].clone(), endpoint.url.clone()).await;
+        assert!(finished.endpoint_failed);
 
-        let stored = store.deliveries(&project_id, DeliveryKind::Webhook, None, 10).await.unwrap();
+        let stored = store.deliveries(&project.id, DeliveryKind::Webhook, None, 10).await.unwrap();
         let wait = stored[0].next_attempt_at.millis() - start.millis();
         // 10 s of attempt, then 5 s ± 20 %: never sooner than 14 s after the attempt began.
         assert!((14_000..=16_000).contains(&wait), "next attempt {wait} ms after the start");
-    }
-
-    /// The endpoint's slot comes back when the endpoint has answered, not once the attempt is
-    /// recorded: here the database's writer is held elsewhere meanwhile.
-    #[tokio::test]
-    async fn an_endpoint_slot_comes_back_when_it_answers_not_when_recorded() {
-        let store = doorway_store::test_support::scratch_store().await;
-        let clock = ManualClock::starting_at(Timestamp::from_millis(1_000_000));
-        let (project_id, claimed) = one_claimed_delivery(&store, &clock).await;
-        let worker = Arc::new(DeliveryWorker {
-            store: store.clone(),
-            clock: Arc::new(clock.clone()),
-            settings: DeliverySettings::default(),
-            sender: Accepts,
-        });
-        let (to, mut answered) = mpsc::unbounded_channel();
-        let busy = store.begin().await.unwrap();
-        let target = claimed.target.clone();
-        let attempt = tokio::spawn(worker.attempt(claimed, Answer::new(target, &to)));
-        let done = tokio::time::timeout(Duration::from_secs(5), answered.recv()).await.unwrap().unwrap();
-        assert!(!done.endpoint_failed);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!attempt.is_finished(), "the attempt was recorded while the writer was held");
-        drop(busy);
-        attempt.await.unwrap();
-        let stored = store.deliveries(&project_id, DeliveryKind::Webhook, None, 10).await.unwrap();
-        assert_eq!(stored[0].status, DeliveryStatus::Delivered);
-    }
-
-    /// An attempt that panics still gives its endpoint slot back.
-    #[test]
-    fn a_dropped_answer_gives_the_slot_back() {
-        let (to, mut answered) = mpsc::unbounded_channel();
-        drop(Answer::new("http://hooks.example/in".into(), &to));
-        let done = answered.try_recv().unwrap();
-        assert_eq!(done.endpoint, "http://hooks.example/in");
-        assert!(!done.endpoint_failed);
-        assert!(answered.try_recv().is_err(), "given back once");
     }
 
     #[test]
