@@ -208,15 +208,13 @@ impl Application {
         // The workers stop with the listener, not after the requests in flight: their attempts
         // in flight finish while those requests drain (a stop that outlasts the supervisor's
         // patience would cut attempts short, and each is sent again when its lease expires).
-        let stop = std::sync::Arc::new(stop);
-        let stop_with_listener = stop.clone();
-        let shutdown = async move {
+        // Serving ends only once `shutdown` has resolved, so the workers have been told by then.
+        let shutdown = async {
             shutdown.await;
-            let _ = stop_with_listener.send(true);
+            let _ = stop.send(true);
         };
         crate::connections::serve(self.listener, app, &self.state.settings.connections, shutdown).await;
         // Deliveries in flight finish; anything not finished is retried by the next start.
-        let _ = stop.send(true);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(15), futures_util::future::join_all(workers)).await;
     }
 }
