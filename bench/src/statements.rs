@@ -140,8 +140,7 @@ const USER_ROLES: Sql = same!("SELECT role FROM user_roles WHERE user_id = $1 OR
 const USER_WITH_MEMBERSHIPS: Sql = Sql {
     sqlite: "SELECT u.*, (
         SELECT json_group_array(json_array(o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
-                                           w.id, w.name, w.slug, w.created_at)
-                                ORDER BY m.created_at, o.id, w.created_at, w.id)
+                                           w.id, w.name, w.slug, w.created_at, m.created_at))
         FROM memberships m
         JOIN organizations o ON o.id = m.organization_id
         LEFT JOIN workspaces w ON w.organization_id = o.id
@@ -149,8 +148,7 @@ const USER_WITH_MEMBERSHIPS: Sql = Sql {
      FROM users u WHERE u.project_id = $1 AND u.id = $2",
     postgres: "SELECT u.*, COALESCE((
         SELECT json_agg(json_build_array(o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
-                                         w.id, w.name, w.slug, w.created_at)
-                        ORDER BY m.created_at, o.id, w.created_at, w.id)
+                                         w.id, w.name, w.slug, w.created_at, m.created_at))
         FROM memberships m
         JOIN organizations o ON o.id = m.organization_id
         LEFT JOIN workspaces w ON w.organization_id = o.id

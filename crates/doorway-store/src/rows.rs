@@ -173,17 +173,21 @@ row! {
     }
 }
 
-/// One membership row as the JSON array holds it: the organization, the role, a workspace.
+/// One membership row as the JSON array holds it: the organization, the role, a workspace, and
+/// when the membership began.
 type MembershipJson =
-    (String, String, String, String, i64, String, Option<String>, Option<String>, Option<String>, Option<i64>);
+    (String, String, String, String, i64, String, Option<String>, Option<String>, Option<String>, Option<i64>, i64);
 
 impl TryFrom<UserWithMembershipsRow> for (User, Vec<Membership>) {
     type Error = StoreError;
     fn try_from(r: UserWithMembershipsRow) -> Result<Self, StoreError> {
-        let rows: Vec<MembershipJson> = serde_json::from_str(&r.memberships).map_err(StoreError::unexpected)?;
+        let mut rows: Vec<MembershipJson> = serde_json::from_str(&r.memberships).map_err(StoreError::unexpected)?;
+        // Ordered here rather than in the aggregate: SQLite builds a temporary table for an
+        // aggregate's ORDER BY on every execution (~5 % of a `me` request's CPU).
+        rows.sort_by(|a, b| (a.10, &a.0, a.9, &a.6).cmp(&(b.10, &b.0, b.9, &b.6)));
         let rows = rows
             .into_iter()
-            .map(|(id, project_id, name, slug, created_at, role, w_id, w_name, w_slug, w_created_at)| {
+            .map(|(id, project_id, name, slug, created_at, role, w_id, w_name, w_slug, w_created_at, _)| {
                 MembershipWorkspaceRow {
                     membership: MembershipRow { id, project_id, name, slug, created_at, role },
                     workspace_id: w_id,

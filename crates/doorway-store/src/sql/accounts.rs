@@ -18,8 +18,7 @@ const USER_ROLES: &str = "SELECT role FROM user_roles WHERE user_id = $1 ORDER B
 /// one read where a who-am-I would make two. The aggregate is each engine's own.
 const USER_WITH_MEMBERSHIPS_SQLITE: &str = "SELECT u.*, (
         SELECT json_group_array(json_array(o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
-                                           w.id, w.name, w.slug, w.created_at)
-                                ORDER BY m.created_at, o.id, w.created_at, w.id)
+                                           w.id, w.name, w.slug, w.created_at, m.created_at))
         FROM memberships m
         JOIN organizations o ON o.id = m.organization_id
         LEFT JOIN workspaces w ON w.organization_id = o.id
@@ -27,8 +26,7 @@ const USER_WITH_MEMBERSHIPS_SQLITE: &str = "SELECT u.*, (
      FROM users u WHERE u.project_id = $1 AND u.id = $2";
 const USER_WITH_MEMBERSHIPS_POSTGRES: &str = "SELECT u.*, COALESCE((
         SELECT json_agg(json_build_array(o.id, o.project_id, o.name, o.slug, o.created_at, m.role,
-                                         w.id, w.name, w.slug, w.created_at)
-                        ORDER BY m.created_at, o.id, w.created_at, w.id)
+                                         w.id, w.name, w.slug, w.created_at, m.created_at))
         FROM memberships m
         JOIN organizations o ON o.id = m.organization_id
         LEFT JOIN workspaces w ON w.organization_id = o.id

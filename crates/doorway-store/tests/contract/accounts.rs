@@ -158,15 +158,16 @@ async fn organizations_memberships_and_workspaces(engine: Engine) {
     let ada = store.user_by_id("prj_acme", "usr_1").await.unwrap().unwrap();
     assert_eq!(store.user_with_memberships("prj_acme", "usr_1").await.unwrap(), Some((ada.clone(), vec![expected])));
 
-    // Memberships in order (oldest first), each with its workspaces in order.
-    let second = Organization { slug: "beta".into(), ..org("org_3", 14) };
+    // Memberships in order (oldest membership first, whatever the ids or the order written),
+    // each with its workspaces in order.
+    let second = Organization { slug: "beta".into(), ..org("org_9", 14) };
     let mut tx = store.begin().await.unwrap();
     assert!(tx.insert_organization_if_slug_free(&second).await.unwrap());
-    tx.insert_membership("org_3", "usr_1", "member", t(14)).await.unwrap();
+    tx.insert_membership("org_9", "usr_1", "member", t(11)).await.unwrap();
     for (id, at) in [("wsp_b", 16), ("wsp_a", 15)] {
         let w = Workspace {
             id: id.into(),
-            organization_id: "org_3".into(),
+            organization_id: "org_9".into(),
             slug: id.into(),
             created_at: t(at),
             ..workspace.clone()
@@ -176,10 +177,10 @@ async fn organizations_memberships_and_workspaces(engine: Engine) {
     tx.commit().await.unwrap();
     let (found, memberships) = store.user_with_memberships("prj_acme", "usr_1").await.unwrap().unwrap();
     assert_eq!(found, ada);
-    assert_eq!(memberships.iter().map(|m| m.organization.id.as_str()).collect::<Vec<_>>(), ["org_1", "org_3"]);
-    assert_eq!(memberships[0].workspaces, vec![workspace.clone()]);
-    assert_eq!(memberships[1].workspaces.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(), ["wsp_a", "wsp_b"]);
-    assert_eq!(memberships[1].role, "member");
+    assert_eq!(memberships.iter().map(|m| m.organization.id.as_str()).collect::<Vec<_>>(), ["org_9", "org_1"]);
+    assert_eq!(memberships[0].workspaces.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(), ["wsp_a", "wsp_b"]);
+    assert_eq!(memberships[0].role, "member");
+    assert_eq!(memberships[1].workspaces, vec![workspace.clone()]);
     let bob = insert_user(&*store, user("usr_2", "bob@example.com")).await;
     assert_eq!(store.user_with_memberships("prj_acme", "usr_2").await.unwrap(), Some((bob, vec![])));
     assert_eq!(store.user_with_memberships("prj_other", "usr_1").await.unwrap(), None);

@@ -130,10 +130,11 @@ pub(crate) fn owns(path: &str) -> bool {
 /// Whether `path` may name an Aufy route under some base path: a cheap test, so that only such
 /// requests look up the project's settings.
 pub(crate) fn may_be_rebased(path: &str) -> bool {
-    let segments: Vec<&str> = path.trim_end_matches('/').rsplitn(4, '/').collect();
-    (1..segments.len()).any(|n| {
-        let tail = segments[..n].iter().rev().copied().collect::<Vec<_>>().join("/");
-        auth_route(&tail).is_some() || account_route(&tail)
+    // Its last one, two and three segments (every request passes here: no allocation).
+    let path = path.trim_end_matches('/');
+    path.rmatch_indices('/').take(3).any(|(slash, _)| {
+        let tail = &path[slash + 1..];
+        auth_route(tail).is_some() || account_route(tail)
     })
 }
 
