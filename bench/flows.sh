@@ -24,7 +24,9 @@
 #                        loaded to count statements per request; one database per flow and run.
 #   FLOWS="jwks me email-signup oauth-signup refresh sign-out password-signup"
 #   RUNS=3 CLIENTS=16 DURATION=20 WARMUP=2
-#   PREP=DURATION        seconds of setup making sign-out's sessions (one per sign-out)
+#   PREP=6*DURATION      seconds of setup making sign-out's sessions (one per sign-out; the sign-ups
+#                        that make them run ~5x slower than sign-outs, and the warm-up uses some;
+#                        the limit's bare client writes its sessions in batches, for DURATION s)
 #   LIMITS=1             0 skips the limits
 #   HASH_SECONDS=8       raw hash-rate probe, the password-signup limit
 #   SCENARIO=flows       flows (default) | scale (ENGINE=postgres: each flow on 1, then 2
@@ -58,7 +60,7 @@ RUNS="${RUNS:-3}"
 CLIENTS="${CLIENTS:-16}"
 DURATION="${DURATION:-20}"
 WARMUP="${WARMUP:-2}"
-PREP="${PREP:-$DURATION}"
+PREP="${PREP:-$((DURATION * 6))}"
 LIMITS="${LIMITS:-1}"
 HASH_SECONDS="${HASH_SECONDS:-8}"
 RATE_FACTOR="${RATE_FACTOR:-4}"
@@ -243,7 +245,7 @@ run_limit() {
   for lf in $flow $([[ "$flow" == me ]] && echo me-reads); do
     log "run $run: $lf limit: bare database client, $CLIENTS tasks, ${WARMUP} s + ${DURATION} s"
     "$TOOL" limit --flow "$lf" --database-url "$db" --clients "$CLIENTS" --seconds "$DURATION" \
-      --warmup "$WARMUP" --prep-seconds "$PREP" --run "$run" --label "$ENGINE" | tee -a "$OUT"
+      --warmup "$WARMUP" --prep-seconds "$DURATION" --run "$run" --label "$ENGINE" | tee -a "$OUT"
   done
 }
 
