@@ -334,8 +334,7 @@ async fn iterate(db: &Db, flow: LimitFlow, t: &mut Task, verifier: &Verifier) ->
         LimitFlow::OauthSignup => db.run(&st::oauth_signup(&t.key, t.n, &t.project, now)).await?,
         LimitFlow::PasswordSignup => db.run(&st::password_signup(&t.key, t.n, &t.project, now)).await?,
         LimitFlow::Refresh => {
-            let (script, child) =
-                st::refresh(&t.key, t.n, (&t.refresh.0, &t.refresh.1), &t.session_id, &t.user_id, now);
+            let (script, child) = st::refresh(&t.key, t.n, (&t.refresh.0, &t.refresh.1), &t.session_id, now);
             db.run(&script).await?;
             t.refresh = child;
         }
@@ -367,7 +366,7 @@ fn script_of(flow: LimitFlow) -> Script {
         LimitFlow::EmailSignup => st::email_signup("k", 1, "p", now),
         LimitFlow::OauthSignup => st::oauth_signup("k", 1, "p", now),
         LimitFlow::PasswordSignup => st::password_signup("k", 1, "p", now),
-        LimitFlow::Refresh => st::refresh("k", 1, ("a", "b"), "s", "u", now).0,
+        LimitFlow::Refresh => st::refresh("k", 1, ("a", "b"), "s", now).0,
         LimitFlow::SignOut => st::sign_out("k", 1, "p", "s", "u", now),
         LimitFlow::Me => Script { before: vec![Step { sql: st::SESSION_BY_ID, binds: vec![] }], tx: vec![] },
         LimitFlow::MeReads => st::me_reads("p", "s", "u"),

@@ -16,7 +16,7 @@
 //! |---|---|---|---|
 //! | email-signup (flows/email_signup.rs, account.rs create_account) | 1 | 9 | 10 |
 //! | oauth-signup (flows/oauth_signup.rs sign_up_with_code, account_linking.rs decide, create_account; Rivergen: personal organization, its three roles in one statement) | 2 | 14 | 16 |
-//! | refresh (flows/session.rs refresh; token and locked session in one statement) | 0 | 4 | 4 |
+//! | refresh (flows/session.rs refresh; token, locked session and roles in one statement) | 0 | 3 | 3 |
 //! | sign-out (flows/session.rs sign_out, by access token) | 0 | 4 | 4 |
 //! | password-signup (create_account with a password) | 0 | 7 | 7 |
 //! | me (flows/session.rs authenticated_claims, profile.rs who_am_i; session cached 2 s) | 1 (2 on a miss) | – | 1–2 |
@@ -25,7 +25,7 @@
 //!
 //! On PostgreSQL the server sends each run of deferred writes (`deferred!` below, the store's
 //! `defer!`) as one statement, and so do the limits; `doorway-bench limit --check` prints each
-//! flow's round trips (password-signup 4, email-signup 7, oauth-signup 13, sign-out 4, refresh 6).
+//! flow's round trips (password-signup 4, email-signup 7, oauth-signup 13, sign-out 4, refresh 4).
 
 /// One bound value; the types are the schema's (TEXT, BIGINT, BOOLEAN, DOUBLE PRECISION).
 #[derive(Clone, Debug)]
@@ -135,7 +135,6 @@ const INSERT_WORKSPACE: Sql =
     deferred!("INSERT INTO workspaces (id, organization_id, name, slug, created_at) VALUES ($1, $2, $3, $4, $5)");
 const INSERT_TERMS: Sql =
     deferred!("INSERT INTO terms_acceptances (user_id, version, accepted_at) VALUES ($1, $2, $3)");
-const USER_ROLES: Sql = same!("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role");
 /// The user with their memberships as one JSON array (accounts.rs USER_WITH_MEMBERSHIPS_*).
 const USER_WITH_MEMBERSHIPS: Sql = Sql {
     sqlite: "SELECT u.*, (
@@ -172,13 +171,23 @@ const INSERT_SSO_SESSION: Sql = same!(
     "INSERT INTO sso_sessions (id, session_id, user_id, provider, subject, created_at)
      VALUES ($1, $2, $3, $4, $5, $6)"
 );
-const REFRESH_TOKEN_WITH_SESSION: Sql = locking!(
-    "SELECT s.*, t.id AS token_id, t.token_hash AS token_hash, t.parent_id AS token_parent_id,
-            t.created_at AS token_created_at, t.expires_at AS token_expires_at,
-            t.used_at AS token_used_at, t.revoked_at AS token_revoked_at
+/// The token, its locked session and the user's roles (sessions.rs TOKEN_WITH_SESSION_*).
+const REFRESH_TOKEN_WITH_SESSION: Sql = Sql {
+    sqlite: "SELECT s.*, t.id AS token_id, t.token_hash AS token_hash,
+        t.parent_id AS token_parent_id, t.created_at AS token_created_at, t.expires_at AS token_expires_at,
+        t.used_at AS token_used_at, t.revoked_at AS token_revoked_at,
+        (SELECT json_group_array(r.role) FROM user_roles r WHERE r.user_id = s.user_id) AS roles
      FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-     WHERE t.token_hash = $1"
-);
+     WHERE t.token_hash = $1",
+    postgres: "SELECT s.*, t.id AS token_id, t.token_hash AS token_hash,
+        t.parent_id AS token_parent_id, t.created_at AS token_created_at, t.expires_at AS token_expires_at,
+        t.used_at AS token_used_at, t.revoked_at AS token_revoked_at,
+        COALESCE((SELECT json_agg(r.role) FROM user_roles r WHERE r.user_id = s.user_id), '[]')::text AS roles
+     FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+     WHERE t.token_hash = $1
+     FOR UPDATE OF t, s",
+    deferred: false,
+};
 const MARK_REFRESH_TOKEN_USED: Sql = deferred!("UPDATE refresh_tokens SET used_at = $2 WHERE id = $1");
 const REVOKE_SESSION: Sql = deferred!("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1");
 const REVOKE_SESSION_TOKENS: Sql =
@@ -466,14 +475,7 @@ pub fn password_signup(key: &str, n: u32, project: &str, now: i64) -> Script {
 
 /// A refresh rotation (flows/session.rs refresh) of the token (`current_id`, `current_hash`);
 /// returns the child's (id, hash), which the next rotation presents.
-pub fn refresh(
-    key: &str,
-    n: u32,
-    current: (&str, &str),
-    session_id: &str,
-    user_id: &str,
-    now: i64,
-) -> (Script, (String, String)) {
+pub fn refresh(key: &str, n: u32, current: (&str, &str), session_id: &str, now: i64) -> (Script, (String, String)) {
     let child_id = id("rtr", key, n);
     let child_hash = hash(&format!("{key}/r{n}"), "refresh");
     let tx = vec![
@@ -492,7 +494,6 @@ pub fn refresh(
                 OptInt(None),
             ],
         ),
-        step(USER_ROLES, vec![t(user_id)]),
     ];
     (Script { before: Vec::new(), tx }, (child_id, child_hash))
 }

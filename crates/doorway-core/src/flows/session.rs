@@ -13,7 +13,7 @@ use crate::session::{
     verify_access_token,
 };
 use crate::session_cache::CachedSession;
-use crate::store::{SsoSession, StoreError, StoreTx};
+use crate::store::{SsoSession, StoreError, StoreTx, TokenWithSession};
 use crate::user::User;
 
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,10 @@ pub async fn refresh(
     let result: Result<Refreshed, SessionError> = async {
         let now = svc.clock.now();
         let mut tx = svc.store.begin().await?;
-        let Some((token, session)) = tx.refresh_token_with_session(&presented.hash()).await? else {
+        // The roles are read with the token at every refresh, so a change of roles reaches
+        // the next access token.
+        let Some(TokenWithSession { token, session, roles }) = tx.refresh_token_with_session(&presented.hash()).await?
+        else {
             return Err(SessionError::InvalidRefreshToken);
         };
         if session.project_id != ctx.project.id
@@ -133,8 +136,6 @@ pub async fn refresh(
         tx.mark_refresh_token_used(&token.id, now).await?;
         let (child, secret) = child_refresh_token(&session, Some(&token.id), now);
         tx.insert_refresh_token(&child).await?;
-        // Read at every refresh, so a change of roles reaches the next access token.
-        let roles = tx.user_roles(&session.user_id).await?;
         tx.commit().await?;
         let access = sign_access_token(ctx, &session, &roles, false, now)
             .map_err(|e| SessionError::Unexpected(crate::error::Unexpected::context("signing the access token", e)))?;

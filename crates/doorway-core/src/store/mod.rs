@@ -31,7 +31,7 @@ pub use outbox::{OutboxStore, OutboxTx};
 pub use passkeys::{PasskeyCeremony, PasskeyStore, PasskeyTx, StoredPasskey};
 pub use projects::{ProjectStore, ProjectTx};
 pub use rate_limits::RateLimitStore;
-pub use sessions::{SessionStore, SessionTx, SsoSession};
+pub use sessions::{SessionStore, SessionTx, SsoSession, TokenWithSession};
 pub use verification::{VerificationStore, VerificationTx};
 
 #[derive(Debug, thiserror::Error)]

@@ -27,14 +27,23 @@ pub trait SessionTx: Send {
     async fn revoke_user_sessions(&mut self, user_id: &str, except: Option<&str>, now: Timestamp) -> StoreResult<u64>;
     async fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()>;
     async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
-    /// The refresh token with this hash and its session, the session locked as `lock_session`
-    /// locks it, in one statement.
-    async fn refresh_token_with_session(&mut self, token_hash: &str) -> StoreResult<Option<(RefreshToken, Session)>>;
+    /// The refresh token with this hash, its session (locked as `lock_session` locks it) and
+    /// the session user's roles, in one statement.
+    async fn refresh_token_with_session(&mut self, token_hash: &str) -> StoreResult<Option<TokenWithSession>>;
     /// Marks the token used. The caller read it unused with `refresh_token_with_session`,
     /// which holds its row until the transaction ends, so no other use can come between: a
     /// concurrent one waits, then reads it used. On PostgreSQL the write is deferred.
     async fn mark_refresh_token_used(&mut self, token_id: &str, now: Timestamp) -> StoreResult<()>;
     async fn insert_sso_session(&mut self, sso: &SsoSession) -> StoreResult<()>;
+}
+
+/// What a refresh reads at once: the presented token, its session, and the roles the new access
+/// token carries (in name order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenWithSession {
+    pub token: RefreshToken,
+    pub session: Session,
+    pub roles: Vec<String>,
 }
 
 /// The provider session a Doorway session came from.

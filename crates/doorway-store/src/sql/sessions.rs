@@ -4,10 +4,26 @@
 use async_trait::async_trait;
 use doorway_core::Timestamp;
 use doorway_core::session::{RefreshToken, Session};
-use doorway_core::store::{SessionStore, SessionTx, SsoSession, StoreResult};
+use doorway_core::store::{SessionStore, SessionTx, SsoSession, StoreResult, TokenWithSession};
 
 use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::rows::{RefreshTokenRow, SessionRow, TokenWithSessionRow};
+
+/// A refresh token with its session, locked (`FOR UPDATE` on PostgreSQL; SQLite's writer holds
+/// the whole database), and the user's roles as a JSON array: one read where a refresh made two.
+const TOKEN_WITH_SESSION_SQLITE: &str = "SELECT s.*, t.id AS token_id, t.token_hash AS token_hash,
+        t.parent_id AS token_parent_id, t.created_at AS token_created_at, t.expires_at AS token_expires_at,
+        t.used_at AS token_used_at, t.revoked_at AS token_revoked_at,
+        (SELECT json_group_array(r.role) FROM user_roles r WHERE r.user_id = s.user_id) AS roles
+     FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+     WHERE t.token_hash = $1";
+const TOKEN_WITH_SESSION_POSTGRES: &str = "SELECT s.*, t.id AS token_id, t.token_hash AS token_hash,
+        t.parent_id AS token_parent_id, t.created_at AS token_created_at, t.expires_at AS token_expires_at,
+        t.used_at AS token_used_at, t.revoked_at AS token_revoked_at,
+        COALESCE((SELECT json_agg(r.role) FROM user_roles r WHERE r.user_id = s.user_id), '[]')::text AS roles
+     FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+     WHERE t.token_hash = $1
+     FOR UPDATE OF t, s";
 
 macro_rules! sessions {
     ($store:ident, $tx:ident, $backend:literal, $claim:expr, $row_lock:literal) => {
@@ -128,24 +144,9 @@ macro_rules! sessions {
                 Ok(())
             }
 
-            async fn refresh_token_with_session(
-                &mut self,
-                token_hash: &str,
-            ) -> StoreResult<Option<(RefreshToken, Session)>> {
-                Ok(fetch_optional!(
-                    TokenWithSessionRow,
-                    self,
-                    concat!(
-                        "SELECT s.*, t.id AS token_id, t.token_hash AS token_hash, t.parent_id AS token_parent_id,
-                                t.created_at AS token_created_at, t.expires_at AS token_expires_at,
-                                t.used_at AS token_used_at, t.revoked_at AS token_revoked_at
-                         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-                         WHERE t.token_hash = $1",
-                        $row_lock
-                    ),
-                    token_hash,
-                )?
-                .map(<(RefreshToken, Session)>::from))
+            async fn refresh_token_with_session(&mut self, token_hash: &str) -> StoreResult<Option<TokenWithSession>> {
+                let sql = if $backend == "sqlite" { TOKEN_WITH_SESSION_SQLITE } else { TOKEN_WITH_SESSION_POSTGRES };
+                fetch_optional!(TokenWithSessionRow, self, sql, token_hash)?.map(TokenWithSession::try_from).transpose()
             }
 
             async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {

@@ -103,14 +103,26 @@ async fn revoking_a_session_revokes_its_token_family(engine: Engine) {
 async fn a_refresh_token_is_used_once(engine: Engine) {
     let (_db, store) = open_with_session(engine).await;
     let mut tx = store.begin().await.unwrap();
-    let (token, _) = tx.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap();
+    let found = tx.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap();
+    let token = found.token;
     assert_eq!(token.used_at, None);
+    assert_eq!(found.session, session("ses_1", "usr_1", 10_000));
+    assert_eq!(found.roles, Vec::<String>::new(), "a user without roles");
     tx.mark_refresh_token_used(&token.id, t(150)).await.unwrap();
     tx.commit().await.unwrap();
     let mut tx = store.begin().await.unwrap();
-    let (replayed, _) = tx.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap();
+    let replayed = tx.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap().token;
     assert_eq!(replayed.used_at, Some(t(150)), "a replay reads the token used");
     assert!(tx.refresh_token_with_session("hash-rt_unknown").await.unwrap().is_none());
+    drop(tx);
+
+    // The user's roles come with the token, in name order.
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_user_roles("usr_1", &["user".into(), "admin".into()], t(160)).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let found = tx.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap();
+    assert_eq!(found.roles, ["admin", "user"]);
 }
 
 /// The read that finds a token holds it: a second use started meanwhile waits for the first
@@ -118,13 +130,12 @@ async fn a_refresh_token_is_used_once(engine: Engine) {
 async fn a_second_use_of_a_token_waits_for_the_first_and_reads_it_used(engine: Engine) {
     let (_db, store) = open_with_session(engine).await;
     let mut first = store.begin().await.unwrap();
-    let (token, _) = first.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap();
+    let token = first.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap().token;
     let second = tokio::spawn({
         let store = store.clone();
         async move {
             let mut tx = store.begin().await.unwrap();
-            let (token, _) = tx.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap();
-            token.used_at
+            tx.refresh_token_with_session("hash-rt_2").await.unwrap().unwrap().token.used_at
         }
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
