@@ -282,7 +282,8 @@ impl TryFrom<TokenWithSessionRow> for TokenWithSession {
     type Error = StoreError;
     fn try_from(r: TokenWithSessionRow) -> Result<Self, StoreError> {
         let mut roles: Vec<String> = serde_json::from_str(&r.roles).map_err(StoreError::unexpected)?;
-        // In name order, as an access token lists them (sorted here: see `membership_order`).
+        // In name order, as an access token lists them: sorted here, not by the aggregate (an
+        // aggregate's ORDER BY costs SQLite a temporary table per read).
         roles.sort_unstable();
         let token = RefreshTokenRow {
             id: r.token_id,

@@ -10,20 +10,28 @@ use super::{PgStore, PgTx, SqliteStore, SqliteTx};
 use crate::rows::{RefreshTokenRow, SessionRow, TokenWithSessionRow};
 
 /// A refresh token with its session, locked (`FOR UPDATE` on PostgreSQL; SQLite's writer holds
-/// the whole database), and the user's roles as a JSON array: one read where a refresh made two.
-const TOKEN_WITH_SESSION_SQLITE: &str = "SELECT s.*, t.id AS token_id, t.token_hash AS token_hash,
-        t.parent_id AS token_parent_id, t.created_at AS token_created_at, t.expires_at AS token_expires_at,
-        t.used_at AS token_used_at, t.revoked_at AS token_revoked_at,
-        (SELECT json_group_array(r.role) FROM user_roles r WHERE r.user_id = s.user_id) AS roles
-     FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-     WHERE t.token_hash = $1";
-const TOKEN_WITH_SESSION_POSTGRES: &str = "SELECT s.*, t.id AS token_id, t.token_hash AS token_hash,
-        t.parent_id AS token_parent_id, t.created_at AS token_created_at, t.expires_at AS token_expires_at,
-        t.used_at AS token_used_at, t.revoked_at AS token_revoked_at,
-        COALESCE((SELECT json_agg(r.role) FROM user_roles r WHERE r.user_id = s.user_id), '[]')::text AS roles
-     FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-     WHERE t.token_hash = $1
-     FOR UPDATE OF t, s";
+/// the whole database), and the user's roles as a JSON array (each engine's aggregate): one
+/// read where a refresh made two.
+macro_rules! token_with_session {
+    ($roles:literal $(, $lock:literal)?) => {
+        concat!(
+            "SELECT s.*, t.id AS token_id, t.token_hash AS token_hash, t.parent_id AS token_parent_id,
+                    t.created_at AS token_created_at, t.expires_at AS token_expires_at,
+                    t.used_at AS token_used_at, t.revoked_at AS token_revoked_at, ",
+            $roles,
+            " AS roles
+             FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+             WHERE t.token_hash = $1"
+            $(, $lock)?
+        )
+    };
+}
+const TOKEN_WITH_SESSION_SQLITE: &str =
+    token_with_session!("(SELECT json_group_array(r.role) FROM user_roles r WHERE r.user_id = s.user_id)");
+const TOKEN_WITH_SESSION_POSTGRES: &str = token_with_session!(
+    "COALESCE((SELECT json_agg(r.role) FROM user_roles r WHERE r.user_id = s.user_id), '[]')::text",
+    " FOR UPDATE OF t, s"
+);
 
 macro_rules! sessions {
     ($store:ident, $tx:ident, $backend:literal, $claim:expr, $row_lock:literal) => {
